@@ -1,0 +1,125 @@
+// Sparse file contents in fixed-size chunks: holes cost nothing, a huge
+// truncate is O(1), and small files stay small (a chunk grows by doubling).
+// Invariant: bytes of a chunk beyond the file's size are zero, so extending
+// the file exposes zeros without extra work.
+
+// Large enough that a 1 GiB file is ~1,000 buffers: V8's cost per GC grows
+// with the number of live ArrayBuffers, so many small chunks slow every write.
+export const CHUNK_SIZE = 1024 * 1024;
+
+export class FileData {
+  size = 0;
+  private readonly chunks = new Map<number, Buffer>();
+
+  /** Bytes held in memory (for statfs and `du`). */
+  get allocated(): number {
+    let n = 0;
+    for (const c of this.chunks.values()) n += c.length;
+    return n;
+  }
+
+  read(offset: number, length: number): Buffer {
+    const end = Math.min(offset + length, this.size);
+    if (offset >= end) return Buffer.alloc(0);
+    const first = Math.floor(offset / CHUNK_SIZE);
+    const last = Math.floor((end - 1) / CHUNK_SIZE);
+    if (first === last) {
+      const chunk = this.chunks.get(first);
+      const start = offset - first * CHUNK_SIZE;
+      // One chunk that holds the whole range: answer a view, no copy. The reply
+      // is written before any later request can change the chunk.
+      if (chunk && chunk.length >= end - first * CHUNK_SIZE) return chunk.subarray(start, start + (end - offset));
+    }
+    const out = Buffer.alloc(end - offset);
+    for (let i = first; i <= last; i++) {
+      const chunk = this.chunks.get(i);
+      if (!chunk) continue;
+      const chunkStart = i * CHUNK_SIZE;
+      const from = Math.max(offset, chunkStart) - chunkStart;
+      const to = Math.min(end - chunkStart, chunk.length);
+      if (to > from) chunk.copy(out, chunkStart + from - offset, from, to);
+    }
+    return out;
+  }
+
+  write(offset: number, data: Buffer): void {
+    const end = offset + data.length;
+    let pos = offset;
+    while (pos < end) {
+      const index = Math.floor(pos / CHUNK_SIZE);
+      const chunkStart = index * CHUNK_SIZE;
+      const within = pos - chunkStart;
+      const n = Math.min(end - pos, CHUNK_SIZE - within);
+      const chunk = this.ensure(index, within + n);
+      data.copy(chunk, within, pos - offset, pos - offset + n);
+      pos += n;
+    }
+    if (end > this.size) this.size = end;
+  }
+
+  truncate(size: number): void {
+    if (size < this.size) {
+      for (const index of [...this.chunks.keys()]) {
+        const chunkStart = index * CHUNK_SIZE;
+        if (chunkStart >= size) this.chunks.delete(index);
+        else if (chunkStart + CHUNK_SIZE > size) {
+          const chunk = this.chunks.get(index)!;
+          if (chunk.length > size - chunkStart) chunk.fill(0, size - chunkStart);
+        }
+      }
+    }
+    this.size = size;
+  }
+
+  /** Zeroes [offset, offset+length) and frees whole chunks inside it. */
+  punchHole(offset: number, length: number): void {
+    const end = Math.min(offset + length, this.size);
+    let pos = offset;
+    while (pos < end) {
+      const index = Math.floor(pos / CHUNK_SIZE);
+      const chunkStart = index * CHUNK_SIZE;
+      const within = pos - chunkStart;
+      const n = Math.min(end - pos, CHUNK_SIZE - within);
+      const chunk = this.chunks.get(index);
+      if (chunk) {
+        if (within === 0 && n === CHUNK_SIZE) this.chunks.delete(index);
+        else chunk.fill(0, within, Math.min(within + n, chunk.length));
+      }
+      pos += n;
+    }
+  }
+
+  /** First offset >= `offset` that may hold data (SEEK_DATA), or -1. */
+  nextData(offset: number): number {
+    let best = -1;
+    for (const index of this.chunks.keys()) {
+      const start = index * CHUNK_SIZE;
+      if (start + CHUNK_SIZE <= offset || start >= this.size) continue;
+      const candidate = Math.max(start, offset);
+      if (best < 0 || candidate < best) best = candidate;
+    }
+    return best;
+  }
+
+  /** First offset >= `offset` inside a hole, or the size (SEEK_HOLE). */
+  nextHole(offset: number): number {
+    let pos = offset;
+    while (pos < this.size) {
+      const index = Math.floor(pos / CHUNK_SIZE);
+      if (!this.chunks.has(index)) return pos;
+      pos = (index + 1) * CHUNK_SIZE;
+    }
+    return this.size;
+  }
+
+  private ensure(index: number, needed: number): Buffer {
+    const chunk = this.chunks.get(index);
+    if (chunk && chunk.length >= needed) return chunk;
+    let capacity = Math.max(64, chunk ? chunk.length : 0);
+    while (capacity < needed) capacity *= 2;
+    const grown = Buffer.alloc(Math.min(capacity, CHUNK_SIZE));
+    if (chunk) chunk.copy(grown);
+    this.chunks.set(index, grown);
+    return grown;
+  }
+}

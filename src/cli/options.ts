@@ -1,0 +1,37 @@
+// Validation of command-line values: every error names the option and what it accepts.
+
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+export function parseSeconds(option: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n > 86400 * 365) {
+    throw new UsageError(`--${option}: expected a number of seconds from 0 to 31536000 (fractions allowed), got "${value}"`);
+  }
+  return n;
+}
+
+const SIZE_UNITS: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
+
+/** Sizes like 131072, 128k, 1M, 64MiB (binary units). */
+export function parseSize(option: string, value: string | undefined, fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+  if (value === undefined) return fallback;
+  const m = /^\s*(\d+)\s*([kmgt]?)(i?b)?\s*$/i.exec(value);
+  const n = m ? Number(m[1]) * SIZE_UNITS[m[2]!.toLowerCase()]! : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    throw new UsageError(`--${option}: expected a size from ${min} to ${max} bytes (suffixes k, M, G, T), got "${value}"`);
+  }
+  return n;
+}
+
+export function parseChoice<T extends string>(option: string, value: string | undefined, choices: readonly T[], fallback: T): T {
+  if (value === undefined) return fallback;
+  const v = value.toLowerCase() as T;
+  if (!choices.includes(v)) throw new UsageError(`--${option}: expected one of ${choices.join(', ')}, got "${value}"`);
+  return v;
+}

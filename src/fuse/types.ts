@@ -1,0 +1,163 @@
+// The typed surface of the raw protocol layer: what a request carries after
+// decoding and what an operation answers before encoding.
+
+export interface Timespec {
+  sec: number;
+  nsec: number;
+}
+
+/** Attributes as the kernel sees them (`struct fuse_attr`). */
+export interface Attr {
+  ino: number;
+  size: number;
+  /** 512-byte blocks; derived from size when omitted. */
+  blocks?: number;
+  atime: Timespec;
+  mtime: Timespec;
+  ctime: Timespec;
+  mode: number;
+  nlink: number;
+  uid: number;
+  gid: number;
+  rdev: number;
+  blksize?: number;
+}
+
+/** Who made a request, and a way to learn that it was interrupted. */
+export interface RequestContext {
+  readonly unique: bigint;
+  readonly uid: number;
+  readonly gid: number;
+  readonly pid: number;
+  /**
+   * Registers a callback for a FUSE INTERRUPT of this request. Returns a
+   * function that unregisters it. Only requests that can wait long (SETLKW,
+   * slow backend calls) need it.
+   */
+  onInterrupt(cb: () => void): () => void;
+}
+
+/** A positive or negative entry reply (LOOKUP and the create-like calls). */
+export interface EntryOut {
+  /** 0 for a negative entry that the kernel may cache for `entryTimeout`. */
+  nodeid: number;
+  generation?: number;
+  /** Seconds. */
+  entryTimeout: number;
+  attrTimeout: number;
+  attr?: Attr;
+}
+
+export interface AttrOut {
+  attr: Attr;
+  attrTimeout: number;
+}
+
+export interface OpenOut {
+  fh: number;
+  /** FOPEN_* bits. */
+  openFlags?: number;
+}
+
+export interface SetattrIn {
+  valid: number;
+  fh: number;
+  size: number;
+  lockOwner: bigint;
+  atime: Timespec;
+  mtime: Timespec;
+  ctime: Timespec;
+  mode: number;
+  uid: number;
+  gid: number;
+}
+
+export interface StatfsOut {
+  blocks: number;
+  bfree: number;
+  bavail: number;
+  files: number;
+  ffree: number;
+  bsize: number;
+  namelen: number;
+  frsize: number;
+}
+
+export interface FileLock {
+  start: bigint;
+  /** Inclusive; LOCK_OFFSET_MAX means "to the end". */
+  end: bigint;
+  /** F_RDLCK, F_WRLCK or F_UNLCK. */
+  type: number;
+  pid: number;
+}
+
+export interface LockIn {
+  fh: number;
+  owner: bigint;
+  lock: FileLock;
+  /** True for flock(2), false for fcntl(2) byte-range locks. */
+  flock: boolean;
+}
+
+/**
+ * Where READDIR/READDIRPLUS results are written. `add` returns false once the
+ * reply is full; the entry was then not added and must be offered again at the
+ * next offset.
+ */
+export interface DirentSink {
+  readonly plus: boolean;
+  add(name: string, ino: number, mode: number, nextOffset: number, entry?: EntryOut): boolean;
+}
+
+export interface ConnectionInfo {
+  /** Protocol minor agreed with the kernel. */
+  minor: number;
+  maxWrite: number;
+  maxReadahead: number;
+  /** INIT flags agreed with the kernel (both words, as a bigint). */
+  flags: bigint;
+}
+
+/**
+ * The nodeid-level operations the session dispatches to. The node layer in
+ * src/fs implements it on top of a backend. Every method may throw an FsError.
+ */
+export interface RawFileSystem {
+  init(conn: ConnectionInfo): void;
+  destroy(): void;
+  lookup(ctx: RequestContext, parent: number, name: string): Promise<EntryOut>;
+  forget(nodeid: number, nlookup: number): void;
+  getattr(ctx: RequestContext, nodeid: number, fh: number | undefined): Promise<AttrOut>;
+  setattr(ctx: RequestContext, nodeid: number, changes: SetattrIn): Promise<AttrOut>;
+  readlink(ctx: RequestContext, nodeid: number): Promise<Buffer>;
+  symlink(ctx: RequestContext, parent: number, name: string, target: string): Promise<EntryOut>;
+  mknod(ctx: RequestContext, parent: number, name: string, mode: number, rdev: number, umask: number): Promise<EntryOut>;
+  mkdir(ctx: RequestContext, parent: number, name: string, mode: number, umask: number): Promise<EntryOut>;
+  unlink(ctx: RequestContext, parent: number, name: string): Promise<void>;
+  rmdir(ctx: RequestContext, parent: number, name: string): Promise<void>;
+  rename(ctx: RequestContext, parent: number, name: string, newParent: number, newName: string, flags: number): Promise<void>;
+  link(ctx: RequestContext, nodeid: number, newParent: number, newName: string): Promise<EntryOut>;
+  open(ctx: RequestContext, nodeid: number, flags: number, openFlags: number): Promise<OpenOut>;
+  create(ctx: RequestContext, parent: number, name: string, mode: number, umask: number, flags: number): Promise<{ entry: EntryOut; open: OpenOut }>;
+  read(ctx: RequestContext, nodeid: number, fh: number, offset: number, size: number): Promise<Buffer>;
+  write(ctx: RequestContext, nodeid: number, fh: number, offset: number, data: Buffer, writeFlags: number): Promise<number>;
+  flush(ctx: RequestContext, nodeid: number, fh: number, lockOwner: bigint): Promise<void>;
+  fsync(ctx: RequestContext, nodeid: number, fh: number, datasync: boolean): Promise<void>;
+  release(ctx: RequestContext, nodeid: number, fh: number, flags: number, releaseFlags: number, lockOwner: bigint): Promise<void>;
+  opendir(ctx: RequestContext, nodeid: number, flags: number): Promise<OpenOut>;
+  readdir(ctx: RequestContext, nodeid: number, fh: number, offset: number, sink: DirentSink): Promise<void>;
+  releasedir(ctx: RequestContext, nodeid: number, fh: number): Promise<void>;
+  fsyncdir(ctx: RequestContext, nodeid: number, fh: number, datasync: boolean): Promise<void>;
+  statfs(ctx: RequestContext, nodeid: number): Promise<StatfsOut>;
+  access(ctx: RequestContext, nodeid: number, mask: number): Promise<void>;
+  setxattr(ctx: RequestContext, nodeid: number, name: string, value: Buffer, flags: number): Promise<void>;
+  getxattr(ctx: RequestContext, nodeid: number, name: string): Promise<Buffer>;
+  listxattr(ctx: RequestContext, nodeid: number): Promise<string[]>;
+  removexattr(ctx: RequestContext, nodeid: number, name: string): Promise<void>;
+  getlk(ctx: RequestContext, nodeid: number, lk: LockIn): Promise<FileLock>;
+  setlk(ctx: RequestContext, nodeid: number, lk: LockIn, wait: boolean): Promise<void>;
+  fallocate(ctx: RequestContext, nodeid: number, fh: number, offset: number, length: number, mode: number): Promise<void>;
+  lseek(ctx: RequestContext, nodeid: number, fh: number, offset: number, whence: number): Promise<number>;
+  copyFileRange(ctx: RequestContext, nodeIn: number, fhIn: number, offIn: number, nodeOut: number, fhOut: number, offOut: number, len: number, flags: number): Promise<number>;
+}

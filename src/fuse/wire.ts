@@ -1,0 +1,130 @@
+// Encoding and decoding of FUSE structs. Numbers are JS numbers where the
+// protocol's u64 fields stay below 2^53 in practice (node ids, handles,
+// offsets, sizes); lock ranges and lock owners use bigint.
+
+import {
+  ATTR_SIZE,
+  DIRENT_HEADER_SIZE,
+  ENTRY_OUT_SIZE,
+  OUT_HEADER_SIZE,
+  PAGE_SIZE,
+} from './kernel.js';
+import type { Attr, EntryOut, StatfsOut, Timespec } from './types.js';
+
+const TWO_32 = 2 ** 32;
+
+export function readU64(buf: Buffer, off: number): number {
+  return buf.readUInt32LE(off) + buf.readUInt32LE(off + 4) * TWO_32;
+}
+
+export function writeU64(buf: Buffer, off: number, value: number): void {
+  if (value >= 0 && value < TWO_32) {
+    buf.writeUInt32LE(value, off);
+    buf.writeUInt32LE(0, off + 4);
+  } else {
+    buf.writeBigInt64LE(BigInt(Math.trunc(value)), off);
+  }
+}
+
+/** A NUL-terminated string starting at `off`, not past `end`. */
+export function readCString(buf: Buffer, off: number, end: number): { value: string; next: number } {
+  let zero = buf.indexOf(0, off);
+  if (zero < 0 || zero >= end) zero = end;
+  return { value: buf.toString('utf8', off, zero), next: zero + 1 };
+}
+
+function splitSeconds(seconds: number): Timespec {
+  if (!(seconds > 0)) return { sec: 0, nsec: 0 };
+  const sec = Math.floor(seconds);
+  return { sec, nsec: Math.min(999_999_999, Math.round((seconds - sec) * 1e9)) };
+}
+
+export function writeAttr(buf: Buffer, off: number, a: Attr): void {
+  writeU64(buf, off, a.ino);
+  writeU64(buf, off + 8, a.size);
+  writeU64(buf, off + 16, a.blocks ?? Math.ceil(a.size / 512));
+  writeU64(buf, off + 24, a.atime.sec);
+  writeU64(buf, off + 32, a.mtime.sec);
+  writeU64(buf, off + 40, a.ctime.sec);
+  buf.writeUInt32LE(a.atime.nsec, off + 48);
+  buf.writeUInt32LE(a.mtime.nsec, off + 52);
+  buf.writeUInt32LE(a.ctime.nsec, off + 56);
+  buf.writeUInt32LE(a.mode >>> 0, off + 60);
+  buf.writeUInt32LE(a.nlink >>> 0, off + 64);
+  buf.writeUInt32LE(a.uid >>> 0, off + 68);
+  buf.writeUInt32LE(a.gid >>> 0, off + 72);
+  buf.writeUInt32LE(a.rdev >>> 0, off + 76);
+  buf.writeUInt32LE(a.blksize ?? PAGE_SIZE, off + 80);
+  buf.writeUInt32LE(0, off + 84);
+}
+
+export function writeEntryOut(buf: Buffer, off: number, e: EntryOut): void {
+  const entry = splitSeconds(e.entryTimeout);
+  const attr = splitSeconds(e.attrTimeout);
+  writeU64(buf, off, e.nodeid);
+  writeU64(buf, off + 8, e.generation ?? 0);
+  writeU64(buf, off + 16, entry.sec);
+  writeU64(buf, off + 24, attr.sec);
+  buf.writeUInt32LE(entry.nsec, off + 32);
+  buf.writeUInt32LE(attr.nsec, off + 36);
+  if (e.attr) writeAttr(buf, off + 40, e.attr);
+  else buf.fill(0, off + 40, off + 40 + ATTR_SIZE);
+}
+
+export function writeAttrOut(buf: Buffer, off: number, attr: Attr, timeout: number): void {
+  const t = splitSeconds(timeout);
+  writeU64(buf, off, t.sec);
+  buf.writeUInt32LE(t.nsec, off + 8);
+  buf.writeUInt32LE(0, off + 12);
+  writeAttr(buf, off + 16, attr);
+}
+
+export function writeStatfs(buf: Buffer, off: number, s: StatfsOut): void {
+  writeU64(buf, off, s.blocks);
+  writeU64(buf, off + 8, s.bfree);
+  writeU64(buf, off + 16, s.bavail);
+  writeU64(buf, off + 24, s.files);
+  writeU64(buf, off + 32, s.ffree);
+  buf.writeUInt32LE(s.bsize, off + 40);
+  buf.writeUInt32LE(s.namelen, off + 44);
+  buf.writeUInt32LE(s.frsize, off + 48);
+  buf.fill(0, off + 52, off + 80);
+}
+
+/** A reply buffer: 16-byte header followed by `bodySize` bytes. */
+export function allocReply(unique: bigint, bodySize: number): Buffer {
+  const buf = Buffer.allocUnsafe(OUT_HEADER_SIZE + bodySize);
+  buf.writeUInt32LE(OUT_HEADER_SIZE + bodySize, 0);
+  buf.writeInt32LE(0, 4);
+  buf.writeBigUInt64LE(unique, 8);
+  return buf;
+}
+
+export function errorReply(unique: bigint, errno: number): Buffer {
+  const buf = Buffer.allocUnsafe(OUT_HEADER_SIZE);
+  buf.writeUInt32LE(OUT_HEADER_SIZE, 0);
+  buf.writeInt32LE(-errno, 4);
+  buf.writeBigUInt64LE(unique, 8);
+  return buf;
+}
+
+/** Size of one `fuse_dirent` record for a name of `nameLen` bytes, padded to 8. */
+export function direntSize(nameLen: number): number {
+  return (DIRENT_HEADER_SIZE + nameLen + 7) & ~7;
+}
+
+export function direntPlusSize(nameLen: number): number {
+  return ENTRY_OUT_SIZE + direntSize(nameLen);
+}
+
+/** Writes one `fuse_dirent` at `off`; returns the offset after it. */
+export function writeDirent(buf: Buffer, off: number, name: Buffer, ino: number, mode: number, nextOffset: number): number {
+  writeU64(buf, off, ino);
+  writeU64(buf, off + 8, nextOffset);
+  buf.writeUInt32LE(name.length, off + 16);
+  buf.writeUInt32LE((mode & 0o170000) >>> 12, off + 20);
+  name.copy(buf, off + DIRENT_HEADER_SIZE);
+  const end = off + direntSize(name.length);
+  buf.fill(0, off + DIRENT_HEADER_SIZE + name.length, end);
+  return end;
+}

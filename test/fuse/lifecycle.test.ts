@@ -1,0 +1,110 @@
+// Mount lifecycle: clean unmount on signals, no dead mount left behind when the
+// process dies, external unmount ends the process, node ids are forgotten.
+
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { abortConnection, findMount } from '../../src/fuse/mount.js';
+import { isMounted, mountCli, mountInProcess, sh, waitFor } from '../helpers/mount.js';
+
+function exitOf(child: import('node:child_process').ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
+  return new Promise((resolve) => child.on('exit', (code) => resolve(code)));
+}
+
+describe('mount lifecycle', () => {
+  it('SIGTERM unmounts and exits 0', async () => {
+    const m = await mountCli();
+    fs.writeFileSync(path.join(m.mnt, 'f'), 'x');
+    m.child.kill('SIGTERM');
+    assert.equal(await exitOf(m.child), 0, m.output());
+    assert.equal(await isMounted(m.mnt), false);
+    await m.stop();
+  });
+
+  it('SIGINT while a process keeps the mount busy detaches it lazily and exits', async () => {
+    const m = await mountCli();
+    const busy = sh(`cd ${m.mnt} && sleep 3`);
+    await new Promise((r) => setTimeout(r, 300));
+    m.child.kill('SIGINT');
+    assert.equal(await exitOf(m.child), 0, m.output());
+    assert.equal(await isMounted(m.mnt), false);
+    await busy;
+    await m.stop();
+  });
+
+  it('an external umount ends the process with status 0', async () => {
+    const m = await mountCli();
+    const r = await sh(`umount ${m.mnt}`);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(await exitOf(m.child), 0, m.output());
+    await m.stop();
+  });
+
+  it('SIGKILL leaves no "Transport endpoint is not connected" mount: the watchdog unmounts', async () => {
+    const m = await mountCli();
+    fs.writeFileSync(path.join(m.mnt, 'f'), 'x');
+    m.child.kill('SIGKILL');
+    await exitOf(m.child);
+    await waitFor(async () => !(await isMounted(m.mnt)), 5000, 'the watchdog to unmount');
+    assert.ok(fs.statSync(m.mnt).isDirectory(), 'mountpoint is a plain directory again');
+    await m.stop();
+  });
+
+  it('mounting over a dead mount left by a crash clears it first', async () => {
+    const first = await mountCli();
+    try {
+      // Abort the connection: the mount stays, dead, like after a crash without the watchdog.
+      const info = await findMount(first.mnt);
+      assert.ok(await abortConnection(Number(info!.device.split(':')[1])), 'fusectl abort');
+      await exitOf(first.child);
+      assert.throws(() => fs.statSync(first.mnt), { code: 'ENOTCONN' });
+      const second = await mountCli([], first.mnt);
+      fs.writeFileSync(path.join(second.mnt, 'g'), 'y');
+      assert.equal(fs.readFileSync(path.join(second.mnt, 'g'), 'utf8'), 'y');
+      assert.equal(await second.stop(), 0);
+    } finally {
+      await first.stop();
+    }
+  });
+
+  it('refuses a missing mountpoint with a clear message', async () => {
+    const r = await sh(`bin/swarmvol mount --backend memory /nonexistent/swarmvol-mnt`, { cwd: process.cwd() });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /mountpoint \/nonexistent\/swarmvol-mnt does not exist/);
+  });
+
+  it('validates options and names the option', async () => {
+    const cases: Array<[string, RegExp]> = [
+      ['--attr-timeout abc', /--attr-timeout: expected a number of seconds/],
+      ['--max-write 3M', /--max-write: expected a size from 4096 to 1048576/],
+      ['--max-write 5000', /--max-write: expected a multiple of 4096/],
+      ['--backend nosuch', /--backend: expected one of memory/],
+      ['--bogus 1', /Unknown option '--bogus'/],
+    ];
+    for (const [args, re] of cases) {
+      const r = await sh(`bin/swarmvol mount ${args} /tmp`);
+      assert.equal(r.code, 2, args);
+      assert.match(r.stderr, re, args);
+    }
+  });
+
+  it('forgets node ids: memory stays flat over many lookups', async () => {
+    const m = await mountInProcess();
+    try {
+      const dir = path.join(m.mnt, 'many');
+      await fsp.mkdir(dir);
+      const r = await sh(`cd ${dir} && seq 1 20000 | xargs touch && ls -l | wc -l`);
+      assert.equal(r.code, 0, r.stderr);
+      assert.ok(m.nodes.liveNodes > 10000, `expected the kernel to hold many nodes, got ${m.nodes.liveNodes}`);
+      // Dropping the kernel's dentry and inode caches makes it FORGET them all.
+      await fsp.writeFile('/proc/sys/vm/drop_caches', '2');
+      await waitFor(() => m.nodes.liveNodes < 10, 10_000, `nodes to be forgotten (live: ${m.nodes.liveNodes})`);
+      assert.equal(m.nodes.openHandles, 0);
+    } finally {
+      await m.stop();
+    }
+  });
+});
