@@ -33,6 +33,7 @@ import {
   direntPlusSize,
   direntSize,
   errorReply,
+  InvalidNameError,
   readCString,
   readU64,
   writeAttrOut,
@@ -302,6 +303,7 @@ export class FuseSession implements Notifier {
     try {
       this.dispatch(buf, length, opcode, unique);
     } catch (err) {
+      if (err instanceof InvalidNameError) return this.sendError(unique, Errno.EILSEQ);
       // Decoding bugs must not leave the caller hanging.
       log.error('request failed before dispatch', { opcode, err: String(err) });
       if (opcode !== Op.FORGET && opcode !== Op.BATCH_FORGET) this.sendError(unique, Errno.EIO);

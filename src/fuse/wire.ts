@@ -26,11 +26,30 @@ export function writeU64(buf: Buffer, off: number, value: number): void {
   }
 }
 
-/** A NUL-terminated string starting at `off`, not past `end`. */
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Thrown for a name that is not valid UTF-8 (answered with EILSEQ). */
+export class InvalidNameError extends Error {}
+
+function isAscii(buf: Buffer, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) if (buf[i]! >= 0x80) return false;
+  return true;
+}
+
+/**
+ * A NUL-terminated string starting at `off`, not past `end`. Names must be
+ * valid UTF-8: the stores we serve (ZooKeeper paths, HTTP paths) cannot keep
+ * arbitrary bytes, and a lossy decode would corrupt names silently.
+ */
 export function readCString(buf: Buffer, off: number, end: number): { value: string; next: number } {
   let zero = buf.indexOf(0, off);
   if (zero < 0 || zero >= end) zero = end;
-  return { value: buf.toString('utf8', off, zero), next: zero + 1 };
+  if (isAscii(buf, off, zero)) return { value: buf.toString('latin1', off, zero), next: zero + 1 };
+  try {
+    return { value: strictUtf8.decode(buf.subarray(off, zero)), next: zero + 1 };
+  } catch {
+    throw new InvalidNameError('name is not valid UTF-8');
+  }
 }
 
 function splitSeconds(seconds: number): Timespec {
