@@ -1,0 +1,64 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { describe, it } from 'node:test';
+import { CHUNK_SIZE, FileData } from '../../src/backends/memory/file-data.js';
+
+describe('FileData (sparse chunks)', () => {
+  it('matches a flat model under random writes, truncates and punches', () => {
+    const max = 3 * CHUNK_SIZE + 777;
+    let model = Buffer.alloc(0);
+    const d = new FileData();
+    let seed = 12345;
+    const rnd = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    for (let op = 0; op < 3000; op++) {
+      const kind = rnd(10);
+      if (kind < 6) {
+        const off = rnd(max);
+        const len = 1 + rnd(Math.min(max - off, 200_000));
+        const data = randomBytes(len);
+        d.write(off, data);
+        if (off + len > model.length) model = Buffer.concat([model, Buffer.alloc(off + len - model.length)]);
+        data.copy(model, off);
+      } else if (kind < 8) {
+        const size = rnd(max);
+        d.truncate(size);
+        model = size <= model.length ? Buffer.from(model.subarray(0, size)) : Buffer.concat([model, Buffer.alloc(size - model.length)]);
+      } else if (kind < 9) {
+        const off = rnd(max);
+        const len = rnd(max);
+        d.punchHole(off, len);
+        model.fill(0, Math.min(off, model.length), Math.min(off + len, model.length));
+      }
+      assert.equal(d.size, model.length);
+      const off = rnd(max);
+      const len = rnd(300_000);
+      assert.ok(d.read(off, len).equals(model.subarray(Math.min(off, model.length), Math.min(off + len, model.length))), `op ${op}`);
+    }
+    assert.ok(d.read(0, max).equals(model));
+  });
+
+  it('keeps holes free and reports them through nextData/nextHole', () => {
+    const d = new FileData();
+    d.write(5 * CHUNK_SIZE + 10, Buffer.from('x'));
+    assert.equal(d.size, 5 * CHUNK_SIZE + 11);
+    assert.ok(d.allocated <= 64, `a 5 MiB sparse file holds ${d.allocated} bytes`);
+    assert.equal(d.nextHole(0), 0);
+    assert.equal(d.nextData(0), 5 * CHUNK_SIZE);
+    assert.equal(d.nextHole(5 * CHUNK_SIZE), d.size);
+    d.truncate(2 ** 40);
+    assert.equal(d.size, 2 ** 40);
+    assert.ok(d.read(2 ** 40 - 4, 100).equals(Buffer.alloc(4)));
+  });
+
+  it('exposes zeros after truncating down and up again', () => {
+    const d = new FileData();
+    d.write(0, Buffer.alloc(1000, 0xaa));
+    d.truncate(10);
+    d.truncate(1000);
+    assert.ok(d.read(0, 10).equals(Buffer.alloc(10, 0xaa)));
+    assert.ok(d.read(10, 990).equals(Buffer.alloc(990)));
+  });
+});
