@@ -25,8 +25,11 @@ mount options:
   --negative-timeout SECONDS   How long the kernel remembers a missing name
                                (default 1; 0 disables).
   --max-write SIZE             Largest read/write request, 4k..1M (default 1M).
-  --no-default-permissions     Do not let the kernel check mode bits (the
-                               backend's own permissions apply).
+  --no-default-permissions     Do not let the kernel check mode bits: only the
+                               store's own access control applies, and
+                               access(2)/chdir follow the mode bits. The memory
+                               backend has none: every local user may read and
+                               write everything.
   --writeback-cache            Let the kernel buffer writes (faster, but other
                                nodes see data later; memory backend only).
   --ro                         Mount read-only.

@@ -376,23 +376,25 @@ export class NodeFileSystem<N extends object, H> implements RawFileSystem, Kerne
     if (!permits(attr, ctx, mask)) throw new FsError('EACCES');
   }
 
+  // A backend without xattrs answers ENOSYS: the kernel then stops asking
+  // (otherwise it asks for security.capability on every new file's first write).
   async setxattr(ctx: RequestContext, nodeid: number, name: string, value: Buffer, flags: number): Promise<void> {
-    if (!this.backend.setxattr) throw new FsError('EOPNOTSUPP');
+    if (!this.backend.setxattr) throw new FsError('ENOSYS');
     await this.backend.setxattr(ctx, this.inode(nodeid).node, name, value, flags);
   }
 
   async getxattr(ctx: RequestContext, nodeid: number, name: string): Promise<Buffer> {
-    if (!this.backend.getxattr) throw new FsError('EOPNOTSUPP');
+    if (!this.backend.getxattr) throw new FsError('ENOSYS');
     return this.backend.getxattr(ctx, this.inode(nodeid).node, name);
   }
 
   async listxattr(ctx: RequestContext, nodeid: number): Promise<string[]> {
-    if (!this.backend.listxattr) return [];
+    if (!this.backend.listxattr) throw new FsError('ENOSYS');
     return this.backend.listxattr(ctx, this.inode(nodeid).node);
   }
 
   async removexattr(ctx: RequestContext, nodeid: number, name: string): Promise<void> {
-    if (!this.backend.removexattr) throw new FsError('EOPNOTSUPP');
+    if (!this.backend.removexattr) throw new FsError('ENOSYS');
     await this.backend.removexattr(ctx, this.inode(nodeid).node, name);
   }
 

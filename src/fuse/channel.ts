@@ -31,9 +31,9 @@ export type RequestHandler = (buf: Buffer, length: number) => void;
 export class FuseChannel {
   readonly fd: number;
   private socket: net.Socket | undefined;
-  private closedFlag = false;
+  protected closedFlag = false;
   private readonly closeWaiters: Array<(err?: Error) => void> = [];
-  private closeError: Error | undefined;
+  protected closeError: Error | undefined;
 
   constructor(fd: number) {
     this.fd = fd;
@@ -129,7 +129,7 @@ export class FuseChannel {
     this.finish();
   }
 
-  private finish(): void {
+  protected finish(): void {
     if (this.closedFlag) return;
     this.closedFlag = true;
     this.socket?.destroy();

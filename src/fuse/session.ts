@@ -53,6 +53,8 @@ export interface SessionOptions extends MountOptions {
   autoInvalData: boolean;
   /** Maximum number of background requests the kernel keeps in flight. */
   maxBackground: number;
+  /** Makes the transport for the /dev/fuse fd (bench/ swaps in alternatives to measure them). */
+  channel: (fd: number) => FuseChannel;
 }
 
 export const defaultSessionOptions: SessionOptions = {
@@ -67,6 +69,7 @@ export const defaultSessionOptions: SessionOptions = {
   locks: true,
   autoInvalData: true,
   maxBackground: 64,
+  channel: (fd) => new FuseChannel(fd),
 };
 
 class Context implements RequestContext {
@@ -173,7 +176,7 @@ export class FuseSession implements Notifier {
     if (this.mounted) throw new Error('session already mounted');
     const mounted = await mountFuse(mountpoint, { ...this.opts, maxRead: this.opts.maxWrite });
     this.mounted = mounted;
-    const channel = new FuseChannel(mounted.fd);
+    const channel = this.opts.channel(mounted.fd);
     this.channel = channel;
     const initDone = new Promise<void>((resolve, reject) => {
       this.onInit = resolve;
@@ -588,8 +591,8 @@ export class FuseSession implements Notifier {
         try {
           encoded = encode(value);
         } catch (err) {
-          log.error('encoding a reply failed', { err: String(err) });
-          return this.sendError(ctx.unique, Errno.EIO);
+          if (!(err instanceof FsError)) log.error('encoding a reply failed', { err: String(err) });
+          return this.sendError(ctx.unique, errnoOf(err));
         }
         this.send(ctx.unique, encoded.out, encoded.data, encoded.nodeid);
       },

@@ -63,7 +63,9 @@ export async function mountCli(args: string[] = [], mnt = tempDir()): Promise<Cl
         const r = await runCommand('umount', [mnt]);
         if (r.code !== 0) await runCommand('umount', ['-l', mnt]);
       }
-      const code = await Promise.race([exited, new Promise<null>((r) => setTimeout(() => r(null), 10_000))]);
+      let timer: NodeJS.Timeout | undefined;
+      const code = await Promise.race([exited, new Promise<null>((r) => (timer = setTimeout(() => r(null), 10_000)))]);
+      clearTimeout(timer);
       if (!dead) child.kill('SIGKILL');
       fs.rmSync(mnt, { recursive: true, force: true });
       return code;

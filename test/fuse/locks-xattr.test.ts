@@ -1,0 +1,608 @@
+// flock(2) and fcntl(2) byte-range locks between processes, and extended
+// attributes, on a real mount. Locks are driven through long-lived python3
+// "agents" (one process each, commands over stdin) calling libc directly,
+// so errno values are exact and a blocked F_SETLKW can be interrupted.
+
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, afterEach, before, describe, it } from 'node:test';
+import { mountCli, sh, type CliMount } from '../helpers/mount.js';
+import { NOBODY, PY, PY_PRELUDE, pyTry } from '../helpers/posix.js';
+
+const F_RDLCK = 0;
+const F_WRLCK = 1;
+const F_UNLCK = 2;
+const LOCK_SH = 1;
+const LOCK_EX = 2;
+const LOCK_NB = 4;
+const LOCK_UN = 8;
+
+const AGENT = `
+class Flock(ctypes.Structure):
+    _fields_ = [('l_type', ctypes.c_short), ('l_whence', ctypes.c_short), ('l_start', ctypes.c_int64),
+                ('l_len', ctypes.c_int64), ('l_pid', ctypes.c_int)]
+F_GETLK, F_SETLK, F_SETLKW = 5, 6, 7
+libc.fcntl.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.POINTER(Flock)]
+libc.flock.argtypes = [ctypes.c_int, ctypes.c_int]
+signal.signal(signal.SIGALRM, lambda s, f: None)
+fds = {}
+def reply(s):
+    sys.stdout.write(str(s) + '\\n')
+    sys.stdout.flush()
+reply('ready %d' % os.getpid())
+for line in sys.stdin:
+    w = line.split()
+    if not w:
+        continue
+    try:
+        if w[0] == 'open':
+            flags = os.O_RDWR if len(w) < 3 else int(w[2])
+            fd = os.open(w[1], flags)
+            reply(fd)
+        elif w[0] == 'close':
+            os.close(int(w[1]))
+            reply('OK')
+        elif w[0] in ('setlk', 'setlkw', 'getlk'):
+            fd, typ, start, length = int(w[1]), int(w[2]), int(w[3]), int(w[4])
+            fl = Flock(typ, os.SEEK_SET, start, length, 0)
+            cmd = {'setlk': F_SETLK, 'setlkw': F_SETLKW, 'getlk': F_GETLK}[w[0]]
+            r = libc.fcntl(fd, cmd, ctypes.byref(fl))
+            if r < 0:
+                reply(ename(ctypes.get_errno()))
+            elif w[0] == 'getlk':
+                reply('%d %d %d %d' % (fl.l_type, fl.l_start, fl.l_len, fl.l_pid))
+            else:
+                reply('OK')
+        elif w[0] == 'flock':
+            reply(cerr(libc.flock(int(w[1]), int(w[2]))))
+        elif w[0] == 'exit':
+            reply('bye')
+            break
+        else:
+            reply('bad command')
+    except OSError as e:
+        reply(ename(e.errno))
+`;
+
+/** One python process holding files open and taking locks on command. */
+class Agent {
+  readonly child: ChildProcessWithoutNullStreams;
+  pid = 0;
+  private buf = '';
+  private readonly waiting: Array<(line: string) => void> = [];
+  private readonly lines: string[] = [];
+  private stderr = '';
+  readonly exited: Promise<void>;
+
+  constructor() {
+    this.child = spawn(PY, ['-u', '-c', PY_PRELUDE + AGENT], { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      this.buf += d;
+      for (let i = this.buf.indexOf('\n'); i >= 0; i = this.buf.indexOf('\n')) {
+        const line = this.buf.slice(0, i);
+        this.buf = this.buf.slice(i + 1);
+        const w = this.waiting.shift();
+        if (w) w(line);
+        else this.lines.push(line);
+      }
+    });
+    this.child.stderr.setEncoding('utf8').on('data', (d: string) => (this.stderr += d));
+    this.exited = new Promise((resolve) =>
+      this.child.on('exit', () => {
+        // Whoever still waits for a reply gets '<exited>' rather than a timeout.
+        for (const w of this.waiting.splice(0)) w('<exited>');
+        resolve();
+      }),
+    );
+  }
+
+  static async start(): Promise<Agent> {
+    const a = new Agent();
+    const hello = await a.next(10_000);
+    const m = /^ready (\d+)$/.exec(hello);
+    assert.ok(m, `agent started: ${hello} ${a.stderr}`);
+    a.pid = Number(m[1]);
+    return a;
+  }
+
+  /** The next output line; rejects after `timeoutMs`. */
+  next(timeoutMs = 10_000): Promise<string> {
+    const early = this.lines.shift();
+    if (early !== undefined) return Promise.resolve(early);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        const i = this.waiting.indexOf(done);
+        if (i >= 0) this.waiting.splice(i, 1);
+        reject(new Error(`agent ${this.pid}: no reply within ${timeoutMs} ms ${this.stderr}`));
+      }, timeoutMs);
+      const done = (line: string) => {
+        clearTimeout(timer);
+        resolve(line);
+      };
+      this.waiting.push(done);
+    });
+  }
+
+  /** Sends one command; resolves with its reply line. */
+  cmd(line: string, timeoutMs = 10_000): Promise<string> {
+    this.child.stdin.write(line + '\n');
+    return this.next(timeoutMs);
+  }
+
+  async open(file: string, flags?: number): Promise<number> {
+    const r = await this.cmd(flags === undefined ? `open ${file}` : `open ${file} ${flags}`);
+    assert.match(r, /^\d+$/, `open ${file}: ${r}`);
+    return Number(r);
+  }
+
+  setlk(fd: number, type: number, start: number, len: number): Promise<string> {
+    return this.cmd(`setlk ${fd} ${type} ${start} ${len}`);
+  }
+
+  /** F_SETLKW: the reply may take long; the promise is returned unawaited by callers that test blocking. */
+  setlkw(fd: number, type: number, start: number, len: number, timeoutMs = 15_000): Promise<string> {
+    return this.cmd(`setlkw ${fd} ${type} ${start} ${len}`, timeoutMs);
+  }
+
+  async getlk(fd: number, type: number, start: number, len: number): Promise<{ type: number; start: number; len: number; pid: number }> {
+    const r = await this.cmd(`getlk ${fd} ${type} ${start} ${len}`);
+    const m = /^(\d+) (-?\d+) (-?\d+) (-?\d+)$/.exec(r);
+    assert.ok(m, `getlk: ${r}`);
+    return { type: Number(m[1]), start: Number(m[2]), len: Number(m[3]), pid: Number(m[4]) };
+  }
+
+  flock(fd: number, op: number, timeoutMs = 10_000): Promise<string> {
+    return this.cmd(`flock ${fd} ${op}`, timeoutMs);
+  }
+
+  kill(signal: NodeJS.Signals = 'SIGKILL'): void {
+    this.child.kill(signal);
+  }
+
+  async stop(): Promise<void> {
+    if (this.child.exitCode === null && this.child.signalCode === null) {
+      this.child.stdin.end();
+      const t = setTimeout(() => this.child.kill('SIGKILL'), 2000);
+      await this.exited;
+      clearTimeout(t);
+    }
+  }
+}
+
+/** Resolves to 'pending' if `p` has not settled within `ms`. */
+async function settledWithin<T>(p: Promise<T>, ms: number): Promise<T | 'pending'> {
+  let timer: NodeJS.Timeout | undefined;
+  const r = await Promise.race([p, new Promise<'pending'>((resolve) => (timer = setTimeout(() => resolve('pending'), ms)))]);
+  clearTimeout(timer);
+  return r;
+}
+
+const CONFLICT = ['EAGAIN', 'EACCES'];
+
+describe('locks and xattrs (CLI mount, memory backend)', () => {
+  let m: CliMount;
+  let n = 0;
+  const agents: Agent[] = [];
+  const agent = async () => {
+    const a = await Agent.start();
+    agents.push(a);
+    return a;
+  };
+  const freshFile = (label: string, content = 'x'.repeat(1000)): string => {
+    const f = path.join(m.mnt, `${label}-${++n}`);
+    fs.writeFileSync(f, content);
+    return f;
+  };
+
+  before(async () => {
+    m = await mountCli();
+  });
+  afterEach(async () => {
+    await Promise.all(agents.splice(0).map((a) => a.stop()));
+  });
+  after(async () => {
+    const code = await m?.stop();
+    assert.equal(code, 0, m?.output());
+  });
+
+  describe('flock(2)', () => {
+    /** Starts `flock [opts] FILE sh -c 'echo locked; sleep S'` and waits until it holds the lock. */
+    async function holder(file: string, opts: string, seconds: number) {
+      const child = spawn('flock', [...opts.split(' ').filter(Boolean), file, 'sh', '-c', `echo locked; sleep ${seconds}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+      await new Promise<void>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error('holder did not get the lock')), 10_000);
+        child.stdout.on('data', () => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+      return { child, exited };
+    }
+
+    it('flock -n fails (exit 1) while another process holds the lock; a blocking flock waits, then acquires', async () => {
+      const f = freshFile('flock');
+      const h = await holder(f, '', 2);
+      const t0 = Date.now();
+      const nb = await sh(`flock -n '${f}' true`);
+      assert.equal(nb.code, 1, `flock -n while held: ${nb.stderr}`);
+      const nbShared = await sh(`flock -s -n '${f}' true`);
+      assert.equal(nbShared.code, 1, 'a shared lock conflicts with the exclusive one');
+      const blocking = await sh(`flock '${f}' sh -c 'echo got-it'`, { timeoutMs: 15_000 });
+      const waited = Date.now() - t0;
+      assert.equal(blocking.code, 0, blocking.stderr);
+      assert.equal(blocking.stdout, 'got-it\n');
+      assert.ok(waited >= 1500, `blocking flock waited ${waited} ms for the 2 s holder`);
+      assert.ok(waited < 8000, `blocking flock acquired promptly after release (${waited} ms)`);
+      assert.equal(await h.exited, 0);
+      const free = await sh(`flock -n '${f}' true`);
+      assert.equal(free.code, 0, 'free again after the holder exited');
+    });
+
+    it('shared locks coexist; an exclusive one conflicts with them', async () => {
+      const f = freshFile('flock-shared');
+      const h1 = await holder(f, '-s', 1.5);
+      const h2 = await holder(f, '-s -n', 1.5);
+      assert.equal((await sh(`flock -s -n '${f}' true`)).code, 0, 'third shared lock');
+      assert.equal((await sh(`flock -x -n '${f}' true`)).code, 1, 'exclusive lock conflicts');
+      assert.equal(await h1.exited, 0);
+      assert.equal(await h2.exited, 0);
+      assert.equal((await sh(`flock -x -n '${f}' true`)).code, 0);
+    });
+
+    it('a waiting flock can be interrupted: flock -w 0.5 gives up after its timeout instead of hanging', async () => {
+      const f = freshFile('flock-timeout');
+      const h = await holder(f, '', 2);
+      const t0 = Date.now();
+      const r = await sh(`flock -w 0.5 '${f}' true`, { timeoutMs: 10_000 });
+      const took = Date.now() - t0;
+      assert.equal(r.code, 1, `timed out: ${r.stderr}`);
+      assert.ok(took >= 400 && took < 1900, `gave up after ${took} ms, before the holder let go`);
+      assert.equal(await h.exited, 0);
+      // The interrupted waiter left nothing behind.
+      assert.equal((await sh(`flock -n '${f}' true`)).code, 0);
+    });
+
+    it('flock locks belong to the open file description: released on its last close and on process death', async () => {
+      const f = freshFile('flock-owner');
+      const a = await agent();
+      const b = await agent();
+      const fa = await a.open(f);
+      const fb = await b.open(f);
+      assert.equal(await a.flock(fa, LOCK_EX | LOCK_NB), 'OK');
+      assert.equal(await b.flock(fb, LOCK_EX | LOCK_NB), 'EAGAIN', 'LOCK_NB while another process holds it');
+      const fa2 = await a.open(f);
+      assert.equal(await a.flock(fa2, LOCK_EX | LOCK_NB), 'EAGAIN', 'another open file description of the same process conflicts');
+      assert.equal(await a.cmd(`close ${fa}`), 'OK');
+      assert.equal(await b.flock(fb, LOCK_EX | LOCK_NB), 'OK', 'released when its fd was closed');
+      assert.equal(await a.flock(fa2, LOCK_SH | LOCK_NB), 'EAGAIN');
+      b.kill('SIGKILL');
+      await b.exited;
+      assert.equal(await a.flock(fa2, LOCK_SH | LOCK_NB), 'OK', 'released when the holder died');
+      assert.equal(await a.flock(fa2, LOCK_UN), 'OK');
+    });
+
+    it('flock and fcntl locks do not conflict with each other (Linux semantics)', async () => {
+      const f = freshFile('flock-vs-posix');
+      const h = await holder(f, '-x', 1);
+      const a = await agent();
+      const fd = await a.open(f);
+      assert.equal(await a.setlk(fd, F_WRLCK, 0, 0), 'OK');
+      assert.equal(await h.exited, 0);
+    });
+  });
+
+  describe('fcntl(2) byte-range locks', () => {
+    it('overlapping write locks conflict, non-overlapping ones do not; F_GETLK reports the holder', async () => {
+      const f = freshFile('posix');
+      const a = await agent();
+      const b = await agent();
+      const fa = await a.open(f);
+      const fb = await b.open(f);
+      assert.equal(await a.setlk(fa, F_WRLCK, 0, 100), 'OK');
+      assert.ok(CONFLICT.includes(await b.setlk(fb, F_WRLCK, 50, 10)), 'overlapping write lock');
+      assert.ok(CONFLICT.includes(await b.setlk(fb, F_WRLCK, 99, 1)), 'overlapping in the last byte');
+      assert.ok(CONFLICT.includes(await b.setlk(fb, F_RDLCK, 0, 10)), 'read lock over a write lock');
+      assert.equal(await b.setlk(fb, F_WRLCK, 100, 100), 'OK', 'adjacent, not overlapping');
+      assert.deepEqual(await b.getlk(fb, F_WRLCK, 10, 5), { type: F_WRLCK, start: 0, len: 100, pid: a.pid });
+      assert.deepEqual(await a.getlk(fa, F_RDLCK, 150, 1), { type: F_WRLCK, start: 100, len: 100, pid: b.pid });
+      const free = await b.getlk(fb, F_WRLCK, 500, 10);
+      assert.equal(free.type, F_UNLCK, 'nothing held there');
+      // The same process never conflicts with itself.
+      assert.equal(await a.setlk(fa, F_WRLCK, 50, 20), 'OK');
+    });
+
+    it('read locks are shared; a write lock (or an upgrade) conflicts with another reader', async () => {
+      const f = freshFile('posix-read');
+      const a = await agent();
+      const b = await agent();
+      const c = await agent();
+      const [fa, fb, fc] = [await a.open(f), await b.open(f), await c.open(f)];
+      assert.equal(await a.setlk(fa, F_RDLCK, 0, 100), 'OK');
+      assert.equal(await b.setlk(fb, F_RDLCK, 0, 100), 'OK');
+      assert.equal(await c.setlk(fc, F_RDLCK, 50, 100), 'OK');
+      assert.ok(CONFLICT.includes(await c.setlk(fc, F_WRLCK, 0, 10)), 'write over two readers');
+      assert.ok(CONFLICT.includes(await a.setlk(fa, F_WRLCK, 0, 10)), 'upgrade while another process reads');
+      const lk = await c.getlk(fc, F_WRLCK, 0, 10);
+      assert.equal(lk.type, F_RDLCK);
+      assert.ok([a.pid, b.pid].includes(lk.pid), `holder pid ${lk.pid}`);
+      assert.equal(await b.setlk(fb, F_UNLCK, 0, 0), 'OK');
+      assert.equal(await c.setlk(fc, F_UNLCK, 0, 0), 'OK');
+      assert.equal(await a.setlk(fa, F_WRLCK, 0, 10), 'OK', 'upgrade once alone');
+    });
+
+    it('unlocking the middle of a lock splits it; len 0 locks to EOF and beyond', async () => {
+      const f = freshFile('posix-split');
+      const a = await agent();
+      const b = await agent();
+      const fa = await a.open(f);
+      const fb = await b.open(f);
+      assert.equal(await a.setlk(fa, F_WRLCK, 0, 100), 'OK');
+      assert.equal(await a.setlk(fa, F_UNLCK, 40, 20), 'OK');
+      assert.equal(await b.setlk(fb, F_WRLCK, 45, 10), 'OK', 'inside the unlocked middle');
+      assert.ok(CONFLICT.includes(await b.setlk(fb, F_WRLCK, 30, 5)), 'left part still locked');
+      assert.ok(CONFLICT.includes(await b.setlk(fb, F_WRLCK, 65, 5)), 'right part still locked');
+      assert.deepEqual(await b.getlk(fb, F_WRLCK, 60, 40), { type: F_WRLCK, start: 60, len: 40, pid: a.pid });
+
+      assert.equal(await a.setlk(fa, F_UNLCK, 0, 0), 'OK');
+      assert.equal(await a.setlk(fa, F_WRLCK, 1000, 0), 'OK');
+      assert.ok(CONFLICT.includes(await b.setlk(fb, F_WRLCK, 1_000_000_000_000, 1)), 'far beyond EOF');
+      assert.equal(await b.setlk(fb, F_WRLCK, 0, 1000), 'OK', 'before the start');
+      const lk = await b.getlk(fb, F_RDLCK, 5000, 1);
+      assert.equal(lk.type, F_WRLCK);
+      assert.equal(lk.start, 1000);
+      assert.equal(lk.len, 0, 'to EOF is reported as len 0');
+    });
+
+    it('a lock is released when the holder process exits, and when it closes any fd of the file', async () => {
+      const f = freshFile('posix-release');
+      const a = await agent();
+      const b = await agent();
+      const fa = await a.open(f);
+      const fb = await b.open(f);
+      assert.equal(await a.setlk(fa, F_WRLCK, 0, 0), 'OK');
+      assert.ok(CONFLICT.includes(await b.setlk(fb, F_WRLCK, 0, 1)));
+      a.kill('SIGKILL');
+      await a.exited;
+      assert.equal(await b.setlk(fb, F_WRLCK, 0, 0), 'OK', 'released on exit');
+      assert.equal(await b.setlk(fb, F_UNLCK, 0, 0), 'OK');
+
+      const c = await agent();
+      const fc1 = await c.open(f);
+      const fc2 = await c.open(f, fs.constants.O_RDONLY);
+      assert.equal(await c.setlk(fc1, F_WRLCK, 0, 10), 'OK');
+      assert.ok(CONFLICT.includes(await b.setlk(fb, F_WRLCK, 0, 1)));
+      assert.equal(await c.cmd(`close ${fc2}`), 'OK');
+      assert.equal(await b.setlk(fb, F_WRLCK, 0, 1), 'OK', 'closing another fd of the file drops the process lock (POSIX)');
+    });
+
+    it('F_SETLKW blocks until the conflicting lock goes away, then takes it', async () => {
+      const f = freshFile('posix-wait');
+      const a = await agent();
+      const b = await agent();
+      const fa = await a.open(f);
+      const fb = await b.open(f);
+      assert.equal(await a.setlk(fa, F_WRLCK, 0, 10), 'OK');
+      const waiting = b.setlkw(fb, F_WRLCK, 5, 10);
+      assert.equal(await settledWithin(waiting, 500), 'pending', 'SETLKW waits');
+      assert.equal(await a.setlk(fa, F_UNLCK, 0, 10), 'OK');
+      assert.equal(await settledWithin(waiting, 5000), 'OK', 'granted after the unlock');
+      assert.deepEqual(await a.getlk(fa, F_WRLCK, 0, 100), { type: F_WRLCK, start: 5, len: 10, pid: b.pid });
+    });
+
+    it('a blocked F_SETLKW is interrupted by a signal (EINTR, no hang) and leaves no lock behind', async () => {
+      const f = freshFile('posix-intr');
+      const a = await agent();
+      const b = await agent();
+      const c = await agent();
+      const fa = await a.open(f);
+      const fb = await b.open(f);
+      const fc = await c.open(f);
+      assert.equal(await a.setlk(fa, F_WRLCK, 0, 0), 'OK');
+      const waiting = b.setlkw(fb, F_WRLCK, 0, 0);
+      assert.equal(await settledWithin(waiting, 500), 'pending');
+      b.kill('SIGALRM');
+      assert.equal(await settledWithin(waiting, 5000), 'EINTR', 'the waiting process got EINTR');
+      // b is still alive and responsive.
+      assert.ok(CONFLICT.includes(await b.setlk(fb, F_WRLCK, 0, 0)));
+      assert.equal(await a.setlk(fa, F_UNLCK, 0, 0), 'OK');
+      await new Promise((r) => setTimeout(r, 100));
+      // The abandoned request must not have been granted to b behind its back.
+      assert.equal(await c.setlk(fc, F_WRLCK, 0, 0), 'OK', 'nobody holds the lock after the interrupted wait');
+      assert.equal((await a.getlk(fa, F_WRLCK, 0, 0)).pid, c.pid);
+
+      // SIGINT (KeyboardInterrupt in python) ends a waiting process without hanging it too.
+      const d = await agent();
+      const fd = await d.open(f);
+      const w2 = d.setlkw(fd, F_WRLCK, 0, 1, 5000).catch((err: Error) => err.message);
+      assert.equal(await settledWithin(w2, 300), 'pending');
+      d.kill('SIGINT');
+      const gone = await settledWithin(d.exited, 5000);
+      assert.notEqual(gone, 'pending', 'the SIGINTed process exited');
+      assert.equal(await w2, '<exited>', 'it died in the wait, without being granted the lock');
+      assert.equal(await c.setlk(fc, F_UNLCK, 0, 0), 'OK');
+      assert.equal(await a.setlk(fa, F_WRLCK, 0, 0), 'OK');
+    });
+
+    it('EBADF for a write lock on a read-only fd (and a read lock on a write-only fd)', async () => {
+      const f = freshFile('posix-badf');
+      const a = await agent();
+      const ro = await a.open(f, fs.constants.O_RDONLY);
+      const wo = await a.open(f, fs.constants.O_WRONLY);
+      assert.equal(await a.setlk(ro, F_WRLCK, 0, 1), 'EBADF');
+      assert.equal(await a.setlk(wo, F_RDLCK, 0, 1), 'EBADF');
+      assert.equal(await a.setlk(ro, F_RDLCK, 0, 1), 'OK');
+    });
+  });
+
+  describe('extended attributes', () => {
+    const SET = 'os.setxattr(A[0], A[1], A[2].encode(), int(A[3]) if len(A) > 3 else 0)';
+    const GET = 'return os.getxattr(A[0], A[1]).decode()';
+    const LIST = 'return ",".join(sorted(os.listxattr(A[0])))';
+
+    it('user.* set, get, list, remove; missing -> ENODATA', () => {
+      const f = freshFile('xattr');
+      assert.equal(pyTry(LIST, [f]), '');
+      assert.equal(pyTry(SET, [f, 'user.color', 'blue']), 'OK');
+      assert.equal(pyTry(SET, [f, 'user.shape', 'round']), 'OK');
+      assert.equal(pyTry(GET, [f, 'user.color']), 'blue');
+      assert.equal(pyTry(LIST, [f]), 'user.color,user.shape');
+      assert.equal(pyTry(SET, [f, 'user.color', 'green']), 'OK', 'plain set replaces');
+      assert.equal(pyTry(GET, [f, 'user.color']), 'green');
+      assert.equal(pyTry('os.removexattr(A[0], A[1])', [f, 'user.color']), 'OK');
+      assert.equal(pyTry(GET, [f, 'user.color']), 'ENODATA', 'get after remove');
+      assert.equal(pyTry('os.removexattr(A[0], A[1])', [f, 'user.color']), 'ENODATA', 'remove of a missing name');
+      assert.equal(pyTry(GET, [f, 'user.never']), 'ENODATA');
+      assert.equal(pyTry(LIST, [f]), 'user.shape');
+    });
+
+    it('XATTR_CREATE on an existing name -> EEXIST, XATTR_REPLACE on a missing one -> ENODATA', () => {
+      const f = freshFile('xattr-flags');
+      const CREATE = 1;
+      const REPLACE = 2;
+      assert.equal(pyTry(SET, [f, 'user.k', 'v1', REPLACE]), 'ENODATA');
+      assert.equal(pyTry(GET, [f, 'user.k']), 'ENODATA', 'REPLACE did not create it');
+      assert.equal(pyTry(SET, [f, 'user.k', 'v1', CREATE]), 'OK');
+      assert.equal(pyTry(SET, [f, 'user.k', 'v2', CREATE]), 'EEXIST');
+      assert.equal(pyTry(GET, [f, 'user.k']), 'v1', 'CREATE did not overwrite');
+      assert.equal(pyTry(SET, [f, 'user.k', 'v3', REPLACE]), 'OK');
+      assert.equal(pyTry(GET, [f, 'user.k']), 'v3');
+    });
+
+    it('values: empty, binary with NUL bytes, exactly 64 KiB; larger than 64 KiB -> E2BIG', () => {
+      const f = freshFile('xattr-size');
+      const out = pyTry(
+        `
+def attempt(fn):
+    try:
+        r = fn()
+        return 'OK' if r is None else r
+    except OSError as e:
+        return ename(e.errno)
+big = bytes(i % 251 for i in range(65536))
+binv = bytes(range(256)) * 3
+r = {}
+r['set empty'] = attempt(lambda: os.setxattr(A[0], 'user.empty', b''))
+r['get empty'] = attempt(lambda: len(os.getxattr(A[0], 'user.empty')))
+r['set 100 bytes'] = attempt(lambda: os.setxattr(A[0], 'user.small', b's' * 100))
+r['get 100 bytes'] = attempt(lambda: os.getxattr(A[0], 'user.small') == b's' * 100)
+r['set 768 binary'] = attempt(lambda: os.setxattr(A[0], 'user.bin', binv))
+r['get 768 binary'] = attempt(lambda: os.getxattr(A[0], 'user.bin') == binv)
+r['set 64 KiB'] = attempt(lambda: os.setxattr(A[0], 'user.big', big))
+r['get 64 KiB'] = attempt(lambda: os.getxattr(A[0], 'user.big') == big)
+r['set 64 KiB + 1'] = attempt(lambda: os.setxattr(A[0], 'user.huge', b'z' * 65537))
+r['get of the refused one'] = attempt(lambda: os.getxattr(A[0], 'user.huge'))
+r['list'] = attempt(lambda: ','.join(sorted(os.listxattr(A[0]))))
+return json.dumps(r)`,
+        [f],
+      );
+      assert.deepEqual(JSON.parse(out), {
+        'set empty': 'OK',
+        'get empty': 0,
+        'set 100 bytes': 'OK',
+        'get 100 bytes': true,
+        'set 768 binary': 'OK',
+        'get 768 binary': true,
+        'set 64 KiB': 'OK',
+        'get 64 KiB': true,
+        'set 64 KiB + 1': 'E2BIG',
+        'get of the refused one': 'ENODATA',
+        list: 'user.big,user.bin,user.empty,user.small',
+      });
+    });
+
+    it('a too-small buffer: size 0 returns the length, a short buffer gives ERANGE, python retries', () => {
+      const f = freshFile('xattr-range');
+      assert.equal(pyTry("os.setxattr(A[0], 'user.long', b'L' * 1000)", [f]), 'OK');
+      assert.equal(pyTry("os.setxattr(A[0], 'user.other', b'o')", [f]), 'OK');
+      const out = pyTry(
+        `
+libc.getxattr.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_void_p, ctypes.c_size_t]
+libc.getxattr.restype = ctypes.c_ssize_t
+libc.listxattr.argtypes = [ctypes.c_char_p, ctypes.c_void_p, ctypes.c_size_t]
+libc.listxattr.restype = ctypes.c_ssize_t
+p = os.fsencode(A[0])
+buf = ctypes.create_string_buffer(2000)
+def res(n):
+    return n if n >= 0 else ename(ctypes.get_errno())
+r = {}
+r['getxattr size 0'] = res(libc.getxattr(p, b'user.long', None, 0))
+r['getxattr 10-byte buffer'] = res(libc.getxattr(p, b'user.long', buf, 10))
+r['getxattr 999-byte buffer'] = res(libc.getxattr(p, b'user.long', buf, 999))
+r['getxattr 1000-byte buffer'] = res(libc.getxattr(p, b'user.long', buf, 1000))
+r['listxattr size 0'] = res(libc.listxattr(p, None, 0))
+r['listxattr 5-byte buffer'] = res(libc.listxattr(p, buf, 5))
+n = libc.listxattr(p, buf, 2000)
+r['listxattr names'] = sorted(buf.raw[:n].decode().split(chr(0))[:-1]) if n >= 0 else ename(ctypes.get_errno())
+try:
+    r['python os.getxattr'] = len(os.getxattr(A[0], 'user.long'))
+except OSError as e:
+    r['python os.getxattr'] = ename(e.errno)
+return json.dumps(r)`,
+        [f],
+      );
+      assert.deepEqual(JSON.parse(out), {
+        'getxattr size 0': 1000,
+        'getxattr 10-byte buffer': 'ERANGE',
+        'getxattr 999-byte buffer': 'ERANGE',
+        'getxattr 1000-byte buffer': 1000,
+        'listxattr size 0': 'user.long\0user.other\0'.length,
+        'listxattr 5-byte buffer': 'ERANGE',
+        'listxattr names': ['user.long', 'user.other'],
+        'python os.getxattr': 1000,
+      });
+    });
+
+    it('directories carry xattrs; user.* on a symlink itself -> EPERM; unknown namespaces -> EOPNOTSUPP', () => {
+      const d = path.join(m.mnt, `xattr-dir-${++n}`);
+      fs.mkdirSync(d);
+      assert.equal(pyTry(SET, [d, 'user.dir', 'yes']), 'OK');
+      assert.equal(pyTry(GET, [d, 'user.dir']), 'yes');
+      const target = path.join(d, 'target');
+      fs.writeFileSync(target, '');
+      const link = path.join(d, 'link');
+      fs.symlinkSync('target', link);
+      assert.equal(pyTry("os.setxattr(A[0], 'user.l', b'v', follow_symlinks=False)", [link]), 'EPERM');
+      assert.equal(pyTry("os.getxattr(A[0], 'user.l', follow_symlinks=False)", [link]), 'ENODATA');
+      assert.equal(pyTry("os.setxattr(A[0], 'user.through', b'v')", [link]), 'OK', 'following the link sets it on the target');
+      assert.equal(pyTry(GET, [target, 'user.through']), 'v');
+      assert.equal(pyTry("os.setxattr(A[0], 'bogus.name', b'v')", [target]), 'EOPNOTSUPP');
+      assert.equal(pyTry("os.setxattr(A[0], 'trusted.root', b'r')", [target]), 'OK', 'root may use trusted.*');
+      assert.equal(pyTry("return os.getxattr(A[0], 'trusted.root').decode()", [target]), 'r');
+    });
+
+    it('xattrs follow the inode through hard links and renames; setxattr changes ctime, not mtime', () => {
+      const f = freshFile('xattr-inode');
+      fs.utimesSync(f, 1_000_000_000, 1_000_000_000);
+      const before = fs.statSync(f, { bigint: true });
+      assert.equal(pyTry(SET, [f, 'user.k', 'v']), 'OK');
+      const after = fs.statSync(f, { bigint: true });
+      assert.equal(after.mtimeNs, before.mtimeNs, 'mtime unchanged');
+      assert.ok(after.ctimeNs > before.ctimeNs, 'ctime changed');
+      const linked = f + '.link';
+      fs.linkSync(f, linked);
+      assert.equal(pyTry(GET, [linked, 'user.k']), 'v');
+      const moved = f + '.moved';
+      fs.renameSync(f, moved);
+      assert.equal(pyTry(GET, [moved, 'user.k']), 'v');
+    });
+
+    it('as nobody: get needs read permission, set needs write permission (EACCES); trusted.* is refused (EPERM)', () => {
+      const f = freshFile('xattr-perm');
+      fs.chmodSync(f, 0o644);
+      assert.equal(pyTry(SET, [f, 'user.k', 'root']), 'OK');
+      const asNobody = { uid: NOBODY, gid: NOBODY };
+      assert.equal(pyTry(GET, [f, 'user.k'], asNobody), 'root');
+      assert.equal(pyTry(SET, [f, 'user.k', 'nobody'], asNobody), 'EACCES');
+      assert.equal(pyTry('os.removexattr(A[0], A[1])', [f, 'user.k'], asNobody), 'EACCES');
+      fs.chmodSync(f, 0o600);
+      assert.equal(pyTry(GET, [f, 'user.k'], asNobody), 'EACCES');
+      fs.chmodSync(f, 0o666);
+      assert.equal(pyTry(SET, [f, 'user.k', 'nobody'], asNobody), 'OK');
+      assert.equal(pyTry(GET, [f, 'user.k']), 'nobody');
+      assert.equal(pyTry(SET, [f, 'trusted.k', 'x'], asNobody), 'EPERM');
+    });
+  });
+});
