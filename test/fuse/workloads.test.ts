@@ -137,9 +137,9 @@ os.close(fd)'`);
     const dir = path.join(m.mnt, 'fio');
     fs.mkdirSync(dir);
     const r = await sh(
-      `fio --name=randrw --directory=${dir} --size=64m --rw=randrw --bs=4k --ioengine=psync --numjobs=2 --verify=crc32c --do_verify=1 --output-format=terse --minimal && ` +
-        `fio --name=mmap --directory=${dir} --size=32m --rw=randwrite --bs=16k --ioengine=mmap --verify=md5 --output-format=terse --minimal && ` +
-        `fio --name=seq --directory=${dir} --size=256m --rw=write --bs=128k --ioengine=psync --verify=sha256 --output-format=terse --minimal`,
+      `fio --name=randrw --directory=${dir} --size=64m --rw=randrw --bs=4k --ioengine=psync --numjobs=2 --verify=crc32c --do_verify=1 --verify_state_save=0 --output-format=terse --minimal && ` +
+        `fio --name=mmap --directory=${dir} --size=32m --rw=randwrite --bs=16k --ioengine=mmap --verify=md5 --verify_state_save=0 --output-format=terse --minimal && ` +
+        `fio --name=seq --directory=${dir} --size=256m --rw=write --bs=128k --ioengine=psync --verify=sha256 --verify_state_save=0 --output-format=terse --minimal`,
       { timeoutMs: 300_000 },
     );
     assert.equal(r.code, 0, r.stdout + r.stderr);
