@@ -30,6 +30,9 @@ mount options:
                                access(2)/chdir follow the mode bits. The memory
                                backend has none: every local user may read and
                                write everything.
+  --no-xattrs                  Answer ENOSYS to extended attribute calls: the
+                               kernel then stops asking (saves a round trip
+                               per new file).
   --writeback-cache            Let the kernel buffer writes (faster, but other
                                nodes see data later; memory backend only).
   --ro                         Mount read-only.
@@ -52,6 +55,7 @@ async function mountCommand(args: string[]): Promise<number> {
       'negative-timeout': { type: 'string' },
       'max-write': { type: 'string' },
       'no-default-permissions': { type: 'boolean' },
+      'no-xattrs': { type: 'boolean' },
       'writeback-cache': { type: 'boolean' },
       ro: { type: 'boolean' },
       fsname: { type: 'string' },
@@ -76,7 +80,7 @@ async function mountCommand(args: string[]): Promise<number> {
   };
 
   const backend = new MemoryBackend();
-  const nodes = new NodeFileSystem(backend, timeouts);
+  const nodes = new NodeFileSystem(backend, { ...timeouts, xattrs: !values['no-xattrs'] });
   const session = new FuseSession(nodes, {
     fsname: values.fsname ?? 'swarmvol',
     maxWrite,

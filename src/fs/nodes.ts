@@ -46,6 +46,8 @@ export interface CacheTimeouts {
 export interface NodeLayerOptions extends CacheTimeouts {
   /** Longest name accepted, bytes. */
   maxNameLength: number;
+  /** Offer extended attributes (when the backend has them). */
+  xattrs: boolean;
 }
 
 export const defaultNodeLayerOptions: NodeLayerOptions = {
@@ -53,6 +55,7 @@ export const defaultNodeLayerOptions: NodeLayerOptions = {
   attrTimeout: 1,
   negativeTimeout: 1,
   maxNameLength: 255,
+  xattrs: true,
 };
 
 class Inode<N> {
@@ -376,26 +379,30 @@ export class NodeFileSystem<N extends object, H> implements RawFileSystem, Kerne
     if (!permits(attr, ctx, mask)) throw new FsError('EACCES');
   }
 
-  // A backend without xattrs answers ENOSYS: the kernel then stops asking
-  // (otherwise it asks for security.capability on every new file's first write).
+  /**
+   * Without xattrs we answer ENOSYS: the kernel then stops asking for good
+   * (otherwise it asks for security.capability before each new file's first write).
+   */
+  private xattrBackend(): Required<Pick<Backend<N, H>, 'getxattr' | 'setxattr' | 'listxattr' | 'removexattr'>> {
+    const b = this.backend;
+    if (!this.opts.xattrs || !b.getxattr || !b.setxattr || !b.listxattr || !b.removexattr) throw new FsError('ENOSYS');
+    return b as Required<Pick<Backend<N, H>, 'getxattr' | 'setxattr' | 'listxattr' | 'removexattr'>>;
+  }
+
   async setxattr(ctx: RequestContext, nodeid: number, name: string, value: Buffer, flags: number): Promise<void> {
-    if (!this.backend.setxattr) throw new FsError('ENOSYS');
-    await this.backend.setxattr(ctx, this.inode(nodeid).node, name, value, flags);
+    await this.xattrBackend().setxattr(ctx, this.inode(nodeid).node, name, value, flags);
   }
 
   async getxattr(ctx: RequestContext, nodeid: number, name: string): Promise<Buffer> {
-    if (!this.backend.getxattr) throw new FsError('ENOSYS');
-    return this.backend.getxattr(ctx, this.inode(nodeid).node, name);
+    return this.xattrBackend().getxattr(ctx, this.inode(nodeid).node, name);
   }
 
   async listxattr(ctx: RequestContext, nodeid: number): Promise<string[]> {
-    if (!this.backend.listxattr) throw new FsError('ENOSYS');
-    return this.backend.listxattr(ctx, this.inode(nodeid).node);
+    return this.xattrBackend().listxattr(ctx, this.inode(nodeid).node);
   }
 
   async removexattr(ctx: RequestContext, nodeid: number, name: string): Promise<void> {
-    if (!this.backend.removexattr) throw new FsError('ENOSYS');
-    await this.backend.removexattr(ctx, this.inode(nodeid).node, name);
+    await this.xattrBackend().removexattr(ctx, this.inode(nodeid).node, name);
   }
 
   async getlk(_ctx: RequestContext, nodeid: number, lk: LockIn): Promise<FileLock> {

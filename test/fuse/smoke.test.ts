@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { isMounted, mountCli, type CliMount } from '../helpers/mount.js';
+import { isMounted, mountCli, sh, type CliMount } from '../helpers/mount.js';
 
 describe('swarmvol mount (CLI, memory backend)', () => {
   let m: CliMount;
@@ -30,5 +30,27 @@ describe('swarmvol mount (CLI, memory backend)', () => {
     const code = await m.stop();
     assert.equal(code, 0, m.output());
     assert.equal(await isMounted(m.mnt), false);
+  });
+});
+
+describe('swarmvol mount --no-xattrs', () => {
+  it('answers extended attribute calls with EOPNOTSUPP (the kernel got ENOSYS once)', async () => {
+    const m = await mountCli(['--no-xattrs']);
+    try {
+      const f = path.join(m.mnt, 'f');
+      fs.writeFileSync(f, 'x');
+      const r = await sh(`python3 -c "import os,sys
+for i in range(2):
+    try:
+        os.setxattr(sys.argv[1], 'user.a', b'1'); print('set')
+    except OSError as e: print(e.errno)
+try:
+    os.getxattr(sys.argv[1], 'user.a'); print('got')
+except OSError as e: print(e.errno)" ${f}`);
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(r.stdout.trim().split('\n'), ['95', '95', '95']);
+    } finally {
+      assert.equal(await m.stop(), 0);
+    }
   });
 });
