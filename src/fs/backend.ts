@@ -75,7 +75,8 @@ export interface Backend<N extends object, H = unknown> {
   /** Called when the filesystem is unmounted. */
   close?(): Promise<void>;
 
-  lookup(ctx: RequestContext, parent: N, name: string): Promise<Lookup<N>>;
+  /** Resolves undefined when `name` does not exist (the common negative path costs no exception). */
+  lookup(ctx: RequestContext, parent: N, name: string): Promise<Lookup<N> | undefined>;
   getattr(ctx: RequestContext, node: N, handle: H | undefined): Promise<Attr>;
   setattr(ctx: RequestContext, node: N, changes: AttrChanges, handle: H | undefined): Promise<Attr>;
   readlink(ctx: RequestContext, node: N): Promise<string>;

@@ -192,14 +192,10 @@ export class NodeFileSystem<N extends object, H> implements RawFileSystem, Kerne
   async lookup(ctx: RequestContext, parent: number, name: string): Promise<EntryOut> {
     const dir = this.inode(parent);
     this.checkName(name);
-    try {
-      return this.entryOut(await this.backend.lookup(ctx, dir.node, name));
-    } catch (err) {
-      if (err instanceof FsError && err.code === 'ENOENT' && this.opts.negativeTimeout > 0) {
-        return { nodeid: 0, entryTimeout: this.opts.negativeTimeout, attrTimeout: 0 };
-      }
-      throw err;
-    }
+    const found = await this.backend.lookup(ctx, dir.node, name);
+    if (found) return this.entryOut(found);
+    if (this.opts.negativeTimeout > 0) return { nodeid: 0, entryTimeout: this.opts.negativeTimeout, attrTimeout: 0 };
+    throw new FsError('ENOENT');
   }
 
   forget(nodeid: number, nlookup: number): void {
@@ -348,14 +344,10 @@ export class NodeFileSystem<N extends object, H> implements RawFileSystem, Kerne
         if (!sink.add(e.name, e.ino, e.mode, i + 1)) return;
         continue;
       }
-      let entry: EntryOut;
-      try {
-        entry = this.entryOut(await this.backend.lookup(ctx, dir.inode.node, e.name));
-      } catch (err) {
-        // Removed since the snapshot: leave it out rather than show a ghost.
-        if (err instanceof FsError && err.code === 'ENOENT') continue;
-        throw err;
-      }
+      const found = await this.backend.lookup(ctx, dir.inode.node, e.name);
+      // Removed since the snapshot: leave it out rather than show a ghost.
+      if (!found) continue;
+      const entry = this.entryOut(found);
       if (!sink.add(e.name, entry.attr!.ino, entry.attr!.mode, i + 1, entry)) {
         this.forget(entry.nodeid, 1);
         return;

@@ -216,8 +216,9 @@ export class MemoryBackend implements Backend<MemNode, MemHandle> {
 
   // ---- Backend ---------------------------------------------------------------------------
 
-  async lookup(_ctx: RequestContext, parent: MemNode, name: string): Promise<Lookup<MemNode>> {
-    return this.lookupResult(this.child(parent, name));
+  async lookup(_ctx: RequestContext, parent: MemNode, name: string): Promise<Lookup<MemNode> | undefined> {
+    const node = this.dir(parent).get(name);
+    return node && this.lookupResult(node);
   }
 
   async getattr(_ctx: RequestContext, node: MemNode): Promise<Attr> {
