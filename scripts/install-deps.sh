@@ -18,6 +18,8 @@ packages=(
   tar
   diffutils
   procps
+  zookeeper              # the store the ZooKeeper backend's tests run against (on loopback)
+  default-jre-headless   # ZooKeeper's runtime
 )
 
 missing=()

@@ -1,0 +1,150 @@
+// A real ZooKeeper server for tests: Debian's zookeeper package, standalone,
+// on loopback, with its own data directory and port. The four-letter-word
+// commands (mntr, srvr) are enabled so tests and benchmarks can count requests.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { waitFor } from './mount.js';
+
+const ZK_JAR = '/usr/share/java/zookeeper.jar';
+const ZK_CONF = '/etc/zookeeper/conf';
+
+export interface ZooKeeperServer {
+  readonly port: number;
+  /** `127.0.0.1:port` */
+  readonly connectString: string;
+  readonly dataDir: string;
+  /** Sends a four-letter-word command (ruok, srvr, mntr, ...) and returns the answer. */
+  command(cmd: string): Promise<string>;
+  /** The `mntr` counters as numbers where they are numbers. */
+  mntr(): Promise<Record<string, number | string>>;
+  /** Stops the server (SIGTERM, then SIGKILL); its data stays. */
+  stop(): Promise<void>;
+  /** Starts it again on the same port and data. */
+  start(): Promise<void>;
+  /** Freezes or thaws the server process (SIGSTOP/SIGCONT), to make sessions expire. */
+  pause(): void;
+  resume(): void;
+  /** Stops it and deletes its data. */
+  destroy(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
+}
+
+export function fourLetterWord(port: number, cmd: string, timeoutMs = 3000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(port, '127.0.0.1');
+    let out = '';
+    const timer = setTimeout(() => {
+      sock.destroy();
+      reject(new Error(`ZooKeeper ${cmd} timed out`));
+    }, timeoutMs);
+    sock.on('connect', () => sock.write(cmd));
+    sock.on('data', (d) => (out += d.toString()));
+    sock.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    sock.on('close', () => {
+      clearTimeout(timer);
+      resolve(out);
+    });
+  });
+}
+
+export async function startZooKeeper(opts: { tickTimeMs?: number } = {}): Promise<ZooKeeperServer> {
+  if (!fs.existsSync(ZK_JAR)) throw new Error(`${ZK_JAR} missing: install Debian's zookeeper package (scripts/install-deps.sh does)`);
+  const port = await freePort();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'swarmvol-zk-'));
+  const dataDir = path.join(dir, 'data');
+  fs.mkdirSync(dataDir);
+  const tick = opts.tickTimeMs ?? 500;
+  fs.writeFileSync(
+    path.join(dir, 'zoo.cfg'),
+    [
+      `tickTime=${tick}`,
+      `dataDir=${dataDir}`,
+      `clientPort=${port}`,
+      'clientPortAddress=127.0.0.1',
+      `minSessionTimeout=${2 * tick}`,
+      `maxSessionTimeout=${120 * tick}`,
+      '4lw.commands.whitelist=*',
+      'admin.enableServer=false',
+      'maxClientCnxns=0',
+    ].join('\n') + '\n',
+  );
+  let child: ChildProcess | undefined;
+  let log = '';
+
+  const server: ZooKeeperServer = {
+    port,
+    connectString: `127.0.0.1:${port}`,
+    dataDir,
+    command: (cmd) => fourLetterWord(port, cmd),
+    async mntr() {
+      const out: Record<string, number | string> = {};
+      for (const line of (await fourLetterWord(port, 'mntr')).split('\n')) {
+        const [k, v] = line.split('\t');
+        if (!k || v === undefined) continue;
+        out[k] = /^-?\d+(\.\d+)?$/.test(v) ? Number(v) : v;
+      }
+      return out;
+    },
+    async start() {
+      if (child) return;
+      log = '';
+      child = spawn('java', ['-Xmx256m', '-cp', `${ZK_CONF}:${ZK_JAR}`, 'org.apache.zookeeper.server.quorum.QuorumPeerMain', path.join(dir, 'zoo.cfg')], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      child.stdout!.on('data', (d: Buffer) => (log += d.toString()));
+      child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
+      const proc = child;
+      proc.on('exit', () => {
+        if (child === proc) child = undefined;
+      });
+      await waitFor(
+        async () => {
+          if (!child) throw new Error(`ZooKeeper exited during start:\n${log}`);
+          // ruok says imok before the server serves; srvr tells the truth.
+          return /Mode: /.test(await fourLetterWord(port, 'srvr', 500).catch(() => ''));
+        },
+        30_000,
+        `ZooKeeper on port ${port}`,
+      );
+    },
+    async stop() {
+      const proc = child;
+      if (!proc) return;
+      const exited = new Promise((r) => proc.on('exit', r));
+      proc.kill('SIGCONT');
+      proc.kill('SIGTERM');
+      const timer = setTimeout(() => proc.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(timer);
+    },
+    pause() {
+      child?.kill('SIGSTOP');
+    },
+    resume() {
+      child?.kill('SIGCONT');
+    },
+    async destroy() {
+      await server.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  await server.start();
+  return server;
+}
