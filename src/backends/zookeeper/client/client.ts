@@ -1,0 +1,484 @@
+// A ZooKeeper client for swarmvol: pipelined requests, multi and multiRead,
+// persistent recursive watches (ZooKeeper 3.6+), digest auth, and a session
+// that survives: reconnects keep the session and re-arm watches; an expired
+// session is replaced by a new one and reported so caches can be revalidated.
+
+import { EventEmitter } from 'node:events';
+import net from 'node:net';
+import { JuteReader, JuteWriter } from './jute.js';
+import {
+  type Acl,
+  AddWatchMode,
+  CreateMode,
+  ErrorCode,
+  type MultiOp,
+  type MultiResult,
+  OpCode,
+  readAcls,
+  readMultiReadResult,
+  readMultiResult,
+  type ReadOp,
+  type ReadResult,
+  readStat,
+  type Stat,
+  writeAcls,
+  writeCreate,
+  writeMulti,
+  writeMultiRead,
+  Xid,
+  ZkError,
+} from './protocol.js';
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+export class ConnectStringError extends Error {}
+
+/** Parses `host:port[,host:port...][/chroot]`; the port is mandatory. */
+export function parseConnectString(s: string): { hosts: HostPort[]; chroot: string } {
+  const slash = s.indexOf('/');
+  const hostPart = slash >= 0 ? s.slice(0, slash) : s;
+  let chroot = slash >= 0 ? s.slice(slash) : '';
+  if (chroot === '/') chroot = '';
+  if (chroot.endsWith('/')) throw new ConnectStringError(`chroot "${chroot}" must not end with "/"`);
+  const hosts: HostPort[] = [];
+  for (const item of hostPart.split(',')) {
+    const m = /^\s*(\[[0-9a-fA-F:]+\]|[A-Za-z0-9_.-]+):(\d{1,5})\s*$/.exec(item);
+    if (!m) {
+      throw new ConnectStringError(`"${item.trim()}" is not host:port (the port is mandatory, e.g. 127.0.0.1:2181 or zk1:2181,zk2:2181,zk3:2181)`);
+    }
+    const port = Number(m[2]);
+    if (port < 1 || port > 65535) throw new ConnectStringError(`port ${port} of "${item.trim()}" is out of range 1-65535`);
+    hosts.push({ host: m[1]!.replace(/^\[|\]$/g, ''), port });
+  }
+  if (hosts.length === 0) throw new ConnectStringError('no ZooKeeper host given');
+  return { hosts, chroot };
+}
+
+export interface ZkClientOptions {
+  connectString: string;
+  /** Session timeout asked of the server (it may grant another). */
+  sessionTimeoutMs: number;
+  /** How long `connect()` may take before it fails. */
+  connectTimeoutMs: number;
+  /** How long a request waits for a connection before it fails with CONNECTIONLOSS. */
+  operationTimeoutMs: number;
+  /** e.g. [{ scheme: 'digest', credential: 'user:password' }]; resent on every new connection. */
+  auth: Array<{ scheme: string; credential: string }>;
+}
+
+export const defaultZkClientOptions: Omit<ZkClientOptions, 'connectString'> = {
+  sessionTimeoutMs: 10_000,
+  connectTimeoutMs: 10_000,
+  operationTimeoutMs: 10_000,
+  auth: [],
+};
+
+export type ZkState = 'connecting' | 'connected' | 'disconnected' | 'closed';
+
+export interface WatchEvent {
+  type: number;
+  /** Relative to the chroot. */
+  path: string;
+}
+
+interface Request {
+  xid: number;
+  frame: Buffer;
+  decode: (r: JuteReader) => unknown;
+  resolve: (v: unknown) => void;
+  reject: (err: Error) => void;
+  path: string | undefined;
+  timer: NodeJS.Timeout | undefined;
+}
+
+/**
+ * Events: 'watch' (WatchEvent), 'state' (ZkState), 'session' ({ expired: boolean }):
+ * a session was established; `expired` means the previous one was lost, with
+ * its ephemeral nodes, so everything cached must be revalidated.
+ */
+export class ZkClient extends EventEmitter {
+  readonly opts: ZkClientOptions;
+  private readonly hosts: HostPort[];
+  private readonly chroot: string;
+  private hostIndex = 0;
+  private socket: net.Socket | undefined;
+  private inbuf: Buffer = Buffer.alloc(0);
+  private handshakeDone = false;
+  private nextXid = 1;
+  private readonly sent = new Map<number, Request>();
+  private readonly waiting: Request[] = [];
+  private sessionId = 0n;
+  private passwd: Buffer = Buffer.alloc(16);
+  private lastZxid = 0n;
+  private negotiatedTimeout = 0;
+  private pingTimer: NodeJS.Timeout | undefined;
+  private lastReceived = 0;
+  private readonly persistentWatches = new Map<string, number>();
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private lastError = '';
+  /** The server refused our previous session: the next one is reported as expired. */
+  private sessionExpired = false;
+  private pendingAuth = 0;
+  private authError: ZkError | undefined;
+  state: ZkState = 'connecting';
+
+  constructor(options: Partial<ZkClientOptions> & { connectString: string }) {
+    super();
+    this.opts = { ...defaultZkClientOptions, ...options };
+    const parsed = parseConnectString(this.opts.connectString);
+    this.hosts = parsed.hosts;
+    this.chroot = parsed.chroot;
+    this.hostIndex = Math.floor(Math.random() * this.hosts.length);
+  }
+
+  /** Connects; rejects if no server answered within connectTimeoutMs. */
+  connect(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.close();
+        const where = this.hosts.map((h) => `${h.host}:${h.port}`).join(',');
+        reject(new ZkError(ErrorCode.CONNECTIONLOSS, undefined, `cannot reach ZooKeeper at ${where} within ${this.opts.connectTimeoutMs} ms${this.lastError ? ` (last error: ${this.lastError})` : ''}`));
+      }, this.opts.connectTimeoutMs);
+      const onSession = () => {
+        clearTimeout(timer);
+        this.off('authfailed', onAuthFailed);
+        resolve();
+      };
+      const onAuthFailed = (err: ZkError) => {
+        clearTimeout(timer);
+        this.off('session', onSession);
+        reject(err);
+      };
+      this.once('session', onSession);
+      this.once('authfailed', onAuthFailed);
+      this.openSocket();
+    });
+  }
+
+  get session(): { id: bigint; timeoutMs: number } {
+    return { id: this.sessionId, timeoutMs: this.negotiatedTimeout };
+  }
+
+  // ---- operations (paths are relative to the chroot) ----------------------------------
+
+  async create(path: string, data: Buffer, acl: Acl[], mode: number = CreateMode.PERSISTENT): Promise<{ path: string; stat: Stat }> {
+    return this.request(OpCode.create2, path, (w) => writeCreate(w, this.abs(path), data, acl, mode), (r) => ({ path: this.rel(r.string() ?? ''), stat: readStat(r) }));
+  }
+
+  async delete(path: string, version = -1): Promise<void> {
+    await this.request(OpCode.delete, path, (w) => w.string(this.abs(path)).int(version), () => undefined);
+  }
+
+  /** The node's stat, or null if it does not exist. */
+  async exists(path: string, watch = false): Promise<Stat | null> {
+    try {
+      return await this.request(OpCode.exists, path, (w) => w.string(this.abs(path)).bool(watch), readStat);
+    } catch (err) {
+      if (err instanceof ZkError && err.code === ErrorCode.NONODE) return null;
+      throw err;
+    }
+  }
+
+  async getData(path: string, watch = false): Promise<{ data: Buffer; stat: Stat }> {
+    return this.request(OpCode.getData, path, (w) => w.string(this.abs(path)).bool(watch), (r) => ({ data: r.buffer() ?? Buffer.alloc(0), stat: readStat(r) }));
+  }
+
+  async setData(path: string, data: Buffer, version = -1): Promise<Stat> {
+    return this.request(OpCode.setData, path, (w) => w.string(this.abs(path)).buffer(data).int(version), readStat);
+  }
+
+  async getChildren(path: string, watch = false): Promise<{ children: string[]; stat: Stat }> {
+    return this.request(OpCode.getChildren2, path, (w) => w.string(this.abs(path)).bool(watch), (r) => ({ children: r.strings(), stat: readStat(r) }));
+  }
+
+  async getACL(path: string): Promise<{ acl: Acl[]; stat: Stat }> {
+    return this.request(OpCode.getACL, path, (w) => w.string(this.abs(path)), (r) => ({ acl: readAcls(r), stat: readStat(r) }));
+  }
+
+  async setACL(path: string, acl: Acl[], version = -1): Promise<Stat> {
+    return this.request(
+      OpCode.setACL,
+      path,
+      (w) => {
+        w.string(this.abs(path));
+        writeAcls(w, acl);
+        w.int(version);
+      },
+      readStat,
+    );
+  }
+
+  /** Makes this server catch up with the leader before later reads. */
+  async sync(path: string): Promise<void> {
+    await this.request(OpCode.sync, path, (w) => w.string(this.abs(path)), () => undefined);
+  }
+
+  /** Applies every op or none (throws ZkMultiError naming the op that failed). */
+  async multi(ops: MultiOp[]): Promise<MultiResult[]> {
+    const absOps = ops.map((o) => ({ ...o, path: this.abs(o.path) }));
+    const results = await this.request(OpCode.multi, ops[0]?.path, (w) => writeMulti(w, absOps), (r) => readMultiResult(r, ops));
+    return results.map((res) => (res.op === 'create' ? { ...res, path: this.rel(res.path) } : res));
+  }
+
+  /** Several reads in one round trip; each answers on its own (a ZkError in its slot if it failed). */
+  async multiRead(ops: ReadOp[]): Promise<ReadResult[]> {
+    const absOps = ops.map((o) => ({ ...o, path: this.abs(o.path) }));
+    return this.request(OpCode.multiRead, ops[0]?.path, (w) => writeMultiRead(w, absOps), (r) => readMultiReadResult(r, ops));
+  }
+
+  /** A watch that stays armed; recursive covers the whole subtree. Re-armed after reconnects. */
+  async addWatch(path: string, mode: number = AddWatchMode.PERSISTENT_RECURSIVE): Promise<void> {
+    await this.request(OpCode.addWatch, path, (w) => w.string(this.abs(path)).int(mode), () => undefined);
+    this.persistentWatches.set(this.abs(path), mode);
+  }
+
+  /** Closes the session (its ephemeral nodes go at once) and the connection. */
+  close(): void {
+    if (this.state === 'closed') return;
+    const socket = this.socket;
+    if (socket && this.handshakeDone) {
+      const w = new JuteWriter().int(this.nextXid++).int(OpCode.closeSession);
+      socket.end(w.frame());
+    } else socket?.destroy();
+    this.setState('closed');
+    this.teardown(new ZkError(ErrorCode.CONNECTIONLOSS, undefined, 'client closed'));
+    for (const req of this.waiting.splice(0)) this.fail(req, this.authError ?? new ZkError(ErrorCode.CONNECTIONLOSS, req.path, 'client closed'));
+    clearTimeout(this.reconnectTimer);
+  }
+
+  // ---- paths ---------------------------------------------------------------------------
+
+  private abs(path: string): string {
+    if (!path.startsWith('/')) throw new ZkError(ErrorCode.BADARGUMENTS, path, 'path must start with /');
+    if (!this.chroot) return path;
+    return path === '/' ? this.chroot : this.chroot + path;
+  }
+
+  private rel(path: string): string {
+    if (!this.chroot) return path;
+    if (path === this.chroot) return '/';
+    return path.startsWith(this.chroot + '/') ? path.slice(this.chroot.length) : path;
+  }
+
+  // ---- requests ----------------------------------------------------------------------------
+
+  private request<T>(opcode: number, path: string | undefined, write: (w: JuteWriter) => void, decode: (r: JuteReader) => T): Promise<T> {
+    if (this.state === 'closed') return Promise.reject(new ZkError(ErrorCode.CONNECTIONLOSS, path, 'client closed'));
+    return new Promise<T>((resolve, reject) => {
+      const xid = this.nextXid++;
+      if (this.nextXid > 0x7ffffff0) this.nextXid = 1;
+      const w = new JuteWriter().int(xid).int(opcode);
+      write(w);
+      const req: Request = { xid, frame: w.frame(), decode, resolve: resolve as (v: unknown) => void, reject, path, timer: undefined };
+      if (this.state === 'connected') this.send(req);
+      else {
+        req.timer = setTimeout(() => {
+          const i = this.waiting.indexOf(req);
+          if (i >= 0) this.waiting.splice(i, 1);
+          reject(new ZkError(ErrorCode.CONNECTIONLOSS, path, `no connection to ZooKeeper for ${this.opts.operationTimeoutMs} ms`));
+        }, this.opts.operationTimeoutMs);
+        this.waiting.push(req);
+      }
+    });
+  }
+
+  private send(req: Request): void {
+    clearTimeout(req.timer);
+    this.sent.set(req.xid, req);
+    this.socket!.write(req.frame);
+  }
+
+  private fail(req: Request, err: Error): void {
+    clearTimeout(req.timer);
+    req.reject(err);
+  }
+
+  // ---- connection ------------------------------------------------------------------------------
+
+  private setState(state: ZkState): void {
+    if (this.state === state) return;
+    this.state = state;
+    this.emit('state', state);
+  }
+
+  private openSocket(): void {
+    if (this.state === 'closed') return;
+    const { host, port } = this.hosts[this.hostIndex % this.hosts.length]!;
+    this.hostIndex++;
+    this.handshakeDone = false;
+    this.inbuf = Buffer.alloc(0);
+    const socket = net.connect({ host, port });
+    socket.setNoDelay(true);
+    this.socket = socket;
+    // A connect attempt that hangs (dead host, dropped packets) must not stall recovery.
+    socket.setTimeout(Math.max(1000, Math.floor(this.opts.sessionTimeoutMs / 3)), () => {
+      this.lastError = `${host}:${port} did not answer`;
+      socket.destroy();
+    });
+    socket.on('connect', () => {
+      const w = new JuteWriter()
+        .int(0)
+        .long(this.lastZxid)
+        .int(this.opts.sessionTimeoutMs)
+        .long(this.sessionId)
+        .buffer(this.passwd)
+        .bool(false);
+      socket.write(w.frame());
+    });
+    socket.on('data', (chunk: Buffer) => this.onData(socket, chunk));
+    socket.on('error', (err) => {
+      this.lastError = `${host}:${port}: ${err.message}`;
+    });
+    socket.on('close', () => this.onClose(socket));
+  }
+
+  private onData(socket: net.Socket, chunk: Buffer): void {
+    if (socket !== this.socket) return;
+    this.lastReceived = Date.now();
+    this.inbuf = this.inbuf.length ? Buffer.concat([this.inbuf, chunk]) : chunk;
+    while (this.inbuf.length >= 4) {
+      const len = this.inbuf.readInt32BE(0);
+      if (len < 0 || len > 64 * 1024 * 1024) {
+        this.lastError = `bad frame length ${len}`;
+        socket.destroy();
+        return;
+      }
+      if (this.inbuf.length < 4 + len) break;
+      const frame = this.inbuf.subarray(4, 4 + len);
+      this.inbuf = this.inbuf.subarray(4 + len);
+      try {
+        if (this.handshakeDone) this.onReply(new JuteReader(frame));
+        else this.onHandshake(socket, new JuteReader(frame));
+      } catch (err) {
+        this.lastError = `bad packet: ${(err as Error).message}`;
+        socket.destroy();
+        return;
+      }
+    }
+  }
+
+  private onHandshake(socket: net.Socket, r: JuteReader): void {
+    r.int(); // protocol version
+    const timeout = r.int();
+    const sessionId = r.long();
+    const passwd = r.buffer() ?? Buffer.alloc(16);
+    const expired = this.sessionId !== 0n && (timeout <= 0 || sessionId !== this.sessionId);
+    if (timeout <= 0) {
+      // The server says our session is gone: start a fresh one on a new connection.
+      this.sessionId = 0n;
+      this.passwd = Buffer.alloc(16);
+      this.lastZxid = 0n;
+      this.sessionExpired = true;
+      socket.destroy();
+      return;
+    }
+    this.sessionId = sessionId;
+    this.passwd = passwd;
+    this.negotiatedTimeout = timeout;
+    this.handshakeDone = true;
+    socket.setTimeout(0);
+    this.lastReceived = Date.now();
+    this.sessionExpired ||= expired;
+    this.startPings(socket);
+    // Requests wait until the server has accepted our credentials.
+    this.pendingAuth = this.opts.auth.length;
+    for (const a of this.opts.auth) {
+      socket.write(new JuteWriter().int(Xid.auth).int(OpCode.auth).int(0).string(a.scheme).buffer(Buffer.from(a.credential, 'utf8')).frame());
+    }
+    if (this.pendingAuth === 0) this.sessionReady(socket);
+  }
+
+  private sessionReady(socket: net.Socket): void {
+    const lostSession = this.sessionExpired;
+    this.sessionExpired = false;
+    if (this.persistentWatches.size > 0) this.rearmWatches(socket, lostSession);
+    this.setState('connected');
+    for (const req of this.waiting.splice(0)) this.send(req);
+    this.emit('session', { expired: lostSession });
+  }
+
+  /**
+   * Same session on a new connection: SetWatches2 re-registers the persistent
+   * watches and makes the server report changes since lastZxid. A new session:
+   * the watches are added again (the caller revalidates on 'session').
+   */
+  private rearmWatches(socket: net.Socket, newSession: boolean): void {
+    const persistent: string[] = [];
+    const recursive: string[] = [];
+    for (const [path, mode] of this.persistentWatches) (mode === AddWatchMode.PERSISTENT_RECURSIVE ? recursive : persistent).push(path);
+    const w = new JuteWriter().int(Xid.setWatches).int(OpCode.setWatches2).long(newSession ? 0n : this.lastZxid);
+    w.strings([]).strings([]).strings([]).strings(persistent).strings(recursive);
+    socket.write(w.frame());
+  }
+
+  private startPings(socket: net.Socket): void {
+    clearInterval(this.pingTimer);
+    const interval = Math.max(100, Math.floor(this.negotiatedTimeout / 3));
+    this.pingTimer = setInterval(() => {
+      if (socket !== this.socket || socket.destroyed) return;
+      // No answer for 2/3 of the session timeout: this server is gone or stuck; try another.
+      if (Date.now() - this.lastReceived > (this.negotiatedTimeout * 2) / 3) {
+        this.lastError = 'no answer from ZooKeeper (ping timeout)';
+        socket.destroy();
+        return;
+      }
+      socket.write(new JuteWriter().int(Xid.ping).int(OpCode.ping).frame());
+    }, interval);
+  }
+
+  private onReply(r: JuteReader): void {
+    const xid = r.int();
+    const zxid = r.long();
+    const err = r.int();
+    if (zxid > 0n) this.lastZxid = zxid;
+    if (xid === Xid.notification) {
+      const type = r.int();
+      r.int(); // keeper state
+      const path = this.rel(r.string() ?? '');
+      this.emit('watch', { type, path } satisfies WatchEvent);
+      return;
+    }
+    if (xid === Xid.ping || xid === Xid.setWatches) return;
+    if (xid === Xid.auth) {
+      if (err !== 0) {
+        // Wrong credentials: retrying cannot help. Close, and fail everything with the reason.
+        this.authError = new ZkError(ErrorCode.AUTHFAILED, undefined, 'ZooKeeper refused the credentials (check the auth option)');
+        this.emit('authfailed', this.authError);
+        this.close();
+      } else if (--this.pendingAuth === 0 && this.socket) this.sessionReady(this.socket);
+      return;
+    }
+    const req = this.sent.get(xid);
+    if (!req) return;
+    this.sent.delete(xid);
+    if (err !== 0) return this.fail(req, new ZkError(err, req.path));
+    try {
+      req.resolve(req.decode(r));
+    } catch (e) {
+      this.fail(req, e as Error);
+    }
+  }
+
+  private teardown(err: ZkError): void {
+    clearInterval(this.pingTimer);
+    this.pingTimer = undefined;
+    for (const req of this.sent.values()) this.fail(req, new ZkError(err.code, req.path, err.message));
+    this.sent.clear();
+  }
+
+  private onClose(socket: net.Socket): void {
+    if (socket !== this.socket) return;
+    this.socket = undefined;
+    // Requests in flight may or may not have been applied: fail them (CONNECTIONLOSS).
+    this.teardown(new ZkError(ErrorCode.CONNECTIONLOSS, undefined, this.lastError || 'connection lost'));
+    if (this.state === 'closed') return;
+    this.setState(this.handshakeDone || this.state === 'connected' ? 'disconnected' : this.state);
+    this.handshakeDone = false;
+    // Try the next server at once; after a full round, pause briefly.
+    const delay = this.hostIndex % this.hosts.length === 0 ? 200 : 0;
+    this.reconnectTimer = setTimeout(() => this.openSocket(), delay);
+  }
+}
