@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { mountCli, sh, type CliMount } from '../helpers/mount.js';
+import { describe, it } from 'node:test';
+import { sh, sharedCliMount } from '../helpers/mount.js';
 import { assertErrno, py, pyTry, renameat2, RENAME_EXCHANGE, RENAME_NOREPLACE, run, sleepMs } from '../helpers/posix.js';
 
 const { O_CREAT, O_EXCL, O_RDWR, O_WRONLY, O_TRUNC, O_APPEND, O_NOFOLLOW, O_DIRECTORY, O_RDONLY } = fs.constants;
@@ -15,22 +15,8 @@ const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
 
 describe('POSIX semantics (CLI mount, memory backend)', () => {
-  let m: CliMount;
-  let n = 0;
-  /** A fresh, empty directory on the mount for one test. */
-  const fresh = (label: string): string => {
-    const d = path.join(m.mnt, `${label}-${++n}`);
-    fs.mkdirSync(d);
-    return d;
-  };
-
-  before(async () => {
-    m = await mountCli();
-  });
-  after(async () => {
-    const code = await m?.stop();
-    assert.equal(code, 0, m?.output());
-  });
+  const shared = sharedCliMount();
+  const fresh = shared.fresh;
 
   describe('create, read, write, stat', () => {
     it('writes, reads back and stats a new file', () => {
@@ -811,12 +797,12 @@ return r`,
   describe('statfs', () => {
     it('reports sane sizes, and used space grows by 10 MiB after writing 10 MiB', () => {
       const d = fresh('statfs');
-      const s0 = fs.statfsSync(m.mnt);
+      const s0 = fs.statfsSync(shared.m.mnt);
       assert.ok(s0.bsize > 0, `bsize ${s0.bsize}`);
       assert.ok(s0.blocks > 0, `blocks ${s0.blocks}`);
       assert.ok(s0.bfree <= s0.blocks && s0.bavail <= s0.blocks && s0.bavail > 0);
       assert.ok(s0.files > 0 && s0.ffree > 0 && s0.ffree <= s0.files);
-      const df0 = run(['df', '-B1', '--output=size,used,avail', m.mnt]);
+      const df0 = run(['df', '-B1', '--output=size,used,avail', shared.m.mnt]);
       assert.equal(df0.code, 0, df0.stderr);
       const [size, used, avail] = df0.stdout.trim().split('\n')[1]!.trim().split(/\s+/).map(Number) as [number, number, number];
       assert.ok(size > 0 && avail > 0 && used >= 0 && used + avail <= size, `df: ${df0.stdout}`);
@@ -825,15 +811,15 @@ return r`,
       const used0 = (s0.blocks - s0.bfree) * s0.bsize;
       const files0 = s0.files - s0.ffree;
       fs.writeFileSync(path.join(d, 'ten'), Buffer.alloc(10 * MiB, 1));
-      const s1 = fs.statfsSync(m.mnt);
+      const s1 = fs.statfsSync(shared.m.mnt);
       const grown = (s1.blocks - s1.bfree) * s1.bsize - used0;
       assert.ok(grown >= 10 * MiB && grown <= 11 * MiB, `used grew by ${grown} bytes`);
       assert.equal(s1.files - s1.ffree, files0 + 1, 'one more inode in use');
-      const df1 = run(['df', '-B1', '--output=used', m.mnt]);
+      const df1 = run(['df', '-B1', '--output=used', shared.m.mnt]);
       assert.ok(Number(df1.stdout.trim().split('\n')[1]) - used >= 10 * MiB, df1.stdout);
 
       fs.unlinkSync(path.join(d, 'ten'));
-      const s2 = fs.statfsSync(m.mnt);
+      const s2 = fs.statfsSync(shared.m.mnt);
       assert.equal((s2.blocks - s2.bfree) * s2.bsize, used0, 'unlink gives the space back');
     });
   });

@@ -5,8 +5,8 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { mountCli, sh, type CliMount } from '../helpers/mount.js';
+import { describe, it } from 'node:test';
+import { sh, sharedCliMount } from '../helpers/mount.js';
 import { PY, py } from '../helpers/posix.js';
 
 const BIG = 100_000;
@@ -80,21 +80,8 @@ sys.exit(1 if bad else 0)
 }
 
 describe('readdir (CLI mount, memory backend)', () => {
-  let m: CliMount;
-  let n = 0;
-  const fresh = (label: string): string => {
-    const d = path.join(m.mnt, `${label}-${++n}`);
-    fs.mkdirSync(d);
-    return d;
-  };
-
-  before(async () => {
-    m = await mountCli();
-  });
-  after(async () => {
-    const code = await m?.stop();
-    assert.equal(code, 0, m?.output());
-  });
+  const shared = sharedCliMount();
+  const fresh = shared.fresh;
 
   it(`${BIG.toLocaleString('en')} entries in one directory: all listed exactly once, ls -l works`, async () => {
     const d = fresh('big');
@@ -231,7 +218,7 @@ print(json.dumps({'first': first, 'second': second, 'partial': partial, 'third':
     assert.deepEqual(ls.stdout.trim().split('\n').sort(), ['.', '..', 'empty', 'f']);
     const empty = await sh(`ls -a1 '${path.join(d, 'empty')}'`);
     assert.deepEqual(empty.stdout.trim().split('\n').sort(), ['.', '..']);
-    const root = await sh(`ls -a1 '${m.mnt}' | grep -c -x -e . -e ..`);
+    const root = await sh(`ls -a1 '${shared.m.mnt}' | grep -c -x -e . -e ..`);
     assert.equal(root.stdout.trim(), '2', 'the mount root lists "." and ".." once each');
     // readdir(3) reports them as directories.
     const ents = pyJson<Array<[string, number, number]>>(`print(json.dumps(read_entries(opendir(A[0]))))`, [path.join(d, 'empty')]);

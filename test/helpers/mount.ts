@@ -3,10 +3,12 @@
 // or inside the test process (to reach the backend; then only asynchronous
 // fs calls on the mount, or the event loop that serves it deadlocks).
 
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { MemoryBackend, type MemoryBackendOptions } from '../../src/backends/memory/index.js';
 import { NodeFileSystem, type NodeLayerOptions } from '../../src/fs/nodes.js';
@@ -71,6 +73,41 @@ export async function mountCli(args: string[] = [], mnt = tempDir()): Promise<Cl
       return code;
     },
   };
+}
+
+export interface SharedMount {
+  /** The mount (available inside tests, after the suite's before hook). */
+  readonly m: CliMount;
+  /** A new empty directory on the mount, for one test. */
+  fresh(label: string): string;
+}
+
+/**
+ * One CLI mount for the enclosing describe(): mounted before its tests,
+ * unmounted after them, and the process must exit 0.
+ */
+export function sharedCliMount(args: string[] = []): SharedMount {
+  let mount: CliMount | undefined;
+  let n = 0;
+  before(async () => {
+    mount = await mountCli(args);
+  });
+  after(async () => {
+    const code = await mount?.stop();
+    assert.equal(code, 0, mount?.output());
+  });
+  const shared: SharedMount = {
+    get m() {
+      if (!mount) throw new Error('the mount is not ready: use it inside tests');
+      return mount;
+    },
+    fresh(label) {
+      const d = path.join(shared.m.mnt, `${label}-${++n}`);
+      fs.mkdirSync(d);
+      return d;
+    },
+  };
+  return shared;
 }
 
 export interface InProcessMount {
