@@ -3,6 +3,9 @@
 
 import { parseArgs } from 'node:util';
 import { MemoryBackend } from '../backends/memory/index.js';
+import { parseConnectString, ZkClient } from '../backends/zookeeper/client/client.js';
+import { ZooKeeperBackend } from '../backends/zookeeper/index.js';
+import type { Backend } from '../fs/backend.js';
 import { NodeFileSystem } from '../fs/nodes.js';
 import { MountError } from '../fuse/mount.js';
 import { FuseSession } from '../fuse/session.js';
@@ -18,8 +21,20 @@ Commands:
   help                         Show this help.
 
 mount options:
-  --backend memory             Where the files live. memory: in this process,
+  --backend memory|zookeeper   Where the files live. memory: in this process,
                                gone when it exits (reference and benchmarks).
+                               zookeeper: a ZooKeeper subtree, the same on
+                               every node (read-only for now: writes are
+                               being built).
+  --hosts HOST:PORT[,...]      ZooKeeper servers (zookeeper backend; the port is
+                               mandatory).
+  --path /ZK/PATH              The volume's subtree in ZooKeeper (must exist).
+  --auth digest:USER:PASSWORD  ZooKeeper digest authentication.
+  --uid N, --gid N             Owner shown for entries (default 0).
+  --umask OCTAL                Permission bits removed from 0777/0666 (default 022).
+  --session-timeout SECONDS    ZooKeeper session timeout (default 10).
+  --connect-timeout SECONDS    Give up mounting if ZooKeeper does not answer
+                               within this time (default 10).
   --entry-timeout SECONDS      How long the kernel trusts a name (default 1).
   --attr-timeout SECONDS       How long the kernel trusts attributes (default 1).
   --negative-timeout SECONDS   How long the kernel remembers a missing name
@@ -42,6 +57,7 @@ mount options:
 
 Examples:
   swarmvol mount --backend memory /mnt/scratch
+  swarmvol mount --backend zookeeper --hosts 127.0.0.1:2181 --path /configs /mnt/configs
 `;
 
 async function mountCommand(args: string[]): Promise<number> {
@@ -50,6 +66,14 @@ async function mountCommand(args: string[]): Promise<number> {
     allowPositionals: true,
     options: {
       backend: { type: 'string' },
+      hosts: { type: 'string' },
+      path: { type: 'string' },
+      auth: { type: 'string' },
+      uid: { type: 'string' },
+      gid: { type: 'string' },
+      umask: { type: 'string' },
+      'session-timeout': { type: 'string' },
+      'connect-timeout': { type: 'string' },
       'entry-timeout': { type: 'string' },
       'attr-timeout': { type: 'string' },
       'negative-timeout': { type: 'string' },
@@ -70,7 +94,7 @@ async function mountCommand(args: string[]): Promise<number> {
   if (positionals.length !== 1) throw new UsageError('mount: expected exactly one MOUNTPOINT');
   const mountpoint = positionals[0]!;
   if (values.debug) setLogLevel('debug');
-  parseChoice('backend', values.backend, ['memory'] as const, 'memory');
+  const backendName = parseChoice('backend', values.backend, ['memory', 'zookeeper'] as const, 'memory');
   const maxWrite = parseSize('max-write', values['max-write'], 1 << 20, 4096, 1 << 20);
   if (maxWrite % 4096 !== 0) throw new UsageError(`--max-write: expected a multiple of 4096, got ${maxWrite}`);
   const timeouts = {
@@ -79,14 +103,14 @@ async function mountCommand(args: string[]): Promise<number> {
     negativeTimeout: parseSeconds('negative-timeout', values['negative-timeout'], 1),
   };
 
-  const backend = new MemoryBackend();
-  const nodes = new NodeFileSystem(backend, { ...timeouts, xattrs: !values['no-xattrs'] });
+  const backend = backendName === 'memory' ? new MemoryBackend() : await openZooKeeper(values);
+  const nodes = new NodeFileSystem<object, unknown>(backend as unknown as Backend<object, unknown>, { ...timeouts, xattrs: !values['no-xattrs'] });
   const session = new FuseSession(nodes, {
     fsname: values.fsname ?? 'swarmvol',
     maxWrite,
     defaultPermissions: !values['no-default-permissions'],
     writebackCache: values['writeback-cache'] ?? false,
-    readOnly: values.ro ?? false,
+    readOnly: (values.ro ?? false) || backendName === 'zookeeper',
   });
   nodes.setNotifier(session);
 
@@ -102,10 +126,51 @@ async function mountCommand(args: string[]): Promise<number> {
   process.on('SIGHUP', () => stop('SIGHUP'));
 
   await session.mount(mountpoint);
-  log.info('mounted', { mountpoint, backend: 'memory', connection: session.connection });
+  log.info('mounted', { mountpoint, backend: backendName, connection: session.connection });
   await session.closed();
   log.info('unmounted', { mountpoint });
   return 0;
+}
+
+/** Connects to ZooKeeper (failing fast when it cannot be reached) and opens the volume's subtree. */
+async function openZooKeeper(values: Record<string, string | boolean | undefined>): Promise<ZooKeeperBackend> {
+  const str = (k: string) => values[k] as string | undefined;
+  const hosts = str('hosts');
+  if (!hosts) throw new UsageError('--hosts: required with --backend zookeeper, e.g. --hosts 127.0.0.1:2181');
+  try {
+    parseConnectString(hosts);
+  } catch (err) {
+    throw new UsageError(`--hosts: ${(err as Error).message}`);
+  }
+  const root = str('path');
+  if (!root || !root.startsWith('/') || (root.length > 1 && root.endsWith('/'))) {
+    throw new UsageError(`--path: expected an absolute ZooKeeper path such as /swarmvol/volumes/v1, got "${root ?? ''}"`);
+  }
+  const auth = str('auth');
+  const authMatch = auth === undefined ? undefined : /^digest:([^:]+):(.+)$/.exec(auth);
+  if (auth !== undefined && !authMatch) throw new UsageError('--auth: expected digest:USER:PASSWORD');
+  const umaskText = str('umask') ?? '022';
+  if (!/^[0-7]{1,4}$/.test(umaskText)) throw new UsageError(`--umask: expected octal digits such as 022, got "${umaskText}"`);
+  const id = (k: string) => {
+    const v = str(k) ?? '0';
+    if (!/^\d{1,10}$/.test(v) || Number(v) > 0xfffffffe) throw new UsageError(`--${k}: expected a numeric id from 0 to 4294967294, got "${v}"`);
+    return Number(v);
+  };
+  const uid = id('uid');
+  const gid = id('gid');
+  const zk = new ZkClient({
+    connectString: hosts,
+    sessionTimeoutMs: parseSeconds('session-timeout', str('session-timeout'), 10) * 1000,
+    connectTimeoutMs: parseSeconds('connect-timeout', str('connect-timeout'), 10) * 1000,
+    auth: authMatch ? [{ scheme: 'digest', credential: `${authMatch[1]}:${authMatch[2]}` }] : [],
+  });
+  try {
+    await zk.connect();
+    return await ZooKeeperBackend.open(zk, { root, uid, gid, umask: parseInt(umaskText, 8), cacheTimeout: 3600 });
+  } catch (err) {
+    zk.close();
+    throw new MountError(err instanceof Error ? err.message : String(err));
+  }
 }
 
 export async function main(argv: string[]): Promise<number> {

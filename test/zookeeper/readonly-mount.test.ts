@@ -1,0 +1,147 @@
+// The ZooKeeper backend's first slice: a subtree mounted read-only through the
+// real kernel FUSE, against a real ZooKeeper, changed behind it by a plain client.
+
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { ZkClient } from '../../src/backends/zookeeper/client/client.js';
+import { OPEN_ACL_UNSAFE } from '../../src/backends/zookeeper/client/protocol.js';
+import { mountCli, sh, tempDir, type CliMount } from '../helpers/mount.js';
+import { startZooKeeper, type ZooKeeperServer } from '../helpers/zookeeper.js';
+
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+describe('ZooKeeper backend, read-only mount', () => {
+  let zk: ZooKeeperServer;
+  let plain: ZkClient;
+  let m: CliMount;
+  const big = Buffer.alloc(1_000_000);
+  for (let i = 0; i < big.length; i++) big[i] = (i * 7919) % 251;
+  const mid = big.subarray(0, 300_000);
+
+  before(async () => {
+    zk = await startZooKeeper();
+    plain = new ZkClient({ connectString: zk.connectString });
+    await plain.connect();
+    const mk = (p: string, d: Buffer | string) => plain.create(p, Buffer.from(d), OPEN_ACL_UNSAFE);
+    await mk('/vol', '');
+    await mk('/vol/app.conf', 'port=8080\n');
+    await mk('/vol/empty', '');
+    await mk('/vol/certs', '');
+    await mk('/vol/certs/fullchain.pem', '-----BEGIN CERTIFICATE-----\n');
+    await mk('/vol/300k.bin', mid);
+    await mk('/vol/1m.bin', big);
+    m = await mountCli(['--backend', 'zookeeper', '--hosts', zk.connectString, '--path', '/vol']);
+  });
+  after(async () => {
+    if (m) assert.equal(await m.stop(), 0, m.output());
+    plain?.close();
+    await zk?.destroy();
+  });
+
+  it('shows znodes with children as directories and the others as files, with their exact bytes', () => {
+    assert.deepEqual(fs.readdirSync(m.mnt).sort(), ['1m.bin', '300k.bin', 'app.conf', 'certs', 'empty']);
+    assert.ok(fs.statSync(path.join(m.mnt, 'certs')).isDirectory());
+    assert.ok(fs.statSync(path.join(m.mnt, 'empty')).isFile(), 'an empty znode is an empty file');
+    assert.equal(fs.statSync(path.join(m.mnt, 'empty')).size, 0);
+    assert.equal(fs.readFileSync(path.join(m.mnt, 'app.conf'), 'utf8'), 'port=8080\n');
+    assert.equal(fs.readFileSync(path.join(m.mnt, 'certs/fullchain.pem'), 'utf8'), '-----BEGIN CERTIFICATE-----\n');
+  });
+
+  it('reads 300 KB and 1,000,000-byte files exactly (checksums)', () => {
+    assert.equal(sha(fs.readFileSync(path.join(m.mnt, '300k.bin'))), sha(mid));
+    assert.equal(sha(fs.readFileSync(path.join(m.mnt, '1m.bin'))), sha(big));
+    assert.equal(fs.statSync(path.join(m.mnt, '1m.bin')).size, 1_000_000);
+  });
+
+  it('uses czxid as the inode number', async () => {
+    const { stat } = await plain.getData('/vol/app.conf');
+    assert.equal(fs.statSync(path.join(m.mnt, 'app.conf')).ino, Number(stat.czxid));
+  });
+
+  it('sees a change made by a plain ZooKeeper client at once, without any ls -R (1 h kernel cache)', async () => {
+    const f = path.join(m.mnt, 'app.conf');
+    const delays: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      fs.readFileSync(f); // cached in the kernel now
+      const want = `port=${9000 + i}\n`;
+      await plain.setData('/vol/app.conf', Buffer.from(want));
+      const t0 = performance.now();
+      while (fs.readFileSync(f, 'utf8') !== want) {
+        assert.ok(performance.now() - t0 < 2000, `change ${i} not visible after 2 s`);
+        await new Promise((r) => setTimeout(r, 1));
+      }
+      delays.push(performance.now() - t0);
+    }
+    delays.sort((a, b) => a - b);
+    const p99 = delays[Math.ceil(delays.length * 0.99) - 1]!;
+    console.log(`remote setData -> visible in the mount: p50 ${delays[10]!.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms`);
+    assert.ok(p99 < 100, `p99 ${p99} ms`);
+  });
+
+  it('sees znodes created and deleted elsewhere, and a file that gains a child becomes a directory', async () => {
+    assert.throws(() => fs.statSync(path.join(m.mnt, 'later')), { code: 'ENOENT' });
+    await plain.create('/vol/later', Buffer.from('x'), OPEN_ACL_UNSAFE);
+    await waitUntil(() => fs.existsSync(path.join(m.mnt, 'later')));
+    assert.ok(fs.readdirSync(m.mnt).includes('later'));
+    assert.ok(fs.statSync(path.join(m.mnt, 'later')).isFile());
+    await plain.create('/vol/later/child', Buffer.from('c'), OPEN_ACL_UNSAFE);
+    await waitUntil(() => safeIsDir(path.join(m.mnt, 'later')));
+    assert.equal(fs.readFileSync(path.join(m.mnt, 'later/child'), 'utf8'), 'c');
+    await plain.delete('/vol/later/child');
+    await plain.delete('/vol/later');
+    await waitUntil(() => !fs.existsSync(path.join(m.mnt, 'later')));
+    assert.ok(!fs.readdirSync(m.mnt).includes('later'));
+  });
+
+  it('refuses writes with EROFS (read-only until the write path lands)', () => {
+    assert.throws(() => fs.writeFileSync(path.join(m.mnt, 'new'), 'x'), { code: 'EROFS' });
+    assert.throws(() => fs.mkdirSync(path.join(m.mnt, 'd')), { code: 'EROFS' });
+  });
+});
+
+function safeIsDir(p: string): boolean {
+  try {
+    return fs.statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+async function waitUntil(cond: () => boolean): Promise<void> {
+  const t0 = Date.now();
+  while (!cond()) {
+    if (Date.now() - t0 > 3000) throw new Error('condition not met within 3 s');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+describe('ZooKeeper backend, mount errors', () => {
+  it('fails within the connect timeout, with a clear message, when the ensemble is unreachable', async () => {
+    const mnt = tempDir();
+    const t0 = Date.now();
+    const r = await sh(`bin/swarmvol mount --backend zookeeper --hosts 127.0.0.1:1 --path /vol --connect-timeout 2 ${mnt}`);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /cannot reach ZooKeeper at 127\.0\.0\.1:1 within 2000 ms/);
+    assert.ok(Date.now() - t0 < 6000);
+    fs.rmSync(mnt, { recursive: true });
+  });
+
+  it('names the option and the accepted form for bad values', async () => {
+    const cases: Array<[string, RegExp]> = [
+      ['--hosts zk1 --path /v', /--hosts: "zk1" is not host:port \(the port is mandatory/],
+      ['--path /v', /--hosts: required with --backend zookeeper/],
+      ['--hosts 127.0.0.1:2181 --path v', /--path: expected an absolute ZooKeeper path/],
+      ['--hosts 127.0.0.1:2181 --path /v --auth user:pw', /--auth: expected digest:USER:PASSWORD/],
+      ['--hosts 127.0.0.1:2181 --path /v --umask 9', /--umask: expected octal digits/],
+      ['--hosts 127.0.0.1:2181 --path /v --uid root', /--uid: expected a numeric id/],
+    ];
+    for (const [args, re] of cases) {
+      const r = await sh(`bin/swarmvol mount --backend zookeeper ${args} /tmp`);
+      assert.equal(r.code, 2, `${args}: ${r.stderr}`);
+      assert.match(r.stderr, re, args);
+    }
+  });
+});
