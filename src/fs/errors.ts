@@ -26,10 +26,6 @@ export class FsError extends Error {
   }
 }
 
-export function fsError(code: ErrnoName, message?: string): FsError {
-  return new FsError(code, message);
-}
-
 /** The errno an arbitrary thrown value maps to. */
 export function errnoOf(err: unknown): number {
   if (err instanceof FsError) return err.errno;

@@ -10,10 +10,6 @@ export function setLogLevel(level: Level): void {
   threshold = order[level];
 }
 
-export function isDebug(): boolean {
-  return threshold <= order.debug;
-}
-
 function format(value: unknown): string {
   const s = typeof value === 'string' ? value : JSON.stringify(value);
   return /[\s"=]/.test(s ?? '') ? JSON.stringify(s) : String(s);
