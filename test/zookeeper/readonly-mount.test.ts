@@ -145,3 +145,51 @@ describe('ZooKeeper backend, mount errors', () => {
     }
   });
 });
+
+describe('ZooKeeper backend, ls -lR cost (requests counted by the server)', () => {
+  let zk: ZooKeeperServer;
+  let m: CliMount;
+  const DIRS = 50;
+  const FILES = 99; // 50 directories + 4,950 files = 5,000 entries
+
+  before(async () => {
+    zk = await startZooKeeper();
+    const c = new ZkClient({ connectString: zk.connectString });
+    await c.connect();
+    await c.create('/tree', Buffer.alloc(0), OPEN_ACL_UNSAFE);
+    for (let d = 0; d < DIRS; d++) {
+      await c.create(`/tree/d${d}`, Buffer.alloc(0), OPEN_ACL_UNSAFE);
+      await Promise.all(Array.from({ length: FILES }, (_, f) => c.create(`/tree/d${d}/f${f}`, Buffer.from(`file ${d}/${f}\n`), OPEN_ACL_UNSAFE)));
+    }
+    c.close();
+    m = await mountCli(['--backend', 'zookeeper', '--hosts', zk.connectString, '--path', '/tree']);
+  });
+  after(async () => {
+    if (m) assert.equal(await m.stop(), 0, m.output());
+    await zk?.destroy();
+  });
+
+  const packets = async () => (await zk.mntr()).zk_packets_received as number;
+  const lsR = async () => {
+    const t0 = performance.now();
+    const r = await sh(`ls -lR ${m.mnt} | grep -c '^-'`);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.trim(), String(DIRS * FILES));
+    return performance.now() - t0;
+  };
+
+  it('costs about one request per entry cold, and none warm', async () => {
+    const entries = DIRS * (FILES + 1);
+    const p0 = await packets();
+    const coldMs = await lsR();
+    const p1 = await packets();
+    const warmMs = await lsR();
+    const p2 = await packets();
+    const cold = p1 - p0;
+    const warm = p2 - p1;
+    console.log(`ls -lR of ${entries} entries: cold ${cold} requests in ${coldMs.toFixed(0)} ms, warm ${warm} requests in ${warmMs.toFixed(0)} ms`);
+    // One stat per entry plus one listing per directory (and the odd ping).
+    assert.ok(cold <= entries + DIRS + 1 + 5, `cold ls -lR cost ${cold} requests for ${entries} entries`);
+    assert.ok(warm <= 2, `warm ls -lR cost ${warm} requests (pings only expected)`);
+  });
+});

@@ -26,6 +26,8 @@ export interface ZooKeeperBackendOptions {
 export class ZkNode {
   /** Content fetched by an open, kept until the znode's data changes. */
   data: Buffer | undefined;
+  /** Directory listing, kept until a child is created or deleted (the watch says so). */
+  listing: DirEntry[] | undefined;
   constructor(
     /** Path relative to the volume root ("/" for the root). */
     public path: string,
@@ -181,6 +183,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   }
 
   async readdir(_ctx: RequestContext, node: ZkNode): Promise<DirEntry[]> {
+    if (node.listing) return node.listing;
     let children: string[];
     try {
       const r = await this.zk.getChildren(this.zkPath(node.path));
@@ -202,6 +205,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       const child = this.remember(joinPath(node.path, name), stat);
       entries.push({ name, ino: Number(stat.czxid), mode: this.attr(child).mode });
     });
+    node.listing = entries;
     return entries;
   }
 
@@ -288,6 +292,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
         if (parent) await this.cache?.entryDeleted(parent, node, name);
       } else if (parent && path !== '/') await this.cache?.invalidateEntry(parent, name);
       if (parent && path !== '/') {
+        parent.listing = undefined;
         const stat = await this.zk.exists(this.zkPath(dir)).catch(() => null);
         if (stat && dir !== '/' && stat.numChildren > 0 !== parent.isDir) {
           // The parent gained its first child or lost its last: it changed type,
@@ -295,7 +300,10 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
           this.nodes.delete(dir);
           const up = parentOf(dir);
           const grand = this.nodes.get(up.dir);
-          if (grand) await this.cache?.invalidateEntry(grand, up.name);
+          if (grand) {
+            grand.listing = undefined;
+            await this.cache?.invalidateEntry(grand, up.name);
+          }
           return;
         }
         if (stat) parent.stat = stat;
@@ -307,6 +315,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   private async invalidateAll(): Promise<void> {
     for (const node of this.nodes.values()) {
       node.data = undefined;
+      node.listing = undefined;
       await this.cache?.invalidateNode(node);
     }
   }
