@@ -148,3 +148,42 @@ export async function startZooKeeper(opts: { tickTimeMs?: number } = {}): Promis
   await server.start();
   return server;
 }
+
+/** A TCP proxy we can cut, to make a client lose its server for a while. */
+export async function startProxy(targetPort: number): Promise<{ port: number; cut(): void; restore(): void; close(): Promise<void> }> {
+  const conns = new Set<net.Socket>();
+  let open = true;
+  const server = net.createServer((client) => {
+    if (!open) {
+      client.destroy();
+      return;
+    }
+    const upstream = net.connect(targetPort, '127.0.0.1');
+    conns.add(client).add(upstream);
+    client.pipe(upstream).pipe(client);
+    const drop = () => {
+      client.destroy();
+      upstream.destroy();
+      conns.delete(client);
+      conns.delete(upstream);
+    };
+    client.on('error', drop).on('close', drop);
+    upstream.on('error', drop).on('close', drop);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    cut() {
+      open = false;
+      for (const c of conns) c.destroy();
+    },
+    restore() {
+      open = true;
+    },
+    close: () =>
+      new Promise((r) => {
+        for (const c of conns) c.destroy();
+        server.close(() => r());
+      }),
+  };
+}

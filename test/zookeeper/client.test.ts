@@ -1,53 +1,13 @@
 // swarmvol's own ZooKeeper client against a real ZooKeeper server.
 
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { parseConnectString, ZkClient, type WatchEvent } from '../../src/backends/zookeeper/client/client.js';
 import { CREATOR_ALL_ACL, CreateMode, ErrorCode, EventType, OPEN_ACL_UNSAFE, ZkError, ZkMultiError } from '../../src/backends/zookeeper/client/protocol.js';
 import { waitFor } from '../helpers/mount.js';
-import { startZooKeeper, type ZooKeeperServer } from '../helpers/zookeeper.js';
+import { startProxy, startZooKeeper, type ZooKeeperServer } from '../helpers/zookeeper.js';
 
 const b = (s: string) => Buffer.from(s);
-
-/** A TCP proxy we can cut, to make a client lose its server for a while. */
-async function startProxy(targetPort: number): Promise<{ port: number; cut(): void; restore(): void; close(): Promise<void> }> {
-  const conns = new Set<net.Socket>();
-  let open = true;
-  const server = net.createServer((client) => {
-    if (!open) {
-      client.destroy();
-      return;
-    }
-    const upstream = net.connect(targetPort, '127.0.0.1');
-    conns.add(client).add(upstream);
-    client.pipe(upstream).pipe(client);
-    const drop = () => {
-      client.destroy();
-      upstream.destroy();
-      conns.delete(client);
-      conns.delete(upstream);
-    };
-    client.on('error', drop).on('close', drop);
-    upstream.on('error', drop).on('close', drop);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    cut() {
-      open = false;
-      for (const c of conns) c.destroy();
-    },
-    restore() {
-      open = true;
-    },
-    close: () =>
-      new Promise((r) => {
-        for (const c of conns) c.destroy();
-        server.close(() => r());
-      }),
-  };
-}
 
 describe('connect strings', () => {
   it('accept host:port lists with an optional chroot', () => {

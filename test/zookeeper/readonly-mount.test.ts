@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { ZkClient } from '../../src/backends/zookeeper/client/client.js';
 import { OPEN_ACL_UNSAFE } from '../../src/backends/zookeeper/client/protocol.js';
 import { mountCli, sh, tempDir, type CliMount } from '../helpers/mount.js';
-import { startZooKeeper, type ZooKeeperServer } from '../helpers/zookeeper.js';
+import { startProxy, startZooKeeper, type ZooKeeperServer } from '../helpers/zookeeper.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -193,3 +193,59 @@ describe('ZooKeeper backend, ls -lR cost (requests counted by the server)', () =
     assert.ok(warm <= 2, `warm ls -lR cost ${warm} requests (pings only expected)`);
   });
 });
+
+describe('ZooKeeper backend, a lost session', () => {
+  it('recovers by itself after the session expired: new content and new entries are seen', async () => {
+    const zk = await startZooKeeper();
+    const proxy = await startProxy(zk.port);
+    const c = new ZkClient({ connectString: zk.connectString });
+    let m: CliMount | undefined;
+    try {
+      await c.connect();
+      await c.create('/v', Buffer.alloc(0), OPEN_ACL_UNSAFE);
+      await c.create('/v/conf', Buffer.from('before'), OPEN_ACL_UNSAFE);
+      await c.create('/v/doomed', Buffer.from('d'), OPEN_ACL_UNSAFE);
+      m = await mountCli(['--backend', 'zookeeper', '--hosts', `127.0.0.1:${proxy.port}`, '--path', '/v', '--session-timeout', '2']);
+      // The proxy runs in this process: only asynchronous fs calls, or it cannot forward.
+      const f = path.join(m.mnt, 'conf');
+      assert.equal(await fs.promises.readFile(f, 'utf8'), 'before');
+      assert.equal(await fs.promises.readFile(path.join(m.mnt, 'doomed'), 'utf8'), 'd');
+      proxy.cut();
+      // While the mount is cut off (longer than its session timeout), the tree changes.
+      await c.setData('/v/conf', Buffer.from('after'));
+      await c.create('/v/new', Buffer.from('n'), OPEN_ACL_UNSAFE);
+      await c.delete('/v/doomed');
+      await new Promise((r) => setTimeout(r, 5000));
+      proxy.restore();
+      await waitUntilAsync(async () => (await readOr(f)) === 'after', 15_000);
+      assert.equal(await fs.promises.readFile(path.join(m.mnt, 'new'), 'utf8'), 'n');
+      await assert.rejects(fs.promises.stat(path.join(m.mnt, 'doomed')), { code: 'ENOENT' });
+      assert.deepEqual((await fs.promises.readdir(m.mnt)).sort(), ['conf', 'new']);
+      // And the watch works again on the new session.
+      await c.setData('/v/conf', Buffer.from('again'));
+      await waitUntilAsync(async () => (await readOr(f)) === 'again', 3000);
+      assert.match(m.output(), /ZooKeeper session expired/);
+    } finally {
+      if (m) assert.equal(await m.stop(), 0, m.output());
+      c.close();
+      await proxy.close();
+      await zk.destroy();
+    }
+  });
+});
+
+async function readOr(f: string): Promise<string> {
+  try {
+    return await fs.promises.readFile(f, 'utf8');
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code ?? 'error';
+  }
+}
+
+async function waitUntilAsync(cond: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const t0 = Date.now();
+  while (!(await cond())) {
+    if (Date.now() - t0 > timeoutMs) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

@@ -7,6 +7,7 @@
 import { constants as C } from 'node:fs';
 import type { Attr, Backend, DirEntry, KernelCache, Lookup, OpenRequest, OpenResult, RequestContext, StatfsOut } from '../../fs/backend.js';
 import { FsError } from '../../fs/errors.js';
+import { log } from '../../util/log.js';
 import { ZkClient, type WatchEvent } from './client/client.js';
 import { ErrorCode, EventType, type Stat, ZkError } from './client/protocol.js';
 
@@ -71,6 +72,8 @@ export function errnoFromZk(err: unknown): FsError {
     case ErrorCode.NOTEMPTY:
       return new FsError('ENOTEMPTY');
     default:
+      // The application only sees EIO: say why in the log.
+      log.warn('ZooKeeper request failed', { path: err.path, error: err.message });
       return new FsError('EIO', err.message);
   }
 }
@@ -89,8 +92,10 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     this.nodes.set('/', this.root);
     zk.on('watch', (e: WatchEvent) => void this.onWatch(e));
     zk.on('session', (s: { expired: boolean }) => {
+      if (!s.expired) return;
       // Events may have been missed: drop everything cached and let the kernel ask again.
-      if (s.expired) void this.invalidateAll();
+      log.warn('ZooKeeper session expired; a new one is up, caches revalidated', { root: opts.root });
+      void this.invalidateAll();
     });
   }
 
@@ -313,10 +318,15 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   }
 
   private async invalidateAll(): Promise<void> {
-    for (const node of this.nodes.values()) {
+    for (const node of [...this.nodes.values()]) {
       node.data = undefined;
       node.listing = undefined;
       await this.cache?.invalidateNode(node);
+      // Names may be gone too: make the kernel look each one up again.
+      if (node === this.root) continue;
+      const { dir, name } = parentOf(node.path);
+      const parent = this.nodes.get(dir);
+      if (parent) await this.cache?.invalidateEntry(parent, name);
     }
   }
 }
