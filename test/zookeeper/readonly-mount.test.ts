@@ -96,6 +96,22 @@ describe('ZooKeeper backend, read-only mount', () => {
     assert.ok(!fs.readdirSync(m.mnt).includes('later'));
   });
 
+  it("shows a directory's own znode data as .zdata, follows its changes, and hides reserved names", async () => {
+    await plain.create('/vol/withdata', Buffer.from('dir bytes'), OPEN_ACL_UNSAFE);
+    await plain.create('/vol/withdata/kid', Buffer.from('k'), OPEN_ACL_UNSAFE);
+    await plain.create('/vol/withdata/.swarmvol', Buffer.from('{}'), OPEN_ACL_UNSAFE);
+    const dir = path.join(m.mnt, 'withdata');
+    await waitUntil(() => safeIsDir(dir));
+    assert.deepEqual(fs.readdirSync(dir).sort(), ['.zdata', 'kid']);
+    assert.equal(fs.readFileSync(path.join(dir, '.zdata'), 'utf8'), 'dir bytes');
+    assert.throws(() => fs.statSync(path.join(dir, '.swarmvol')), { code: 'ENOENT' });
+    await plain.setData('/vol/withdata', Buffer.from('new dir bytes'));
+    await waitUntil(() => fs.readFileSync(path.join(dir, '.zdata'), 'utf8') === 'new dir bytes');
+    await plain.setData('/vol/withdata', Buffer.alloc(0));
+    await waitUntil(() => !fs.readdirSync(dir).includes('.zdata'));
+    assert.throws(() => fs.statSync(path.join(dir, '.zdata')), { code: 'ENOENT' });
+  });
+
   it('refuses writes with EROFS (read-only until the write path lands)', () => {
     assert.throws(() => fs.writeFileSync(path.join(m.mnt, 'new'), 'x'), { code: 'EROFS' });
     assert.throws(() => fs.mkdirSync(path.join(m.mnt, 'd')), { code: 'EROFS' });

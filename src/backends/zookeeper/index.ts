@@ -33,12 +33,17 @@ export class ZkNode {
     /** Path relative to the volume root ("/" for the root). */
     public path: string,
     public stat: Stat,
+    /** For a directory's `.zdata` file: the directory whose own znode data it shows. */
+    readonly dataOf?: string,
   ) {}
 
   get isDir(): boolean {
-    return this.stat.numChildren > 0 || this.path === '/';
+    return !this.dataOf && (this.stat.numChildren > 0 || this.path === '/');
   }
 }
+
+/** The file that shows a directory's own znode data (trees made by other tools may have some). */
+export const DIR_DATA_NAME = '.zdata';
 
 export interface ZkHandle {
   node: ZkNode;
@@ -129,7 +134,8 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     const dir = node.isDir;
     const mode = dir ? C.S_IFDIR | (0o777 & ~this.opts.umask) : C.S_IFREG | (0o666 & ~this.opts.umask);
     return {
-      ino: Number(s.czxid) || 1,
+      // czxid is a zxid (epoch << 32 | counter), far below 2^52: room for the .zdata twin.
+      ino: (Number(s.czxid) || 1) + (node.dataOf ? 2 ** 52 : 0),
       size: dir ? 4096 : s.dataLength,
       atime: msToTimespec(s.mtime),
       mtime: msToTimespec(s.mtime),
@@ -176,11 +182,31 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   // ---- Backend --------------------------------------------------------------------
 
   async lookup(_ctx: RequestContext, parent: ZkNode, name: string): Promise<Lookup<ZkNode> | undefined> {
+    if (name === DIR_DATA_NAME) {
+      const zdata = this.dirDataNode(parent);
+      return zdata && this.lookupResult(zdata);
+    }
     if (RESERVED_NAMES.has(name)) return undefined;
     const known = this.nodes.get(joinPath(parent.path, name));
     if (known) return this.lookupResult(known);
     const node = await this.statOf(joinPath(parent.path, name));
     return node && this.lookupResult(node);
+  }
+
+  /** The `.zdata` file of a directory whose znode holds data, else undefined. */
+  private dirDataNode(dir: ZkNode): ZkNode | undefined {
+    if (!dir.isDir || dir.stat.dataLength === 0) return undefined;
+    const path = joinPath(dir.path, DIR_DATA_NAME);
+    const stat = { ...dir.stat, numChildren: 0 };
+    const known = this.nodes.get(path);
+    if (known && known.stat.czxid === stat.czxid) {
+      if (known.stat.mzxid !== stat.mzxid) known.data = undefined;
+      known.stat = stat;
+      return known;
+    }
+    const node = new ZkNode(path, stat, dir.path);
+    this.nodes.set(path, node);
+    return node;
   }
 
   async getattr(_ctx: RequestContext, node: ZkNode): Promise<Attr> {
@@ -210,6 +236,8 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       const child = this.remember(joinPath(node.path, name), stat);
       entries.push({ name, ino: Number(stat.czxid), mode: this.attr(child).mode });
     });
+    const zdata = this.dirDataNode(this.nodes.get(node.path) ?? node);
+    if (zdata) entries.push({ name: DIR_DATA_NAME, ino: this.attr(zdata).ino, mode: C.S_IFREG });
     node.listing = entries;
     return entries;
   }
@@ -219,8 +247,9 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     if (node.isDir) throw new FsError('EISDIR');
     if (!node.data) {
       try {
-        const r = await this.zk.getData(this.zkPath(node.path));
-        this.remember(node.path, r.stat).data = r.data;
+        const r = await this.zk.getData(this.zkPath(node.dataOf ?? node.path));
+        if (node.dataOf) node.stat = { ...r.stat, numChildren: 0 };
+        else this.remember(node.path, r.stat).data = r.data;
         node.data = r.data;
       } catch (err) {
         throw errnoFromZk(err);
@@ -289,6 +318,18 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       const stat = await this.zk.exists(this.zkPath(path)).catch(() => null);
       if (stat) this.remember(path, stat);
       await this.cache?.invalidateNode(node);
+      if (node.isDir) {
+        // A directory's own data shows as its .zdata file, which may have come or gone.
+        node.listing = undefined;
+        const zdata = this.nodes.get(joinPath(path, DIR_DATA_NAME));
+        if (zdata) {
+          zdata.data = undefined;
+          if (stat) zdata.stat = { ...stat, numChildren: 0 };
+          await this.cache?.invalidateNode(zdata);
+        }
+        await this.cache?.invalidateEntry(node, DIR_DATA_NAME);
+        await this.cache?.invalidateNode(node);
+      }
       return;
     }
     if (e.type === EventType.NodeCreated || e.type === EventType.NodeDeleted) {
