@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ZkClient } from '../../src/backends/zookeeper/client/client.js';
-import { OPEN_ACL_UNSAFE } from '../../src/backends/zookeeper/client/protocol.js';
+import { CREATOR_ALL_ACL, OPEN_ACL_UNSAFE } from '../../src/backends/zookeeper/client/protocol.js';
 import { mountCli, sh, tempDir, type CliMount } from '../helpers/mount.js';
 import { startProxy, startZooKeeper, type ZooKeeperServer } from '../helpers/zookeeper.js';
 
@@ -265,3 +265,28 @@ async function waitUntilAsync(cond: () => Promise<boolean>, timeoutMs: number): 
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+describe('ZooKeeper backend, digest auth', () => {
+  it('reads a subtree only its identity may read; without --auth the mount gets EACCES, and the password is not logged', async () => {
+    const zk = await startZooKeeper();
+    const owner = new ZkClient({ connectString: zk.connectString, auth: [{ scheme: 'digest', credential: 'ops:s3cret-pw' }] });
+    const mounts: CliMount[] = [];
+    try {
+      await owner.connect();
+      await owner.create('/secure', Buffer.alloc(0), OPEN_ACL_UNSAFE);
+      await owner.create('/secure/token', Buffer.from('t0k3n'), CREATOR_ALL_ACL);
+      const withAuth = await mountCli(['--backend', 'zookeeper', '--hosts', zk.connectString, '--path', '/secure', '--auth', 'digest:ops:s3cret-pw', '--debug']);
+      mounts.push(withAuth);
+      assert.equal(fs.readFileSync(path.join(withAuth.mnt, 'token'), 'utf8'), 't0k3n');
+      const without = await mountCli(['--backend', 'zookeeper', '--hosts', zk.connectString, '--path', '/secure']);
+      mounts.push(without);
+      assert.throws(() => fs.readFileSync(path.join(without.mnt, 'token')), { code: 'EACCES' });
+      for (const m of mounts) assert.equal(await m.stop(), 0, m.output());
+      assert.doesNotMatch(withAuth.output(), /s3cret-pw/);
+    } finally {
+      for (const m of mounts) await m.stop();
+      owner.close();
+      await zk.destroy();
+    }
+  });
+});
