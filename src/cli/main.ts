@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // swarmvol command line.
 
+import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { MemoryBackend } from '../backends/memory/index.js';
 import { parseConnectString, ZkClient } from '../backends/zookeeper/client/client.js';
@@ -29,7 +30,10 @@ mount options:
   --hosts HOST:PORT[,...]      ZooKeeper servers (zookeeper backend; the port is
                                mandatory).
   --path /ZK/PATH              The volume's subtree in ZooKeeper (must exist).
-  --auth digest:USER:PASSWORD  ZooKeeper digest authentication.
+  --auth digest:USER:PASSWORD  ZooKeeper digest authentication. Other users can
+                               read a command line: prefer --auth-file.
+  --auth-file FILE             Read digest:USER:PASSWORD from FILE (which must
+                               not be readable by group or others).
   --uid N, --gid N             Owner shown for entries (default 0).
   --umask OCTAL                Permission bits removed from 0777/0666 (default 022).
   --session-timeout SECONDS    ZooKeeper session timeout (default 10).
@@ -69,6 +73,7 @@ async function mountCommand(args: string[]): Promise<number> {
       hosts: { type: 'string' },
       path: { type: 'string' },
       auth: { type: 'string' },
+      'auth-file': { type: 'string' },
       uid: { type: 'string' },
       gid: { type: 'string' },
       umask: { type: 'string' },
@@ -132,6 +137,18 @@ async function mountCommand(args: string[]): Promise<number> {
   return 0;
 }
 
+/** A secret from a file that only its owner may read (like ssh keys). */
+function readSecretFile(file: string): string {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(file);
+  } catch (err) {
+    throw new UsageError(`--auth-file: cannot read ${file}: ${(err as NodeJS.ErrnoException).code}`);
+  }
+  if (st.mode & 0o077) throw new UsageError(`--auth-file: ${file} is readable by group or others (mode ${(st.mode & 0o777).toString(8)}); chmod 600 it`);
+  return fs.readFileSync(file, 'utf8').trim();
+}
+
 /** Connects to ZooKeeper (failing fast when it cannot be reached) and opens the volume's subtree. */
 async function openZooKeeper(values: Record<string, string | boolean | undefined>): Promise<ZooKeeperBackend> {
   const str = (k: string) => values[k] as string | undefined;
@@ -146,9 +163,12 @@ async function openZooKeeper(values: Record<string, string | boolean | undefined
   if (!root || !root.startsWith('/') || (root.length > 1 && root.endsWith('/'))) {
     throw new UsageError(`--path: expected an absolute ZooKeeper path such as /swarmvol/volumes/v1, got "${root ?? ''}"`);
   }
-  const auth = str('auth');
+  const authFile = str('auth-file');
+  if (authFile !== undefined && str('auth') !== undefined) throw new UsageError('--auth and --auth-file: give one of them');
+  const authOption = authFile !== undefined ? 'auth-file' : 'auth';
+  const auth = authFile !== undefined ? readSecretFile(authFile) : str('auth');
   const authMatch = auth === undefined ? undefined : /^digest:([^:]+):(.+)$/.exec(auth);
-  if (auth !== undefined && !authMatch) throw new UsageError('--auth: expected digest:USER:PASSWORD');
+  if (auth !== undefined && !authMatch) throw new UsageError(`--${authOption}: expected digest:USER:PASSWORD`);
   const umaskText = str('umask') ?? '022';
   if (!/^[0-7]{1,4}$/.test(umaskText)) throw new UsageError(`--umask: expected octal digits such as 022, got "${umaskText}"`);
   const id = (k: string) => {

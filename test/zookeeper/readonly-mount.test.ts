@@ -278,6 +278,16 @@ describe('ZooKeeper backend, digest auth', () => {
       const withAuth = await mountCli(['--backend', 'zookeeper', '--hosts', zk.connectString, '--path', '/secure', '--auth', 'digest:ops:s3cret-pw', '--debug']);
       mounts.push(withAuth);
       assert.equal(fs.readFileSync(path.join(withAuth.mnt, 'token'), 'utf8'), 't0k3n');
+      // The same secret from a file only root may read.
+      const secret = path.join(tempDir(), 'zk-auth');
+      fs.writeFileSync(secret, 'digest:ops:s3cret-pw\n', { mode: 0o600 });
+      const fromFile = await mountCli(['--backend', 'zookeeper', '--hosts', zk.connectString, '--path', '/secure', '--auth-file', secret]);
+      mounts.push(fromFile);
+      assert.equal(fs.readFileSync(path.join(fromFile.mnt, 'token'), 'utf8'), 't0k3n');
+      fs.chmodSync(secret, 0o644);
+      const r = await sh(`bin/swarmvol mount --backend zookeeper --hosts ${zk.connectString} --path /secure --auth-file ${secret} /tmp`);
+      assert.equal(r.code, 2);
+      assert.match(r.stderr, /--auth-file: .* is readable by group or others \(mode 644\); chmod 600 it/);
       const without = await mountCli(['--backend', 'zookeeper', '--hosts', zk.connectString, '--path', '/secure']);
       mounts.push(without);
       assert.throws(() => fs.readFileSync(path.join(without.mnt, 'token')), { code: 'EACCES' });
