@@ -58,6 +58,8 @@ export const defaultNodeLayerOptions: NodeLayerOptions = {
   xattrs: true,
 };
 
+type XattrBackend<N extends object, H> = Required<Pick<Backend<N, H>, 'getxattr' | 'setxattr' | 'listxattr' | 'removexattr'>>;
+
 class Inode<N> {
   lookups = 0;
   constructor(
@@ -375,10 +377,10 @@ export class NodeFileSystem<N extends object, H> implements RawFileSystem, Kerne
    * Without xattrs we answer ENOSYS: the kernel then stops asking for good
    * (otherwise it asks for security.capability before each new file's first write).
    */
-  private xattrBackend(): Required<Pick<Backend<N, H>, 'getxattr' | 'setxattr' | 'listxattr' | 'removexattr'>> {
+  private xattrBackend(): XattrBackend<N, H> {
     const b = this.backend;
     if (!this.opts.xattrs || !b.getxattr || !b.setxattr || !b.listxattr || !b.removexattr) throw new FsError('ENOSYS');
-    return b as Required<Pick<Backend<N, H>, 'getxattr' | 'setxattr' | 'listxattr' | 'removexattr'>>;
+    return b as XattrBackend<N, H>;
   }
 
   async setxattr(ctx: RequestContext, nodeid: number, name: string, value: Buffer, flags: number): Promise<void> {

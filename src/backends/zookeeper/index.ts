@@ -157,16 +157,16 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
    * znode keeps its czxid and type; a recreated znode or a type change is a new
    * object, hence a new kernel node id.
    */
-  private remember(path: string, stat: Stat): ZkNode {
+  private remember(path: string, stat: Stat, dataOf?: string): ZkNode {
     const known = this.nodes.get(path);
-    if (known && known.stat.czxid === stat.czxid && known.isDir === (stat.numChildren > 0 || path === '/')) {
+    const fresh = new ZkNode(path, stat, dataOf);
+    if (known && known.stat.czxid === stat.czxid && known.isDir === fresh.isDir) {
       if (known.stat.mzxid !== stat.mzxid) known.data = undefined;
       known.stat = stat;
       return known;
     }
-    const node = new ZkNode(path, stat);
-    this.nodes.set(path, node);
-    return node;
+    this.nodes.set(path, fresh);
+    return fresh;
   }
 
   private async statOf(path: string): Promise<ZkNode | undefined> {
@@ -196,17 +196,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   /** The `.zdata` file of a directory whose znode holds data, else undefined. */
   private dirDataNode(dir: ZkNode): ZkNode | undefined {
     if (!dir.isDir || dir.stat.dataLength === 0) return undefined;
-    const path = joinPath(dir.path, DIR_DATA_NAME);
-    const stat = { ...dir.stat, numChildren: 0 };
-    const known = this.nodes.get(path);
-    if (known && known.stat.czxid === stat.czxid) {
-      if (known.stat.mzxid !== stat.mzxid) known.data = undefined;
-      known.stat = stat;
-      return known;
-    }
-    const node = new ZkNode(path, stat, dir.path);
-    this.nodes.set(path, node);
-    return node;
+    return this.remember(joinPath(dir.path, DIR_DATA_NAME), { ...dir.stat, numChildren: 0 }, dir.path);
   }
 
   async getattr(_ctx: RequestContext, node: ZkNode): Promise<Attr> {
@@ -248,8 +238,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     if (!node.data) {
       try {
         const r = await this.zk.getData(this.zkPath(node.dataOf ?? node.path));
-        if (node.dataOf) node.stat = { ...r.stat, numChildren: 0 };
-        else this.remember(node.path, r.stat).data = r.data;
+        this.remember(node.path, node.dataOf ? { ...r.stat, numChildren: 0 } : r.stat, node.dataOf).data = r.data;
         node.data = r.data;
       } catch (err) {
         throw errnoFromZk(err);

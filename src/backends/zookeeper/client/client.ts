@@ -21,7 +21,6 @@ import {
   type ReadResult,
   readStat,
   type Stat,
-  writeAcls,
   writeCreate,
   writeMulti,
   writeMultiRead,
@@ -196,24 +195,6 @@ export class ZkClient extends EventEmitter {
 
   async getACL(path: string): Promise<{ acl: Acl[]; stat: Stat }> {
     return this.request(OpCode.getACL, path, (w) => w.string(this.abs(path)), (r) => ({ acl: readAcls(r), stat: readStat(r) }));
-  }
-
-  async setACL(path: string, acl: Acl[], version = -1): Promise<Stat> {
-    return this.request(
-      OpCode.setACL,
-      path,
-      (w) => {
-        w.string(this.abs(path));
-        writeAcls(w, acl);
-        w.int(version);
-      },
-      readStat,
-    );
-  }
-
-  /** Makes this server catch up with the leader before later reads. */
-  async sync(path: string): Promise<void> {
-    await this.request(OpCode.sync, path, (w) => w.string(this.abs(path)), () => undefined);
   }
 
   /** Applies every op or none (throws ZkMultiError naming the op that failed). */
