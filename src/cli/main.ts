@@ -5,7 +5,8 @@ import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { MemoryBackend } from '../backends/memory/index.js';
 import { parseConnectString, ZkClient } from '../backends/zookeeper/client/client.js';
-import { ZooKeeperBackend } from '../backends/zookeeper/index.js';
+import { CREATOR_ALL_ACL, OPEN_ACL_UNSAFE } from '../backends/zookeeper/client/protocol.js';
+import { DEFAULT_MAX_REQUEST, ZooKeeperBackend } from '../backends/zookeeper/index.js';
 import type { Backend } from '../fs/backend.js';
 import { NodeFileSystem } from '../fs/nodes.js';
 import { MountError } from '../fuse/mount.js';
@@ -25,15 +26,19 @@ mount options:
   --backend memory|zookeeper   Where the files live. memory: in this process,
                                gone when it exits (reference and benchmarks).
                                zookeeper: a ZooKeeper subtree, the same on
-                               every node (read-only for now: writes are
-                               being built).
+                               every node.
   --hosts HOST:PORT[,...]      ZooKeeper servers (zookeeper backend; the port is
                                mandatory).
-  --path /ZK/PATH              The volume's subtree in ZooKeeper (must exist).
+  --path /ZK/PATH              The volume's subtree in ZooKeeper (created if
+                               missing, unless --ro).
   --auth digest:USER:PASSWORD  ZooKeeper digest authentication. Other users can
                                read a command line: prefer --auth-file.
   --auth-file FILE             Read digest:USER:PASSWORD from FILE (which must
                                not be readable by group or others).
+                               With auth, new znodes get an ACL for that
+                               identity only (ZooKeeper's CREATOR_ALL).
+  --open-acl                   Create znodes readable and writable by every
+                               ZooKeeper client even with auth (world:anyone).
   --uid N, --gid N             Owner shown for entries (default 0).
   --umask OCTAL                Permission bits removed from 0777/0666 (default 022).
   --session-timeout SECONDS    ZooKeeper session timeout (default 10).
@@ -74,6 +79,7 @@ async function mountCommand(args: string[]): Promise<number> {
       path: { type: 'string' },
       auth: { type: 'string' },
       'auth-file': { type: 'string' },
+      'open-acl': { type: 'boolean' },
       uid: { type: 'string' },
       gid: { type: 'string' },
       umask: { type: 'string' },
@@ -115,7 +121,7 @@ async function mountCommand(args: string[]): Promise<number> {
     maxWrite,
     defaultPermissions: !values['no-default-permissions'],
     writebackCache: values['writeback-cache'] ?? false,
-    readOnly: (values.ro ?? false) || backendName === 'zookeeper',
+    readOnly: values.ro ?? false,
   });
   nodes.setNotifier(session);
 
@@ -186,7 +192,13 @@ async function openZooKeeper(values: Record<string, string | boolean | undefined
   });
   try {
     await zk.connect();
-    return await ZooKeeperBackend.open(zk, { root, uid, gid, umask: parseInt(umaskText, 8), cacheTimeout: 3600 });
+    const acl = authMatch && !values['open-acl'] ? CREATOR_ALL_ACL : OPEN_ACL_UNSAFE;
+    const maxRequest = DEFAULT_MAX_REQUEST;
+    return await ZooKeeperBackend.open(
+      zk,
+      { root, uid, gid, umask: parseInt(umaskText, 8), cacheTimeout: 3600, acl, maxRequest, maxFileSize: maxRequest - 16 * 1024 },
+      !values.ro,
+    );
   } catch (err) {
     zk.close();
     throw new MountError(err instanceof Error ? err.message : String(err));

@@ -18,7 +18,7 @@ export interface Lookup<N> {
 
 export interface DirEntry {
   name: string;
-  ino: number;
+  ino: number | bigint;
   /** Only the S_IFMT bits are used. */
   mode: number;
 }

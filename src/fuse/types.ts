@@ -8,7 +8,8 @@ export interface Timespec {
 
 /** Attributes as the kernel sees them (`struct fuse_attr`). */
 export interface Attr {
-  ino: number;
+  /** 64-bit inode number (a bigint where a number cannot hold it). */
+  ino: number | bigint;
   size: number;
   /** 512-byte blocks; derived from size when omitted. */
   blocks?: number;
@@ -107,7 +108,7 @@ export interface LockIn {
  */
 export interface DirentSink {
   readonly plus: boolean;
-  add(name: string, ino: number, mode: number, nextOffset: number, entry?: EntryOut): boolean;
+  add(name: string, ino: number | bigint, mode: number, nextOffset: number, entry?: EntryOut): boolean;
 }
 
 export interface ConnectionInfo {

@@ -17,8 +17,10 @@ export function readU64(buf: Buffer, off: number): number {
   return buf.readUInt32LE(off) + buf.readUInt32LE(off + 4) * TWO_32;
 }
 
-export function writeU64(buf: Buffer, off: number, value: number): void {
-  if (value >= 0 && value < TWO_32) {
+export function writeU64(buf: Buffer, off: number, value: number | bigint): void {
+  if (typeof value === 'bigint') {
+    buf.writeBigUInt64LE(BigInt.asUintN(64, value), off);
+  } else if (value >= 0 && value < TWO_32) {
     buf.writeUInt32LE(value, off);
     buf.writeUInt32LE(0, off + 4);
   } else {
@@ -137,7 +139,7 @@ export function direntPlusSize(nameLen: number): number {
 }
 
 /** Writes one `fuse_dirent` at `off`; returns the offset after it. */
-export function writeDirent(buf: Buffer, off: number, name: Buffer, ino: number, mode: number, nextOffset: number): number {
+export function writeDirent(buf: Buffer, off: number, name: Buffer, ino: number | bigint, mode: number, nextOffset: number): number {
   writeU64(buf, off, ino);
   writeU64(buf, off + 8, nextOffset);
   buf.writeUInt32LE(name.length, off + 16);

@@ -1,67 +1,101 @@
-// The ZooKeeper backend, first slice: a volume's subtree mounted read-only,
-// coherent on every node. A znode with children is a directory, one without
-// is a file whose bytes are the znode's data (docs/zookeeper-layout.md). One
-// persistent recursive watch on the volume root drives invalidation of this
-// process's cache and of the kernel's. Writes arrive with the next slice.
+// The ZooKeeper backend in hybrid mode: a volume's subtree as a read-write
+// filesystem, the same on every node (docs/zookeeper-layout.md). A znode with
+// children is a directory, one without is a file whose bytes are the znode's
+// data; types and attributes the Stat cannot hold live in each directory's
+// hidden marker. One persistent recursive watch on the volume root drives
+// invalidation of this process's cache and of the kernel's; the events our
+// own changes cause are recognised and cost nothing.
 
 import { constants as C } from 'node:fs';
-import type { Attr, Backend, DirEntry, KernelCache, Lookup, OpenRequest, OpenResult, RequestContext, StatfsOut } from '../../fs/backend.js';
+import type { Attr, AttrChanges, Backend, DirEntry, KernelCache, Lookup, OpenRequest, OpenResult, RequestContext, StatfsOut } from '../../fs/backend.js';
 import { FsError } from '../../fs/errors.js';
 import { log } from '../../util/log.js';
 import { ZkClient, type WatchEvent } from './client/client.js';
-import { ErrorCode, EventType, type Stat, ZkError } from './client/protocol.js';
+import { type Acl, ErrorCode, EventType, type MultiOp, type MultiResult, type Stat, ZkError, ZkMultiError } from './client/protocol.js';
+import {
+  attrOf,
+  decodeMeta,
+  type Defaults,
+  DIR_DATA_NAME,
+  DIR_DATA_ORDINAL,
+  type DirMeta,
+  encodeMeta,
+  type EntryMeta,
+  joinPath,
+  inoOf,
+  kindOf,
+  type Kind,
+  MARKER_NAME,
+  MAX_ORDINAL,
+  metaFor,
+  NO_MARKER,
+  parentOf,
+  pruneMeta,
+  RESERVED_NAMES,
+  SELF_KEY,
+} from './layout.js';
+import { OpenFile } from './open-file.js';
+import { countNodes, createOps, deleteOps, movedMeta, type Subtree, subtreeBytes, subtreeNode } from './subtree.js';
 
-/** Names swarmvol keeps for itself in every directory; never listed, never created by users. */
-export const RESERVED_NAMES = new Set(['.swarmvol', '.zdata']);
+export { DIR_DATA_NAME, RESERVED_NAMES } from './layout.js';
 
-export interface ZooKeeperBackendOptions {
+export interface ZooKeeperBackendOptions extends Defaults {
   /** Volume root, an absolute ZooKeeper path. */
   root: string;
-  uid: number;
-  gid: number;
-  umask: number;
   /** Seconds the kernel may cache entries and attributes: long, since watches invalidate. */
   cacheTimeout: number;
+  /** ACL of the znodes swarmvol creates. */
+  acl: Acl[];
+  /** Largest file (one znode's data). */
+  maxFileSize: number;
+  /** Largest request the server takes (its jute.maxbuffer): bounds a rename's multi. */
+  maxRequest: number;
 }
 
+/** Default server request limit: ZooKeeper's jute.maxbuffer (1 MiB - 1). */
+export const DEFAULT_MAX_REQUEST = 0xfffff;
+/** Room left in a request for the path, the header and a rename's attribute maps. */
+const REQUEST_HEADROOM = 16 * 1024;
+const MAX_RETRIES = 20;
+const S_ISUID = 0o4000;
+const S_ISGID = 0o2000;
+
 export class ZkNode {
-  /** Content fetched by an open, kept until the znode's data changes. */
+  /** Content matching `stat.mzxid`, kept until the znode's data changes. */
   data: Buffer | undefined;
-  /** Directory listing, kept until a child is created or deleted (the watch says so). */
+  /** Directory listing, kept until a child is created or deleted. */
   listing: DirEntry[] | undefined;
+  /** Shared by this process's open handles of the file. */
+  file: OpenFile | undefined;
+  /** A change reported by the watch: refetch the Stat before trusting it. */
+  stale = false;
+  /** Moved by our rename: the next Stat (a re-created znode, a new czxid) is still this node. */
+  adopt = false;
+  /** Removed by this process: buffered writes have nowhere to go and are dropped, as on a local disk. */
+  unlinked = false;
+  /** The version (mzxid) the kernel's page cache may hold for this file, if any. */
+  kernelCached: bigint | undefined;
   constructor(
     /** Path relative to the volume root ("/" for the root). */
     public path: string,
     public stat: Stat,
+    readonly kind: Kind,
     /** For a directory's `.zdata` file: the directory whose own znode data it shows. */
     readonly dataOf?: string,
   ) {}
-
-  get isDir(): boolean {
-    return !this.dataOf && (this.stat.numChildren > 0 || this.path === '/');
-  }
 }
 
-/** The file that shows a directory's own znode data (trees made by other tools may have some). */
-export const DIR_DATA_NAME = '.zdata';
+interface InFlight {
+  count: number;
+  failed: boolean;
+  held: WatchEvent[];
+}
 
 export interface ZkHandle {
   node: ZkNode;
-  data: Buffer;
-}
-
-function joinPath(dir: string, name: string): string {
-  return dir === '/' ? `/${name}` : `${dir}/${name}`;
-}
-
-function parentOf(path: string): { dir: string; name: string } {
-  const i = path.lastIndexOf('/');
-  return { dir: i <= 0 ? '/' : path.slice(0, i), name: path.slice(i + 1) };
-}
-
-function msToTimespec(ms: bigint): { sec: number; nsec: number } {
-  const n = Number(ms);
-  return { sec: Math.floor(n / 1000), nsec: (n % 1000) * 1e6 };
+  file: OpenFile;
+  /** O_APPEND: every write goes to the end of the content as this node knows it now. */
+  append: boolean;
 }
 
 /** ZooKeeper errors as errno: NONODE → ENOENT, NOAUTH → EACCES, lost connection → EIO. */
@@ -83,9 +117,25 @@ export function errnoFromZk(err: unknown): FsError {
   }
 }
 
+/** Whether a failed transaction lost a race (a version or existence check) and is worth retrying on fresh state. */
+function lostRace(err: unknown): boolean {
+  return err instanceof ZkError && (err.code === ErrorCode.BADVERSION || (err instanceof ZkMultiError && (err.code === ErrorCode.NODEEXISTS || err.code === ErrorCode.NONODE) && (err.path ?? '').endsWith(`/${MARKER_NAME}`)));
+}
+
+function now(): [number, number] {
+  const ms = Date.now();
+  return [Math.floor(ms / 1000), (ms % 1000) * 1e6];
+}
+
 export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   readonly root: ZkNode;
   private readonly nodes = new Map<string, ZkNode>();
+  /** Attribute maps by directory path (relative), kept until the watch reports a change. */
+  private readonly metas = new Map<string, DirMeta>();
+  /** Absolute paths our own changes are touching: their watch events are ours, held until we know. */
+  private readonly inflight = new Map<string, InFlight>();
+  /** Subtrees a rename of ours is moving: events anywhere under them are held too. */
+  private readonly inflightTrees = new Map<string, InFlight>();
   private cache: KernelCache<ZkNode> | undefined;
 
   private constructor(
@@ -93,9 +143,9 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     private readonly opts: ZooKeeperBackendOptions,
     rootStat: Stat,
   ) {
-    this.root = new ZkNode('/', rootStat);
+    this.root = new ZkNode('/', rootStat, 'dir');
     this.nodes.set('/', this.root);
-    zk.on('watch', (e: WatchEvent) => void this.onWatch(e));
+    zk.on('watch', (e: WatchEvent) => this.onWatch(e));
     zk.on('session', (s: { expired: boolean }) => {
       if (!s.expired) return;
       // Events may have been missed: drop everything cached and let the kernel ask again.
@@ -104,9 +154,14 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     });
   }
 
-  /** Connects to the volume root (which must exist) and arms the watch. */
-  static async open(zk: ZkClient, opts: ZooKeeperBackendOptions): Promise<ZooKeeperBackend> {
-    const stat = await zk.exists(opts.root);
+  /** Opens the volume root, creating it (and its parents) if missing, and arms the watch. */
+  static async open(zk: ZkClient, opts: ZooKeeperBackendOptions, create: boolean): Promise<ZooKeeperBackend> {
+    let stat = await zk.exists(opts.root);
+    if (!stat && create) {
+      await ensurePath(zk, opts.root, opts.acl);
+      stat = await zk.exists(opts.root);
+      log.info('created the volume root in ZooKeeper', { path: opts.root });
+    }
     if (!stat) throw new Error(`ZooKeeper path ${opts.root} does not exist`);
     const backend = new ZooKeeperBackend(zk, opts, stat);
     await zk.addWatch(opts.root);
@@ -129,57 +184,211 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     return path === '/' ? this.opts.root : this.opts.root + path;
   }
 
-  private attr(node: ZkNode): Attr {
-    const s = node.stat;
-    const dir = node.isDir;
-    const mode = dir ? C.S_IFDIR | (0o777 & ~this.opts.umask) : C.S_IFREG | (0o666 & ~this.opts.umask);
-    return {
-      // czxid is a zxid (epoch << 32 | counter), far below 2^52: room for the .zdata twin.
-      ino: (Number(s.czxid) || 1) + (node.dataOf ? 2 ** 52 : 0),
-      size: dir ? 4096 : s.dataLength,
-      atime: msToTimespec(s.mtime),
-      mtime: msToTimespec(s.mtime),
-      ctime: msToTimespec(s.mtime > s.ctime ? s.mtime : s.ctime),
-      mode,
-      nlink: dir ? 2 : 1,
-      uid: this.opts.uid,
-      gid: this.opts.gid,
-      rdev: 0,
-    };
+  // ---- state ----------------------------------------------------------------------
+
+  /** The attribute map of directory `dir` (relative path), from cache or ZooKeeper. */
+  private async loadMeta(dir: string): Promise<DirMeta> {
+    const known = this.metas.get(dir);
+    if (known) return known;
+    let meta: DirMeta;
+    try {
+      const r = await this.zk.getData(this.zkPath(joinPath(dir, MARKER_NAME)));
+      meta = decodeMeta(r.data, r.stat.version, r.stat.mzxid);
+    } catch (err) {
+      if (!(err instanceof ZkError && err.code === ErrorCode.NONODE)) throw errnoFromZk(err);
+      meta = NO_MARKER;
+    }
+    this.metas.set(dir, meta);
+    return meta;
   }
 
-  private lookupResult(node: ZkNode): Lookup<ZkNode> {
-    return { node, attr: this.attr(node), entryTimeout: this.opts.cacheTimeout, attrTimeout: this.opts.cacheTimeout };
+  /** Where a node's attributes live: its parent's map under its name (the root: its own, under "."). */
+  private metaKey(path: string): { dir: string; name: string } {
+    return path === '/' ? { dir: '/', name: SELF_KEY } : parentOf(path);
+  }
+
+  private async entryMeta(node: ZkNode): Promise<EntryMeta | undefined> {
+    if (node.dataOf) return undefined;
+    const { dir, name } = this.metaKey(node.path);
+    return metaFor(await this.loadMeta(dir), name, node.stat);
   }
 
   /**
    * The node for `path` with a fresh stat. The same object comes back while the
-   * znode keeps its czxid and type; a recreated znode or a type change is a new
+   * znode keeps its czxid and kind; a re-created znode or a kind change is a new
    * object, hence a new kernel node id.
    */
-  private remember(path: string, stat: Stat, dataOf?: string): ZkNode {
+  private remember(path: string, stat: Stat, meta: EntryMeta | undefined, dataOf?: string): ZkNode {
+    const kind = dataOf ? 'file' : kindOf(stat, meta, path === '/');
     const known = this.nodes.get(path);
-    const fresh = new ZkNode(path, stat, dataOf);
-    if (known && known.stat.czxid === stat.czxid && known.isDir === fresh.isDir) {
-      if (known.stat.mzxid !== stat.mzxid) known.data = undefined;
+    if (known && (known.stat.czxid === stat.czxid || known.adopt) && known.kind === kind) {
+      if (known.stat.mzxid !== stat.mzxid || known.stat.czxid !== stat.czxid) known.data = undefined;
       known.stat = stat;
+      known.stale = false;
+      known.adopt = false;
       return known;
     }
+    const fresh = new ZkNode(path, stat, kind, dataOf);
     this.nodes.set(path, fresh);
     return fresh;
   }
 
-  private async statOf(path: string): Promise<ZkNode | undefined> {
+  /** Re-reads a node's Stat after the watch said it changed; ENOENT if it is gone or became something else. */
+  private async refresh(node: ZkNode): Promise<ZkNode> {
+    if (!node.stale) return node;
+    const target = node.dataOf ?? node.path;
+    const { dir, name } = this.metaKey(target);
     let stat: Stat | null;
+    let meta: DirMeta;
     try {
-      stat = await this.zk.exists(this.zkPath(path));
+      [stat, meta] = await Promise.all([this.zk.exists(this.zkPath(target)), this.loadMeta(dir)]);
     } catch (err) {
       throw errnoFromZk(err);
     }
-    return stat ? this.remember(path, stat) : undefined;
+    if (!stat) throw new FsError('ENOENT');
+    if (node.dataOf) {
+      node.stat = { ...stat, numChildren: 0 };
+      node.stale = false;
+      return node;
+    }
+    const now = this.remember(node.path, stat, metaFor(meta, name, stat));
+    if (now !== node) throw new FsError('ENOENT', 'replaced by another node');
+    return now;
   }
 
-  // ---- Backend --------------------------------------------------------------------
+  private async attr(node: ZkNode): Promise<Attr> {
+    const meta = await this.entryMeta(node);
+    const size = node.kind === 'dir' ? 4096 : (node.file?.size ?? node.stat.dataLength);
+    const a = attrOf(node.kind, node.stat, meta, this.opts, size, this.metaKey(node.path).name);
+    if (node.dataOf) a.ino = inoOf(node.stat.czxid, undefined, DIR_DATA_NAME, DIR_DATA_ORDINAL);
+    return a;
+  }
+
+  private async lookupResult(node: ZkNode): Promise<Lookup<ZkNode>> {
+    return { node, attr: await this.attr(node), entryTimeout: this.opts.cacheTimeout, attrTimeout: this.opts.cacheTimeout };
+  }
+
+  /**
+   * Runs a change to ZooKeeper. Watch events for `paths` (and anything under
+   * `trees`) that arrive meanwhile are its own echo, or changes it supersedes:
+   * they are dropped if it succeeds and applied if it fails.
+   */
+  private async change<T>(paths: string[], run: () => Promise<T>, trees: string[] = []): Promise<T> {
+    const claims: Array<[Map<string, InFlight>, string]> = [...paths.map((p) => [this.inflight, p] as [Map<string, InFlight>, string]), ...trees.map((p) => [this.inflightTrees, p] as [Map<string, InFlight>, string])];
+    for (const [map, p] of claims) {
+      const f = map.get(p);
+      if (f) f.count++;
+      else map.set(p, { count: 1, failed: false, held: [] });
+    }
+    let ok = false;
+    try {
+      const r = await run();
+      ok = true;
+      return r;
+    } finally {
+      for (const [map, p] of claims) {
+        const f = map.get(p)!;
+        f.failed ||= !ok;
+        if (--f.count > 0) continue;
+        map.delete(p);
+        // A failed change explains nothing: what happened meanwhile was someone else.
+        if (f.failed) for (const e of f.held) void this.applyEvent(e);
+      }
+    }
+  }
+
+  /** Runs `attempt` again while it loses races on version checks (another node changed the same map or file). */
+  private async retrying<T>(attempt: () => Promise<T>, dirs: string[]): Promise<T> {
+    for (let i = 0; ; i++) {
+      try {
+        return await attempt();
+      } catch (err) {
+        if (!lostRace(err) || i >= MAX_RETRIES) throw errnoFromZk(err);
+        for (const d of dirs) this.metas.delete(d);
+      }
+    }
+  }
+
+  /**
+   * The op that stores directory `dir`'s map after `edit`; `fresh` names entries
+   * created in the same transaction. Creates the marker if the directory has none,
+   * which also keeps a directory made by another tool a directory once emptied.
+   */
+  private metaOp(dir: string, base: DirMeta, entries: Map<string, EntryMeta>, fresh: ReadonlySet<string> = new Set()): MultiOp {
+    const path = this.zkPath(joinPath(dir, MARKER_NAME));
+    const data = encodeMeta(entries, fresh);
+    if (data.length > this.opts.maxRequest / 2) throw new FsError('ENOSPC', `the attribute map of ${dir} is full (${data.length} bytes)`);
+    return base.marker ? { op: 'setData', path, data, version: base.version } : { op: 'create', path, data, acl: this.opts.acl };
+  }
+
+  /** After a transaction: the map we wrote is the map (setData gave its version), or re-read it. */
+  private metaWritten(dir: string, entries: Map<string, EntryMeta>, fresh: ReadonlySet<string>, result: MultiResult | undefined): void {
+    if (result?.op !== 'setData') {
+      this.metas.delete(dir);
+      return;
+    }
+    const txn = Number(result.stat.mzxid);
+    const resolved = new Map(entries);
+    for (const name of fresh) {
+      const m = resolved.get(name);
+      if (m) resolved.set(name, { ...m, z: txn, ...(m.mz !== undefined ? { mz: txn } : {}) });
+    }
+    this.metas.set(dir, { marker: true, version: result.stat.version, entries: resolved });
+  }
+
+  /** Attributes a new entry needs stored: owner and mode when they differ from the volume defaults. */
+  private async newMeta(ctx: RequestContext, parent: ZkNode, kind: Kind, perms: number): Promise<EntryMeta | undefined> {
+    const parentAttr = await this.attr(parent);
+    const setgidDir = (parentAttr.mode & S_ISGID) !== 0;
+    if (setgidDir && kind === 'dir') perms |= S_ISGID;
+    const meta: EntryMeta = { z: 0, m: perms & 0o7777, u: ctx.uid, g: setgidDir ? parentAttr.gid : ctx.gid };
+    if (kind === 'symlink') meta.t = 'l';
+    return pruneMeta(meta, kind, this.opts);
+  }
+
+  private checkName(name: string): void {
+    if (RESERVED_NAMES.has(name)) throw new FsError('EPERM', `${name} is reserved by swarmvol`);
+    if (Buffer.byteLength(name) > 255) throw new FsError('ENAMETOOLONG');
+  }
+
+  /**
+   * Creates an entry (file, symlink or directory with its marker) in one
+   * transaction with its attributes, then reads its Stat (same session: the
+   * answer comes after the create, no extra round trip).
+   */
+  private async createEntry(ctx: RequestContext, parent: ZkNode, name: string, kind: Kind, perms: number, data: Buffer): Promise<ZkNode> {
+    this.checkName(name);
+    const path = joinPath(parent.path, name);
+    const zkPath = this.zkPath(path);
+    const meta = await this.newMeta(ctx, parent, kind, perms);
+    const marker = `${zkPath}/${MARKER_NAME}`;
+    const parentMarker = this.zkPath(joinPath(parent.path, MARKER_NAME));
+    const stat = await this.change([zkPath, marker, parentMarker], () =>
+      this.retrying(async () => {
+        const ops: MultiOp[] = [{ op: 'create', path: zkPath, data, acl: this.opts.acl }];
+        if (kind === 'dir') ops.push({ op: 'create', path: marker, data: Buffer.alloc(0), acl: this.opts.acl });
+        let entries: Map<string, EntryMeta> | undefined;
+        const fresh = new Set([name]);
+        if (meta) {
+          const base = await this.loadMeta(parent.path);
+          entries = new Map(base.entries).set(name, meta);
+          ops.push(this.metaOp(parent.path, base, entries, fresh));
+        }
+        if (ops.length === 1) return (await this.zk.create(zkPath, data, this.opts.acl)).stat;
+        const [results, stat] = await Promise.all([this.zk.multi(ops), this.zk.exists(zkPath)]);
+        if (entries) this.metaWritten(parent.path, entries, fresh, results[results.length - 1]);
+        return stat;
+      }, [parent.path]),
+    );
+    if (!stat) throw new FsError('EIO', `${path} vanished right after its creation`);
+    parent.listing = undefined;
+    if (kind === 'dir') this.metas.set(path, { marker: true, version: 0, entries: new Map() });
+    const node = this.remember(path, stat, meta && { ...meta, z: Number(stat.czxid) });
+    node.data = data;
+    return node;
+  }
+
+  // ---- reading --------------------------------------------------------------------
 
   async lookup(_ctx: RequestContext, parent: ZkNode, name: string): Promise<Lookup<ZkNode> | undefined> {
     if (name === DIR_DATA_NAME) {
@@ -187,170 +396,576 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       return zdata && this.lookupResult(zdata);
     }
     if (RESERVED_NAMES.has(name)) return undefined;
-    const known = this.nodes.get(joinPath(parent.path, name));
-    if (known) return this.lookupResult(known);
-    const node = await this.statOf(joinPath(parent.path, name));
-    return node && this.lookupResult(node);
+    const path = joinPath(parent.path, name);
+    const known = this.nodes.get(path);
+    if (known && !known.stale) return this.lookupResult(known);
+    let stat: Stat | null;
+    let map: DirMeta;
+    try {
+      [stat, map] = await Promise.all([this.zk.exists(this.zkPath(path)), this.loadMeta(parent.path)]);
+    } catch (err) {
+      throw errnoFromZk(err);
+    }
+    if (!stat) {
+      if (known) this.nodes.delete(path);
+      return undefined;
+    }
+    return this.lookupResult(this.remember(path, stat, metaFor(map, name, stat)));
   }
 
   /** The `.zdata` file of a directory whose znode holds data, else undefined. */
   private dirDataNode(dir: ZkNode): ZkNode | undefined {
-    if (!dir.isDir || dir.stat.dataLength === 0) return undefined;
-    return this.remember(joinPath(dir.path, DIR_DATA_NAME), { ...dir.stat, numChildren: 0 }, dir.path);
+    if (dir.kind !== 'dir' || dir.stat.dataLength === 0) return undefined;
+    return this.remember(joinPath(dir.path, DIR_DATA_NAME), { ...dir.stat, numChildren: 0 }, undefined, dir.path);
   }
 
   async getattr(_ctx: RequestContext, node: ZkNode): Promise<Attr> {
-    return this.attr(node);
+    return this.attr(await this.refresh(node));
   }
 
   async readdir(_ctx: RequestContext, node: ZkNode): Promise<DirEntry[]> {
-    if (node.listing) return node.listing;
+    if (node.listing && !node.stale) return node.listing;
     let children: string[];
+    let map: DirMeta;
     try {
-      const r = await this.zk.getChildren(this.zkPath(node.path));
+      const [r, m] = await Promise.all([this.zk.getChildren(this.zkPath(node.path)), this.loadMeta(node.path)]);
       children = r.children.filter((c) => !RESERVED_NAMES.has(c)).sort();
-      this.remember(node.path, r.stat);
+      map = m;
+      if (r.stat.czxid === node.stat.czxid) {
+        node.stat = r.stat;
+        node.stale = false;
+      }
     } catch (err) {
       throw errnoFromZk(err);
     }
     // Stat every child at once (pipelined), so READDIRPLUS's lookups hit the cache.
     const stats = await Promise.all(children.map((c) => this.zk.exists(this.zkPath(joinPath(node.path, c))).catch(() => null)));
+    const up = this.nodes.get(parentOf(node.path).dir) ?? this.root;
     const entries: DirEntry[] = [
-      { name: '.', ino: Number(node.stat.czxid) || 1, mode: C.S_IFDIR },
-      // Inode 0 would hide the entry (glibc skips it); the root's parent is outside the volume.
-      { name: '..', ino: Number((this.nodes.get(parentOf(node.path).dir) ?? this.root).stat.czxid) || 1, mode: C.S_IFDIR },
+      { name: '.', ino: (await this.attr(node)).ino, mode: C.S_IFDIR },
+      { name: '..', ino: (await this.attr(up)).ino, mode: C.S_IFDIR },
     ];
     children.forEach((name, i) => {
       const stat = stats[i];
       if (!stat) return; // deleted meanwhile
-      const child = this.remember(joinPath(node.path, name), stat);
-      entries.push({ name, ino: Number(stat.czxid), mode: this.attr(child).mode });
+      const meta = metaFor(map, name, stat);
+      const child = this.remember(joinPath(node.path, name), stat, meta);
+      entries.push({ name, ino: inoOf(stat.czxid, meta, name), mode: child.kind === 'dir' ? C.S_IFDIR : child.kind === 'symlink' ? C.S_IFLNK : C.S_IFREG });
     });
-    const zdata = this.dirDataNode(this.nodes.get(node.path) ?? node);
-    if (zdata) entries.push({ name: DIR_DATA_NAME, ino: this.attr(zdata).ino, mode: C.S_IFREG });
+    const zdata = this.dirDataNode(node);
+    if (zdata) entries.push({ name: DIR_DATA_NAME, ino: inoOf(zdata.stat.czxid, undefined, DIR_DATA_NAME, DIR_DATA_ORDINAL), mode: C.S_IFREG });
     node.listing = entries;
     return entries;
   }
 
-  async open(_ctx: RequestContext, node: ZkNode, req: OpenRequest): Promise<OpenResult<ZkHandle>> {
-    if (req.write || req.truncate) throw new FsError('EROFS');
-    if (node.isDir) throw new FsError('EISDIR');
-    if (!node.data) {
-      try {
-        const r = await this.zk.getData(this.zkPath(node.dataOf ?? node.path));
-        this.remember(node.path, node.dataOf ? { ...r.stat, numChildren: 0 } : r.stat, node.dataOf).data = r.data;
-        node.data = r.data;
-      } catch (err) {
-        throw errnoFromZk(err);
-      }
+  /** A node's committed content, from cache or ZooKeeper. */
+  private async content(node: ZkNode): Promise<Buffer> {
+    if (node.data && !node.stale) return node.data;
+    try {
+      const r = await this.zk.getData(this.zkPath(node.dataOf ?? node.path));
+      node.stat = node.dataOf ? { ...r.stat, numChildren: 0 } : r.stat;
+      node.stale = false;
+      node.data = r.data;
+      return r.data;
+    } catch (err) {
+      throw errnoFromZk(err);
     }
-    // The content is fetched once per open: reads of one open file are consistent.
-    return { handle: { node, data: node.data }, keepCache: true };
+  }
+
+  async readlink(_ctx: RequestContext, node: ZkNode): Promise<string> {
+    if (node.kind !== 'symlink') throw new FsError('EINVAL');
+    return (await this.content(node)).toString('utf8');
+  }
+
+  async open(_ctx: RequestContext, node: ZkNode, req: OpenRequest): Promise<OpenResult<ZkHandle>> {
+    if (node.kind === 'dir') throw new FsError('EISDIR');
+    let file = node.file;
+    let keepCache = true;
+    if (!file) {
+      // Opening to write starts from the latest committed content, even if the
+      // watch has not told us yet of a close on another node (no lost update).
+      if (req.write || req.truncate) await this.revalidate(node);
+      file = new OpenFile(await this.content(node), this.opts.maxFileSize);
+      node.file = file;
+      // The kernel keeps its pages only if they hold this very version: a read
+      // through an older open may have refilled them after an invalidation.
+      keepCache = node.kernelCached === node.stat.mzxid;
+      node.kernelCached = node.stat.mzxid;
+    }
+    file.opens++;
+    if (req.truncate && file.size > 0) file.truncate(0);
+    // The kernel's page cache stays valid across opens: the watch invalidates it on any change.
+    return { handle: { node, file, append: req.append }, keepCache };
+  }
+
+  /** Asks ZooKeeper whether the content changed; if so, drops it here and in the kernel. */
+  private async revalidate(node: ZkNode): Promise<void> {
+    let stat: Stat | null;
+    try {
+      stat = await this.zk.exists(this.zkPath(node.dataOf ?? node.path));
+    } catch (err) {
+      throw errnoFromZk(err);
+    }
+    if (!stat) throw new FsError('ENOENT');
+    if (stat.mzxid === node.stat.mzxid && !node.stale) return;
+    node.data = undefined;
+    node.stale = true;
+    node.kernelCached = undefined;
+    await this.cache?.invalidateNode(node);
   }
 
   async read(_ctx: RequestContext, h: ZkHandle, offset: number, size: number): Promise<Buffer> {
-    return h.data.subarray(Math.min(offset, h.data.length), Math.min(offset + size, h.data.length));
+    return h.file.read(offset, size);
   }
 
   async statfs(): Promise<StatfsOut> {
     return { blocks: 0, bfree: 0, bavail: 0, files: 0, ffree: 0, bsize: 4096, namelen: 255, frsize: 4096 };
   }
 
-  async flush(): Promise<void> {}
-  async fsync(): Promise<void> {}
-  async release(): Promise<void> {}
+  // ---- writing --------------------------------------------------------------------
 
-  // Read-only slice: every change is refused until writes land.
-  async setattr(): Promise<Attr> {
-    throw new FsError('EROFS');
+  async write(_ctx: RequestContext, h: ZkHandle, offset: number, data: Buffer): Promise<number> {
+    // The kernel computed an O_APPEND offset from a size it may have cached before another node's change.
+    h.file.write(h.append ? h.file.size : offset, data);
+    return data.length;
   }
-  async readlink(): Promise<string> {
-    throw new FsError('EINVAL');
+
+  /** Stores the file's content as one setData (serialized per file); the reply makes it durable in ZooKeeper. */
+  private commit(node: ZkNode, file: OpenFile): Promise<void> {
+    const run = file.committing
+      .catch(() => undefined)
+      .then(async () => {
+        if (!file.dirty) return;
+        file.dirty = false;
+        if (node.unlinked) return; // removed by this process: nothing to keep, as on a local disk
+        const content = file.committed();
+        const target = this.zkPath(node.dataOf ?? node.path);
+        try {
+          const stat = await this.change([target], () => this.zk.setData(target, content));
+          node.stat = node.dataOf ? { ...stat, numChildren: 0 } : stat;
+          node.stale = false;
+          node.data = content;
+          // The kernel's pages are what it wrote through us: this version.
+          node.kernelCached = stat.mzxid;
+          if (node.dataOf) {
+            const dir = this.nodes.get(node.dataOf);
+            if (dir) dir.stat = stat;
+          }
+        } catch (err) {
+          file.dirty = true;
+          if (err instanceof ZkError && err.code === ErrorCode.NONODE) {
+            throw new FsError('ESTALE', `${node.path} was removed or renamed on another node; this content was not stored`);
+          }
+          throw errnoFromZk(err);
+        }
+      });
+    file.committing = run;
+    return run;
   }
-  async symlink(): Promise<Lookup<ZkNode>> {
-    throw new FsError('EROFS');
+
+  async flush(_ctx: RequestContext, h: ZkHandle): Promise<void> {
+    await this.commit(h.node, h.file);
   }
-  async mknod(): Promise<Lookup<ZkNode>> {
-    throw new FsError('EROFS');
+
+  async fsync(_ctx: RequestContext, h: ZkHandle): Promise<void> {
+    await this.commit(h.node, h.file);
   }
-  async mkdir(): Promise<Lookup<ZkNode>> {
-    throw new FsError('EROFS');
+
+  async release(_ctx: RequestContext, h: ZkHandle): Promise<void> {
+    try {
+      await this.commit(h.node, h.file);
+    } catch (err) {
+      log.error('content lost: the last close could not store it', { path: h.node.path, error: (err as Error).message });
+    } finally {
+      if (--h.file.opens === 0 && h.node.file === h.file) h.node.file = undefined;
+    }
   }
-  async unlink(): Promise<void> {
-    throw new FsError('EROFS');
+
+  async create(ctx: RequestContext, parent: ZkNode, name: string, mode: number, req: OpenRequest): Promise<{ entry: Lookup<ZkNode>; open: OpenResult<ZkHandle> }> {
+    if (name === DIR_DATA_NAME) {
+      // Writing a directory's own data through a .zdata that does not show yet (the data is empty).
+      const zdata = this.remember(joinPath(parent.path, DIR_DATA_NAME), { ...parent.stat, numChildren: 0 }, undefined, parent.path);
+      return { entry: await this.lookupResult(zdata), open: await this.open(ctx, zdata, req) };
+    }
+    let node: ZkNode;
+    try {
+      node = await this.createEntry(ctx, parent, name, 'file', mode & 0o7777, Buffer.alloc(0));
+    } catch (err) {
+      // Made meanwhile on another node: without O_EXCL, open(O_CREAT) opens it.
+      if (!(err instanceof FsError && err.code === 'EEXIST') || req.flags & C.O_EXCL) throw err;
+      const found = await this.lookup(ctx, parent, name);
+      if (!found) throw err;
+      return { entry: found, open: await this.open(ctx, found.node, req) };
+    }
+    return { entry: await this.lookupResult(node), open: await this.open(ctx, node, req) };
   }
-  async rmdir(): Promise<void> {
-    throw new FsError('EROFS');
+
+  async mknod(ctx: RequestContext, parent: ZkNode, name: string, mode: number): Promise<Lookup<ZkNode>> {
+    if ((mode & C.S_IFMT) !== C.S_IFREG) throw new FsError('EPERM', 'only regular files, directories and symlinks can be stored in ZooKeeper');
+    return this.lookupResult(await this.createEntry(ctx, parent, name, 'file', mode & 0o7777, Buffer.alloc(0)));
   }
-  async rename(): Promise<void> {
-    throw new FsError('EROFS');
+
+  async mkdir(ctx: RequestContext, parent: ZkNode, name: string, mode: number): Promise<Lookup<ZkNode>> {
+    return this.lookupResult(await this.createEntry(ctx, parent, name, 'dir', mode & 0o7777, Buffer.alloc(0)));
   }
-  async create(): Promise<{ entry: Lookup<ZkNode>; open: OpenResult<ZkHandle> }> {
-    throw new FsError('EROFS');
+
+  async symlink(ctx: RequestContext, parent: ZkNode, name: string, target: string): Promise<Lookup<ZkNode>> {
+    if (Buffer.byteLength(target) >= 4096) throw new FsError('ENAMETOOLONG');
+    return this.lookupResult(await this.createEntry(ctx, parent, name, 'symlink', 0o777, Buffer.from(target, 'utf8')));
   }
-  async write(): Promise<number> {
-    throw new FsError('EROFS');
+
+  async setattr(_ctx: RequestContext, node: ZkNode, changes: AttrChanges, handle: ZkHandle | undefined): Promise<Attr> {
+    node = await this.refresh(node);
+    if (changes.size !== undefined) await this.truncate(node, changes.size, handle);
+    const { mode, uid, gid, atime, mtime } = changes;
+    const killSuidgid = changes.killSuidgid === true && changes.mode === undefined;
+    // Times pinned now must survive the commit of content written before (cp -p sets them before close).
+    if ((atime !== undefined || mtime !== undefined) && node.file?.dirty) await this.commit(node, node.file);
+    if (mode !== undefined || uid !== undefined || gid !== undefined || atime !== undefined || mtime !== undefined || killSuidgid) {
+      await this.setMeta(node, async (current, attr) => {
+        const m: EntryMeta = { ...current };
+        if (mode !== undefined) m.m = mode & 0o7777;
+        else if (killSuidgid && attr.mode & (S_ISUID | S_ISGID)) m.m = attr.mode & 0o7777 & ~(S_ISUID | S_ISGID);
+        if (uid !== undefined) m.u = uid;
+        if (gid !== undefined) m.g = gid;
+        if (atime !== undefined || mtime !== undefined) {
+          const t = now();
+          const pick = (v: typeof atime, cur: { sec: number; nsec: number }): [number, number] => (v === 'now' ? t : v ? [v.sec, v.nsec] : [cur.sec, cur.nsec]);
+          m.mt = pick(mtime, attr.mtime);
+          m.at = pick(atime, attr.atime);
+          m.mz = Number(node.stat.mzxid);
+        }
+        m.ct = now();
+        return m;
+      });
+    }
+    return this.attr(node);
+  }
+
+  /** Read-modify-write of a node's entry in its directory's map, retried when another node got there first. */
+  private async setMeta(node: ZkNode, edit: (current: EntryMeta, attr: Attr) => Promise<EntryMeta>): Promise<void> {
+    if (node.dataOf) throw new FsError('EPERM', `${DIR_DATA_NAME} has the attributes of its directory`);
+    const { dir, name } = this.metaKey(node.path);
+    const markerPath = this.zkPath(joinPath(dir, MARKER_NAME));
+    await this.change([markerPath], () =>
+      this.retrying(async () => {
+        const base = await this.loadMeta(dir);
+        const attr = await this.attr(node);
+        const current = metaFor(base, name, node.stat) ?? { z: Number(node.stat.czxid) };
+        const next = pruneMeta(await edit(current, attr), node.kind, this.opts);
+        const entries = new Map(base.entries);
+        if (next) entries.set(name, { ...next, z: Number(node.stat.czxid) });
+        else entries.delete(name);
+        const [result] = await this.zk.multi([this.metaOp(dir, base, entries)]);
+        this.metaWritten(dir, entries, new Set(), result);
+      }, [dir]),
+    );
+    if (node.kind === 'symlink' || node.kind === 'file' || node.kind === 'dir') await this.cache?.invalidateNode(node);
+  }
+
+  private async truncate(node: ZkNode, size: number, handle: ZkHandle | undefined): Promise<void> {
+    if (node.kind === 'dir') throw new FsError('EISDIR');
+    const file = handle?.file ?? node.file;
+    if (file) {
+      file.truncate(size);
+      // ftruncate is committed with the writes at close; truncate(2) by name, now.
+      if (!handle) await this.commit(node, file);
+      return;
+    }
+    if (size > this.opts.maxFileSize) throw new FsError('EFBIG', `files are limited to ${this.opts.maxFileSize} bytes`);
+    const target = this.zkPath(node.dataOf ?? node.path);
+    await this.change([target], () =>
+      this.retrying(async () => {
+        const r = await this.zk.getData(target);
+        const data = Buffer.alloc(size);
+        r.data.copy(data, 0, 0, Math.min(size, r.data.length));
+        const stat = await this.zk.setData(target, data, r.stat.version);
+        node.stat = node.dataOf ? { ...stat, numChildren: 0 } : stat;
+        node.data = data;
+      }, []),
+    );
+  }
+
+  // ---- removing and renaming ------------------------------------------------------
+
+  async unlink(_ctx: RequestContext, parent: ZkNode, name: string): Promise<void> {
+    if (name === DIR_DATA_NAME) {
+      // Removing a directory's .zdata clears the directory's own data.
+      const target = this.zkPath(parent.path);
+      await this.change([target], () => this.zk.setData(target, Buffer.alloc(0))).catch((err: unknown) => {
+        throw errnoFromZk(err);
+      });
+      parent.listing = undefined;
+      const zdata = this.nodes.get(joinPath(parent.path, DIR_DATA_NAME));
+      if (zdata) this.nodes.delete(zdata.path);
+      return;
+    }
+    this.checkName(name);
+    await this.remove(parent, name, 'file');
+  }
+
+  async rmdir(_ctx: RequestContext, parent: ZkNode, name: string): Promise<void> {
+    this.checkName(name);
+    await this.remove(parent, name, 'dir');
+  }
+
+  /** Deletes an entry (a directory with its marker) and its attributes in one transaction. */
+  private async remove(parent: ZkNode, name: string, want: 'file' | 'dir'): Promise<void> {
+    const path = joinPath(parent.path, name);
+    const zkPath = this.zkPath(path);
+    const marker = `${zkPath}/${MARKER_NAME}`;
+    const parentMarker = this.zkPath(joinPath(parent.path, MARKER_NAME));
+    await this.change([zkPath, marker, parentMarker], () =>
+      this.retrying(async () => {
+        const ops: MultiOp[] = [];
+        let stat: Stat | null;
+        let base: DirMeta;
+        try {
+          [stat, base] = await Promise.all([this.zk.exists(zkPath), this.loadMeta(parent.path)]);
+        } catch (err) {
+          throw errnoFromZk(err);
+        }
+        if (!stat) throw new FsError('ENOENT');
+        const isDir = stat.numChildren > 0;
+        if (want === 'file' && isDir) throw new FsError('EISDIR');
+        if (want === 'dir') {
+          if (!isDir) throw new FsError('ENOTDIR');
+          const { children } = await this.zk.getChildren(zkPath);
+          if (children.some((c) => c !== MARKER_NAME)) throw new FsError('ENOTEMPTY');
+          if (children.includes(MARKER_NAME)) ops.push({ op: 'delete', path: marker });
+        }
+        ops.push({ op: 'delete', path: zkPath });
+        let entries: Map<string, EntryMeta> | undefined;
+        // Keep the parent's map tidy, and give a parent made by another tool a marker: it stays a directory when emptied.
+        if (base.entries.has(name) || (!base.marker && parent !== this.root)) {
+          entries = new Map(base.entries);
+          entries.delete(name);
+          ops.push(this.metaOp(parent.path, base, entries));
+        }
+        const results = await this.zk.multi(ops);
+        if (entries) this.metaWritten(parent.path, entries, new Set(), results[results.length - 1]);
+      }, [parent.path]),
+    );
+    parent.listing = undefined;
+    const node = this.nodes.get(path);
+    if (node) {
+      node.unlinked = true;
+      this.nodes.delete(path);
+    }
+    this.metas.delete(path);
+  }
+
+  /** Reads a znode and everything under it (one request per znode, pipelined by level). */
+  private async readSubtree(path: string, parentMeta: DirMeta): Promise<Subtree | undefined> {
+    const zkPath = this.zkPath(path);
+    const name = parentOf(path).name;
+    let r: { data: Buffer; stat: Stat };
+    try {
+      r = await this.zk.getData(zkPath);
+    } catch (err) {
+      if (err instanceof ZkError && err.code === ErrorCode.NONODE) return undefined;
+      throw err;
+    }
+    if (r.stat.ephemeralOwner !== 0n) throw new FsError('EBUSY', `${path} is an ephemeral znode (owned by a session) and cannot be moved`);
+    if (r.stat.numChildren === 0) return { ...subtreeNode(zkPath, name, r.data, r.stat, parentMeta, []), children: [] };
+    const { children } = await this.zk.getChildren(zkPath);
+    let own = NO_MARKER;
+    if (children.includes(MARKER_NAME)) {
+      const m = await this.zk.getData(`${zkPath}/${MARKER_NAME}`);
+      own = decodeMeta(m.data, m.stat.version, m.stat.mzxid);
+    }
+    const subs = await Promise.all(children.filter((c) => c !== MARKER_NAME).map((c) => this.readSubtree(joinPath(path, c), own)));
+    return { ...subtreeNode(zkPath, name, r.data, r.stat, parentMeta, children), children: subs.filter((s): s is Subtree => s !== undefined) };
+  }
+
+  async rename(_ctx: RequestContext, parent: ZkNode, name: string, newParent: ZkNode, newName: string, flags: number): Promise<void> {
+    this.checkName(name);
+    this.checkName(newName);
+    const NOREPLACE = 1;
+    const EXCHANGE = 2;
+    if (flags & ~(NOREPLACE | EXCHANGE) || (flags & NOREPLACE && flags & EXCHANGE)) throw new FsError('EINVAL');
+    const from = joinPath(parent.path, name);
+    const to = joinPath(newParent.path, newName);
+    if (from === to) return;
+    const exchange = (flags & EXCHANGE) !== 0;
+    const markers = [parent.path, newParent.path].map((d) => this.zkPath(joinPath(d, MARKER_NAME)));
+    let moved: { src: Subtree; dst: Subtree | undefined } | undefined;
+    await this.change(markers, () =>
+      this.retrying(async () => {
+        const [fromMeta, toMeta] = await Promise.all([this.loadMeta(parent.path), this.loadMeta(newParent.path)]);
+        const [src, dst] = await Promise.all([this.readSubtree(from, fromMeta), this.readSubtree(to, toMeta)]);
+        if (!src) throw new FsError('ENOENT');
+        if (exchange && !dst) throw new FsError('ENOENT');
+        if (dst && flags & NOREPLACE) throw new FsError('EEXIST');
+        if (dst && !exchange) {
+          if (src.kind === 'dir' && dst.kind !== 'dir') throw new FsError('ENOTDIR');
+          if (src.kind !== 'dir' && dst.kind === 'dir') throw new FsError('EISDIR');
+          if (dst.kind === 'dir' && dst.children.length > 0) throw new FsError('ENOTEMPTY');
+        }
+        const bytes = subtreeBytes(src) + (dst ? subtreeBytes(dst) : 0);
+        if (bytes > this.opts.maxRequest - REQUEST_HEADROOM) {
+          // EXDEV: mv and friends then copy and delete, entry by entry.
+          throw new FsError('EXDEV', `renaming ${from} (${countNodes(src)} znodes, about ${bytes} bytes) exceeds what one ZooKeeper transaction takes (${this.opts.maxRequest} bytes)`);
+        }
+        if (countNodes(src) + (dst ? countNodes(dst) : 0) > MAX_ORDINAL) {
+          throw new FsError('EXDEV', `renaming ${from} moves more than ${MAX_ORDINAL} entries in one ZooKeeper transaction`);
+        }
+        const ops: MultiOp[] = [...deleteOps(src)];
+        if (dst) ops.push(...deleteOps(dst));
+        const encode = (e: Map<string, EntryMeta>, fresh: ReadonlySet<string>) => encodeMeta(e, fresh);
+        // Ordinal 0 is never used: the moved entries' inode numbers come from 1 up.
+        const ordinals = { next: 1 };
+        const srcMeta = movedMeta(src, this.opts, ordinals.next++);
+        const dstMeta = exchange && dst ? movedMeta(dst, this.opts, ordinals.next++) : undefined;
+        ops.push(...createOps(src, this.zkPath(to), this.opts.acl, this.opts, encode, ordinals));
+        if (exchange && dst) ops.push(...createOps(dst, this.zkPath(from), this.opts.acl, this.opts, encode, ordinals));
+        // The moved entries' attributes (with their mtimes pinned) follow them to their new names.
+        const sameDir = parent.path === newParent.path;
+        const fromEntries = new Map(fromMeta.entries);
+        const toEntries = sameDir ? fromEntries : new Map(toMeta.entries);
+        const fromFresh = new Set<string>();
+        const toFresh = sameDir ? fromFresh : new Set<string>();
+        fromEntries.delete(name);
+        toEntries.delete(newName);
+        toEntries.set(newName, srcMeta);
+        toFresh.add(newName);
+        if (dstMeta) {
+          fromEntries.set(name, dstMeta);
+          fromFresh.add(name);
+        }
+        const metaDirs: Array<[string, DirMeta, Map<string, EntryMeta>, Set<string>]> = [[newParent.path, toMeta, toEntries, toFresh]];
+        if (!sameDir) metaDirs.push([parent.path, fromMeta, fromEntries, fromFresh]);
+        for (const [dir, base, entries, fresh] of metaDirs) ops.push(this.metaOp(dir, base, entries, fresh));
+        const results = await this.zk.multi(ops);
+        metaDirs.forEach(([dir, , entries, fresh], i) => this.metaWritten(dir, entries, fresh, results[results.length - metaDirs.length + i]));
+        moved = { src, dst };
+      }, [parent.path, newParent.path]),
+      [this.zkPath(from), this.zkPath(to)],
+    );
+    if (!moved) return;
+    parent.listing = undefined;
+    newParent.listing = undefined;
+    this.moveNodes(from, to, exchange);
+  }
+
+  /** Our rename moved znodes: the kernel's nodes keep their ids and follow to the new paths. */
+  private moveNodes(from: string, to: string, exchange: boolean): void {
+    const under = (p: string, root: string) => p === root || p.startsWith(`${root}/`);
+    const moves: Array<[ZkNode, string]> = [];
+    for (const [p, node] of this.nodes) {
+      if (under(p, from)) moves.push([node, to + p.slice(from.length)]);
+      else if (under(p, to)) {
+        if (exchange) moves.push([node, from + p.slice(to.length)]);
+        else node.unlinked = true;
+      }
+    }
+    for (const [p] of [...this.nodes]) if (under(p, from) || under(p, to)) this.nodes.delete(p);
+    for (const [p] of [...this.metas]) if (under(p, from) || under(p, to)) this.metas.delete(p);
+    for (const [node, path] of moves) {
+      node.path = path;
+      node.stale = true;
+      node.adopt = true;
+      node.listing = undefined;
+      this.nodes.set(path, node);
+    }
   }
 
   // ---- invalidation ------------------------------------------------------------------
 
-  private async onWatch(e: WatchEvent): Promise<void> {
+  private onWatch(e: WatchEvent): void {
+    let ours = this.inflight.get(e.path);
+    if (!ours) for (const [root, f] of this.inflightTrees) if (e.path === root || e.path.startsWith(`${root}/`)) ours = f;
+    if (ours) ours.held.push(e);
+    else void this.applyEvent(e);
+  }
+
+  /** A change made by someone else: drop exactly what it makes stale, here and in the kernel. */
+  private async applyEvent(e: WatchEvent): Promise<void> {
     const root = this.opts.root;
     if (e.path !== root && !e.path.startsWith(root + '/')) return;
     const path = e.path === root ? '/' : e.path.slice(root.length);
-    const node = this.nodes.get(path);
     const { dir, name } = parentOf(path);
-    const parent = this.nodes.get(dir);
-    if (e.type === EventType.NodeDataChanged && node) {
-      node.data = undefined;
-      // Refresh the stat so the size the kernel asks for next is right.
-      const stat = await this.zk.exists(this.zkPath(path)).catch(() => null);
-      if (stat) this.remember(path, stat);
-      await this.cache?.invalidateNode(node);
-      if (node.isDir) {
-        // A directory's own data shows as its .zdata file, which may have come or gone.
-        node.listing = undefined;
-        const zdata = this.nodes.get(joinPath(path, DIR_DATA_NAME));
-        if (zdata) {
-          zdata.data = undefined;
-          if (stat) zdata.stat = { ...stat, numChildren: 0 };
-          await this.cache?.invalidateNode(zdata);
-        }
-        await this.cache?.invalidateEntry(node, DIR_DATA_NAME);
+    try {
+      if (name === MARKER_NAME) return await this.metaChanged(dir);
+      const node = this.nodes.get(path);
+      const parent = this.nodes.get(dir);
+      if (e.type === EventType.NodeDataChanged) {
+        if (!node) return;
+        node.data = undefined;
+        node.stale = true;
+        node.kernelCached = undefined;
+        if (node.file && !node.file.dirty) node.file = undefined; // later opens read the new content
         await this.cache?.invalidateNode(node);
+        if (node.kind === 'dir') {
+          // A directory's own data shows as its .zdata file, which may have come or gone.
+          node.listing = undefined;
+          const zdata = this.nodes.get(joinPath(path, DIR_DATA_NAME));
+          if (zdata) {
+            zdata.data = undefined;
+            zdata.stale = true;
+            await this.cache?.invalidateNode(zdata);
+          }
+          await this.cache?.invalidateEntry(node, DIR_DATA_NAME);
+        }
+        return;
       }
-      return;
-    }
-    if (e.type === EventType.NodeCreated || e.type === EventType.NodeDeleted) {
+      if (e.type !== EventType.NodeCreated && e.type !== EventType.NodeDeleted) return;
       if (node && e.type === EventType.NodeDeleted) {
         this.nodes.delete(path);
+        this.metas.delete(path);
+        node.stale = true;
         if (parent) await this.cache?.entryDeleted(parent, node, name);
       } else if (parent && path !== '/') await this.cache?.invalidateEntry(parent, name);
-      if (parent && path !== '/') {
-        parent.listing = undefined;
-        const stat = await this.zk.exists(this.zkPath(dir)).catch(() => null);
-        if (stat && dir !== '/' && stat.numChildren > 0 !== parent.isDir) {
-          // The parent gained its first child or lost its last: it changed type,
-          // so the kernel must forget it and look it up again (a new node id).
-          this.nodes.delete(dir);
-          const up = parentOf(dir);
-          const grand = this.nodes.get(up.dir);
-          if (grand) {
-            grand.listing = undefined;
-            await this.cache?.invalidateEntry(grand, up.name);
-          }
-          return;
+      if (!parent || path === '/') return;
+      parent.listing = undefined;
+      if (dir === '/' || this.metas.get(dir)?.marker) return; // a directory with a marker stays one
+      const stat = await this.zk.exists(this.zkPath(dir));
+      if (stat && stat.numChildren > 0 !== (parent.kind === 'dir')) {
+        // The parent gained its first child or lost its last: it changed kind,
+        // so the kernel must forget it and look it up again (a new node id).
+        this.nodes.delete(dir);
+        const up = parentOf(dir);
+        const grand = this.nodes.get(up.dir);
+        if (grand) {
+          grand.listing = undefined;
+          await this.cache?.invalidateEntry(grand, up.name);
         }
-        if (stat) parent.stat = stat;
-        await this.cache?.invalidateNode(parent);
       }
+    } catch (err) {
+      log.warn('could not apply a ZooKeeper change; caches dropped', { path, error: (err as Error).message });
+      await this.invalidateAll();
     }
   }
 
+  /** Another node changed the attribute map of `dir`: refresh the entries whose attributes or kind changed. */
+  private async metaChanged(dir: string): Promise<void> {
+    const old = this.metas.get(dir);
+    this.metas.delete(dir);
+    const fresh = await this.loadMeta(dir);
+    const names = new Set([...(old?.entries.keys() ?? []), ...fresh.entries.keys()]);
+    if (!old) for (const p of this.nodes.keys()) if (p !== '/' && parentOf(p).dir === dir) names.add(parentOf(p).name);
+    const parent = this.nodes.get(dir);
+    for (const name of names) {
+      if (old && JSON.stringify(old.entries.get(name)) === JSON.stringify(fresh.entries.get(name))) continue;
+      const path = name === SELF_KEY ? '/' : joinPath(dir, name);
+      const node = this.nodes.get(path);
+      if (!node) continue;
+      if (kindOf(node.stat, metaFor(fresh, name, node.stat), path === '/') !== node.kind) {
+        this.nodes.delete(path);
+        if (parent) await this.cache?.invalidateEntry(parent, name);
+      } else await this.cache?.invalidateNode(node);
+    }
+    if (parent) parent.listing = undefined;
+  }
+
   private async invalidateAll(): Promise<void> {
+    this.metas.clear();
     for (const node of [...this.nodes.values()]) {
       node.data = undefined;
       node.listing = undefined;
+      node.stale = true;
+      node.kernelCached = undefined;
+      if (node.file && !node.file.dirty) node.file = undefined;
       await this.cache?.invalidateNode(node);
       // Names may be gone too: make the kernel look each one up again.
       if (node === this.root) continue;
@@ -359,4 +974,23 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       if (parent) await this.cache?.invalidateEntry(parent, name);
     }
   }
+}
+
+/** Creates `path` and any missing parents; the last one as a directory with its marker. */
+async function ensurePath(zk: ZkClient, path: string, acl: Acl[]): Promise<void> {
+  const parts = path.split('/').filter(Boolean);
+  for (let i = 1; i < parts.length; i++) {
+    const p = '/' + parts.slice(0, i).join('/');
+    await zk.create(p, Buffer.alloc(0), acl).catch((err: unknown) => {
+      if (!(err instanceof ZkError && err.code === ErrorCode.NODEEXISTS)) throw err;
+    });
+  }
+  await zk
+    .multi([
+      { op: 'create', path, data: Buffer.alloc(0), acl },
+      { op: 'create', path: `${path}/${MARKER_NAME}`, data: Buffer.alloc(0), acl },
+    ])
+    .catch((err: unknown) => {
+      if (!(err instanceof ZkError && err.code === ErrorCode.NODEEXISTS)) throw err;
+    });
 }

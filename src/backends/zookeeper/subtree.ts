@@ -1,0 +1,96 @@
+// Rename in ZooKeeper, where a znode cannot move: one multi deletes the
+// source subtree (version-checked, so a concurrent change makes it fail as a
+// whole) and re-creates it under the new name with the same data and the same
+// attributes, so every node sees the old tree or the new one, never a mix.
+
+import type { Acl, MultiOp, Stat } from './client/protocol.js';
+import {
+  type Defaults,
+  type DirMeta,
+  type EntryMeta,
+  joinPath,
+  kindOf,
+  type Kind,
+  MARKER_NAME,
+  attrOf,
+  metaFor,
+  pruneMeta,
+} from './layout.js';
+
+/** A znode and everything under it, read before a rename. */
+export interface Subtree {
+  /** Absolute ZooKeeper path. */
+  zkPath: string;
+  name: string;
+  data: Buffer;
+  stat: Stat;
+  kind: Kind;
+  /** Its attributes from its parent's map (valid for this znode only). */
+  meta: EntryMeta | undefined;
+  hasMarker: boolean;
+  children: Subtree[];
+}
+
+/** Bytes a multi spends on one op besides its path and data (header, version, ACL). */
+const OP_OVERHEAD = 64;
+
+export function subtreeBytes(t: Subtree): number {
+  return 2 * (t.zkPath.length + OP_OVERHEAD) + t.data.length + t.children.reduce((n, c) => n + subtreeBytes(c), 0);
+}
+
+export function countNodes(t: Subtree): number {
+  return 1 + t.children.reduce((n, c) => n + countNodes(c), 0);
+}
+
+/** Deletes children before parents; each delete checks the data version read. */
+export function deleteOps(t: Subtree): MultiOp[] {
+  const ops: MultiOp[] = [];
+  for (const c of t.children) ops.push(...deleteOps(c));
+  if (t.hasMarker) ops.push({ op: 'delete', path: `${t.zkPath}/${MARKER_NAME}` });
+  ops.push({ op: 'delete', path: t.zkPath, version: t.stat.version });
+  return ops;
+}
+
+/** The meta an entry carries to its new place: its attributes, with its mtime pinned (a re-created znode gets a new one). */
+export function movedMeta(t: Subtree, d: Defaults, ordinal: number): EntryMeta {
+  const a = attrOf(t.kind, t.stat, t.meta, d, 0, t.name);
+  const moved: EntryMeta = { ...(t.meta ?? { z: 0 }), z: 0, mt: [a.mtime.sec, a.mtime.nsec], at: [a.atime.sec, a.atime.nsec], mz: 0, i: ordinal };
+  if (t.kind === 'symlink') moved.t = 'l';
+  return pruneMeta(moved, t.kind, d) ?? moved;
+}
+
+/**
+ * Creates `t` at `zkPath`, parents before children; every directory gets a
+ * marker holding its children's attributes, all stamped "this transaction".
+ */
+export function createOps(
+  t: Subtree,
+  zkPath: string,
+  acl: Acl[],
+  d: Defaults,
+  encode: (entries: Map<string, EntryMeta>, fresh: ReadonlySet<string>) => Buffer,
+  ordinals: { next: number },
+): MultiOp[] {
+  const ops: MultiOp[] = [{ op: 'create', path: zkPath, data: t.data, acl }];
+  if (t.kind !== 'dir') return ops;
+  const entries = new Map<string, EntryMeta>();
+  // The directory's own entry ('.') only exists at the volume root, which never moves.
+  for (const c of t.children) entries.set(c.name, movedMeta(c, d, ordinals.next++));
+  ops.push({ op: 'create', path: `${zkPath}/${MARKER_NAME}`, data: encode(entries, new Set(entries.keys())), acl });
+  for (const c of t.children) ops.push(...createOps(c, joinPath(zkPath, c.name), acl, d, encode, ordinals));
+  return ops;
+}
+
+/** Builds a Subtree node from what was read. */
+export function subtreeNode(zkPath: string, name: string, data: Buffer, stat: Stat, parentMeta: DirMeta | undefined, childNames: string[]): Omit<Subtree, 'children'> {
+  const meta = metaFor(parentMeta, name, stat);
+  return {
+    zkPath,
+    name,
+    data,
+    stat,
+    kind: kindOf(stat, meta, false),
+    meta,
+    hasMarker: childNames.includes(MARKER_NAME),
+  };
+}
