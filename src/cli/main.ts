@@ -44,6 +44,9 @@ mount options:
   --session-timeout SECONDS    ZooKeeper session timeout (default 10).
   --connect-timeout SECONDS    Give up mounting if ZooKeeper does not answer
                                within this time (default 10).
+  --op-timeout SECONDS         While ZooKeeper is unreachable, an operation
+                               waits this long for it to come back, then
+                               fails with EIO (default 30).
   --entry-timeout SECONDS      How long the kernel trusts a name (default 1).
   --attr-timeout SECONDS       How long the kernel trusts attributes (default 1).
   --negative-timeout SECONDS   How long the kernel remembers a missing name
@@ -85,6 +88,7 @@ async function mountCommand(args: string[]): Promise<number> {
       umask: { type: 'string' },
       'session-timeout': { type: 'string' },
       'connect-timeout': { type: 'string' },
+      'op-timeout': { type: 'string' },
       'entry-timeout': { type: 'string' },
       'attr-timeout': { type: 'string' },
       'negative-timeout': { type: 'string' },
@@ -186,8 +190,9 @@ async function openZooKeeper(values: Record<string, string | boolean | undefined
   const gid = id('gid');
   const zk = new ZkClient({
     connectString: hosts,
-    sessionTimeoutMs: parseSeconds('session-timeout', str('session-timeout'), 10) * 1000,
-    connectTimeoutMs: parseSeconds('connect-timeout', str('connect-timeout'), 10) * 1000,
+    sessionTimeoutMs: parseSeconds('session-timeout', str('session-timeout'), 10, 86400) * 1000,
+    connectTimeoutMs: parseSeconds('connect-timeout', str('connect-timeout'), 10, 86400) * 1000,
+    operationTimeoutMs: parseSeconds('op-timeout', str('op-timeout'), 30, 86400) * 1000,
     auth: authMatch ? [{ scheme: 'digest', credential: `${authMatch[1]}:${authMatch[2]}` }] : [],
   });
   try {

@@ -7,11 +7,11 @@ export class UsageError extends Error {
   }
 }
 
-export function parseSeconds(option: string, value: string | undefined, fallback: number): number {
+export function parseSeconds(option: string, value: string | undefined, fallback: number, max = 86400 * 365): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n > 86400 * 365) {
-    throw new UsageError(`--${option}: expected a number of seconds from 0 to 31536000 (fractions allowed), got "${value}"`);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n > max) {
+    throw new UsageError(`--${option}: expected a number of seconds from 0 to ${max} (fractions allowed), got "${value}"`);
   }
   return n;
 }

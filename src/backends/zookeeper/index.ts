@@ -297,13 +297,23 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     }
   }
 
-  /** Runs `attempt` again while it loses races on version checks (another node changed the same map or file). */
-  private async retrying<T>(attempt: () => Promise<T>, dirs: string[]): Promise<T> {
+  /**
+   * Runs `attempt` again while it loses races on version checks (another node
+   * changed the same map or file), and after a lost connection while the
+   * operation timeout lasts. After a lost connection the previous attempt may
+   * or may not have been applied: `afterLoss` tells the attempt to accept the
+   * state it would itself have made.
+   */
+  private async retrying<T>(attempt: (afterLoss: boolean) => Promise<T>, dirs: string[]): Promise<T> {
+    const deadline = Date.now() + this.zk.opts.operationTimeoutMs;
+    let afterLoss = false;
     for (let i = 0; ; i++) {
       try {
-        return await attempt();
+        return await attempt(afterLoss);
       } catch (err) {
-        if (!lostRace(err) || i >= MAX_RETRIES) throw errnoFromZk(err);
+        const lost = err instanceof ZkError && err.code === ErrorCode.CONNECTIONLOSS && Date.now() < deadline;
+        if ((!lostRace(err) && !lost) || i >= MAX_RETRIES) throw errnoFromZk(err);
+        afterLoss ||= lost;
         for (const d of dirs) this.metas.delete(d);
       }
     }
@@ -363,8 +373,17 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     const meta = await this.newMeta(ctx, parent, kind, perms);
     const marker = `${zkPath}/${MARKER_NAME}`;
     const parentMarker = this.zkPath(joinPath(parent.path, MARKER_NAME));
+    const before = this.zk.lastSeenZxid;
     const stat = await this.change([zkPath, marker, parentMarker], () =>
-      this.retrying(async () => {
+      this.retrying(async (afterLoss) => {
+        if (afterLoss) {
+          // The attempt cut off by the lost connection may have created it: a znode made since is ours.
+          const existing = await this.zk.exists(zkPath);
+          if (existing && existing.czxid > before) {
+            this.metas.delete(parent.path);
+            return existing;
+          }
+        }
         const ops: MultiOp[] = [{ op: 'create', path: zkPath, data, acl: this.opts.acl }];
         if (kind === 'dir') ops.push({ op: 'create', path: marker, data: Buffer.alloc(0), acl: this.opts.acl });
         let entries: Map<string, EntryMeta> | undefined;
@@ -716,7 +735,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     const marker = `${zkPath}/${MARKER_NAME}`;
     const parentMarker = this.zkPath(joinPath(parent.path, MARKER_NAME));
     await this.change([zkPath, marker, parentMarker], () =>
-      this.retrying(async () => {
+      this.retrying(async (afterLoss) => {
         const ops: MultiOp[] = [];
         let stat: Stat | null;
         let base: DirMeta;
@@ -725,6 +744,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
         } catch (err) {
           throw errnoFromZk(err);
         }
+        if (!stat && afterLoss) return; // the attempt cut off by the lost connection did it
         if (!stat) throw new FsError('ENOENT');
         const isDir = stat.numChildren > 0;
         if (want === 'file' && isDir) throw new FsError('EISDIR');
@@ -789,11 +809,15 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     if (from === to) return;
     const exchange = (flags & EXCHANGE) !== 0;
     const markers = [parent.path, newParent.path].map((d) => this.zkPath(joinPath(d, MARKER_NAME)));
-    let moved: { src: Subtree; dst: Subtree | undefined } | undefined;
+    let moved = false;
     await this.change(markers, () =>
-      this.retrying(async () => {
+      this.retrying(async (afterLoss) => {
         const [fromMeta, toMeta] = await Promise.all([this.loadMeta(parent.path), this.loadMeta(newParent.path)]);
         const [src, dst] = await Promise.all([this.readSubtree(from, fromMeta), this.readSubtree(to, toMeta)]);
+        if (!src && dst && afterLoss && !exchange) {
+          moved = true; // the attempt cut off by the lost connection did it
+          return;
+        }
         if (!src) throw new FsError('ENOENT');
         if (exchange && !dst) throw new FsError('ENOENT');
         if (dst && flags & NOREPLACE) throw new FsError('EEXIST');
@@ -838,7 +862,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
         for (const [dir, base, entries, fresh] of metaDirs) ops.push(this.metaOp(dir, base, entries, fresh));
         const results = await this.zk.multi(ops);
         metaDirs.forEach(([dir, , entries, fresh], i) => this.metaWritten(dir, entries, fresh, results[results.length - metaDirs.length + i]));
-        moved = { src, dst };
+        moved = true;
       }, [parent.path, newParent.path]),
       [this.zkPath(from), this.zkPath(to)],
     );

@@ -91,6 +91,8 @@ interface Request {
   reject: (err: Error) => void;
   path: string | undefined;
   timer: NodeJS.Timeout | undefined;
+  /** Safe to send again after a lost connection (reads, unconditional setData): it is, instead of failing. */
+  resend: boolean;
 }
 
 /**
@@ -157,6 +159,11 @@ export class ZkClient extends EventEmitter {
     });
   }
 
+  /** The newest transaction id this client has seen: anything created later has a larger czxid. */
+  get lastSeenZxid(): bigint {
+    return this.lastZxid;
+  }
+
   get session(): { id: bigint; timeoutMs: number } {
     return { id: this.sessionId, timeoutMs: this.negotiatedTimeout };
   }
@@ -174,7 +181,7 @@ export class ZkClient extends EventEmitter {
   /** The node's stat, or null if it does not exist. */
   async exists(path: string, watch = false): Promise<Stat | null> {
     try {
-      return await this.request(OpCode.exists, path, (w) => w.string(this.abs(path)).bool(watch), readStat);
+      return await this.request(OpCode.exists, path, (w) => w.string(this.abs(path)).bool(watch), readStat, true);
     } catch (err) {
       if (err instanceof ZkError && err.code === ErrorCode.NONODE) return null;
       throw err;
@@ -182,19 +189,20 @@ export class ZkClient extends EventEmitter {
   }
 
   async getData(path: string, watch = false): Promise<{ data: Buffer; stat: Stat }> {
-    return this.request(OpCode.getData, path, (w) => w.string(this.abs(path)).bool(watch), (r) => ({ data: r.buffer() ?? Buffer.alloc(0), stat: readStat(r) }));
+    return this.request(OpCode.getData, path, (w) => w.string(this.abs(path)).bool(watch), (r) => ({ data: r.buffer() ?? Buffer.alloc(0), stat: readStat(r) }), true);
   }
 
+  /** With version -1 (unconditional) it is sent again after a lost connection: applying it twice leaves the same data. */
   async setData(path: string, data: Buffer, version = -1): Promise<Stat> {
-    return this.request(OpCode.setData, path, (w) => w.string(this.abs(path)).buffer(data).int(version), readStat);
+    return this.request(OpCode.setData, path, (w) => w.string(this.abs(path)).buffer(data).int(version), readStat, version === -1);
   }
 
   async getChildren(path: string, watch = false): Promise<{ children: string[]; stat: Stat }> {
-    return this.request(OpCode.getChildren2, path, (w) => w.string(this.abs(path)).bool(watch), (r) => ({ children: r.strings(), stat: readStat(r) }));
+    return this.request(OpCode.getChildren2, path, (w) => w.string(this.abs(path)).bool(watch), (r) => ({ children: r.strings(), stat: readStat(r) }), true);
   }
 
   async getACL(path: string): Promise<{ acl: Acl[]; stat: Stat }> {
-    return this.request(OpCode.getACL, path, (w) => w.string(this.abs(path)), (r) => ({ acl: readAcls(r), stat: readStat(r) }));
+    return this.request(OpCode.getACL, path, (w) => w.string(this.abs(path)), (r) => ({ acl: readAcls(r), stat: readStat(r) }), true);
   }
 
   /** Applies every op or none (throws ZkMultiError naming the op that failed). */
@@ -207,7 +215,7 @@ export class ZkClient extends EventEmitter {
   /** Several reads in one round trip; each answers on its own (a ZkError in its slot if it failed). */
   async multiRead(ops: ReadOp[]): Promise<ReadResult[]> {
     const absOps = ops.map((o) => ({ ...o, path: this.abs(o.path) }));
-    return this.request(OpCode.multiRead, ops[0]?.path, (w) => writeMultiRead(w, absOps), (r) => readMultiReadResult(r, ops));
+    return this.request(OpCode.multiRead, ops[0]?.path, (w) => writeMultiRead(w, absOps), (r) => readMultiReadResult(r, ops), true);
   }
 
   /** A watch that stays armed; recursive covers the whole subtree. Re-armed after reconnects. */
@@ -225,7 +233,7 @@ export class ZkClient extends EventEmitter {
       socket.end(w.frame());
     } else socket?.destroy();
     this.setState('closed');
-    this.teardown(new ZkError(ErrorCode.CONNECTIONLOSS, undefined, 'client closed'));
+    this.teardown(new ZkError(ErrorCode.CONNECTIONLOSS, undefined, 'client closed'), false);
     for (const req of this.waiting.splice(0)) this.fail(req, this.authError ?? new ZkError(ErrorCode.CONNECTIONLOSS, req.path, 'client closed'));
     clearTimeout(this.reconnectTimer);
   }
@@ -246,24 +254,27 @@ export class ZkClient extends EventEmitter {
 
   // ---- requests ----------------------------------------------------------------------------
 
-  private request<T>(opcode: number, path: string | undefined, write: (w: JuteWriter) => void, decode: (r: JuteReader) => T): Promise<T> {
+  private request<T>(opcode: number, path: string | undefined, write: (w: JuteWriter) => void, decode: (r: JuteReader) => T, resend = false): Promise<T> {
     if (this.state === 'closed') return Promise.reject(new ZkError(ErrorCode.CONNECTIONLOSS, path, 'client closed'));
     return new Promise<T>((resolve, reject) => {
       const xid = this.nextXid++;
       if (this.nextXid > 0x7ffffff0) this.nextXid = 1;
       const w = new JuteWriter().int(xid).int(opcode);
       write(w);
-      const req: Request = { xid, frame: w.frame(), decode, resolve: resolve as (v: unknown) => void, reject, path, timer: undefined };
+      const req: Request = { xid, frame: w.frame(), decode, resolve: resolve as (v: unknown) => void, reject, path, timer: undefined, resend };
       if (this.state === 'connected') this.send(req);
-      else {
-        req.timer = setTimeout(() => {
-          const i = this.waiting.indexOf(req);
-          if (i >= 0) this.waiting.splice(i, 1);
-          reject(new ZkError(ErrorCode.CONNECTIONLOSS, path, `no connection to ZooKeeper for ${this.opts.operationTimeoutMs} ms`));
-        }, this.opts.operationTimeoutMs);
-        this.waiting.push(req);
-      }
+      else this.wait(req);
     });
+  }
+
+  /** Queues a request until a connection is up, for at most the operation timeout. */
+  private wait(req: Request): void {
+    req.timer = setTimeout(() => {
+      const i = this.waiting.indexOf(req);
+      if (i >= 0) this.waiting.splice(i, 1);
+      req.reject(new ZkError(ErrorCode.CONNECTIONLOSS, req.path, `no connection to ZooKeeper for ${this.opts.operationTimeoutMs} ms`));
+    }, this.opts.operationTimeoutMs);
+    this.waiting.push(req);
   }
 
   private send(req: Request): void {
@@ -443,18 +454,27 @@ export class ZkClient extends EventEmitter {
     }
   }
 
-  private teardown(err: ZkError): void {
+  /** The connection is gone: requests in flight fail, except those safe to send again, which wait for the next one. */
+  private teardown(err: ZkError, resend: boolean): void {
     clearInterval(this.pingTimer);
     this.pingTimer = undefined;
-    for (const req of this.sent.values()) this.fail(req, new ZkError(err.code, req.path, err.message));
+    const again: Request[] = [];
+    for (const req of this.sent.values()) {
+      if (resend && req.resend) again.push(req);
+      else this.fail(req, new ZkError(err.code, req.path, err.message));
+    }
     this.sent.clear();
+    // In their original order, before anything queued since.
+    const queued = this.waiting.splice(0);
+    for (const req of again) this.wait(req);
+    this.waiting.push(...queued);
   }
 
   private onClose(socket: net.Socket): void {
     if (socket !== this.socket) return;
     this.socket = undefined;
-    // Requests in flight may or may not have been applied: fail them (CONNECTIONLOSS).
-    this.teardown(new ZkError(ErrorCode.CONNECTIONLOSS, undefined, this.lastError || 'connection lost'));
+    // Requests in flight may or may not have been applied: the ones not safe to repeat fail (CONNECTIONLOSS).
+    this.teardown(new ZkError(ErrorCode.CONNECTIONLOSS, undefined, this.lastError || 'connection lost'), true);
     if (this.state === 'closed') return;
     this.setState(this.handshakeDone || this.state === 'connected' ? 'disconnected' : this.state);
     this.handshakeDone = false;

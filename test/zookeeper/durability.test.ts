@@ -1,0 +1,115 @@
+// Acknowledged writes survive a ZooKeeper restart and a session expiry; while
+// ZooKeeper is away operations wait (up to --op-timeout), then fail with EIO,
+// and the mount recovers by itself.
+
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { ZkClient } from '../../src/backends/zookeeper/client/client.js';
+import { mountCli, type CliMount } from '../helpers/mount.js';
+import { startZooKeeper, type ZooKeeperServer } from '../helpers/zookeeper.js';
+
+const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
+
+/** Runs a shell command in a child (it may block on the mount while this process restarts ZooKeeper). */
+function shAsync(command: string): Promise<{ code: number | null; stderr: string; ms: number }> {
+  const t0 = performance.now();
+  return new Promise((resolve) => {
+    const child = spawn('sh', ['-c', command], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('exit', (code) => resolve({ code, stderr, ms: performance.now() - t0 }));
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('ZooKeeper backend, durability across server restarts and session expiry', () => {
+  let zk: ZooKeeperServer;
+  let m: CliMount;
+  /** name → content of every write whose close() returned 0. */
+  const acked = new Map<string, string>();
+
+  const writeAcked = async (name: string, content: string) => {
+    await fs.promises.writeFile(path.join(m.mnt, name), content);
+    acked.set(name, content);
+  };
+
+  /** Every acknowledged write, read by a fresh plain client and through the mount. */
+  const verifyAll = async () => {
+    const c = new ZkClient({ connectString: zk.connectString });
+    await c.connect();
+    try {
+      for (const [name, content] of acked) {
+        assert.equal(sha((await c.getData(`/dur/${name}`)).data), sha(content), `${name} in ZooKeeper`);
+        assert.equal(await fs.promises.readFile(path.join(m.mnt, name), 'utf8'), content, `${name} through the mount`);
+      }
+    } finally {
+      c.close();
+    }
+  };
+
+  before(async () => {
+    zk = await startZooKeeper();
+    m = await mountCli(['--backend', 'zookeeper', '--hosts', zk.connectString, '--path', '/dur', '--session-timeout', '2', '--op-timeout', '20']);
+  });
+  after(async () => {
+    if (m) assert.equal(await m.stop(), 0, m.output());
+    await zk?.destroy();
+  });
+
+  it('keeps every acknowledged write through a server restart; a write during the outage waits and lands', async () => {
+    for (let i = 0; i < 30; i++) await writeAcked(`before-restart-${i}`, `content ${i} `.repeat(i * 100 + 1));
+    await zk.stop();
+    const during = shAsync(`printf 'written while ZooKeeper was down' > ${m.mnt}/during-restart`);
+    await sleep(2000);
+    await zk.start();
+    const r = await during;
+    assert.equal(r.code, 0, r.stderr);
+    console.log(`a write issued while ZooKeeper was down completed ${r.ms.toFixed(0)} ms later, after the restart`);
+    acked.set('during-restart', 'written while ZooKeeper was down');
+    await writeAcked('after-restart', 'after');
+    await verifyAll();
+  });
+
+  it('keeps every acknowledged write through a session expiry (server frozen past the session timeout)', async () => {
+    await writeAcked('before-expiry', 'before expiry');
+    zk.pause();
+    const during = shAsync(`printf 'written while frozen' > ${m.mnt}/during-expiry`);
+    await sleep(5000);
+    zk.resume();
+    const r = await during;
+    assert.equal(r.code, 0, r.stderr);
+    acked.set('during-expiry', 'written while frozen');
+    await writeAcked('after-expiry', 'after expiry');
+    await verifyAll();
+    assert.match(m.output(), /ZooKeeper session expired; a new one is up/);
+  });
+
+  it('fails with EIO after --op-timeout while ZooKeeper stays away, then recovers by itself', async () => {
+    const short = await mountCli(['--backend', 'zookeeper', '--hosts', zk.connectString, '--path', '/dur', '--session-timeout', '2', '--op-timeout', '2']);
+    try {
+      assert.equal(await fs.promises.readFile(path.join(short.mnt, 'after-expiry'), 'utf8'), 'after expiry');
+      await zk.stop();
+      const r = await shAsync(`printf x > ${short.mnt}/unreachable`);
+      assert.notEqual(r.code, 0);
+      assert.match(r.stderr, /Input\/output error/);
+      assert.ok(r.ms < 8000, `failed after ${r.ms} ms`);
+      console.log(`with ZooKeeper down, a write failed with EIO after ${r.ms.toFixed(0)} ms (--op-timeout 2)`);
+      await zk.start();
+      let ok = false;
+      for (let i = 0; i < 50 && !ok; i++) {
+        ok = (await shAsync(`printf back > ${short.mnt}/recovered`)).code === 0;
+        if (!ok) await sleep(200);
+      }
+      assert.ok(ok, 'the mount did not recover');
+      assert.equal(await fs.promises.readFile(path.join(m.mnt, 'recovered'), 'utf8'), 'back');
+    } finally {
+      assert.equal(await short.stop(), 0, short.output());
+    }
+    await verifyAll();
+  });
+});
