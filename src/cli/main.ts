@@ -47,10 +47,13 @@ mount options:
   --op-timeout SECONDS         While ZooKeeper is unreachable, an operation
                                waits this long for it to come back, then
                                fails with EIO (default 30).
-  --entry-timeout SECONDS      How long the kernel trusts a name (default 1).
-  --attr-timeout SECONDS       How long the kernel trusts attributes (default 1).
+  --entry-timeout SECONDS      How long the kernel trusts a name (default 1;
+                               memory backend: the zookeeper backend lets the
+                               kernel cache for an hour, its watch invalidates).
+  --attr-timeout SECONDS       How long the kernel trusts attributes (default 1;
+                               memory backend).
   --negative-timeout SECONDS   How long the kernel remembers a missing name
-                               (default 1; 0 disables).
+                               (default 1, zookeeper 3600; 0 disables).
   --max-write SIZE             Largest read/write request, 4k..1M (default 1M).
   --no-default-permissions     Do not let the kernel check mode bits: only the
                                store's own access control applies, and
@@ -115,7 +118,8 @@ async function mountCommand(args: string[]): Promise<number> {
   const timeouts = {
     entryTimeout: parseSeconds('entry-timeout', values['entry-timeout'], 1),
     attrTimeout: parseSeconds('attr-timeout', values['attr-timeout'], 1),
-    negativeTimeout: parseSeconds('negative-timeout', values['negative-timeout'], 1),
+    // ZooKeeper's watch tells the kernel when a missing name appears: it may remember misses long.
+    negativeTimeout: parseSeconds('negative-timeout', values['negative-timeout'], backendName === 'zookeeper' ? 3600 : 1),
   };
 
   const backend = backendName === 'memory' ? new MemoryBackend() : await openZooKeeper(values);

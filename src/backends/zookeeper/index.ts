@@ -32,6 +32,7 @@ import {
   parentOf,
   pruneMeta,
   RESERVED_NAMES,
+  sameAttributes,
   SELF_KEY,
 } from './layout.js';
 import { OpenFile } from './open-file.js';
@@ -65,6 +66,8 @@ export class ZkNode {
   data: Buffer | undefined;
   /** Directory listing, kept until a child is created or deleted. */
   listing: DirEntry[] | undefined;
+  /** The names in this directory, complete: a name not in it does not exist (no request to say so). */
+  names: Set<string> | undefined;
   /** Shared by this process's open handles of the file. */
   file: OpenFile | undefined;
   /** A change reported by the watch: refetch the Stat before trusting it. */
@@ -115,6 +118,12 @@ export function errnoFromZk(err: unknown): FsError {
       log.warn('ZooKeeper request failed', { path: err.path, error: err.message });
       return new FsError('EIO', err.message);
   }
+}
+
+/** NONODE as undefined: a missing znode is an answer, not an error. */
+function missing(err: unknown): undefined {
+  if (err instanceof ZkError && err.code === ErrorCode.NONODE) return undefined;
+  throw err;
 }
 
 /** Whether a failed transaction lost a race (a version or existence check) and is worth retrying on fresh state. */
@@ -268,6 +277,19 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     return { node, attr: await this.attr(node), entryTimeout: this.opts.cacheTimeout, attrTimeout: this.opts.cacheTimeout };
   }
 
+  /** Another node changed a directory's entries: what we knew of them is stale. */
+  private entriesChanged(dir: ZkNode): void {
+    dir.listing = undefined;
+    dir.names = undefined;
+  }
+
+  /** We changed a directory's entries: the listing is re-read, the name set follows. */
+  private entriesChangedHere(dir: ZkNode, added: string | undefined, removed: string | undefined): void {
+    dir.listing = undefined;
+    if (removed !== undefined) dir.names?.delete(removed);
+    if (added !== undefined) dir.names?.add(added);
+  }
+
   /**
    * Runs a change to ZooKeeper. Watch events for `paths` (and anything under
    * `trees`) that arrive meanwhile are its own echo, or changes it supersedes:
@@ -400,10 +422,11 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       }, [parent.path]),
     );
     if (!stat) throw new FsError('EIO', `${path} vanished right after its creation`);
-    parent.listing = undefined;
+    this.entriesChangedHere(parent, name, undefined);
     if (kind === 'dir') this.metas.set(path, { marker: true, version: 0, entries: new Map() });
     const node = this.remember(path, stat, meta && { ...meta, z: Number(stat.czxid) });
     node.data = data;
+    if (kind === 'dir') node.names = new Set();
     return node;
   }
 
@@ -418,18 +441,27 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     const path = joinPath(parent.path, name);
     const known = this.nodes.get(path);
     if (known && !known.stale) return this.lookupResult(known);
-    let stat: Stat | null;
+    if (!known && parent.names && !parent.stale && !parent.names.has(name)) return undefined;
+    // The content comes along (ZooKeeper data is small): the open that usually follows costs no request.
+    let found: { data: Buffer; stat: Stat } | undefined;
     let map: DirMeta;
     try {
-      [stat, map] = await Promise.all([this.zk.exists(this.zkPath(path)), this.loadMeta(parent.path)]);
+      [found, map] = await Promise.all([this.zk.getData(this.zkPath(path)).catch(missing), this.loadMeta(parent.path)]);
     } catch (err) {
       throw errnoFromZk(err);
     }
-    if (!stat) {
+    if (!found) {
       if (known) this.nodes.delete(path);
+      // Learn the directory's names once: later lookups of missing names (creating files) cost nothing.
+      if (!parent.names) {
+        const names = await this.zk.getChildren(this.zkPath(parent.path)).catch(() => undefined);
+        if (names) parent.names = new Set(names.children.filter((c) => !RESERVED_NAMES.has(c)));
+      }
       return undefined;
     }
-    return this.lookupResult(this.remember(path, stat, metaFor(map, name, stat)));
+    const node = this.remember(path, found.stat, metaFor(map, name, found.stat));
+    node.data = found.data;
+    return this.lookupResult(node);
   }
 
   /** The `.zdata` file of a directory whose znode holds data, else undefined. */
@@ -449,6 +481,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     try {
       const [r, m] = await Promise.all([this.zk.getChildren(this.zkPath(node.path)), this.loadMeta(node.path)]);
       children = r.children.filter((c) => !RESERVED_NAMES.has(c)).sort();
+      node.names = new Set(children);
       map = m;
       if (r.stat.czxid === node.stat.czxid) {
         node.stat = r.stat;
@@ -496,14 +529,14 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     return (await this.content(node)).toString('utf8');
   }
 
-  async open(_ctx: RequestContext, node: ZkNode, req: OpenRequest): Promise<OpenResult<ZkHandle>> {
+  async open(_ctx: RequestContext, node: ZkNode, req: OpenRequest, justCreated = false): Promise<OpenResult<ZkHandle>> {
     if (node.kind === 'dir') throw new FsError('EISDIR');
     let file = node.file;
     let keepCache = true;
     if (!file) {
       // Opening to write starts from the latest committed content, even if the
       // watch has not told us yet of a close on another node (no lost update).
-      if (req.write || req.truncate) await this.revalidate(node);
+      if ((req.write || req.truncate) && !justCreated) await this.revalidate(node);
       file = new OpenFile(await this.content(node), this.opts.maxFileSize);
       node.file = file;
       // The kernel keeps its pages only if they hold this very version: a read
@@ -616,7 +649,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       if (!found) throw err;
       return { entry: found, open: await this.open(ctx, found.node, req) };
     }
-    return { entry: await this.lookupResult(node), open: await this.open(ctx, node, req) };
+    return { entry: await this.lookupResult(node), open: await this.open(ctx, node, req, true) };
   }
 
   async mknod(ctx: RequestContext, parent: ZkNode, name: string, mode: number): Promise<Lookup<ZkNode>> {
@@ -672,6 +705,8 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
         const attr = await this.attr(node);
         const current = metaFor(base, name, node.stat) ?? { z: Number(node.stat.czxid) };
         const next = pruneMeta(await edit(current, attr), node.kind, this.opts);
+        // Nothing but the change time would change (chown to the same owner, as tar does): no write.
+        if (sameAttributes(metaFor(base, name, node.stat), next)) return;
         const entries = new Map(base.entries);
         if (next) entries.set(name, { ...next, z: Number(node.stat.czxid) });
         else entries.delete(name);
@@ -714,7 +749,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       await this.change([target], () => this.zk.setData(target, Buffer.alloc(0))).catch((err: unknown) => {
         throw errnoFromZk(err);
       });
-      parent.listing = undefined;
+      this.entriesChangedHere(parent, undefined, undefined);
       const zdata = this.nodes.get(joinPath(parent.path, DIR_DATA_NAME));
       if (zdata) this.nodes.delete(zdata.path);
       return;
@@ -766,7 +801,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
         if (entries) this.metaWritten(parent.path, entries, new Set(), results[results.length - 1]);
       }, [parent.path]),
     );
-    parent.listing = undefined;
+    this.entriesChangedHere(parent, undefined, name);
     const node = this.nodes.get(path);
     if (node) {
       node.unlinked = true;
@@ -867,8 +902,8 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       [this.zkPath(from), this.zkPath(to)],
     );
     if (!moved) return;
-    parent.listing = undefined;
-    newParent.listing = undefined;
+    this.entriesChangedHere(parent, exchange ? name : undefined, name);
+    this.entriesChangedHere(newParent, newName, undefined);
     this.moveNodes(from, to, exchange);
   }
 
@@ -889,7 +924,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       node.path = path;
       node.stale = true;
       node.adopt = true;
-      node.listing = undefined;
+      this.entriesChanged(node);
       this.nodes.set(path, node);
     }
   }
@@ -922,7 +957,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
         await this.cache?.invalidateNode(node);
         if (node.kind === 'dir') {
           // A directory's own data shows as its .zdata file, which may have come or gone.
-          node.listing = undefined;
+          this.entriesChanged(node);
           const zdata = this.nodes.get(joinPath(path, DIR_DATA_NAME));
           if (zdata) {
             zdata.data = undefined;
@@ -941,7 +976,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
         if (parent) await this.cache?.entryDeleted(parent, node, name);
       } else if (parent && path !== '/') await this.cache?.invalidateEntry(parent, name);
       if (!parent || path === '/') return;
-      parent.listing = undefined;
+      this.entriesChanged(parent);
       if (dir === '/' || this.metas.get(dir)?.marker) return; // a directory with a marker stays one
       const stat = await this.zk.exists(this.zkPath(dir));
       if (stat && stat.numChildren > 0 !== (parent.kind === 'dir')) {
@@ -951,7 +986,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
         const up = parentOf(dir);
         const grand = this.nodes.get(up.dir);
         if (grand) {
-          grand.listing = undefined;
+          this.entriesChanged(grand);
           await this.cache?.invalidateEntry(grand, up.name);
         }
       }
@@ -979,14 +1014,14 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
         if (parent) await this.cache?.invalidateEntry(parent, name);
       } else await this.cache?.invalidateNode(node);
     }
-    if (parent) parent.listing = undefined;
+    if (parent) this.entriesChanged(parent);
   }
 
   private async invalidateAll(): Promise<void> {
     this.metas.clear();
     for (const node of [...this.nodes.values()]) {
       node.data = undefined;
-      node.listing = undefined;
+      this.entriesChanged(node);
       node.stale = true;
       node.kernelCached = undefined;
       if (node.file && !node.file.dirty) node.file = undefined;

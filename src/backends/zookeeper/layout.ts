@@ -178,6 +178,13 @@ export function pruneMeta(meta: EntryMeta, kind: Kind, d: Defaults): EntryMeta |
   return keys.length > 0 ? m : undefined;
 }
 
+const ATTRIBUTE_KEYS = ['t', 'm', 'u', 'g', 'mt', 'at', 'mz'] as const;
+
+/** Whether two entries store the same attributes (the change time aside). */
+export function sameAttributes(a: EntryMeta | undefined, b: EntryMeta | undefined): boolean {
+  return ATTRIBUTE_KEYS.every((k) => JSON.stringify(a?.[k]) === JSON.stringify(b?.[k]));
+}
+
 export function joinPath(dir: string, name: string): string {
   return dir === '/' ? `/${name}` : `${dir}/${name}`;
 }

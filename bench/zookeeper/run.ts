@@ -1,0 +1,255 @@
+// bench/zookeeper: what a swarmvol mount costs over the ZooKeeper requests it
+// makes. Each workload runs through a mount and, in the same run against the
+// same server, through a plain ZooKeeper client issuing the same requests in
+// the same order and with the same pipelining (the physical limit), plus the
+// fewest requests a hand-written client would need. Wall time and requests
+// (counted by the server: mntr zk_packets_received) for each.
+//
+//   npm run build && sudo node dist/bench/zookeeper/run.js
+//   FILES=1000 TREE_DIRS=50 TREE_FILES=99 FILE_SIZE=1024 REPS=3 (defaults)
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ZkClient } from '../../src/backends/zookeeper/client/client.js';
+import { OPEN_ACL_UNSAFE } from '../../src/backends/zookeeper/client/protocol.js';
+import { startZooKeeper, type ZooKeeperServer } from '../../test/helpers/zookeeper.js';
+
+const FILES = Number(process.env.FILES ?? 1000);
+const TREE_DIRS = Number(process.env.TREE_DIRS ?? 50);
+const TREE_FILES = Number(process.env.TREE_FILES ?? 99);
+const FILE_SIZE = Number(process.env.FILE_SIZE ?? 1024);
+const REPS = Number(process.env.REPS ?? 3);
+const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../bin/swarmvol');
+
+interface Measure {
+  ms: number;
+  requests: number;
+}
+
+interface Row {
+  workload: string;
+  swarmvol: Measure;
+  same: Measure;
+  minimal: Measure;
+  /** The same file operations on a memory-backend mount: what FUSE and the node layer cost without ZooKeeper. */
+  fuseOnly?: Measure;
+}
+
+async function requests(zk: ZooKeeperServer): Promise<number> {
+  return (await zk.mntr()).zk_packets_received as number;
+}
+
+/** Runs `fn` and counts what the server received meanwhile (minus our own mntr connection: none, 4lw are not packets). */
+async function measure(zk: ZooKeeperServer, fn: () => Promise<void> | void): Promise<Measure> {
+  const r0 = await requests(zk);
+  const t0 = performance.now();
+  await fn();
+  const ms = performance.now() - t0;
+  return { ms, requests: (await requests(zk)) - r0 };
+}
+
+async function best(zk: ZooKeeperServer, fn: (rep: number) => Promise<void> | void, setup?: (rep: number) => Promise<void>): Promise<Measure> {
+  let out: Measure | undefined;
+  for (let rep = 0; rep < REPS; rep++) {
+    await setup?.(rep);
+    const m = await measure(zk, () => fn(rep));
+    if (!out || m.ms < out.ms) out = m;
+  }
+  return out!;
+}
+
+class Mount {
+  private constructor(
+    readonly mnt: string,
+    private readonly child: ChildProcess,
+  ) {}
+
+  static async start(zk: ZooKeeperServer | undefined, root: string): Promise<Mount> {
+    const mnt = fs.mkdtempSync(path.join(os.tmpdir(), 'swarmvol-bench-'));
+    const backend = zk ? ['--backend', 'zookeeper', '--hosts', zk.connectString, '--path', root] : ['--backend', 'memory', '--negative-timeout', '3600'];
+    const child = spawn(CLI, ['mount', ...backend, mnt], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    const t0 = Date.now();
+    while (!/ info mounted /.test(out)) {
+      if (Date.now() - t0 > 15_000 || child.exitCode !== null) throw new Error(`mount failed:\n${out}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return new Mount(mnt, child);
+  }
+
+  async stop(): Promise<void> {
+    const exited = new Promise((r) => this.child.on('exit', r));
+    this.child.kill('SIGTERM');
+    await exited;
+    fs.rmSync(this.mnt, { recursive: true, force: true });
+  }
+}
+
+const payload = (i: number) => Buffer.from(`${i}:`.padEnd(FILE_SIZE, 'x'));
+
+async function main(): Promise<void> {
+  const zk = await startZooKeeper();
+  const c = new ZkClient({ connectString: zk.connectString });
+  await c.connect();
+  const rows: Row[] = [];
+  try {
+    // A fresh mount per measurement that must start cold (process and kernel caches empty).
+    const coldMount = async <T>(root: string, fn: (m: Mount) => Promise<T> | T): Promise<T> => {
+      const m = await Mount.start(zk, root);
+      try {
+        return await fn(m);
+      } finally {
+        await m.stop();
+      }
+    };
+
+    const memoryMount = async <T>(fn: (m: Mount) => Promise<T>): Promise<T> => {
+      const m = await Mount.start(undefined, '');
+      try {
+        return await fn(m);
+      } finally {
+        await m.stop();
+      }
+    };
+
+    // ---- write FILES small files (create + write + close each) ----
+    {
+      let sv: Measure | undefined;
+      for (let rep = 0; rep < REPS; rep++) {
+        await c.create(`/w${rep}`, Buffer.alloc(0), OPEN_ACL_UNSAFE);
+        const m = await coldMount(`/w${rep}`, (mount) => measure(zk, () => {
+          for (let i = 0; i < FILES; i++) fs.writeFileSync(path.join(mount.mnt, `f${i}`), payload(i));
+        }));
+        if (!sv || m.ms < sv.ms) sv = m;
+      }
+      // The same requests, one round trip after another as a sequence of writeFileSync makes them:
+      // the first missing name reads the directory's names (later misses cost nothing), then per
+      // file the create (at open) and the commit (at close).
+      const same = await best(zk, async (rep) => {
+        await c.getData(`/ws${rep}/f0`).catch(() => undefined);
+        await c.getChildren(`/ws${rep}`);
+        for (let i = 0; i < FILES; i++) {
+          const p = `/ws${rep}/f${i}`;
+          await c.create(p, Buffer.alloc(0), OPEN_ACL_UNSAFE);
+          await c.setData(p, payload(i));
+        }
+      }, (rep) => c.create(`/ws${rep}`, Buffer.alloc(0), OPEN_ACL_UNSAFE).then(() => undefined));
+      const minimal = await best(zk, async (rep) => {
+        for (let i = 0; i < FILES; i++) await c.create(`/wm${rep}/f${i}`, payload(i), OPEN_ACL_UNSAFE);
+      }, (rep) => c.create(`/wm${rep}`, Buffer.alloc(0), OPEN_ACL_UNSAFE).then(() => undefined));
+      const fuseOnly = await memoryMount(async (mount) => {
+        let out: Measure | undefined;
+        for (let rep = 0; rep < REPS; rep++) {
+          fs.mkdirSync(path.join(mount.mnt, `w${rep}`));
+          const m = await measure(zk, () => {
+            for (let i = 0; i < FILES; i++) fs.writeFileSync(path.join(mount.mnt, `w${rep}`, `f${i}`), payload(i));
+          });
+          if (!out || m.ms < out.ms) out = m;
+        }
+        return out!;
+      });
+      rows.push({ workload: `write ${FILES} files of ${FILE_SIZE} B`, swarmvol: sv!, same, minimal, fuseOnly });
+    }
+
+    // ---- read FILES small files, cold (new mount each time) ----
+    {
+      let sv: Measure | undefined;
+      for (let rep = 0; rep < REPS; rep++) {
+        const m = await coldMount('/w0', (mount) => measure(zk, () => {
+          for (let i = 0; i < FILES; i++) fs.readFileSync(path.join(mount.mnt, `f${i}`));
+        }));
+        if (!sv || m.ms < sv.ms) sv = m;
+      }
+      // A cold mount asks for the directory's attribute map once, then per file one getData
+      // (the lookup fetches the content, which the open then uses).
+      const same = await best(zk, async () => {
+        await c.getData('/w0/.swarmvol').catch(() => undefined);
+        for (let i = 0; i < FILES; i++) await c.getData(`/w0/f${i}`);
+      });
+      const minimal = await best(zk, async () => {
+        for (let i = 0; i < FILES; i++) await c.getData(`/w0/f${i}`);
+      });
+      const fuseOnly = await memoryMount(async (mount) => {
+        fs.mkdirSync(path.join(mount.mnt, 'r'));
+        for (let i = 0; i < FILES; i++) fs.writeFileSync(path.join(mount.mnt, 'r', `f${i}`), payload(i));
+        let out: Measure | undefined;
+        for (let rep = 0; rep < REPS; rep++) {
+          fs.writeFileSync('/proc/sys/vm/drop_caches', '3');
+          const m = await measure(zk, () => {
+            for (let i = 0; i < FILES; i++) fs.readFileSync(path.join(mount.mnt, 'r', `f${i}`));
+          });
+          if (!out || m.ms < out.ms) out = m;
+        }
+        return out!;
+      });
+      rows.push({ workload: `read ${FILES} files, cold`, swarmvol: sv!, same, minimal, fuseOnly });
+    }
+
+    // ---- ls -lR of a tree, cold and warm ----
+    {
+      await c.create('/tree', Buffer.alloc(0), OPEN_ACL_UNSAFE);
+      const creates: Array<Promise<unknown>> = [];
+      for (let d = 0; d < TREE_DIRS; d++) {
+        await c.create(`/tree/d${d}`, Buffer.alloc(0), OPEN_ACL_UNSAFE);
+        for (let f = 0; f < TREE_FILES; f++) creates.push(c.create(`/tree/d${d}/f${f}`, Buffer.from('x'), OPEN_ACL_UNSAFE));
+      }
+      await Promise.all(creates);
+      const entries = TREE_DIRS * (TREE_FILES + 1);
+      const lsR = (mnt: string) => new Promise<void>((resolve, reject) => {
+        const p = spawn('ls', ['-lR', mnt], { stdio: ['ignore', 'ignore', 'inherit'] });
+        p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`ls exited ${code}`))));
+      });
+      let cold: Measure | undefined;
+      let warm: Measure | undefined;
+      for (let rep = 0; rep < REPS; rep++) {
+        await coldMount('/tree', async (mount) => {
+          const m1 = await measure(zk, () => lsR(mount.mnt));
+          const m2 = await measure(zk, () => lsR(mount.mnt));
+          if (!cold || m1.ms < cold.ms) cold = m1;
+          if (!warm || m2.ms < warm.ms) warm = m2;
+        });
+      }
+      // Per directory: its listing and attribute map, then every child's stat, pipelined.
+      const listTree = async (dir: string): Promise<void> => {
+        const [{ children }] = await Promise.all([c.getChildren(dir), c.getData(`${dir}/.swarmvol`).catch(() => undefined)]);
+        await Promise.all(children.map((ch) => c.exists(`${dir}/${ch}`)));
+        for (const ch of children) if (ch.startsWith('d')) await listTree(`${dir}/${ch}`);
+      };
+      const same = await best(zk, () => listTree('/tree'));
+      const minimalList = async (dir: string): Promise<void> => {
+        const { children } = await c.getChildren(dir);
+        await Promise.all(children.map((ch) => c.exists(`${dir}/${ch}`)));
+        await Promise.all(children.filter((ch) => ch.startsWith('d')).map((ch) => minimalList(`${dir}/${ch}`)));
+      };
+      const minimal = await best(zk, () => minimalList('/tree'));
+      rows.push({ workload: `ls -lR, ${entries} entries, cold`, swarmvol: cold!, same, minimal });
+      rows.push({ workload: `ls -lR, ${entries} entries, warm`, swarmvol: warm!, same: { ms: 0, requests: 0 }, minimal: { ms: 0, requests: 0 } });
+    }
+  } finally {
+    c.close();
+    await zk.destroy();
+  }
+
+  const f = (m: Measure) => `${m.ms.toFixed(0).padStart(7)} ms ${String(m.requests).padStart(6)} req`;
+  const ratio = (a: Measure, b: Measure) => (b.ms > 0 ? (a.ms / b.ms).toFixed(2) : '-');
+  console.log(
+    `${'workload'.padEnd(34)} ${'swarmvol'.padEnd(22)} ${'raw, same requests'.padEnd(22)} ${'raw, fewest requests'.padEnd(22)} ${'FUSE only (memory)'.padEnd(10)} ratio(same) ratio(fewest) ratio(same+FUSE)`,
+  );
+  for (const r of rows) {
+    const fuse = r.fuseOnly ? `${r.fuseOnly.ms.toFixed(0).padStart(7)} ms` : '       -  ';
+    const sum = r.fuseOnly ? ratio(r.swarmvol, { ms: r.same.ms + r.fuseOnly.ms, requests: 0 }) : '-';
+    console.log(`${r.workload.padEnd(34)} ${f(r.swarmvol)} ${f(r.same)} ${f(r.minimal)} ${fuse.padEnd(18)} ${ratio(r.swarmvol, r.same).padStart(11)} ${ratio(r.swarmvol, r.minimal).padStart(13)} ${sum.padStart(16)}`);
+  }
+  console.log(`(best of ${REPS}; requests counted by the server; ZooKeeper ${process.env.ZK_NOTE ?? 'standalone on loopback, default forceSync'})`);
+  if (process.env.BENCH_JSON) fs.writeFileSync(process.env.BENCH_JSON, JSON.stringify(rows, null, 2));
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
