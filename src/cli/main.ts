@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { MemoryBackend } from '../backends/memory/index.js';
 import { parseConnectString, ZkClient } from '../backends/zookeeper/client/client.js';
 import { CREATOR_ALL_ACL, OPEN_ACL_UNSAFE } from '../backends/zookeeper/client/protocol.js';
-import { DEFAULT_MAX_REQUEST, ZooKeeperBackend } from '../backends/zookeeper/index.js';
+import { DEFAULT_MAX_REQUEST, MODES, ZooKeeperBackend } from '../backends/zookeeper/index.js';
 import type { Backend } from '../fs/backend.js';
 import { NodeFileSystem } from '../fs/nodes.js';
 import { MountError } from '../fuse/mount.js';
@@ -31,6 +31,12 @@ mount options:
                                mandatory).
   --path /ZK/PATH              The volume's subtree in ZooKeeper (created if
                                missing, unless --ro).
+  --mode hybrid|dir|file       How znodes map to files (default hybrid, a real
+                               filesystem). dir and file are zookeeper-fuse's
+                               layouts: dir shows every znode as a directory
+                               with its data in _zoo_data_; file shows znodes
+                               without children as files. Neither stores
+                               modes, owners, times or symlinks.
   --auth digest:USER:PASSWORD  ZooKeeper digest authentication. Other users can
                                read a command line: prefer --auth-file.
   --auth-file FILE             Read digest:USER:PASSWORD from FILE (which must
@@ -86,6 +92,7 @@ async function mountCommand(args: string[]): Promise<number> {
       auth: { type: 'string' },
       'auth-file': { type: 'string' },
       'open-acl': { type: 'boolean' },
+      mode: { type: 'string' },
       uid: { type: 'string' },
       gid: { type: 'string' },
       umask: { type: 'string' },
@@ -192,6 +199,7 @@ async function openZooKeeper(values: Record<string, string | boolean | undefined
   };
   const uid = id('uid');
   const gid = id('gid');
+  const mode = parseChoice('mode', str('mode'), MODES, 'hybrid');
   const zk = new ZkClient({
     connectString: hosts,
     sessionTimeoutMs: parseSeconds('session-timeout', str('session-timeout'), 10, 86400) * 1000,
@@ -205,7 +213,7 @@ async function openZooKeeper(values: Record<string, string | boolean | undefined
     const maxRequest = DEFAULT_MAX_REQUEST;
     return await ZooKeeperBackend.open(
       zk,
-      { root, uid, gid, umask: parseInt(umaskText, 8), cacheTimeout: 3600, acl, maxRequest, maxFileSize: maxRequest - 16 * 1024 },
+      { root, uid, gid, umask: parseInt(umaskText, 8), cacheTimeout: 3600, acl, maxRequest, maxFileSize: maxRequest - 16 * 1024, mode },
       !values.ro,
     );
   } catch (err) {

@@ -16,7 +16,6 @@ import {
   attrOf,
   decodeMeta,
   type Defaults,
-  DIR_DATA_NAME,
   DIR_DATA_ORDINAL,
   type DirMeta,
   encodeMeta,
@@ -31,14 +30,16 @@ import {
   NO_MARKER,
   parentOf,
   pruneMeta,
-  RESERVED_NAMES,
+  rulesFor,
   sameAttributes,
   SELF_KEY,
+  type Mode,
+  type ModeRules,
 } from './layout.js';
 import { OpenFile } from './open-file.js';
 import { countNodes, createOps, deleteOps, movedMeta, type Subtree, subtreeBytes, subtreeNode } from './subtree.js';
 
-export { DIR_DATA_NAME, RESERVED_NAMES } from './layout.js';
+export { DIR_DATA_NAME, MODES, RESERVED_NAMES, type Mode } from './layout.js';
 
 export interface ZooKeeperBackendOptions extends Defaults {
   /** Volume root, an absolute ZooKeeper path. */
@@ -51,6 +52,8 @@ export interface ZooKeeperBackendOptions extends Defaults {
   maxFileSize: number;
   /** Largest request the server takes (its jute.maxbuffer): bounds a rename's multi. */
   maxRequest: number;
+  /** How znodes map to files (docs/zookeeper-layout.md). */
+  mode: Mode;
 }
 
 /** Default server request limit: ZooKeeper's jute.maxbuffer (1 MiB - 1). */
@@ -146,12 +149,16 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   /** Subtrees a rename of ours is moving: events anywhere under them are held too. */
   private readonly inflightTrees = new Map<string, InFlight>();
   private cache: KernelCache<ZkNode> | undefined;
+  private readonly rules: ModeRules;
+  /** file mode: directories made here that have no entry yet (ZooKeeper would call them files). */
+  private readonly pinnedDirs = new Set<string>();
 
   private constructor(
     private readonly zk: ZkClient,
     private readonly opts: ZooKeeperBackendOptions,
     rootStat: Stat,
   ) {
+    this.rules = rulesFor(opts.mode);
     this.root = new ZkNode('/', rootStat, 'dir');
     this.nodes.set('/', this.root);
     zk.on('watch', (e: WatchEvent) => this.onWatch(e));
@@ -167,7 +174,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   static async open(zk: ZkClient, opts: ZooKeeperBackendOptions, create: boolean): Promise<ZooKeeperBackend> {
     let stat = await zk.exists(opts.root);
     if (!stat && create) {
-      await ensurePath(zk, opts.root, opts.acl);
+      await ensurePath(zk, opts.root, opts.acl, opts.mode === 'hybrid');
       stat = await zk.exists(opts.root);
       log.info('created the volume root in ZooKeeper', { path: opts.root });
     }
@@ -199,6 +206,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   private async loadMeta(dir: string): Promise<DirMeta> {
     const known = this.metas.get(dir);
     if (known) return known;
+    if (!this.rules.markers) return NO_MARKER;
     let meta: DirMeta;
     try {
       const r = await this.zk.getData(this.zkPath(joinPath(dir, MARKER_NAME)));
@@ -228,7 +236,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
    * object, hence a new kernel node id.
    */
   private remember(path: string, stat: Stat, meta: EntryMeta | undefined, dataOf?: string): ZkNode {
-    const kind = dataOf ? 'file' : kindOf(stat, meta, path === '/');
+    const kind = dataOf ? 'file' : this.pinnedDirs.has(path) ? 'dir' : kindOf(stat, meta, path === '/', this.opts.mode);
     const known = this.nodes.get(path);
     if (known && (known.stat.czxid === stat.czxid || known.adopt) && known.kind === kind) {
       if (known.stat.mzxid !== stat.mzxid || known.stat.czxid !== stat.czxid) known.data = undefined;
@@ -269,7 +277,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     const meta = await this.entryMeta(node);
     const size = node.kind === 'dir' ? 4096 : (node.file?.size ?? node.stat.dataLength);
     const a = attrOf(node.kind, node.stat, meta, this.opts, size, this.metaKey(node.path).name);
-    if (node.dataOf) a.ino = inoOf(node.stat.czxid, undefined, DIR_DATA_NAME, DIR_DATA_ORDINAL);
+    if (node.dataOf) a.ino = inoOf(node.stat.czxid, undefined, '', DIR_DATA_ORDINAL);
     return a;
   }
 
@@ -370,6 +378,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
 
   /** Attributes a new entry needs stored: owner and mode when they differ from the volume defaults. */
   private async newMeta(ctx: RequestContext, parent: ZkNode, kind: Kind, perms: number): Promise<EntryMeta | undefined> {
+    if (!this.rules.markers) return undefined; // zookeeper-fuse's layouts keep no attributes
     const parentAttr = await this.attr(parent);
     const setgidDir = (parentAttr.mode & S_ISGID) !== 0;
     if (setgidDir && kind === 'dir') perms |= S_ISGID;
@@ -379,7 +388,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   }
 
   private checkName(name: string): void {
-    if (RESERVED_NAMES.has(name)) throw new FsError('EPERM', `${name} is reserved by swarmvol`);
+    if (this.rules.reserved.has(name)) throw new FsError('EPERM', `${name} is reserved by swarmvol`);
     if (Buffer.byteLength(name) > 255) throw new FsError('ENAMETOOLONG');
   }
 
@@ -390,6 +399,8 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
    */
   private async createEntry(ctx: RequestContext, parent: ZkNode, name: string, kind: Kind, perms: number, data: Buffer): Promise<ZkNode> {
     this.checkName(name);
+    if (kind === 'symlink' && !this.rules.markers) throw new FsError('EPERM', `no symlinks in ${this.opts.mode} mode (hybrid mode has them)`);
+    if (kind === 'file' && this.opts.mode === 'dir') throw new FsError('EPERM', `in dir mode every znode is a directory: mkdir it, and write its data to ${this.rules.dataName}`);
     const path = joinPath(parent.path, name);
     const zkPath = this.zkPath(path);
     const meta = await this.newMeta(ctx, parent, kind, perms);
@@ -407,7 +418,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
           }
         }
         const ops: MultiOp[] = [{ op: 'create', path: zkPath, data, acl: this.opts.acl }];
-        if (kind === 'dir') ops.push({ op: 'create', path: marker, data: Buffer.alloc(0), acl: this.opts.acl });
+        if (kind === 'dir' && this.rules.markers) ops.push({ op: 'create', path: marker, data: Buffer.alloc(0), acl: this.opts.acl });
         let entries: Map<string, EntryMeta> | undefined;
         const fresh = new Set([name]);
         if (meta) {
@@ -423,7 +434,8 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     );
     if (!stat) throw new FsError('EIO', `${path} vanished right after its creation`);
     this.entriesChangedHere(parent, name, undefined);
-    if (kind === 'dir') this.metas.set(path, { marker: true, version: 0, entries: new Map() });
+    if (kind === 'dir' && this.rules.markers) this.metas.set(path, { marker: true, version: 0, entries: new Map() });
+    if (kind === 'dir' && this.opts.mode === 'file') this.pinnedDirs.add(path);
     const node = this.remember(path, stat, meta && { ...meta, z: Number(stat.czxid) });
     node.data = data;
     if (kind === 'dir') node.names = new Set();
@@ -433,11 +445,11 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   // ---- reading --------------------------------------------------------------------
 
   async lookup(_ctx: RequestContext, parent: ZkNode, name: string): Promise<Lookup<ZkNode> | undefined> {
-    if (name === DIR_DATA_NAME) {
+    if (name === this.rules.dataName) {
       const zdata = this.dirDataNode(parent);
       return zdata && this.lookupResult(zdata);
     }
-    if (RESERVED_NAMES.has(name)) return undefined;
+    if (this.rules.reserved.has(name)) return undefined;
     const path = joinPath(parent.path, name);
     const known = this.nodes.get(path);
     if (known && !known.stale) return this.lookupResult(known);
@@ -455,7 +467,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       // Learn the directory's names once: later lookups of missing names (creating files) cost nothing.
       if (!parent.names) {
         const names = await this.zk.getChildren(this.zkPath(parent.path)).catch(() => undefined);
-        if (names) parent.names = new Set(names.children.filter((c) => !RESERVED_NAMES.has(c)));
+        if (names) parent.names = new Set(names.children.filter((c) => !this.rules.reserved.has(c)));
       }
       return undefined;
     }
@@ -464,10 +476,11 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     return this.lookupResult(node);
   }
 
-  /** The `.zdata` file of a directory whose znode holds data, else undefined. */
+  /** The file showing a directory's own data (`.zdata` when it has some; dir mode: `_zoo_data_`, always). */
   private dirDataNode(dir: ZkNode): ZkNode | undefined {
-    if (dir.kind !== 'dir' || dir.stat.dataLength === 0) return undefined;
-    return this.remember(joinPath(dir.path, DIR_DATA_NAME), { ...dir.stat, numChildren: 0 }, undefined, dir.path);
+    const name = this.rules.dataName;
+    if (!name || dir.kind !== 'dir' || (dir.stat.dataLength === 0 && !this.rules.dataAlways)) return undefined;
+    return this.remember(joinPath(dir.path, name), { ...dir.stat, numChildren: 0 }, undefined, dir.path);
   }
 
   async getattr(_ctx: RequestContext, node: ZkNode): Promise<Attr> {
@@ -480,7 +493,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     let map: DirMeta;
     try {
       const [r, m] = await Promise.all([this.zk.getChildren(this.zkPath(node.path)), this.loadMeta(node.path)]);
-      children = r.children.filter((c) => !RESERVED_NAMES.has(c)).sort();
+      children = r.children.filter((c) => !this.rules.reserved.has(c)).sort();
       node.names = new Set(children);
       map = m;
       if (r.stat.czxid === node.stat.czxid) {
@@ -505,7 +518,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       entries.push({ name, ino: inoOf(stat.czxid, meta, name), mode: child.kind === 'dir' ? C.S_IFDIR : child.kind === 'symlink' ? C.S_IFLNK : C.S_IFREG });
     });
     const zdata = this.dirDataNode(node);
-    if (zdata) entries.push({ name: DIR_DATA_NAME, ino: inoOf(zdata.stat.czxid, undefined, DIR_DATA_NAME, DIR_DATA_ORDINAL), mode: C.S_IFREG });
+    if (zdata) entries.push({ name: this.rules.dataName!, ino: inoOf(zdata.stat.czxid, undefined, '', DIR_DATA_ORDINAL), mode: C.S_IFREG });
     node.listing = entries;
     return entries;
   }
@@ -634,9 +647,9 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   }
 
   async create(ctx: RequestContext, parent: ZkNode, name: string, mode: number, req: OpenRequest): Promise<{ entry: Lookup<ZkNode>; open: OpenResult<ZkHandle> }> {
-    if (name === DIR_DATA_NAME) {
+    if (name === this.rules.dataName) {
       // Writing a directory's own data through a .zdata that does not show yet (the data is empty).
-      const zdata = this.remember(joinPath(parent.path, DIR_DATA_NAME), { ...parent.stat, numChildren: 0 }, undefined, parent.path);
+      const zdata = this.remember(joinPath(parent.path, name), { ...parent.stat, numChildren: 0 }, undefined, parent.path);
       return { entry: await this.lookupResult(zdata), open: await this.open(ctx, zdata, req) };
     }
     let node: ZkNode;
@@ -673,7 +686,10 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     const killSuidgid = changes.killSuidgid === true && changes.mode === undefined;
     // Times pinned now must survive the commit of content written before (cp -p sets them before close).
     if ((atime !== undefined || mtime !== undefined) && node.file?.dirty) await this.commit(node, node.file);
-    if (mode !== undefined || uid !== undefined || gid !== undefined || atime !== undefined || mtime !== undefined || killSuidgid) {
+    if ((mode !== undefined || uid !== undefined || gid !== undefined || atime !== undefined || mtime !== undefined) && !this.rules.markers) {
+      throw new FsError('EPERM', `${this.opts.mode} mode stores no modes, owners or times (hybrid mode does)`);
+    }
+    if (mode !== undefined || uid !== undefined || gid !== undefined || atime !== undefined || mtime !== undefined || (killSuidgid && this.rules.markers)) {
       await this.setMeta(node, async (current, attr) => {
         const m: EntryMeta = { ...current };
         if (mode !== undefined) m.m = mode & 0o7777;
@@ -696,7 +712,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
 
   /** Read-modify-write of a node's entry in its directory's map, retried when another node got there first. */
   private async setMeta(node: ZkNode, edit: (current: EntryMeta, attr: Attr) => Promise<EntryMeta>): Promise<void> {
-    if (node.dataOf) throw new FsError('EPERM', `${DIR_DATA_NAME} has the attributes of its directory`);
+    if (node.dataOf) throw new FsError('EPERM', `${this.rules.dataName} has the attributes of its directory`);
     const { dir, name } = this.metaKey(node.path);
     const markerPath = this.zkPath(joinPath(dir, MARKER_NAME));
     await this.change([markerPath], () =>
@@ -743,14 +759,14 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   // ---- removing and renaming ------------------------------------------------------
 
   async unlink(_ctx: RequestContext, parent: ZkNode, name: string): Promise<void> {
-    if (name === DIR_DATA_NAME) {
+    if (name === this.rules.dataName) {
       // Removing a directory's .zdata clears the directory's own data.
       const target = this.zkPath(parent.path);
       await this.change([target], () => this.zk.setData(target, Buffer.alloc(0))).catch((err: unknown) => {
         throw errnoFromZk(err);
       });
       this.entriesChangedHere(parent, undefined, undefined);
-      const zdata = this.nodes.get(joinPath(parent.path, DIR_DATA_NAME));
+      const zdata = this.nodes.get(joinPath(parent.path, name));
       if (zdata) this.nodes.delete(zdata.path);
       return;
     }
@@ -781,7 +797,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
         }
         if (!stat && afterLoss) return; // the attempt cut off by the lost connection did it
         if (!stat) throw new FsError('ENOENT');
-        const isDir = stat.numChildren > 0;
+        const isDir = stat.numChildren > 0 || this.opts.mode === 'dir' || this.pinnedDirs.has(path);
         if (want === 'file' && isDir) throw new FsError('EISDIR');
         if (want === 'dir') {
           if (!isDir) throw new FsError('ENOTDIR');
@@ -792,7 +808,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
         ops.push({ op: 'delete', path: zkPath });
         let entries: Map<string, EntryMeta> | undefined;
         // Keep the parent's map tidy, and give a parent made by another tool a marker: it stays a directory when emptied.
-        if (base.entries.has(name) || (!base.marker && parent !== this.root)) {
+        if (this.rules.markers && (base.entries.has(name) || (!base.marker && parent !== this.root))) {
           entries = new Map(base.entries);
           entries.delete(name);
           ops.push(this.metaOp(parent.path, base, entries));
@@ -802,6 +818,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       }, [parent.path]),
     );
     this.entriesChangedHere(parent, undefined, name);
+    this.pinnedDirs.delete(path);
     const node = this.nodes.get(path);
     if (node) {
       node.unlinked = true;
@@ -822,7 +839,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       throw err;
     }
     if (r.stat.ephemeralOwner !== 0n) throw new FsError('EBUSY', `${path} is an ephemeral znode (owned by a session) and cannot be moved`);
-    if (r.stat.numChildren === 0) return { ...subtreeNode(zkPath, name, r.data, r.stat, parentMeta, []), children: [] };
+    if (r.stat.numChildren === 0) return { ...subtreeNode(zkPath, name, r.data, r.stat, parentMeta, [], this.opts.mode), children: [] };
     const { children } = await this.zk.getChildren(zkPath);
     let own = NO_MARKER;
     if (children.includes(MARKER_NAME)) {
@@ -830,7 +847,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       own = decodeMeta(m.data, m.stat.version, m.stat.mzxid);
     }
     const subs = await Promise.all(children.filter((c) => c !== MARKER_NAME).map((c) => this.readSubtree(joinPath(path, c), own)));
-    return { ...subtreeNode(zkPath, name, r.data, r.stat, parentMeta, children), children: subs.filter((s): s is Subtree => s !== undefined) };
+    return { ...subtreeNode(zkPath, name, r.data, r.stat, parentMeta, children, this.opts.mode), children: subs.filter((s): s is Subtree => s !== undefined) };
   }
 
   async rename(_ctx: RequestContext, parent: ZkNode, name: string, newParent: ZkNode, newName: string, flags: number): Promise<void> {
@@ -871,7 +888,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
         }
         const ops: MultiOp[] = [...deleteOps(src)];
         if (dst) ops.push(...deleteOps(dst));
-        const encode = (e: Map<string, EntryMeta>, fresh: ReadonlySet<string>) => encodeMeta(e, fresh);
+        const encode = this.rules.markers ? (e: Map<string, EntryMeta>, fresh: ReadonlySet<string>) => encodeMeta(e, fresh) : undefined;
         // Ordinal 0 is never used: the moved entries' inode numbers come from 1 up.
         const ordinals = { next: 1 };
         const srcMeta = movedMeta(src, this.opts, ordinals.next++);
@@ -894,6 +911,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
         }
         const metaDirs: Array<[string, DirMeta, Map<string, EntryMeta>, Set<string>]> = [[newParent.path, toMeta, toEntries, toFresh]];
         if (!sameDir) metaDirs.push([parent.path, fromMeta, fromEntries, fromFresh]);
+        if (!this.rules.markers) metaDirs.length = 0;
         for (const [dir, base, entries, fresh] of metaDirs) ops.push(this.metaOp(dir, base, entries, fresh));
         const results = await this.zk.multi(ops);
         metaDirs.forEach(([dir, , entries, fresh], i) => this.metaWritten(dir, entries, fresh, results[results.length - metaDirs.length + i]));
@@ -945,7 +963,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     const path = e.path === root ? '/' : e.path.slice(root.length);
     const { dir, name } = parentOf(path);
     try {
-      if (name === MARKER_NAME) return await this.metaChanged(dir);
+      if (name === MARKER_NAME && this.rules.markers) return await this.metaChanged(dir);
       const node = this.nodes.get(path);
       const parent = this.nodes.get(dir);
       if (e.type === EventType.NodeDataChanged) {
@@ -958,13 +976,13 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
         if (node.kind === 'dir') {
           // A directory's own data shows as its .zdata file, which may have come or gone.
           this.entriesChanged(node);
-          const zdata = this.nodes.get(joinPath(path, DIR_DATA_NAME));
+          const zdata = this.rules.dataName && this.nodes.get(joinPath(path, this.rules.dataName));
           if (zdata) {
             zdata.data = undefined;
             zdata.stale = true;
             await this.cache?.invalidateNode(zdata);
           }
-          await this.cache?.invalidateEntry(node, DIR_DATA_NAME);
+          if (this.rules.dataName) await this.cache?.invalidateEntry(node, this.rules.dataName);
         }
         return;
       }
@@ -979,7 +997,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       this.entriesChanged(parent);
       if (dir === '/' || this.metas.get(dir)?.marker) return; // a directory with a marker stays one
       const stat = await this.zk.exists(this.zkPath(dir));
-      if (stat && stat.numChildren > 0 !== (parent.kind === 'dir')) {
+      if (stat && !this.pinnedDirs.has(dir) && kindOf(stat, undefined, false, this.opts.mode) === 'dir' !== (parent.kind === 'dir')) {
         // The parent gained its first child or lost its last: it changed kind,
         // so the kernel must forget it and look it up again (a new node id).
         this.nodes.delete(dir);
@@ -1009,7 +1027,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       const path = name === SELF_KEY ? '/' : joinPath(dir, name);
       const node = this.nodes.get(path);
       if (!node) continue;
-      if (kindOf(node.stat, metaFor(fresh, name, node.stat), path === '/') !== node.kind) {
+      if (kindOf(node.stat, metaFor(fresh, name, node.stat), path === '/', this.opts.mode) !== node.kind) {
         this.nodes.delete(path);
         if (parent) await this.cache?.invalidateEntry(parent, name);
       } else await this.cache?.invalidateNode(node);
@@ -1036,7 +1054,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
 }
 
 /** Creates `path` and any missing parents; the last one as a directory with its marker. */
-async function ensurePath(zk: ZkClient, path: string, acl: Acl[]): Promise<void> {
+async function ensurePath(zk: ZkClient, path: string, acl: Acl[], marker: boolean): Promise<void> {
   const parts = path.split('/').filter(Boolean);
   for (let i = 1; i < parts.length; i++) {
     const p = '/' + parts.slice(0, i).join('/');
@@ -1044,11 +1062,10 @@ async function ensurePath(zk: ZkClient, path: string, acl: Acl[]): Promise<void>
       if (!(err instanceof ZkError && err.code === ErrorCode.NODEEXISTS)) throw err;
     });
   }
+  const ops: MultiOp[] = [{ op: 'create', path, data: Buffer.alloc(0), acl }];
+  if (marker) ops.push({ op: 'create', path: `${path}/${MARKER_NAME}`, data: Buffer.alloc(0), acl });
   await zk
-    .multi([
-      { op: 'create', path, data: Buffer.alloc(0), acl },
-      { op: 'create', path: `${path}/${MARKER_NAME}`, data: Buffer.alloc(0), acl },
-    ])
+    .multi(ops)
     .catch((err: unknown) => {
       if (!(err instanceof ZkError && err.code === ErrorCode.NODEEXISTS)) throw err;
     });

@@ -23,6 +23,41 @@ const THIS_TXN = -1;
 
 export type Kind = 'dir' | 'file' | 'symlink';
 
+/**
+ * How znodes map to files. hybrid: swarmvol's own layout (this page).
+ * dir and file: zookeeper-fuse's layouts, for existing trees and users: in dir
+ * mode every znode is a directory whose data is the file `_zoo_data_` in it;
+ * in file mode znodes without children are files, those with children
+ * directories. Neither stores types or attributes.
+ */
+export type Mode = 'hybrid' | 'dir' | 'file';
+export const MODES: readonly Mode[] = ['hybrid', 'dir', 'file'];
+
+export interface ModeRules {
+  mode: Mode;
+  /** Name of the file showing a directory's own data, if the mode has one. */
+  dataName: string | undefined;
+  /** Whether the data file shows even when the directory's data is empty. */
+  dataAlways: boolean;
+  /** Markers and attribute maps (hybrid only). */
+  markers: boolean;
+  /** Names never listed and never created. */
+  reserved: ReadonlySet<string>;
+}
+
+export const ZOO_DATA_NAME = '_zoo_data_';
+
+export function rulesFor(mode: Mode): ModeRules {
+  switch (mode) {
+    case 'hybrid':
+      return { mode, dataName: DIR_DATA_NAME, dataAlways: false, markers: true, reserved: RESERVED_NAMES };
+    case 'dir':
+      return { mode, dataName: ZOO_DATA_NAME, dataAlways: true, markers: false, reserved: new Set([ZOO_DATA_NAME, MARKER_NAME]) };
+    case 'file':
+      return { mode, dataName: undefined, dataAlways: false, markers: false, reserved: new Set([MARKER_NAME]) };
+  }
+}
+
 /** Attributes of one entry that ZooKeeper's Stat cannot hold; only what differs from the defaults. */
 export interface EntryMeta {
   /** czxid of the znode these attributes belong to: a znode recreated by another tool does not inherit them. */
@@ -96,8 +131,8 @@ export function metaFor(map: DirMeta | undefined, name: string, stat: Stat): Ent
   return m && m.z === Number(stat.czxid) ? m : undefined;
 }
 
-export function kindOf(stat: Stat, meta: EntryMeta | undefined, isRoot: boolean): Kind {
-  if (isRoot || stat.numChildren > 0) return 'dir';
+export function kindOf(stat: Stat, meta: EntryMeta | undefined, isRoot: boolean, mode: Mode = 'hybrid'): Kind {
+  if (isRoot || stat.numChildren > 0 || mode === 'dir') return 'dir';
   return meta?.t === 'l' ? 'symlink' : 'file';
 }
 

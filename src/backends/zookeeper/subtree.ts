@@ -12,6 +12,7 @@ import {
   kindOf,
   type Kind,
   MARKER_NAME,
+  type Mode,
   attrOf,
   metaFor,
   pruneMeta,
@@ -68,11 +69,16 @@ export function createOps(
   zkPath: string,
   acl: Acl[],
   d: Defaults,
-  encode: (entries: Map<string, EntryMeta>, fresh: ReadonlySet<string>) => Buffer,
+  encode: ((entries: Map<string, EntryMeta>, fresh: ReadonlySet<string>) => Buffer) | undefined,
   ordinals: { next: number },
 ): MultiOp[] {
   const ops: MultiOp[] = [{ op: 'create', path: zkPath, data: t.data, acl }];
   if (t.kind !== 'dir') return ops;
+  if (!encode) {
+    // A layout without markers: the znodes alone.
+    for (const c of t.children) ops.push(...createOps(c, joinPath(zkPath, c.name), acl, d, encode, ordinals));
+    return ops;
+  }
   const entries = new Map<string, EntryMeta>();
   // The directory's own entry ('.') only exists at the volume root, which never moves.
   for (const c of t.children) entries.set(c.name, movedMeta(c, d, ordinals.next++));
@@ -82,14 +88,14 @@ export function createOps(
 }
 
 /** Builds a Subtree node from what was read. */
-export function subtreeNode(zkPath: string, name: string, data: Buffer, stat: Stat, parentMeta: DirMeta | undefined, childNames: string[]): Omit<Subtree, 'children'> {
+export function subtreeNode(zkPath: string, name: string, data: Buffer, stat: Stat, parentMeta: DirMeta | undefined, childNames: string[], mode: Mode): Omit<Subtree, 'children'> {
   const meta = metaFor(parentMeta, name, stat);
   return {
     zkPath,
     name,
     data,
     stat,
-    kind: kindOf(stat, meta, false),
+    kind: kindOf(stat, meta, false, mode),
     meta,
     hasMarker: childNames.includes(MARKER_NAME),
   };

@@ -1,0 +1,80 @@
+// zookeeper-fuse's layouts (--mode dir, --mode file) for existing trees and users.
+
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { ZkClient } from '../../src/backends/zookeeper/client/client.js';
+import { OPEN_ACL_UNSAFE } from '../../src/backends/zookeeper/client/protocol.js';
+import { mountCli, sh, type CliMount } from '../helpers/mount.js';
+import { assertErrno } from '../helpers/posix.js';
+import { startZooKeeper, type ZooKeeperServer } from '../helpers/zookeeper.js';
+
+describe('ZooKeeper backend, zookeeper-fuse modes', () => {
+  let zk: ZooKeeperServer;
+  let plain: ZkClient;
+  const mounts: CliMount[] = [];
+  const mount = async (root: string, mode: string) => {
+    const m = await mountCli(['--backend', 'zookeeper', '--hosts', zk.connectString, '--path', root, '--mode', mode]);
+    mounts.push(m);
+    return m.mnt;
+  };
+
+  before(async () => {
+    zk = await startZooKeeper();
+    plain = new ZkClient({ connectString: zk.connectString });
+    await plain.connect();
+    for (const root of ['/d', '/f']) {
+      await plain.create(root, Buffer.alloc(0), OPEN_ACL_UNSAFE);
+      await plain.create(`${root}/app`, Buffer.from('app data'), OPEN_ACL_UNSAFE);
+      await plain.create(`${root}/app/port`, Buffer.from('8080'), OPEN_ACL_UNSAFE);
+    }
+  });
+  after(async () => {
+    for (const m of mounts) assert.equal(await m.stop(), 0, m.output());
+    plain?.close();
+    await zk?.destroy();
+  });
+
+  it('dir mode (any case): every znode is a directory, its data in _zoo_data_, read and written', async () => {
+    const mnt = await mount('/d', 'DIR');
+    assert.deepEqual(fs.readdirSync(mnt).sort(), ['_zoo_data_', 'app']);
+    assert.ok(fs.statSync(path.join(mnt, 'app/port')).isDirectory(), 'a znode without children is a directory too');
+    assert.equal(fs.readFileSync(path.join(mnt, 'app/_zoo_data_'), 'utf8'), 'app data');
+    assert.equal(fs.readFileSync(path.join(mnt, 'app/port/_zoo_data_'), 'utf8'), '8080');
+    fs.mkdirSync(path.join(mnt, 'new'));
+    fs.writeFileSync(path.join(mnt, 'new/_zoo_data_'), 'fresh');
+    assert.equal((await plain.getData('/d/new')).data.toString(), 'fresh');
+    assert.deepEqual((await plain.getChildren('/d/new')).children, [], 'no markers in dir mode');
+    assertErrno(() => fs.writeFileSync(path.join(mnt, 'new/file'), 'x'), 'EPERM');
+    assertErrno(() => fs.chmodSync(path.join(mnt, 'new'), 0o700), 'EPERM');
+    fs.renameSync(path.join(mnt, 'new'), path.join(mnt, 'renamed'));
+    assert.equal((await plain.getData('/d/renamed')).data.toString(), 'fresh');
+    fs.rmdirSync(path.join(mnt, 'renamed'));
+    assert.equal(await plain.exists('/d/renamed'), null);
+    assertErrno(() => fs.rmdirSync(path.join(mnt, 'app')), 'ENOTEMPTY');
+  });
+
+  it('file mode: znodes without children are files, with children directories; no attributes or symlinks', async () => {
+    const mnt = await mount('/f', 'file');
+    assert.deepEqual(fs.readdirSync(mnt), ['app']);
+    assert.ok(fs.statSync(path.join(mnt, 'app')).isDirectory());
+    assert.equal(fs.readFileSync(path.join(mnt, 'app/port'), 'utf8'), '8080');
+    fs.writeFileSync(path.join(mnt, 'app/host'), 'db1');
+    assert.equal((await plain.getData('/f/app/host')).data.toString(), 'db1');
+    fs.mkdirSync(path.join(mnt, 'conf'));
+    fs.writeFileSync(path.join(mnt, 'conf/a'), 'a');
+    assert.equal((await plain.getData('/f/conf/a')).data.toString(), 'a');
+    assert.deepEqual((await plain.getChildren('/f/conf')).children, ['a'], 'no markers in file mode');
+    assertErrno(() => fs.symlinkSync('a', path.join(mnt, 'conf/link')), 'EPERM');
+    assertErrno(() => fs.chmodSync(path.join(mnt, 'conf/a'), 0o600), 'EPERM');
+    fs.rmSync(path.join(mnt, 'conf'), { recursive: true });
+    assert.equal(await plain.exists('/f/conf'), null);
+  });
+
+  it('refuses an unknown mode naming the accepted ones', async () => {
+    const r = await sh(`bin/swarmvol mount --backend zookeeper --hosts ${zk.connectString} --path /d --mode tree /tmp`);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /--mode: expected one of hybrid, dir, file, got "tree"/);
+  });
+});
