@@ -30,7 +30,7 @@ clientPortAddress=127.0.0.1
 4lw.commands.whitelist=srvr,mntr,ruok
 admin.enableServer=false
 CFG
-    nohup java -Xmx512m -cp /etc/zookeeper/conf:/usr/share/java/zookeeper.jar \
+    nohup java -Xmx1g -cp /etc/zookeeper/conf:/usr/share/java/zookeeper.jar \
       org.apache.zookeeper.server.quorum.QuorumPeerMain "$BASE/zoo.cfg" >>"$LOG" 2>&1 &
     echo $! > "$PIDFILE"
     for _ in $(seq 1 60); do

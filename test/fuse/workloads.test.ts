@@ -5,19 +5,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { mountCli, REPO, sh, tempDir, type CliMount } from '../helpers/mount.js';
-
-/** Builds test/tools/fsx.c once per run (scripts/test.sh also does). */
-async function fsxBinary(): Promise<string> {
-  const bin = path.join(REPO, 'build', 'fsx');
-  const src = path.join(REPO, 'test', 'tools', 'fsx.c');
-  if (!fs.existsSync(bin) || fs.statSync(bin).mtimeMs < fs.statSync(src).mtimeMs) {
-    fs.mkdirSync(path.dirname(bin), { recursive: true });
-    const r = await sh(`gcc -O2 -Wall -Wextra -o ${bin} ${src}`);
-    assert.equal(r.code, 0, r.stderr);
-  }
-  return bin;
-}
+import { fsxBinary } from '../helpers/fsx.js';
+import { mountCli, sh, tempDir, type CliMount } from '../helpers/mount.js';
 
 describe('workloads on a real mount (memory backend)', () => {
   let m: CliMount;

@@ -105,7 +105,7 @@ export async function startZooKeeper(opts: { tickTimeMs?: number } = {}): Promis
     async start() {
       if (child) return;
       log = '';
-      child = spawn('java', ['-Xmx256m', '-cp', `${ZK_CONF}:${ZK_JAR}`, 'org.apache.zookeeper.server.quorum.QuorumPeerMain', path.join(dir, 'zoo.cfg')], {
+      child = spawn('java', ['-Xmx1g', '-cp', `${ZK_CONF}:${ZK_JAR}`, 'org.apache.zookeeper.server.quorum.QuorumPeerMain', path.join(dir, 'zoo.cfg')], {
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       child.stdout!.on('data', (d: Buffer) => (log += d.toString()));
