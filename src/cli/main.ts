@@ -13,6 +13,7 @@ import { MountError } from '../fuse/mount.js';
 import { FuseSession } from '../fuse/session.js';
 import { log, setLogLevel } from '../util/log.js';
 import { parseChoice, parseSeconds, parseSize, UsageError } from './options.js';
+import { serveCommand } from './serve.js';
 
 const HELP = `Usage: swarmvol <command> [options]
 
@@ -20,6 +21,8 @@ Commands:
   mount [options] MOUNTPOINT   Mount a volume in the foreground until it is
                                unmounted (umount MOUNTPOINT) or signalled
                                (SIGINT, SIGTERM: unmounts cleanly, lazily if busy).
+  serve [options]              Serve the Docker volume plugin API (swarmvol
+                               serve --help).
   help                         Show this help.
 
 mount options:
@@ -228,6 +231,8 @@ export async function main(argv: string[]): Promise<number> {
     switch (command) {
       case 'mount':
         return await mountCommand(rest);
+      case 'serve':
+        return await serveCommand(rest);
       case undefined:
       case 'help':
       case '-h':

@@ -1,0 +1,124 @@
+// One `swarmvol mount` process per mounted volume: a crash of one volume's
+// FUSE session cannot take down another, or the plugin. The processes log to
+// a file each and outlive the plugin (a plugin restart or upgrade does not cut
+// running containers off their volumes); a restarted plugin adopts them by pid.
+
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { findMount, unmountFuse } from '../fuse/mount.js';
+import { log } from '../util/log.js';
+import type { VolumeSpec } from './options.js';
+
+const CLI_MAIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../cli/main.js');
+
+export class MountFailed extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'MountFailed';
+  }
+}
+
+export interface StartOptions {
+  name: string;
+  spec: VolumeSpec;
+  authFile: string | undefined;
+  mountpoint: string;
+  logFile: string;
+  debug: boolean;
+  /** How long ZooKeeper may take to answer before the mount fails. */
+  connectTimeoutSeconds: number;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Whether a live swarmvol FUSE mount is at `mountpoint` (and answers). */
+export async function isLiveMount(mountpoint: string): Promise<boolean> {
+  const m = await findMount(mountpoint);
+  if (!m || m.fstype !== 'fuse.swarmvol') return false;
+  try {
+    await fs.promises.stat(mountpoint);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Whether the volume's mount process `pid` still serves `mountpoint`. */
+export async function isServing(pid: number | undefined, mountpoint: string): Promise<boolean> {
+  return pid !== undefined && alive(pid) && (await isLiveMount(mountpoint));
+}
+
+/**
+ * Starts `swarmvol mount` for a volume and resolves with its pid once the FUSE
+ * mount is live and ZooKeeper has answered; rejects with the mount's own error
+ * message otherwise (nothing stays mounted then).
+ */
+export async function startMount(o: StartOptions): Promise<number> {
+  fs.mkdirSync(o.mountpoint, { recursive: true });
+  // A dead mount left by a crashed process would make the directory unusable.
+  if ((await findMount(o.mountpoint)) && !(await isLiveMount(o.mountpoint))) await unmountFuse(o.mountpoint).catch(() => undefined);
+  const s = o.spec;
+  const args = [CLI_MAIN, 'mount', '--backend', 'zookeeper', '--hosts', s.hosts, '--path', s.path, '--mode', s.mode];
+  args.push('--uid', String(s.uid), '--gid', String(s.gid), '--umask', s.umask.toString(8).padStart(3, '0'));
+  args.push('--connect-timeout', String(o.connectTimeoutSeconds), '--fsname', `swarmvol:${o.name}`);
+  if (s.ro) args.push('--ro');
+  if (o.authFile) args.push('--auth-file', o.authFile);
+  if (o.debug) args.push('--debug');
+  args.push(o.mountpoint);
+  fs.mkdirSync(path.dirname(o.logFile), { recursive: true, mode: 0o700 });
+  const start = fs.statSync(o.logFile, { throwIfNoEntry: false })?.size ?? 0;
+  const out = fs.openSync(o.logFile, 'a', 0o600);
+  const child = spawn(process.execPath, args, { stdio: ['ignore', out, out], detached: true });
+  fs.closeSync(out);
+  child.unref();
+  const pid = child.pid;
+  if (pid === undefined) throw new MountFailed('could not start the mount process');
+  let exited: number | null | undefined;
+  child.on('exit', (code) => (exited = code));
+  const readNew = () => {
+    try {
+      const buf = fs.readFileSync(o.logFile);
+      return buf.subarray(start).toString('utf8');
+    } catch {
+      return '';
+    }
+  };
+  const deadline = Date.now() + (o.connectTimeoutSeconds + 20) * 1000;
+  for (;;) {
+    const text = readNew();
+    if (/ info mounted /.test(text)) return pid;
+    if (exited !== undefined) {
+      // The mount's own words: "swarmvol: cannot reach ZooKeeper at ... within ... ms".
+      const reason = text.split('\n').filter((l) => l.startsWith('swarmvol: ') || / (error|warn) /.test(l)).pop() ?? `exited with status ${exited}`;
+      throw new MountFailed(reason.replace(/^swarmvol: /, ''));
+    }
+    if (Date.now() > deadline) {
+      process.kill(pid, 'SIGKILL');
+      throw new MountFailed(`the mount did not come up within ${o.connectTimeoutSeconds + 20} s`);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Stops a volume's mount process (it unmounts on SIGTERM) and makes sure nothing stays mounted. */
+export async function stopMount(pid: number | undefined, mountpoint: string): Promise<void> {
+  if (pid !== undefined && alive(pid)) {
+    process.kill(pid, 'SIGTERM');
+    const deadline = Date.now() + 10_000;
+    while (alive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    if (alive(pid)) {
+      log.warn('mount process did not stop within 10 s; killed', { pid, mountpoint });
+      process.kill(pid, 'SIGKILL');
+    }
+  }
+  if (await findMount(mountpoint)) await unmountFuse(mountpoint);
+}

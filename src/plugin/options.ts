@@ -1,0 +1,126 @@
+// Volume options (`docker volume create -o`, compose `driver_opts`) and the
+// plugin-wide defaults from the environment. Every error names the option
+// and what it accepts; unknown options are refused.
+
+import { parseConnectString } from '../backends/zookeeper/client/client.js';
+import { MODES, type Mode } from '../backends/zookeeper/layout.js';
+
+export class OptionError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'OptionError';
+  }
+}
+
+/** What a volume is: everything needed to mount it, except its secret. */
+export interface VolumeSpec {
+  hosts: string;
+  /** Absolute ZooKeeper path of the volume's subtree. */
+  path: string;
+  mode: Mode;
+  uid: number;
+  gid: number;
+  umask: number;
+  ro: boolean;
+}
+
+/** Plugin-wide defaults, from the plugin's environment. */
+export interface PluginDefaults {
+  /** ZK_HOSTS: the ZooKeeper ensemble used when a volume names none. */
+  hosts: string | undefined;
+  /** ROOT: the ZooKeeper path under which volumes get their own subtree. */
+  root: string;
+  /** AUTH: digest:user:password for volumes that give none. */
+  auth: string | undefined;
+}
+
+export const VOLUME_OPTIONS = ['hosts', 'host', 'path', 'mode', 'auth', 'uid', 'gid', 'umask', 'ro'] as const;
+
+export function defaultsFromEnv(env: NodeJS.ProcessEnv): PluginDefaults {
+  const hosts = env.ZK_HOSTS?.trim() || undefined;
+  if (hosts) checkHosts('ZK_HOSTS', hosts);
+  const root = env.ROOT?.trim() || '/swarmvol/volumes';
+  checkZkPath('ROOT', root);
+  const auth = env.AUTH?.trim() || undefined;
+  if (auth) checkAuth('AUTH', auth);
+  return { hosts, root, auth };
+}
+
+function checkHosts(option: string, value: string): void {
+  try {
+    parseConnectString(value);
+  } catch (err) {
+    throw new OptionError(`${option}: ${(err as Error).message}`);
+  }
+}
+
+function checkZkPath(option: string, value: string): void {
+  if (!/^\/[^\0]*$/.test(value) || (value.length > 1 && value.endsWith('/')) || value.includes('//') || /\/\.\.?(\/|$)/.test(value)) {
+    throw new OptionError(`${option}: expected an absolute ZooKeeper path such as /swarmvol/volumes/web (no trailing /, no . or .. parts), got "${value}"`);
+  }
+}
+
+function checkAuth(option: string, value: string): void {
+  if (!/^digest:[^:\s]+:\S+$/.test(value)) throw new OptionError(`${option}: expected digest:USER:PASSWORD`);
+}
+
+function id(option: string, value: string): number {
+  if (!/^\d{1,10}$/.test(value) || Number(value) > 0xfffffffe) throw new OptionError(`${option}: expected a numeric id from 0 to 4294967294, got "${value}"`);
+  return Number(value);
+}
+
+function bool(option: string, value: string): boolean {
+  const v = value.trim().toLowerCase();
+  if (['', 'true', '1', 'yes', 'on'].includes(v)) return true;
+  if (['false', '0', 'no', 'off'].includes(v)) return false;
+  throw new OptionError(`${option}: expected true or false, got "${value}"`);
+}
+
+/** Docker volume names: what `docker volume create` itself accepts. */
+export function checkVolumeName(name: unknown): string {
+  if (typeof name !== 'string' || !/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,254}$/.test(name)) {
+    throw new OptionError(`invalid volume name ${JSON.stringify(name)}: expected letters, digits, _ . - (starting with a letter or digit)`);
+  }
+  return name;
+}
+
+/**
+ * Validates a volume's options against the plugin defaults. Returns the spec
+ * and the secret apart, so the secret can be stored where only root reads it.
+ */
+export function parseVolumeOptions(name: string, opts: Record<string, unknown> | null | undefined, defaults: PluginDefaults): { spec: VolumeSpec; auth: string | undefined } {
+  const o: Record<string, string> = {};
+  for (const [k, v] of Object.entries(opts ?? {})) {
+    if (!(VOLUME_OPTIONS as readonly string[]).includes(k)) {
+      throw new OptionError(`unknown option "${k}": swarmvol accepts ${VOLUME_OPTIONS.join(', ')}`);
+    }
+    if (typeof v !== 'string') throw new OptionError(`${k}: expected a string value`);
+    o[k] = v;
+  }
+  if (o.hosts !== undefined && o.host !== undefined) throw new OptionError('hosts and host: give one of them (they mean the same)');
+  const hosts = o.hosts ?? o.host ?? defaults.hosts;
+  if (!hosts) {
+    throw new OptionError('hosts: no ZooKeeper given: set -o hosts=HOST:PORT[,HOST:PORT...] or the plugin-wide ZK_HOSTS (docker plugin set swarmvol ZK_HOSTS=...)');
+  }
+  checkHosts(o.hosts !== undefined ? 'hosts' : o.host !== undefined ? 'host' : 'ZK_HOSTS', hosts);
+  const path = o.path ?? (defaults.root === '/' ? `/${name}` : `${defaults.root}/${name}`);
+  checkZkPath('path', path);
+  const modeText = (o.mode ?? 'hybrid').toLowerCase();
+  if (!(MODES as readonly string[]).includes(modeText)) throw new OptionError(`mode: expected one of ${MODES.join(', ')}, got "${o.mode}"`);
+  const auth = o.auth ?? defaults.auth;
+  if (o.auth !== undefined) checkAuth('auth', o.auth);
+  const umaskText = o.umask ?? '022';
+  if (!/^[0-7]{1,4}$/.test(umaskText)) throw new OptionError(`umask: expected octal digits such as 022, got "${umaskText}"`);
+  return {
+    spec: {
+      hosts,
+      path,
+      mode: modeText as Mode,
+      uid: o.uid !== undefined ? id('uid', o.uid) : 0,
+      gid: o.gid !== undefined ? id('gid', o.gid) : 0,
+      umask: parseInt(umaskText, 8),
+      ro: o.ro !== undefined ? bool('ro', o.ro) : false,
+    },
+    auth,
+  };
+}
