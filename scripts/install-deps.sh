@@ -20,6 +20,8 @@ packages=(
   procps
   zookeeper              # the store the ZooKeeper backend's tests run against (on loopback)
   default-jre-headless   # ZooKeeper's runtime
+  docker.io              # dockerd and the docker CLI: the plugin's tests run a real daemon
+  busybox-static         # the tests' container image (imported, nothing is pulled)
 )
 
 missing=()

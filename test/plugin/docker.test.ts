@@ -1,0 +1,237 @@
+// The volume plugin in legacy socket mode against a real dockerd and a real
+// ZooKeeper: options refused with clear errors, containers sharing a volume,
+// removal while in use, a plugin killed with -9 and a dockerd restarted
+// mid-use, an unreachable ZooKeeper, and garbage on the plugin socket.
+
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { ZkClient } from '../../src/backends/zookeeper/client/client.js';
+import { startDockerd, TEST_IMAGE, type Dockerd } from '../helpers/docker.js';
+import { CLI, tempDir, waitFor } from '../helpers/mount.js';
+import { startZooKeeper, type ZooKeeperServer } from '../helpers/zookeeper.js';
+
+const DRIVER = `swarmvol-t${process.pid}`;
+const SOCKET = `/run/docker/plugins/${DRIVER}.sock`;
+
+class Plugin {
+  private child: ChildProcess | undefined;
+  private out = '';
+  constructor(
+    readonly stateDir: string,
+    readonly mountRoot: string,
+    private readonly env: Record<string, string>,
+  ) {}
+
+  async start(): Promise<void> {
+    this.child = spawn(CLI, ['serve', '--socket', SOCKET, '--state-dir', this.stateDir, '--mount-root', this.mountRoot, '--connect-timeout', '3'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...this.env },
+    });
+    this.child.stdout!.on('data', (d: Buffer) => (this.out += d.toString()));
+    this.child.stderr!.on('data', (d: Buffer) => (this.out += d.toString()));
+    await waitFor(() => / info plugin serving /.test(this.out) || this.child?.exitCode !== null, 30_000, 'plugin');
+    assert.match(this.out, / info plugin serving /);
+  }
+
+  output(): string {
+    return this.out;
+  }
+
+  async kill9(): Promise<void> {
+    const c = this.child!;
+    const exited = new Promise((r) => c.on('exit', r));
+    c.kill('SIGKILL');
+    await exited;
+    this.out = '';
+  }
+
+  async stop(): Promise<void> {
+    const c = this.child;
+    if (!c || c.exitCode !== null) return;
+    const exited = new Promise((r) => c.on('exit', r));
+    c.kill('SIGTERM');
+    await exited;
+  }
+}
+
+/** One request on the plugin socket, as Docker would send it (or not). */
+function post(route: string, body: string | Buffer, method = 'POST'): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ socketPath: SOCKET, path: route, method, headers: { 'Content-Type': 'text/plain' } }, (res) => {
+      let text = '';
+      res.on('data', (d: Buffer) => (text += d.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+describe('Docker volume plugin (legacy socket) with a real dockerd and ZooKeeper', () => {
+  let zk: ZooKeeperServer;
+  let dockerd: Dockerd;
+  let plugin: Plugin;
+  const run = (args: string[], timeoutMs?: number) => dockerd.docker(args, timeoutMs);
+
+  before(async () => {
+    zk = await startZooKeeper();
+    dockerd = await startDockerd();
+    const dir = tempDir('swarmvol-plugin-');
+    plugin = new Plugin(path.join(dir, 'state'), path.join(dir, 'mounts'), { ZK_HOSTS: zk.connectString });
+    await plugin.start();
+  });
+  after(async () => {
+    if (dockerd) {
+      const ps = await run(['ps', '-aq']);
+      for (const id of ps.stdout.split('\n').filter(Boolean)) await run(['rm', '-f', id]);
+      const vols = await run(['volume', 'ls', '-q']);
+      for (const v of vols.stdout.split('\n').filter(Boolean)) await run(['volume', 'rm', '-f', v]);
+    }
+    await plugin?.stop();
+    await dockerd?.stop();
+    await zk?.destroy();
+  });
+
+  it('refuses bad options at docker volume create, naming the option and what it accepts', async () => {
+    const cases: Array<[string[], RegExp]> = [
+      [['-o', 'bogus=1'], /unknown option "bogus": swarmvol accepts hosts, host, path, mode, auth, uid, gid, umask, ro/],
+      [['-o', 'hosts=zk1'], /hosts: "zk1" is not host:port \(the port is mandatory/],
+      [['-o', 'mode=tree'], /mode: expected one of hybrid, dir, file, got "tree"/],
+      [['-o', 'uid=root'], /uid: expected a numeric id from 0 to 4294967294, got "root"/],
+      [['-o', 'umask=999'], /umask: expected octal digits such as 022, got "999"/],
+      [['-o', 'ro=maybe'], /ro: expected true or false, got "maybe"/],
+      [['-o', 'path=relative/p'], /path: expected an absolute ZooKeeper path/],
+      [['-o', 'auth=user:pw'], /auth: expected digest:USER:PASSWORD/],
+    ];
+    for (const [opts, message] of cases) {
+      const r = await run(['volume', 'create', '-d', DRIVER, ...opts, 'badvol']);
+      assert.notEqual(r.code, 0, opts.join(' '));
+      assert.match(r.stderr, message);
+    }
+    assert.equal((await run(['volume', 'ls', '-q'])).stdout.trim(), '', 'nothing was created');
+  });
+
+  it('creates a volume with no options (plugin-wide ZK_HOSTS), shared by containers that see each other\'s writes', async () => {
+    assert.equal((await run(['volume', 'create', '-d', DRIVER, 'shared'])).code, 0);
+    assert.equal((await run(['volume', 'create', '-d', DRIVER, 'shared'])).code, 0, 'create is idempotent');
+    const inspect = JSON.parse((await run(['volume', 'inspect', 'shared'])).stdout) as Array<{ Scope: string; Status: { path: string } }>;
+    assert.equal(inspect[0]!.Scope, 'global');
+    assert.equal(inspect[0]!.Status.path, '/swarmvol/volumes/shared');
+    // A long-running container writes; another reads what it wrote, and writes back.
+    const writer = await run(['run', '-d', '--network', 'none', '--name', 'writer', '-v', 'shared:/data', TEST_IMAGE, 'sh', '-c', 'echo from-writer > /data/a; while [ ! -f /data/b ]; do sleep 0.1; done; cat /data/b > /data/c; sleep 600']);
+    assert.equal(writer.code, 0, writer.stderr);
+    const reader = await run(['run', '--rm', '--network', 'none', '-v', 'shared:/data', TEST_IMAGE, 'sh', '-c', 'while [ ! -f /data/a ]; do sleep 0.1; done; cat /data/a; echo from-reader > /data/b']);
+    assert.equal(reader.code, 0, reader.stderr);
+    assert.equal(reader.stdout.trim(), 'from-writer');
+    await waitFor(async () => (await run(['exec', 'writer', 'cat', '/data/c'])).stdout.trim() === 'from-reader', 10_000, 'the writer sees the reader\'s file');
+    // The bytes are in ZooKeeper.
+    const c = new ZkClient({ connectString: zk.connectString });
+    await c.connect();
+    assert.equal((await c.getData('/swarmvol/volumes/shared/a')).data.toString(), 'from-writer\n');
+    c.close();
+  });
+
+  it('refuses docker volume rm while a container uses the volume, and removes it after', async () => {
+    const refused = await run(['volume', 'rm', 'shared']);
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /in use/);
+    // The plugin itself refuses too (Docker asks it when forced).
+    const forced = await post('/VolumeDriver.Remove', JSON.stringify({ Name: 'shared' }));
+    assert.equal(forced.status, 500);
+    assert.match(JSON.parse(forced.body).Err as string, /volume shared is in use by 1 container\(s\) on this node/);
+  });
+
+  it('keeps serving a running container through kill -9 of the plugin, and works after its restart', async () => {
+    await plugin.kill9();
+    // The container keeps its volume: the mount process outlives the plugin.
+    const during = await run(['exec', 'writer', 'sh', '-c', 'echo while-plugin-dead > /data/d; cat /data/d']);
+    assert.equal(during.stdout.trim(), 'while-plugin-dead', during.stderr);
+    await plugin.start();
+    assert.match(plugin.output(), /volume still mounted; adopted/);
+    const again = await run(['run', '--rm', '--network', 'none', '-v', 'shared:/data', TEST_IMAGE, 'cat', '/data/d']);
+    assert.equal(again.stdout.trim(), 'while-plugin-dead', again.stderr);
+    assert.equal((await run(['rm', '-f', 'writer'])).code, 0);
+    const rm = await run(['volume', 'rm', 'shared']);
+    assert.equal(rm.code, 0, rm.stderr);
+    const state = JSON.parse(fs.readFileSync(path.join(plugin.stateDir, 'state.json'), 'utf8')) as { volumes: unknown[] };
+    assert.deepEqual(state.volumes, []);
+    assert.equal(fs.readdirSync(plugin.mountRoot).filter((n) => n === 'shared' && fs.readdirSync(path.join(plugin.mountRoot, n)).length > 0).length, 0);
+  });
+
+  it('survives a dockerd restart with a container using the volume', async () => {
+    assert.equal((await run(['volume', 'create', '-d', DRIVER, 'survivor'])).code, 0);
+    assert.equal((await run(['run', '--rm', '--network', 'none', '-v', 'survivor:/data', TEST_IMAGE, 'sh', '-c', 'echo kept > /data/k'])).code, 0);
+    const bg = await run(['run', '-d', '--network', 'none', '--name', 'holder', '-v', 'survivor:/data', TEST_IMAGE, 'sleep', '600']);
+    assert.equal(bg.code, 0, bg.stderr);
+    await dockerd.restart();
+    const r = await run(['run', '--rm', '--network', 'none', '-v', 'survivor:/data', TEST_IMAGE, 'cat', '/data/k']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.trim(), 'kept');
+    await run(['rm', '-f', 'holder']);
+    const rm = await run(['volume', 'rm', 'survivor']);
+    assert.equal(rm.code, 0, rm.stderr);
+  });
+
+  it('fails docker run with a clear message when the volume\'s ZooKeeper cannot be reached', async () => {
+    assert.equal((await run(['volume', 'create', '-d', DRIVER, '-o', 'hosts=127.0.0.1:1', 'unreachable'])).code, 0);
+    const t0 = Date.now();
+    const r = await run(['run', '--rm', '--network', 'none', '-v', 'unreachable:/data', TEST_IMAGE, 'true']);
+    const seconds = (Date.now() - t0) / 1000;
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /cannot mount volume unreachable: .*cannot reach ZooKeeper at 127\.0\.0\.1:1 within 3000 ms/);
+    assert.ok(seconds < 20, `took ${seconds} s`);
+    console.log(`docker run against an unreachable ZooKeeper failed after ${seconds.toFixed(1)} s (--connect-timeout 3)`);
+    assert.equal((await run(['volume', 'rm', 'unreachable'])).code, 0);
+  });
+
+  it('answers garbage on its socket with errors and keeps running', async () => {
+    const cases: Array<[string, string | Buffer, RegExp]> = [
+      ['/VolumeDriver.Create', '{not json', /not valid JSON/],
+      ['/VolumeDriver.Create', '[]', /must be a JSON object/],
+      ['/VolumeDriver.Create', '{}', /missing field "Name"/],
+      ['/VolumeDriver.Create', '{"Name":"../etc","Opts":null}', /invalid volume name/],
+      ['/VolumeDriver.Mount', '{"Name":"nope","ID":"x"}', /no such volume: nope/],
+      ['/VolumeDriver.Mount', '{"Name":"nope"}', /missing field "ID"/],
+      ['/VolumeDriver.Create', '{"Name":"x","Opts":"hosts=1"}', /"Opts" must be an object/],
+      ['/Nope', '{}', /unknown endpoint \/Nope/],
+      ['/VolumeDriver.List', Buffer.alloc(2 << 20, 0x20), /larger than/],
+    ];
+    for (const [route, body, message] of cases) {
+      const r = await post(route, body).catch((err: Error) => ({ status: 0, body: err.message }));
+      if (r.status === 0) continue; // the server may cut a huge body short: it must still be alive below
+      assert.equal(r.status, 500, `${route} ${String(body).slice(0, 40)}`);
+      assert.match(JSON.parse(r.body).Err as string, message);
+    }
+    const activate = await post('/Plugin.Activate', '');
+    assert.deepEqual(JSON.parse(activate.body), { Implements: ['VolumeDriver'] });
+    const caps = await post('/VolumeDriver.Capabilities', 'null');
+    assert.equal(caps.status, 500, 'a null body is not an object');
+    const list = await post('/VolumeDriver.List', '{}');
+    assert.equal(list.status, 200);
+    assert.equal(fs.statSync(SOCKET).mode & 0o777, 0o600, 'the socket is root-only');
+  });
+
+  it('measures docker run --rm -v vol:/data true with swarmvol against the local driver', async () => {
+    assert.equal((await run(['volume', 'create', '-d', DRIVER, 'timed'])).code, 0);
+    assert.equal((await run(['volume', 'create', 'localvol'])).code, 0);
+    const time = async (vol: string) => {
+      const times: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        const t0 = performance.now();
+        const r = await run(['run', '--rm', '--network', 'none', '-v', `${vol}:/data`, TEST_IMAGE, 'true']);
+        assert.equal(r.code, 0, r.stderr);
+        times.push(performance.now() - t0);
+      }
+      times.sort((a, b) => a - b);
+      return times[2]!;
+    };
+    const local = await time('localvol');
+    const swarmvol = await time('timed');
+    console.log(`docker run --rm -v vol:/data true, median of 5: swarmvol ${swarmvol.toFixed(0)} ms, local driver ${local.toFixed(0)} ms (${(swarmvol / local).toFixed(2)}x)`);
+    assert.equal((await run(['volume', 'rm', 'timed', 'localvol'])).code, 0);
+  });
+});
