@@ -1,7 +1,10 @@
 // `swarmvol serve`: the Docker volume plugin (legacy socket mode, and what
 // the managed plugin runs).
 
+import os from 'node:os';
 import { parseArgs } from 'node:util';
+import { MountError } from '../fuse/mount.js';
+import { Registry } from '../plugin/registry.js';
 import { serveApi } from '../plugin/api.js';
 import { VolumeDriver } from '../plugin/driver.js';
 import { defaultsFromEnv, OptionError } from '../plugin/options.js';
@@ -27,7 +30,11 @@ Environment (plugin-wide defaults; docker plugin set swarmvol NAME=VALUE):
   ZK_HOSTS   ZooKeeper servers for volumes that name none (host:port,...).
   ROOT       ZooKeeper path under which each volume gets its subtree
              (default /swarmvol/volumes: volume v lives at /swarmvol/volumes/v).
-  AUTH       digest:USER:PASSWORD for volumes that give none.
+  AUTH       digest:USER:PASSWORD for volumes that give none, and the
+             identity that owns the cluster registry's znodes.
+  REGISTRY   ZooKeeper path of the cluster-wide volume registry
+             (default /swarmvol/plugin; used when ZK_HOSTS is set).
+  NODE_NAME  This node's name in mount records (default: the host name).
   DEBUG      1 or true: debug logs.
 `;
 
@@ -60,12 +67,24 @@ export async function serveCommand(args: string[]): Promise<number> {
   process.on('unhandledRejection', (err) => log.error('unhandled rejection', { error: err instanceof Error ? (err.stack ?? err.message) : String(err) }));
   const socket = values.socket ?? '/run/docker/plugins/swarmvol.sock';
   const state = new StateStore(values['state-dir'] ?? '/var/lib/swarmvol/plugin');
-  const driver = new VolumeDriver(state, {
-    mountRoot: values['mount-root'] ?? '/var/lib/swarmvol/mounts',
-    defaults,
-    debug,
-    connectTimeoutSeconds: parseSeconds('connect-timeout', values['connect-timeout'], 10, 3600),
-  });
+  const connectTimeoutSeconds = parseSeconds('connect-timeout', values['connect-timeout'], 10, 3600);
+  // With a plugin-wide ZooKeeper, volume definitions and mount records are cluster-wide.
+  let registry: Registry | undefined;
+  if (defaults.hosts) {
+    const base = process.env.REGISTRY?.trim() || '/swarmvol/plugin';
+    const node = process.env.NODE_NAME?.trim() || os.hostname();
+    try {
+      registry = await Registry.open(defaults.hosts, base, node, defaults.auth);
+    } catch (err) {
+      throw new MountError(`cannot reach the plugin-wide ZooKeeper ZK_HOSTS=${defaults.hosts}: ${(err as Error).message}`);
+    }
+    log.info('cluster-wide volumes', { registry: base, node });
+  }
+  const driver = new VolumeDriver(
+    state,
+    { mountRoot: values['mount-root'] ?? '/var/lib/swarmvol/mounts', defaults, debug, connectTimeoutSeconds },
+    registry,
+  );
   // Mounts Docker still holds come back at the same paths before the first answer.
   await driver.restore();
   const server = await serveApi(socket, driver);

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { log } from '../util/log.js';
 import { isServing, MountFailed, startMount, stopMount } from './mounts.js';
 import { checkVolumeName, OptionError, parseVolumeOptions, type PluginDefaults } from './options.js';
+import type { Registry } from './registry.js';
 import type { StateStore, VolumeRecord } from './state.js';
 
 /** A refusal Docker shows to the user as is. */
@@ -38,8 +39,33 @@ export class VolumeDriver {
   constructor(
     private readonly state: StateStore,
     private readonly opts: DriverOptions,
+    /** Cluster-wide volume definitions and mount records (with a plugin-wide ZooKeeper). */
+    private readonly registry?: Registry,
   ) {
     this.volumes = state.load();
+  }
+
+  /** Tells the cluster how many containers use a volume on this node. */
+  private async publish(v: VolumeRecord): Promise<void> {
+    await this.registry?.recordMount(v.name, v.mountIds.length).catch((err: Error) => {
+      log.warn('could not record the volume\'s use on this node in ZooKeeper', { volume: v.name, error: err.message });
+    });
+  }
+
+  /** The local record, or the cluster's definition of a volume created on another node. */
+  private async known(name: string): Promise<VolumeRecord> {
+    checkVolumeName(name);
+    const local = this.volumes.get(name);
+    if (local) return local;
+    const remote = await this.registry?.get(name);
+    if (!remote) throw new DriverError(`no such volume: ${name}`);
+    const secret = await this.registry!.secret(name);
+    if (secret) this.state.writeSecret(name, secret);
+    const v: VolumeRecord = { name, spec: remote.spec, createdAt: remote.createdAt, mountIds: [] };
+    this.volumes.set(name, v);
+    this.state.save(this.volumes);
+    log.info('volume known from the cluster', { volume: name, createdOn: remote.createdOn });
+    return v;
   }
 
   private mountpoint(name: string): string {
@@ -58,12 +84,6 @@ export class VolumeDriver {
     return run;
   }
 
-  private record(name: string): VolumeRecord {
-    const v = this.volumes.get(checkVolumeName(name));
-    if (!v) throw new DriverError(`no such volume: ${name}`);
-    return v;
-  }
-
   /**
    * After a plugin restart: volumes Docker still holds are served again at the
    * same paths, by the mount process that survived or by a new one.
@@ -74,10 +94,12 @@ export class VolumeDriver {
       const mp = this.mountpoint(v.name);
       if (await isServing(v.pid, mp)) {
         log.info('volume still mounted; adopted', { volume: v.name, pid: v.pid, mountpoint: mp });
+        await this.publish(v);
         continue;
       }
       try {
         await this.startMount(v);
+        await this.publish(v);
         log.info('volume mounted again after restart', { volume: v.name, mountpoint: mp, ids: v.mountIds.length });
       } catch (err) {
         log.error('could not mount a volume again after restart; the next container start retries', { volume: v.name, error: (err as Error).message });
@@ -108,6 +130,25 @@ export class VolumeDriver {
         if (err instanceof OptionError) throw new DriverError(err.message);
         throw err;
       }
+      if (this.registry && Object.keys(opts ?? {}).length === 0) {
+        // No options on a node that did not create it (Docker does this on every node): the cluster's definition.
+        const remote = await this.registry.get(name).catch(() => undefined);
+        if (remote) {
+          if (!this.volumes.has(name)) await this.known(name);
+          return;
+        }
+      }
+      if (this.registry) {
+        let won;
+        try {
+          won = await this.registry.create(name, { spec: parsed.spec, createdAt: new Date().toISOString(), createdOn: this.registry.node }, parsed.auth);
+        } catch (err) {
+          throw new DriverError(`cannot register volume ${name} in ZooKeeper: ${(err as Error).message}`);
+        }
+        if (JSON.stringify(won.spec) !== JSON.stringify(parsed.spec)) {
+          throw new DriverError(`volume ${name} already exists in the cluster with other options (created on ${won.createdOn}); remove it first`);
+        }
+      }
       const existing = this.volumes.get(name);
       if (existing) {
         // Create is idempotent: Docker (and a Swarm deploying on every node) may ask again.
@@ -124,8 +165,13 @@ export class VolumeDriver {
   remove(name: string): Promise<void> {
     checkVolumeName(name);
     return this.serial(name, async () => {
-      const v = this.record(name);
+      const v = this.volumes.get(name) ?? (await this.known(name));
       if (v.mountIds.length > 0) throw new DriverError(`volume ${name} is in use by ${v.mountIds.length} container(s) on this node`);
+      try {
+        await this.registry?.remove(name);
+      } catch (err) {
+        throw new DriverError((err as Error).message);
+      }
       await stopMount(v.pid, this.mountpoint(name));
       this.volumes.delete(name);
       this.state.removeSecret(name);
@@ -137,7 +183,7 @@ export class VolumeDriver {
   mount(name: string, id: string): Promise<string> {
     checkVolumeName(name);
     return this.serial(name, async () => {
-      const v = this.record(name);
+      const v = await this.known(name);
       const mp = this.mountpoint(name);
       if (!(await isServing(v.pid, mp))) {
         try {
@@ -151,6 +197,7 @@ export class VolumeDriver {
       }
       if (!v.mountIds.includes(id)) v.mountIds.push(id);
       this.state.save(this.volumes);
+      await this.publish(v);
       log.info('mount', { volume: name, id: id.slice(0, 12), users: v.mountIds.length });
       return mp;
     });
@@ -159,7 +206,7 @@ export class VolumeDriver {
   unmount(name: string, id: string): Promise<void> {
     checkVolumeName(name);
     return this.serial(name, async () => {
-      const v = this.record(name);
+      const v = await this.known(name);
       v.mountIds = v.mountIds.filter((x) => x !== id);
       if (v.mountIds.length === 0) {
         await stopMount(v.pid, this.mountpoint(name));
@@ -167,21 +214,33 @@ export class VolumeDriver {
         log.info('volume unmounted (last user gone)', { volume: name });
       }
       this.state.save(this.volumes);
+      await this.publish(v);
       log.info('unmount', { volume: name, id: id.slice(0, 12), users: v.mountIds.length });
     });
   }
 
   async path(name: string): Promise<string> {
-    const v = this.record(name);
-    return v.mountIds.length > 0 ? this.mountpoint(name) : '';
+    const v = this.volumes.get(checkVolumeName(name));
+    return v && v.mountIds.length > 0 ? this.mountpoint(name) : '';
   }
 
   async get(name: string): Promise<VolumeInfo> {
-    return this.info(this.record(name));
+    return this.info(await this.known(name));
   }
 
+  /** This node's volumes and, with a registry, every volume of the cluster. */
   async list(): Promise<VolumeInfo[]> {
-    return [...this.volumes.values()].map((v) => this.info(v));
+    const out = new Map([...this.volumes.values()].map((v) => [v.name, this.info(v)]));
+    if (this.registry) {
+      try {
+        for (const { name, volume } of await this.registry.list()) {
+          if (!out.has(name)) out.set(name, { Name: name, CreatedAt: volume.createdAt, Status: { hosts: volume.spec.hosts, path: volume.spec.path, mode: volume.spec.mode, createdOn: volume.createdOn } });
+        }
+      } catch (err) {
+        log.warn('could not list the cluster\'s volumes; showing this node\'s', { error: (err as Error).message });
+      }
+    }
+    return [...out.values()];
   }
 
   private info(v: VolumeRecord): VolumeInfo {

@@ -24,10 +24,11 @@ class Plugin {
     readonly stateDir: string,
     readonly mountRoot: string,
     private readonly env: Record<string, string>,
+    private readonly socket = SOCKET,
   ) {}
 
   async start(): Promise<void> {
-    this.child = spawn(CLI, ['serve', '--socket', SOCKET, '--state-dir', this.stateDir, '--mount-root', this.mountRoot, '--connect-timeout', '3'], {
+    this.child = spawn(CLI, ['serve', '--socket', this.socket, '--state-dir', this.stateDir, '--mount-root', this.mountRoot, '--connect-timeout', '3'], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, ...this.env },
     });
@@ -233,5 +234,57 @@ describe('Docker volume plugin (legacy socket) with a real dockerd and ZooKeeper
     const swarmvol = await time('timed');
     console.log(`docker run --rm -v vol:/data true, median of 5: swarmvol ${swarmvol.toFixed(0)} ms, local driver ${local.toFixed(0)} ms (${(swarmvol / local).toFixed(2)}x)`);
     assert.equal((await run(['volume', 'rm', 'timed', 'localvol'])).code, 0);
+  });
+});
+
+describe('Docker volume plugin: two nodes (two dockerd, two plugins) sharing one ZooKeeper', () => {
+  let zk: ZooKeeperServer;
+  const nodes: Array<{ dockerd: Dockerd; plugin: Plugin; driver: string; socket: string }> = [];
+
+  before(async () => {
+    zk = await startZooKeeper();
+    for (const n of ['a', 'b']) {
+      const dockerd = await startDockerd();
+      const dir = tempDir(`swarmvol-node-${n}-`);
+      const driver = `swarmvol-${n}${process.pid}`;
+      const socket = `/run/docker/plugins/${driver}.sock`;
+      const plugin = new Plugin(path.join(dir, 'state'), path.join(dir, 'mounts'), { ZK_HOSTS: zk.connectString, NODE_NAME: `node-${n}` }, socket);
+      await plugin.start();
+      nodes.push({ dockerd, plugin, driver, socket });
+    }
+  });
+  after(async () => {
+    for (const n of nodes) {
+      const ps = await n.dockerd.docker(['ps', '-aq']);
+      for (const id of ps.stdout.split('\n').filter(Boolean)) await n.dockerd.docker(['rm', '-f', id]);
+      await n.plugin.stop();
+      await n.dockerd.stop();
+    }
+    await zk?.destroy();
+  });
+
+  it('a volume created on node A is listed and used on node B; rm is refused while B uses it', async () => {
+    const [a, b] = nodes as [(typeof nodes)[0], (typeof nodes)[0]];
+    assert.equal((await a.dockerd.docker(['volume', 'create', '-d', a.driver, '-o', 'umask=027', 'cluster'])).code, 0);
+    // B's Docker learns of the volume from B's plugin, which reads the cluster's definition.
+    const probe = await b.dockerd.docker(['volume', 'create', '-d', b.driver, 'cluster']);
+    assert.equal(probe.code, 0, probe.stderr);
+    const inspectB = JSON.parse((await b.dockerd.docker(['volume', 'inspect', 'cluster'])).stdout) as Array<{ Status: { path: string } }>;
+    assert.equal(inspectB[0]!.Status.path, '/swarmvol/volumes/cluster');
+    const onA = await a.dockerd.docker(['run', '--rm', '--network', 'none', '-v', 'cluster:/data', TEST_IMAGE, 'sh', '-c', 'echo written-on-a > /data/msg']);
+    assert.equal(onA.code, 0, onA.stderr);
+    const onB = await b.dockerd.docker(['run', '-d', '--name', 'reader', '--network', 'none', '-v', 'cluster:/data', TEST_IMAGE, 'sh', '-c', 'cat /data/msg > /data/seen; sleep 600']);
+    assert.equal(onB.code, 0, onB.stderr);
+    await waitFor(async () => (await a.dockerd.docker(['run', '--rm', '--network', 'none', '-v', 'cluster:/data', TEST_IMAGE, 'cat', '/data/seen'])).stdout.trim() === 'written-on-a', 15_000, 'B read what A wrote');
+    // Removal on A while B uses it: refused, naming B.
+    const rm = await a.dockerd.docker(['volume', 'rm', 'cluster']);
+    assert.notEqual(rm.code, 0);
+    assert.match(rm.stderr, /volume cluster is in use on node node-b/);
+    assert.equal((await b.dockerd.docker(['rm', '-f', 'reader'])).code, 0);
+    await waitFor(async () => (await a.dockerd.docker(['volume', 'rm', 'cluster'])).code === 0, 15_000, 'rm after B stopped using it');
+    // Gone for the cluster: B's plugin no longer knows it once B forgets it locally.
+    assert.equal((await b.dockerd.docker(['volume', 'rm', 'cluster'])).code, 0);
+    const list = await a.dockerd.docker(['volume', 'ls', '-q']);
+    assert.doesNotMatch(list.stdout, /cluster/);
   });
 });
