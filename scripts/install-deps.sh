@@ -22,6 +22,7 @@ packages=(
   default-jre-headless   # ZooKeeper's runtime
   docker.io              # dockerd and the docker CLI: the plugin's tests run a real daemon
   busybox-static         # the tests' container image (imported, nothing is pulled)
+  debootstrap            # the managed plugin's Debian base, built without a registry
 )
 
 missing=()

@@ -4,6 +4,8 @@
 export type Level = 'debug' | 'info' | 'warn' | 'error';
 const order: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
+// The managed plugin logs to stdout: Docker files a plugin's stderr lines as errors.
+const toStdout = process.env.SWARMVOL_LOG_STDOUT === '1';
 let threshold: number = order[(process.env.SWARMVOL_LOG_LEVEL as Level) ?? 'info'] ?? order.info;
 
 export function setLogLevel(level: Level): void {
@@ -19,7 +21,7 @@ function write(level: Level, message: string, fields?: Record<string, unknown>):
   if (order[level] < threshold) return;
   let line = `${new Date().toISOString()} ${level} ${message}`;
   if (fields) for (const [k, v] of Object.entries(fields)) if (v !== undefined) line += ` ${k}=${format(v)}`;
-  process.stderr.write(line + '\n');
+  (toStdout ? process.stdout : process.stderr).write(line + '\n');
 }
 
 export const log = {
