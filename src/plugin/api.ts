@@ -93,9 +93,7 @@ export async function serveApi(socketPath: string, driver: VolumeDriver): Promis
       if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new BadRequest('request body must be a JSON object');
       log.debug('request', { route, body: route === '/VolumeDriver.Create' ? { Name: (body as Record<string, unknown>).Name } : body });
       const result = await handler(body as Record<string, unknown>);
-      if (route !== '/VolumeDriver.List' && route !== '/VolumeDriver.Get' && route !== '/VolumeDriver.Path' && route !== '/VolumeDriver.Capabilities') {
-        log.info('api', { route, name: (body as Record<string, unknown>).Name, ok: true });
-      }
+      log.info('api', { route, name: (body as Record<string, unknown>).Name, ok: true });
       reply(200, result);
     } catch (err) {
       const known = err instanceof DriverError || err instanceof OptionError || err instanceof BadRequest;

@@ -189,6 +189,27 @@ describe('Docker volume plugin (legacy socket) with a real dockerd and ZooKeeper
     assert.equal((await run(['volume', 'rm', 'unreachable'])).code, 0);
   });
 
+  it("isolates volumes: a crashed mount process takes down only its own volume, and the next container gets a fresh mount", async () => {
+    for (const v of ['iso-a', 'iso-b']) assert.equal((await run(['volume', 'create', '-d', DRIVER, v])).code, 0);
+    for (const v of ['iso-a', 'iso-b']) {
+      const r = await run(['run', '-d', '--name', v, '--network', 'none', '-v', `${v}:/data`, TEST_IMAGE, 'sh', '-c', `echo ${v} > /data/name; sleep 600`]);
+      assert.equal(r.code, 0, r.stderr);
+    }
+    const state = () => JSON.parse(fs.readFileSync(path.join(plugin.stateDir, 'state.json'), 'utf8')) as { volumes: Array<{ name: string; pid?: number }> };
+    await waitFor(() => state().volumes.filter((v) => v.name.startsWith('iso-') && v.pid).length === 2, 10_000, 'both mounted');
+    const pidA = state().volumes.find((v) => v.name === 'iso-a')!.pid!;
+    process.kill(pidA, 'SIGKILL');
+    // iso-b is untouched.
+    const b = await run(['exec', 'iso-b', 'cat', '/data/name']);
+    assert.equal(b.stdout.trim(), 'iso-b', b.stderr);
+    // iso-a's next user gets a new mount process with the data intact.
+    await run(['rm', '-f', 'iso-a']);
+    const again = await run(['run', '--rm', '--network', 'none', '-v', 'iso-a:/data', TEST_IMAGE, 'cat', '/data/name']);
+    assert.equal(again.stdout.trim(), 'iso-a', again.stderr);
+    await run(['rm', '-f', 'iso-b']);
+    for (const v of ['iso-a', 'iso-b']) assert.equal((await run(['volume', 'rm', v])).code, 0);
+  });
+
   it('answers garbage on its socket with errors and keeps running', async () => {
     const cases: Array<[string, string | Buffer, RegExp]> = [
       ['/VolumeDriver.Create', '{not json', /not valid JSON/],
