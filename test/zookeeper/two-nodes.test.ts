@@ -336,6 +336,20 @@ describe('ZooKeeper backend, two nodes', () => {
     assertErrno(() => fs.renameSync(path.join(da, 'f'), path.join(da, '.swarmvol')), 'EPERM');
   });
 
+  it('refuses names ZooKeeper cannot store with EINVAL, and takes every other odd name', () => {
+    const [da, db] = fresh('names');
+    for (const bad of ['new\nline', 'tab\there', 'bell\u0007', 'del\u007f', 'emoji\u{1F600}', 'private\ue000']) {
+      assertErrno(() => fs.writeFileSync(path.join(da, bad), 'x'), 'EINVAL', JSON.stringify(bad));
+      assertErrno(() => fs.mkdirSync(path.join(da, bad)), 'EINVAL', JSON.stringify(bad));
+    }
+    fs.writeFileSync(path.join(da, 'plain'), 'p');
+    assertErrno(() => fs.renameSync(path.join(da, 'plain'), path.join(da, 'emoji\u{1F600}')), 'EINVAL');
+    const good = ['x'.repeat(255), 'space and ünïcödé', '...', '.hidden', '-dash', 'quote"\'', 'per%cent', 'back\\slash', '中文名字'];
+    for (const name of good) fs.writeFileSync(path.join(da, name), name);
+    for (const name of good) assert.equal(fs.readFileSync(path.join(db, name), 'utf8'), name);
+    assertErrno(() => fs.writeFileSync(path.join(da, 'x'.repeat(256)), 'x'), 'ENAMETOOLONG');
+  });
+
   it('shows znodes made by a plain client in the mount, and its changes at once', async () => {
     const [da, db, zp] = fresh('plain');
     await plain.create(`${zp}/from-zkcli`, Buffer.from('zk'), OPEN_ACL_UNSAFE);

@@ -32,6 +32,7 @@ import {
   pruneMeta,
   rulesFor,
   sameAttributes,
+  storableName,
   SELF_KEY,
   type Mode,
   type ModeRules,
@@ -116,6 +117,8 @@ export function errnoFromZk(err: unknown): FsError {
       return new FsError('EEXIST');
     case ErrorCode.NOTEMPTY:
       return new FsError('ENOTEMPTY');
+    case ErrorCode.BADARGUMENTS:
+      return new FsError('EINVAL', err.message);
     default:
       // The application only sees EIO: say why in the log.
       log.warn('ZooKeeper request failed', { path: err.path, error: err.message });
@@ -390,6 +393,9 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   private checkName(name: string): void {
     if (this.rules.reserved.has(name)) throw new FsError('EPERM', `${name} is reserved by swarmvol`);
     if (Buffer.byteLength(name) > 255) throw new FsError('ENAMETOOLONG');
+    if (!storableName(name)) {
+      throw new FsError('EINVAL', 'ZooKeeper cannot store this name: control characters, characters outside the Basic Multilingual Plane (emoji) and private-use characters are not allowed in znode names');
+    }
   }
 
   /**
@@ -449,7 +455,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       const zdata = this.dirDataNode(parent);
       return zdata && this.lookupResult(zdata);
     }
-    if (this.rules.reserved.has(name)) return undefined;
+    if (this.rules.reserved.has(name) || !storableName(name)) return undefined;
     const path = joinPath(parent.path, name);
     const known = this.nodes.get(path);
     if (known && !known.stale) return this.lookupResult(known);

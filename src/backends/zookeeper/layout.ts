@@ -220,6 +220,20 @@ export function sameAttributes(a: EntryMeta | undefined, b: EntryMeta | undefine
   return ATTRIBUTE_KEYS.every((k) => JSON.stringify(a?.[k]) === JSON.stringify(b?.[k]));
 }
 
+/**
+ * ZooKeeper refuses path characters in these ranges (its PathUtils): control
+ * characters, DEL and C1 controls, and everything from U+D800 to U+F8FF (which
+ * in UTF-16 includes every character outside the Basic Multilingual Plane,
+ * emoji among them, and the private use area) and U+FFF0 to U+FFFF.
+ */
+export function storableName(name: string): boolean {
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (c <= 0x1f || (c >= 0x7f && c <= 0x9f) || (c >= 0xd800 && c <= 0xf8ff) || c >= 0xfff0) return false;
+  }
+  return true;
+}
+
 export function joinPath(dir: string, name: string): string {
   return dir === '/' ? `/${name}` : `${dir}/${name}`;
 }
