@@ -132,6 +132,9 @@ async function mountCommand(args: string[]): Promise<number> {
     negativeTimeout: parseSeconds('negative-timeout', values['negative-timeout'], backendName === 'zookeeper' ? 3600 : 1),
   };
 
+  if (values['writeback-cache'] && backendName !== 'memory') {
+    throw new UsageError('--writeback-cache: only with --backend memory (the zookeeper backend commits each file at close, and the kernel would hold writes back past it)');
+  }
   const backend = backendName === 'memory' ? new MemoryBackend() : await openZooKeeper(values);
   const nodes = new NodeFileSystem<object, unknown>(backend as unknown as Backend<object, unknown>, { ...timeouts, xattrs: !values['no-xattrs'] });
   const session = new FuseSession(nodes, {

@@ -161,6 +161,9 @@ describe('ZooKeeper backend, mount errors', () => {
       ['--hosts 127.0.0.1:2181 --path /v --auth user:pw', /--auth: expected digest:USER:PASSWORD/],
       ['--hosts 127.0.0.1:2181 --path /v --umask 9', /--umask: expected octal digits/],
       ['--hosts 127.0.0.1:2181 --path /v --uid root', /--uid: expected a numeric id/],
+      ['--hosts 127.0.0.1:2181 --path /v --mode Tree', /--mode: expected one of hybrid, dir, file, got "Tree"/],
+      ['--hosts 127.0.0.1:2181 --path /v --op-timeout forever', /--op-timeout: expected a number of seconds from 0 to 86400/],
+      ['--hosts 127.0.0.1:2181 --path /v --writeback-cache', /--writeback-cache: only with --backend memory/],
     ];
     for (const [args, re] of cases) {
       const r = await sh(`bin/swarmvol mount --backend zookeeper ${args} /tmp`);
