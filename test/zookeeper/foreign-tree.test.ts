@@ -302,6 +302,19 @@ describe('ZooKeeper backend, digest auth', () => {
       const without = await mountCli(['--backend', 'zookeeper', '--hosts', zk.connectString, '--path', '/secure']);
       mounts.push(without);
       assert.throws(() => fs.readFileSync(path.join(without.mnt, 'token')), { code: 'EACCES' });
+      // What the mount creates with auth is for that identity only (CREATOR_ALL); --open-acl makes it world-open.
+      fs.writeFileSync(path.join(withAuth.mnt, 'made-with-auth'), 'private');
+      const acl = (await owner.getACL('/secure/made-with-auth')).acl;
+      assert.deepEqual(acl.map((a) => [a.scheme, a.id.split(':')[0], a.perms]), [['digest', 'ops', 31]]);
+      const anonymous = new ZkClient({ connectString: zk.connectString });
+      await anonymous.connect();
+      await assert.rejects(anonymous.getData('/secure/made-with-auth'), /NOAUTH/);
+      assert.throws(() => fs.readFileSync(path.join(without.mnt, 'made-with-auth')), { code: 'EACCES' });
+      const open = await mountCli(['--backend', 'zookeeper', '--hosts', zk.connectString, '--path', '/secure', '--auth', 'digest:ops:s3cret-pw', '--open-acl']);
+      mounts.push(open);
+      fs.writeFileSync(path.join(open.mnt, 'made-open'), 'public');
+      assert.equal((await anonymous.getData('/secure/made-open')).data.toString(), 'public');
+      anonymous.close();
       for (const m of mounts) assert.equal(await m.stop(), 0, m.output());
       assert.doesNotMatch(withAuth.output(), /s3cret-pw/);
     } finally {
