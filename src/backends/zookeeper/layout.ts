@@ -118,7 +118,8 @@ export function decodeMeta(data: Buffer, version: number, mzxid: bigint): DirMet
 /** Encodes a map; entries in `newInThisTxn` get their zxids from the transaction that writes them. */
 export function encodeMeta(entries: Map<string, EntryMeta>, newInThisTxn: ReadonlySet<string> = new Set()): Buffer {
   if (entries.size === 0) return Buffer.alloc(0);
-  const out: Record<string, EntryMeta> = {};
+  // No prototype: a file named __proto__ must be an ordinary key.
+  const out = Object.create(null) as Record<string, EntryMeta>;
   for (const [name, meta] of [...entries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     out[name] = newInThisTxn.has(name) ? { ...meta, z: THIS_TXN, ...(meta.mz !== undefined ? { mz: THIS_TXN } : {}) } : meta;
   }

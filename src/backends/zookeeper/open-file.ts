@@ -64,8 +64,9 @@ export class OpenFile {
 
   private reserve(size: number): void {
     if (!this.shared && size <= this.buf.length) return;
-    const capacity = Math.min(this.maxSize, Math.max(size, this.shared ? this.len : 0, Math.min(this.buf.length * 2, this.maxSize), 4096));
-    const next = Buffer.allocUnsafe(Math.max(capacity, size));
+    const capacity = Math.min(this.maxSize, Math.max(size, Math.min(this.buf.length * 2, this.maxSize), 4096));
+    // Never below the current length: content written by another tool may exceed our limit, and must stay whole.
+    const next = Buffer.allocUnsafe(Math.max(capacity, size, this.len));
     this.buf.copy(next, 0, 0, this.len);
     this.buf = next;
     this.shared = false;
