@@ -4,60 +4,18 @@
 // mid-use, an unreachable ZooKeeper, and garbage on the plugin socket.
 
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ZkClient } from '../../src/backends/zookeeper/client/client.js';
 import { startDockerd, TEST_IMAGE, type Dockerd } from '../helpers/docker.js';
-import { CLI, tempDir, waitFor } from '../helpers/mount.js';
+import { tempDir, waitFor } from '../helpers/mount.js';
+import { Plugin } from '../helpers/plugin.js';
 import { startZooKeeper, type ZooKeeperServer } from '../helpers/zookeeper.js';
 
 const DRIVER = `swarmvol-t${process.pid}`;
 const SOCKET = `/run/docker/plugins/${DRIVER}.sock`;
-
-class Plugin {
-  private child: ChildProcess | undefined;
-  private out = '';
-  constructor(
-    readonly stateDir: string,
-    readonly mountRoot: string,
-    private readonly env: Record<string, string>,
-    private readonly socket = SOCKET,
-  ) {}
-
-  async start(): Promise<void> {
-    this.child = spawn(CLI, ['serve', '--socket', this.socket, '--state-dir', this.stateDir, '--mount-root', this.mountRoot, '--connect-timeout', '3'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, ...this.env },
-    });
-    this.child.stdout!.on('data', (d: Buffer) => (this.out += d.toString()));
-    this.child.stderr!.on('data', (d: Buffer) => (this.out += d.toString()));
-    await waitFor(() => / info plugin serving /.test(this.out) || this.child?.exitCode !== null, 30_000, 'plugin');
-    assert.match(this.out, / info plugin serving /);
-  }
-
-  output(): string {
-    return this.out;
-  }
-
-  async kill9(): Promise<void> {
-    const c = this.child!;
-    const exited = new Promise((r) => c.on('exit', r));
-    c.kill('SIGKILL');
-    await exited;
-    this.out = '';
-  }
-
-  async stop(): Promise<void> {
-    const c = this.child;
-    if (!c || c.exitCode !== null) return;
-    const exited = new Promise((r) => c.on('exit', r));
-    c.kill('SIGTERM');
-    await exited;
-  }
-}
 
 /** One request on the plugin socket, as Docker would send it (or not). */
 function post(route: string, body: string | Buffer, method = 'POST'): Promise<{ status: number; body: string }> {
@@ -82,7 +40,7 @@ describe('Docker volume plugin (legacy socket) with a real dockerd and ZooKeeper
     zk = await startZooKeeper();
     dockerd = await startDockerd();
     const dir = tempDir('swarmvol-plugin-');
-    plugin = new Plugin(path.join(dir, 'state'), path.join(dir, 'mounts'), { ZK_HOSTS: zk.connectString });
+    plugin = new Plugin(path.join(dir, 'state'), path.join(dir, 'mounts'), { ZK_HOSTS: zk.connectString }, SOCKET);
     await plugin.start();
   });
   after(async () => {
