@@ -107,5 +107,9 @@ describe('faults: a 3-member ZooKeeper ensemble, two mounts, a steady workload',
       },
       { stopEarly: true },
     );
+    // No stale mount: exactly one live swarmvol mount at the mountpoint, and it answers.
+    const mounts = (await fs.promises.readFile('/proc/self/mountinfo', 'utf8')).split('\n').filter((l) => l.includes(` ${a.mnt} `) && l.includes('fuse.swarmvol'));
+    assert.equal(mounts.length, 1, mounts.join('\n'));
+    await fs.promises.readdir(a.mnt);
   });
 });
