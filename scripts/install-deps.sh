@@ -23,6 +23,7 @@ packages=(
   docker.io              # dockerd and the docker CLI: the plugin's tests run a real daemon
   busybox-static         # the tests' container image (imported, nothing is pulled)
   debootstrap            # the managed plugin's Debian base, built without a registry
+  sqlite3                # the lock tests run sqlite3 from two nodes on one database
 )
 
 missing=()

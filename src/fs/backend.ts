@@ -4,9 +4,9 @@
 // does node ids, lookup counts, handle numbers, directory offsets, locks and
 // cache timeouts. Every method may throw an FsError; anything else is EIO.
 
-import type { Attr, RequestContext, StatfsOut, Timespec } from '../fuse/types.js';
+import type { Attr, FileLock, LockIn, RequestContext, StatfsOut, Timespec } from '../fuse/types.js';
 
-export type { Attr, RequestContext, StatfsOut, Timespec };
+export type { Attr, FileLock, LockIn, RequestContext, StatfsOut, Timespec };
 
 /** A node found or made, with its attributes and optional per-reply cache timeouts (seconds). */
 export interface Lookup<N> {
@@ -111,6 +111,15 @@ export interface Backend<N extends object, H = unknown> {
   /** A snapshot of the directory's entries, "." and ".." first. */
   readdir(ctx: RequestContext, node: N): Promise<DirEntry[]>;
   statfs(ctx: RequestContext): Promise<StatfsOut>;
+
+  /**
+   * Locks shared with other mounts of the same store (other nodes). A backend
+   * without them gets the node layer's locks, local to this mount.
+   */
+  getlk?(ctx: RequestContext, node: N, lk: LockIn): Promise<FileLock>;
+  setlk?(ctx: RequestContext, node: N, lk: LockIn, wait: boolean): Promise<void>;
+  /** Drops every lock `owner` holds on `node`: fcntl locks on close, flock locks on the last close. */
+  releaseLocks?(node: N, owner: bigint, flock: boolean): Promise<void>;
 
   getxattr?(ctx: RequestContext, node: N, name: string): Promise<Buffer>;
   setxattr?(ctx: RequestContext, node: N, name: string, value: Buffer, flags: number): Promise<void>;

@@ -8,7 +8,7 @@ import { F_RDLCK, F_UNLCK, F_WRLCK, LOCK_OFFSET_MAX } from '../fuse/kernel.js';
 import type { FileLock, LockIn, RequestContext } from '../fuse/types.js';
 import { FsError } from './errors.js';
 
-interface HeldLock {
+export interface HeldLock {
   owner: bigint;
   start: bigint;
   end: bigint;
@@ -32,8 +32,70 @@ class FileLocks {
   }
 }
 
-function overlaps(a: { start: bigint; end: bigint }, b: { start: bigint; end: bigint }): boolean {
+export function overlaps(a: { start: bigint; end: bigint }, b: { start: bigint; end: bigint }): boolean {
   return a.start <= b.end && b.start <= a.end;
+}
+
+/**
+ * The locks of `lk.owner` after `lk` is applied to `list` (one owner's or many):
+ * its own ranges are split, replaced or merged (same type, overlapping or
+ * adjacent) as POSIX says; other owners' locks are kept as they are.
+ */
+export function withLock(list: readonly HeldLock[], lk: LockIn): HeldLock[] {
+  const { start, end, type, pid } = lk.lock;
+  const next: HeldLock[] = [];
+  const merged: HeldLock | undefined = type === F_UNLCK ? undefined : { owner: lk.owner, start, end, type, pid };
+  for (const held of list) {
+    if (held.owner !== lk.owner) {
+      next.push(held);
+      continue;
+    }
+    const touches = held.start <= end + 1n && start <= held.end + 1n;
+    if (!touches) {
+      next.push(held);
+      continue;
+    }
+    if (merged && held.type === type) {
+      // Same type and overlapping or adjacent: merge into one range.
+      merged.start = held.start < merged.start ? held.start : merged.start;
+      merged.end = held.end > merged.end ? held.end : merged.end;
+      continue;
+    }
+    if (!overlaps(held, { start, end })) {
+      next.push(held);
+      continue;
+    }
+    // Different type (or unlock): keep the parts outside [start, end].
+    if (held.start < start) next.push({ ...held, end: start - 1n });
+    if (held.end > end) next.push({ ...held, start: end + 1n });
+  }
+  if (merged) next.push(merged);
+  next.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+  return next;
+}
+
+/** Whether `held` and a request of `type` over `range` exclude each other. */
+export function excludes(held: { start: bigint; end: bigint; type: number }, range: { start: bigint; end: bigint }, type: number): boolean {
+  return overlaps(held, range) && (held.type === F_WRLCK || type === F_WRLCK);
+}
+
+/**
+ * Whether every lock in `next` is already granted by `prev` (same range or
+ * inside it, same type or a read lock inside a write lock): a change that only
+ * shrinks or downgrades, which never has to wait for anyone.
+ */
+export function onlyShrinks(prev: readonly HeldLock[], next: readonly HeldLock[]): boolean {
+  return next.every((n) => {
+    // Walk the sorted, non-overlapping previous ranges that may cover n.
+    let from = n.start;
+    for (const p of prev) {
+      if (p.end < from || p.start > from) continue;
+      if (n.type === F_WRLCK && p.type !== F_WRLCK) return false;
+      if (p.end >= n.end) return true;
+      from = p.end + 1n;
+    }
+    return false;
+  });
 }
 
 export class LockTable {
@@ -117,47 +179,15 @@ export class LockTable {
     if (!file) return undefined;
     const list = lk.flock ? file.flock : file.posix;
     for (const held of list) {
-      if (held.owner === lk.owner) continue;
-      if (!overlaps(held, lk.lock)) continue;
-      if (held.type === F_WRLCK || lk.lock.type === F_WRLCK) return held;
+      if (held.owner !== lk.owner && excludes(held, lk.lock, lk.lock.type)) return held;
     }
     return undefined;
   }
 
   /** Sets or clears [start, end] for lk.owner, splitting and merging its own locks. */
   private apply(file: FileLocks, lk: LockIn): void {
-    const { start, end, type, pid } = lk.lock;
-    const list = lk.flock ? file.flock : file.posix;
-    const next: HeldLock[] = [];
-    const merged: HeldLock | undefined = type === F_UNLCK ? undefined : { owner: lk.owner, start, end, type, pid };
-    for (const held of list) {
-      if (held.owner !== lk.owner) {
-        next.push(held);
-        continue;
-      }
-      const touches = held.start <= end + 1n && start <= held.end + 1n;
-      if (!touches) {
-        next.push(held);
-        continue;
-      }
-      if (merged && held.type === type) {
-        // Same type and overlapping or adjacent: merge into one range.
-        merged.start = held.start < merged.start ? held.start : merged.start;
-        merged.end = held.end > merged.end ? held.end : merged.end;
-        continue;
-      }
-      if (!overlaps(held, { start, end })) {
-        next.push(held);
-        continue;
-      }
-      // Different type (or unlock): keep the parts outside [start, end].
-      if (held.start < start) next.push({ ...held, end: start - 1n });
-      if (held.end > end) next.push({ ...held, start: end + 1n });
-    }
-    if (merged) next.push(merged);
-    next.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
-    if (lk.flock) file.flock = next;
-    else file.posix = next;
+    if (lk.flock) file.flock = withLock(file.flock, lk);
+    else file.posix = withLock(file.posix, lk);
   }
 
   /** Grants waiting requests that no longer conflict, in arrival order. */
@@ -178,7 +208,7 @@ export class LockTable {
   }
 }
 
-function validate(lk: LockIn): void {
+export function validate(lk: LockIn): void {
   const { type, start, end } = lk.lock;
   if (type !== F_RDLCK && type !== F_WRLCK && type !== F_UNLCK) throw new FsError('EINVAL', `lock type ${type}`);
   if (start > end || end > LOCK_OFFSET_MAX) throw new FsError('EINVAL', 'lock range');

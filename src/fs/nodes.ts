@@ -308,9 +308,14 @@ export class NodeFileSystem<N extends object, H> implements RawFileSystem, Kerne
 
   async flush(ctx: RequestContext, nodeid: number, fh: number, lockOwner: bigint): Promise<void> {
     const f = this.file(fh);
-    // close(2) drops the closing process's POSIX locks on the file.
+    // close(2) drops the closing process's POSIX locks on the file, after its
+    // writes are stored (the next holder, on any node, must read them).
     this.locks.releaseOwner(nodeid, lockOwner, false);
-    await this.backend.flush(ctx, f.handle);
+    try {
+      await this.backend.flush(ctx, f.handle);
+    } finally {
+      await this.backend.releaseLocks?.(f.inode.node, lockOwner, false);
+    }
   }
 
   async fsync(ctx: RequestContext, _nodeid: number, fh: number, datasync: boolean): Promise<void> {
@@ -321,8 +326,13 @@ export class NodeFileSystem<N extends object, H> implements RawFileSystem, Kerne
     const f = this.files.get(fh);
     if (!f) return;
     this.files.delete(fh);
-    if (releaseFlags & RELEASE_FLOCK_UNLOCK) this.locks.releaseOwner(nodeid, lockOwner, true);
-    await this.backend.release(ctx, f.handle);
+    if (!(releaseFlags & RELEASE_FLOCK_UNLOCK)) return this.backend.release(ctx, f.handle);
+    this.locks.releaseOwner(nodeid, lockOwner, true);
+    try {
+      await this.backend.release(ctx, f.handle);
+    } finally {
+      await this.backend.releaseLocks?.(f.inode.node, lockOwner, true);
+    }
   }
 
   async opendir(_ctx: RequestContext, nodeid: number, _flags: number): Promise<OpenOut> {
@@ -399,13 +409,15 @@ export class NodeFileSystem<N extends object, H> implements RawFileSystem, Kerne
     await this.xattrBackend().removexattr(ctx, this.inode(nodeid).node, name);
   }
 
-  async getlk(_ctx: RequestContext, nodeid: number, lk: LockIn): Promise<FileLock> {
-    this.inode(nodeid);
+  async getlk(ctx: RequestContext, nodeid: number, lk: LockIn): Promise<FileLock> {
+    const inode = this.inode(nodeid);
+    if (this.backend.getlk) return this.backend.getlk(ctx, inode.node, lk);
     return this.locks.test(nodeid, lk);
   }
 
   async setlk(ctx: RequestContext, nodeid: number, lk: LockIn, wait: boolean): Promise<void> {
-    this.inode(nodeid);
+    const inode = this.inode(nodeid);
+    if (this.backend.setlk) return this.backend.setlk(ctx, inode.node, lk, wait);
     await this.locks.set(ctx, nodeid, lk, wait);
   }
 

@@ -7,7 +7,7 @@
 // own changes cause are recognised and cost nothing.
 
 import { constants as C } from 'node:fs';
-import type { Attr, AttrChanges, Backend, DirEntry, KernelCache, Lookup, OpenRequest, OpenResult, RequestContext, StatfsOut } from '../../fs/backend.js';
+import type { Attr, AttrChanges, Backend, DirEntry, FileLock, KernelCache, LockIn, Lookup, OpenRequest, OpenResult, RequestContext, StatfsOut } from '../../fs/backend.js';
 import { FsError } from '../../fs/errors.js';
 import { log } from '../../util/log.js';
 import { ZkClient, type WatchEvent } from './client/client.js';
@@ -24,6 +24,7 @@ import {
   inoOf,
   kindOf,
   type Kind,
+  LOCKS_NAME,
   MARKER_NAME,
   MAX_ORDINAL,
   metaFor,
@@ -37,10 +38,11 @@ import {
   type Mode,
   type ModeRules,
 } from './layout.js';
+import { ZkLocks } from './locks.js';
 import { OpenFile } from './open-file.js';
 import { countNodes, createOps, deleteOps, movedMeta, type Subtree, subtreeBytes, subtreeNode } from './subtree.js';
 
-export { DIR_DATA_NAME, MODES, RESERVED_NAMES, type Mode } from './layout.js';
+export { DIR_DATA_NAME, LOCKS_NAME, MODES, RESERVED_NAMES, type Mode } from './layout.js';
 
 export interface ZooKeeperBackendOptions extends Defaults {
   /** Volume root, an absolute ZooKeeper path. */
@@ -155,6 +157,10 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   private readonly rules: ModeRules;
   /** file mode: directories made here that have no entry yet (ZooKeeper would call them files). */
   private readonly pinnedDirs = new Set<string>();
+  /** flock/fcntl locks shared with every other mount of the volume. */
+  private readonly locks: ZkLocks;
+  /** Watch events being applied: a lock grant waits for them (what the last holder stored must be what we read). */
+  private readonly applying = new Set<Promise<void>>();
 
   private constructor(
     private readonly zk: ZkClient,
@@ -164,6 +170,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     this.rules = rulesFor(opts.mode);
     this.root = new ZkNode('/', rootStat, 'dir');
     this.nodes.set('/', this.root);
+    this.locks = new ZkLocks(zk, `${opts.root === '/' ? '' : opts.root}/${LOCKS_NAME}`, opts.acl);
     zk.on('watch', (e: WatchEvent) => this.onWatch(e));
     zk.on('session', (s: { expired: boolean }) => {
       if (!s.expired) return;
@@ -278,7 +285,9 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
 
   private async attr(node: ZkNode): Promise<Attr> {
     const meta = await this.entryMeta(node);
-    const size = node.kind === 'dir' ? 4096 : (node.file?.size ?? node.stat.dataLength);
+    // An open file's own size counts while it holds changes or the current content; not once another node stored newer.
+    const open = node.file && (node.file.dirty || !node.file.stale) ? node.file : undefined;
+    const size = node.kind === 'dir' ? 4096 : (open?.size ?? node.stat.dataLength);
     const a = attrOf(node.kind, node.stat, meta, this.opts, size, this.metaKey(node.path).name);
     if (node.dataOf) a.ino = inoOf(node.stat.czxid, undefined, '', DIR_DATA_ORDINAL);
     return a;
@@ -586,7 +595,37 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   }
 
   async read(_ctx: RequestContext, h: ZkHandle, offset: number, size: number): Promise<Buffer> {
-    return h.file.read(offset, size);
+    return (await this.current(h)).read(offset, size);
+  }
+
+  /**
+   * The open file with another node's newer content if this node buffers no
+   * change of its own: a descriptor kept open (a database, a log reader) sees
+   * what others store, as on a local disk, not what was there at open.
+   */
+  private async current(h: ZkHandle): Promise<OpenFile> {
+    const file = h.file;
+    if (!file.stale || file.dirty) return file;
+    file.reloading ??= (async () => {
+      try {
+        while (file.stale && !file.dirty) {
+          file.stale = false;
+          let content: Buffer;
+          try {
+            content = await this.content(h.node);
+          } catch (err) {
+            if (err instanceof FsError && err.code === 'ENOENT') return; // removed elsewhere: keep reading what we had, as on a local disk
+            file.stale = true;
+            throw err;
+          }
+          if (!file.stale) file.reload(content);
+        }
+      } finally {
+        file.reloading = undefined;
+      }
+    })();
+    await file.reloading;
+    return file;
   }
 
   async statfs(): Promise<StatfsOut> {
@@ -597,8 +636,14 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
 
   async write(_ctx: RequestContext, h: ZkHandle, offset: number, data: Buffer): Promise<number> {
     // The kernel computed an O_APPEND offset from a size it may have cached before another node's change.
-    h.file.write(h.append ? h.file.size : offset, data);
-    return data.length;
+    let bytes = data;
+    if (h.file.stale && !h.file.dirty) {
+      // `data` is only valid until we await: keep a copy while the new content loads.
+      bytes = Buffer.from(data);
+      await this.current(h);
+    }
+    h.file.write(h.append ? h.file.size : offset, bytes);
+    return bytes.length;
   }
 
   /** Stores the file's content as one setData (serialized per file); the reply makes it durable in ZooKeeper. */
@@ -743,6 +788,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     if (node.kind === 'dir') throw new FsError('EISDIR');
     const file = handle?.file ?? node.file;
     if (file) {
+      if (file.stale && !file.dirty) await this.current(handle ?? { node, file, append: false });
       file.truncate(size);
       // ftruncate is committed with the writes at close; truncate(2) by name, now.
       if (!handle) await this.commit(node, file);
@@ -956,10 +1002,40 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   // ---- invalidation ------------------------------------------------------------------
 
   private onWatch(e: WatchEvent): void {
+    if (e.path.startsWith(this.locks.dir) && (e.path.length === this.locks.dir.length || e.path[this.locks.dir.length] === '/')) return this.locks.notify();
     let ours = this.inflight.get(e.path);
     if (!ours) for (const [root, f] of this.inflightTrees) if (e.path === root || e.path.startsWith(`${root}/`)) ours = f;
     if (ours) ours.held.push(e);
-    else void this.applyEvent(e);
+    else this.track(this.applyEvent(e));
+  }
+
+  private track(applying: Promise<void>): void {
+    this.applying.add(applying);
+    void applying.finally(() => this.applying.delete(applying));
+  }
+
+  // ---- locks ---------------------------------------------------------------------------
+
+  async getlk(_ctx: RequestContext, node: ZkNode, lk: LockIn): Promise<FileLock> {
+    return this.locks.test(String(node.stat.czxid), lk);
+  }
+
+  async setlk(ctx: RequestContext, node: ZkNode, lk: LockIn, wait: boolean): Promise<void> {
+    await this.locks.set(ctx, String(node.stat.czxid), lk, wait, {
+      beforeRelease: async () => {
+        if (node.file?.dirty) await this.commit(node, node.file);
+      },
+      // ZooKeeper sends the events of changes made before the unlock ahead of
+      // the reply that shows the lock free: once they are applied, this node's
+      // caches and the kernel's hold what the last holder stored.
+      afterAcquire: async () => {
+        while (this.applying.size > 0) await Promise.all([...this.applying]);
+      },
+    });
+  }
+
+  async releaseLocks(node: ZkNode, owner: bigint, flock: boolean): Promise<void> {
+    await this.locks.release(String(node.stat.czxid), owner, flock);
   }
 
   /** A change made by someone else: drop exactly what it makes stale, here and in the kernel. */
@@ -977,7 +1053,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
         node.data = undefined;
         node.stale = true;
         node.kernelCached = undefined;
-        if (node.file && !node.file.dirty) node.file = undefined; // later opens read the new content
+        if (node.file && !node.file.dirty) node.file.stale = true; // open descriptors read the new content
         await this.cache?.invalidateNode(node);
         if (node.kind === 'dir') {
           // A directory's own data shows as its .zdata file, which may have come or gone.
@@ -1048,7 +1124,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       this.entriesChanged(node);
       node.stale = true;
       node.kernelCached = undefined;
-      if (node.file && !node.file.dirty) node.file = undefined;
+      if (node.file && !node.file.dirty) node.file.stale = true;
       await this.cache?.invalidateNode(node);
       // Names may be gone too: make the kernel look each one up again.
       if (node === this.root) continue;

@@ -10,8 +10,10 @@ import type { Stat } from './client/protocol.js';
 export const MARKER_NAME = '.swarmvol';
 /** The file that shows a directory's own znode data (trees made by other tools may have some). */
 export const DIR_DATA_NAME = '.zdata';
+/** The volume root's hidden directory of lock znodes (src/backends/zookeeper/locks.ts). */
+export const LOCKS_NAME = '.swarmvol-locks';
 /** Names swarmvol keeps for itself in every directory; never listed; creating them is refused. */
-export const RESERVED_NAMES: ReadonlySet<string> = new Set([MARKER_NAME, DIR_DATA_NAME]);
+export const RESERVED_NAMES: ReadonlySet<string> = new Set([MARKER_NAME, DIR_DATA_NAME, LOCKS_NAME]);
 /** Key of the volume root's own attributes in the root's map (it has no parent in the volume). */
 export const SELF_KEY = '.';
 /**
@@ -52,9 +54,9 @@ export function rulesFor(mode: Mode): ModeRules {
     case 'hybrid':
       return { mode, dataName: DIR_DATA_NAME, dataAlways: false, markers: true, reserved: RESERVED_NAMES };
     case 'dir':
-      return { mode, dataName: ZOO_DATA_NAME, dataAlways: true, markers: false, reserved: new Set([ZOO_DATA_NAME, MARKER_NAME]) };
+      return { mode, dataName: ZOO_DATA_NAME, dataAlways: true, markers: false, reserved: new Set([ZOO_DATA_NAME, MARKER_NAME, LOCKS_NAME]) };
     case 'file':
-      return { mode, dataName: undefined, dataAlways: false, markers: false, reserved: new Set([MARKER_NAME]) };
+      return { mode, dataName: undefined, dataAlways: false, markers: false, reserved: new Set([MARKER_NAME, LOCKS_NAME]) };
   }
 }
 

@@ -1,0 +1,393 @@
+// flock(2) and fcntl(2) locks shared by every mount of a volume, kept as
+// ephemeral znodes in one hidden directory of the volume root. A lock a node
+// holds is a "hold" znode; a lock it asks for is first a sequential "want"
+// znode, so requests are served in the order ZooKeeper saw them: a want is
+// granted when no hold of another owner and no older want of another owner
+// conflicts with it, and is then swapped for the holds in one multi. Holds die
+// with the holder's session, so a dead node's locks are released by ZooKeeper.
+// The layout is documented in docs/zookeeper-layout.md ("Locks").
+
+import { randomBytes } from 'node:crypto';
+import { F_RDLCK, F_UNLCK, F_WRLCK } from '../../fuse/kernel.js';
+import type { FileLock, LockIn, RequestContext } from '../../fuse/types.js';
+import { FsError } from '../../fs/errors.js';
+import { excludes, onlyShrinks, validate, withLock, type HeldLock } from '../../fs/locks.js';
+import { log } from '../../util/log.js';
+import type { ZkClient } from './client/client.js';
+import { CreateMode, ErrorCode, ZkError, type Acl, type MultiOp } from './client/protocol.js';
+
+const SEQ_DIGITS = 10;
+
+/** One lock znode, decoded from its name. */
+export interface LockEntry {
+  name: string;
+  kind: 'posix' | 'flock';
+  state: 'hold' | 'want';
+  file: string;
+  type: number;
+  start: bigint;
+  end: bigint;
+  /** `<mount id>.<owner>`: unique across nodes. */
+  owner: string;
+  pid: number;
+  /** Creation order of wants (holds carry none). */
+  seq: number;
+}
+
+/**
+ * Name layout: `<k><s>-<file>-<r|w>-<start>-<end>-<owner>-<pid>-<nonce>[<seq>]`,
+ * k = p (fcntl) or f (flock), s = h (hold) or w (want), file = the file znode's
+ * czxid, owner = `<mount id>.<lock owner>`; a want ends in ZooKeeper's sequence.
+ */
+export function lockName(e: Omit<LockEntry, 'name' | 'seq'>, nonce: string): string {
+  return `${e.kind === 'posix' ? 'p' : 'f'}${e.state === 'hold' ? 'h' : 'w'}-${e.file}-${e.type === F_WRLCK ? 'w' : 'r'}-${e.start}-${e.end}-${e.owner}-${e.pid}-${nonce}`;
+}
+
+export function parseLockName(name: string): LockEntry | undefined {
+  const m = /^([pf])([hw])-(\d+)-([rw])-(\d+)-(\d+)-([0-9a-f]+\.[0-9a-f]+)-(\d+)-([0-9a-z]*?)(\d{10})?$/.exec(name);
+  if (!m) return undefined;
+  const state = m[2] === 'h' ? 'hold' : 'want';
+  if ((state === 'want') !== (m[10] !== undefined)) return undefined;
+  return {
+    name,
+    kind: m[1] === 'p' ? 'posix' : 'flock',
+    state,
+    file: m[3]!,
+    type: m[4] === 'w' ? F_WRLCK : F_RDLCK,
+    start: BigInt(m[5]!),
+    end: BigInt(m[6]!),
+    owner: m[7]!,
+    pid: Number(m[8]),
+    seq: m[10] === undefined ? -1 : Number(m[10]),
+  };
+}
+
+/** What the lock service needs from the filesystem around it. */
+export interface LockHooks {
+  /** Before a lock is released or downgraded: store buffered writes, so the next holder reads them. */
+  beforeRelease(): Promise<void>;
+  /** After a lock is granted: make sure what other nodes stored before they unlocked is what we read. */
+  afterAcquire(): Promise<void>;
+}
+
+interface OwnerState {
+  held: HeldLock[];
+  /** Hold znode names, one per entry of `held`. */
+  names: string[];
+  /** Changes of this owner's holds are serialized. */
+  chain: Promise<void>;
+}
+
+export class ZkLocks {
+  /** Distinguishes this mount's owners from every other mount's. */
+  private readonly mountId = randomBytes(6).toString('hex');
+  private readonly owners = new Map<string, OwnerState>();
+  private dirReady: Promise<void> | undefined;
+  private changed!: Promise<void>;
+  private signal!: () => void;
+  private nonces = 0;
+
+  constructor(
+    private readonly zk: ZkClient,
+    /** Absolute path of the lock directory. */
+    readonly dir: string,
+    private readonly acl: Acl[],
+  ) {
+    this.rearm();
+    zk.on('session', (s: { expired: boolean }) => {
+      if (s.expired) void this.reclaim();
+    });
+  }
+
+  /** Something in the lock directory changed (the volume's watch saw it): waiters look again. */
+  notify(): void {
+    const fire = this.signal;
+    this.rearm();
+    fire();
+  }
+
+  /** Number of owners with holds on this mount (for tests and leak checks). */
+  get size(): number {
+    return this.owners.size;
+  }
+
+  /** F_GETLK: the first lock, of any owner on any node, that would block `lk`. */
+  async test(file: string, lk: LockIn): Promise<FileLock> {
+    validate(lk);
+    const me = this.ownerId(lk.owner);
+    for (const e of await this.list()) {
+      if (e.state !== 'hold' || e.file !== file || e.kind !== kindOf(lk) || e.owner === me) continue;
+      if (!excludes(e, lk.lock, lk.lock.type)) continue;
+      // A pid means nothing on another node: report 0 there, as NFS does.
+      return { start: e.start, end: e.end, type: e.type, pid: e.owner.startsWith(`${this.mountId}.`) ? e.pid : 0 };
+    }
+    return { start: 0n, end: 0n, type: F_UNLCK, pid: 0 };
+  }
+
+  /** F_SETLK, F_SETLKW and flock(2) (wait = blocking). */
+  async set(ctx: RequestContext, file: string, lk: LockIn, wait: boolean, hooks: LockHooks): Promise<void> {
+    validate(lk);
+    const key = this.stateKey(file, lk);
+    const state = this.owners.get(key);
+    const held = state?.held ?? [];
+    if (lk.lock.type === F_UNLCK) {
+      if (held.length === 0) return;
+      await hooks.beforeRelease();
+      await this.publish(file, lk, (cur) => withLock(cur, lk));
+      return;
+    }
+    // flock(2) converts a lock by dropping the old one first, as Linux does (two upgraders never deadlock).
+    if (lk.flock && held.length > 0 && held[0]!.type !== lk.lock.type) {
+      await hooks.beforeRelease();
+      await this.publish(file, lk, () => []);
+    }
+    const target = withLock(this.owners.get(key)?.held ?? [], lk);
+    if (onlyShrinks(this.owners.get(key)?.held ?? [], target)) {
+      // Already held, or a downgrade: nobody to wait for.
+      if (!sameLocks(target, this.owners.get(key)?.held ?? [])) {
+        await hooks.beforeRelease();
+        await this.publish(file, lk, (cur) => withLock(cur, lk));
+      }
+      return;
+    }
+    await this.acquire(ctx, file, lk, wait);
+    await hooks.afterAcquire();
+  }
+
+  /** Drops every lock `owner` holds on `file` (close for fcntl locks, the last close for flock). */
+  async release(file: string, owner: bigint, flock: boolean): Promise<void> {
+    const lk: LockIn = { fh: 0, owner, flock, lock: { type: F_UNLCK, start: 0n, end: 0n, pid: 0 } };
+    if (!this.owners.get(this.stateKey(file, lk))?.held.length) return;
+    await this.publish(file, lk, () => []);
+  }
+
+  // ---- acquiring ------------------------------------------------------------------
+
+  private async acquire(ctx: RequestContext, file: string, lk: LockIn, wait: boolean): Promise<void> {
+    await this.ensureDir();
+    const me = this.ownerId(lk.owner);
+    const want = { kind: kindOf(lk), state: 'want' as const, file, type: lk.lock.type, start: lk.lock.start, end: lk.lock.end, owner: me, pid: lk.lock.pid };
+    let interrupted = false;
+    let wake: (() => void) | undefined;
+    const off = ctx.onInterrupt(() => {
+      interrupted = true;
+      wake?.();
+    });
+    let mine: LockEntry | undefined;
+    try {
+      for (;;) {
+        // Armed before listing: a change between the listing and the wait is not missed.
+        const changed = this.changed;
+        let entries: LockEntry[] | undefined;
+        if (!mine) {
+          // Pipelined: ZooKeeper answers the listing after the create, so it includes our want.
+          const created = this.createWant(want);
+          const listed = this.list().catch(() => undefined);
+          mine = await created;
+          entries = await listed;
+        }
+        entries ??= await this.list();
+        if (!entries.some((e) => e.name === mine!.name)) {
+          entries = await this.list();
+          if (!entries.some((e) => e.name === mine!.name)) {
+            // Our want died with a session: ask again (at the back of the queue).
+            mine = undefined;
+            continue;
+          }
+        }
+        const blocker = entries.find((e) => e.file === file && e.kind === want.kind && e.owner !== me && excludes(e, lk.lock, lk.lock.type) && (e.state === 'hold' || e.seq < mine!.seq));
+        if (!blocker) {
+          if (await this.grant(file, lk, mine)) {
+            mine = undefined; // deleted by the grant
+            return;
+          }
+          mine = undefined;
+          continue;
+        }
+        if (!wait) throw new FsError('EAGAIN');
+        if (interrupted) throw new FsError('EINTR');
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          void changed.then(resolve);
+        });
+        if (interrupted) throw new FsError('EINTR');
+      }
+    } finally {
+      off();
+      if (mine) await this.deleteQuietly(mine.name);
+    }
+  }
+
+  /** Swaps our want for the owner's new holds in one multi; false if the want vanished meanwhile. */
+  private async grant(file: string, lk: LockIn, want: LockEntry): Promise<boolean> {
+    let granted = false;
+    await this.publish(file, lk, (cur) => withLock(cur, lk), want.name, () => (granted = true));
+    return granted;
+  }
+
+  /** Creates a want znode; after a lost connection, finds it by its nonce rather than making a second one. */
+  private async createWant(want: Omit<LockEntry, 'name' | 'seq'>): Promise<LockEntry> {
+    const nonce = `${(this.nonces++).toString(36)}n`;
+    const base = lockName(want, nonce);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const r = await this.zk.create(`${this.dir}/${base}`, Buffer.alloc(0), this.acl, CreateMode.EPHEMERAL_SEQUENTIAL);
+        return parseLockName(r.path.slice(r.path.lastIndexOf('/') + 1))!;
+      } catch (err) {
+        if (!isConnectionLoss(err) || attempt > 3) throw lockError(err);
+        const found = (await this.list()).find((e) => e.name.startsWith(base) && e.name.length === base.length + SEQ_DIGITS);
+        if (found) return found;
+      }
+    }
+  }
+
+  // ---- holds ------------------------------------------------------------------------
+
+  /**
+   * Replaces the holds of lk's owner on `file` with `next(current)`, deleting
+   * `want` in the same multi if given (`onDone` runs only if it did). Serialized
+   * per owner; after a lost connection the outcome is read back, never guessed.
+   */
+  private publish(file: string, lk: LockIn, next: (cur: HeldLock[]) => HeldLock[], want?: string, onDone?: () => void): Promise<void> {
+    const key = this.stateKey(file, lk);
+    let state = this.owners.get(key);
+    if (!state) {
+      state = { held: [], names: [], chain: Promise.resolve() };
+      this.owners.set(key, state);
+    }
+    const s = state;
+    const run = s.chain.then(async () => {
+      const held = next(s.held);
+      const names = held.map((h) => this.holdName(file, lk, h));
+      const drop = s.names.filter((n) => !names.includes(n));
+      const add = names.filter((n) => !s.names.includes(n));
+      const ops: MultiOp[] = [...drop.map((n) => ({ op: 'delete' as const, path: `${this.dir}/${n}` })), ...add.map((n) => ({ op: 'create' as const, path: `${this.dir}/${n}`, data: Buffer.alloc(0), acl: this.acl, mode: CreateMode.EPHEMERAL }))];
+      if (want) ops.push({ op: 'delete', path: `${this.dir}/${want}` });
+      if (ops.length > 0) {
+        if (add.length > 0) await this.ensureDir();
+        for (let attempt = 0; ; attempt++) {
+          try {
+            await this.zk.multi(ops);
+            break;
+          } catch (err) {
+            if (want && err instanceof ZkError && err.code === ErrorCode.NONODE && err.path?.endsWith(want)) return; // the want died with our session
+            if (!isConnectionLoss(err) || attempt > 3) throw lockError(err);
+            // The multi is atomic: it happened entirely or not at all.
+            const now = new Set((await this.list()).map((e) => e.name));
+            if (add.every((n) => now.has(n)) && drop.every((n) => !now.has(n)) && (!want || !now.has(want))) break;
+          }
+        }
+      }
+      s.held = held;
+      s.names = names;
+      onDone?.();
+    });
+    const settled: Promise<void> = run.catch(() => undefined).then(() => {
+      // Forget an owner with nothing held and nothing queued behind.
+      if (s.held.length === 0 && s.chain === settled && this.owners.get(key) === s) this.owners.delete(key);
+    });
+    s.chain = settled;
+    return run;
+  }
+
+  /** After a session expiry our holds are gone: take them again where nobody else took them meanwhile. */
+  private async reclaim(): Promise<void> {
+    if (this.owners.size === 0) return;
+    let entries: LockEntry[];
+    try {
+      entries = await this.list();
+    } catch (err) {
+      log.error('locks held on this node may be lost: the lock directory could not be read after a session expiry', { error: (err as Error).message });
+      return;
+    }
+    for (const [key, s] of this.owners) {
+      const [kind, file, owner] = key.split(':') as ['posix' | 'flock', string, string];
+      const taken = entries.some((e) => e.file === file && e.kind === kind && e.owner !== owner && s.held.some((h) => excludes(e, h, h.type)));
+      const ops: MultiOp[] = s.names.map((n) => ({ op: 'create', path: `${this.dir}/${n}`, data: Buffer.alloc(0), acl: this.acl, mode: CreateMode.EPHEMERAL }));
+      if (!taken && ops.length > 0) {
+        try {
+          await this.zk.multi(ops);
+          log.warn('locks re-taken after a ZooKeeper session expiry', { file, owner, locks: s.held.length });
+          continue;
+        } catch (err) {
+          log.error('could not re-take locks after a session expiry', { file, error: (err as Error).message });
+        }
+      }
+      log.error('LOCK LOST: another node took this lock while our ZooKeeper session was expired; the process holding it is no longer protected', { file, owner, locks: s.held.length });
+      s.held = [];
+      s.names = [];
+      this.owners.delete(key);
+    }
+    this.notify();
+  }
+
+  // ---- helpers ----------------------------------------------------------------------
+
+  private async list(): Promise<LockEntry[]> {
+    try {
+      const r = await this.zk.getChildren(this.dir);
+      return r.children.map(parseLockName).filter((e): e is LockEntry => e !== undefined);
+    } catch (err) {
+      if (err instanceof ZkError && err.code === ErrorCode.NONODE) return [];
+      throw lockError(err);
+    }
+  }
+
+  private ensureDir(): Promise<void> {
+    this.dirReady ??= this.zk
+      .create(this.dir, Buffer.alloc(0), this.acl)
+      .then(
+        () => undefined,
+        (err: unknown) => {
+          if (!(err instanceof ZkError && err.code === ErrorCode.NODEEXISTS)) throw lockError(err);
+        },
+      )
+      .catch((err: unknown) => {
+        this.dirReady = undefined;
+        throw err;
+      });
+    return this.dirReady;
+  }
+
+  private async deleteQuietly(name: string): Promise<void> {
+    await this.zk.delete(`${this.dir}/${name}`).catch((err: unknown) => {
+      if (!(err instanceof ZkError && err.code === ErrorCode.NONODE)) log.warn('could not remove a lock request; it goes with the session', { name, error: (err as Error).message });
+    });
+  }
+
+  private ownerId(owner: bigint): string {
+    return `${this.mountId}.${owner.toString(16)}`;
+  }
+
+  private stateKey(file: string, lk: LockIn): string {
+    return `${kindOf(lk)}:${file}:${this.ownerId(lk.owner)}`;
+  }
+
+  private holdName(file: string, lk: LockIn, h: HeldLock): string {
+    return lockName({ kind: kindOf(lk), state: 'hold', file, type: h.type, start: h.start, end: h.end, owner: this.ownerId(lk.owner), pid: h.pid }, '');
+  }
+
+  private rearm(): void {
+    this.changed = new Promise((resolve) => (this.signal = resolve));
+  }
+}
+
+function kindOf(lk: LockIn): 'posix' | 'flock' {
+  return lk.flock ? 'flock' : 'posix';
+}
+
+function sameLocks(a: readonly HeldLock[], b: readonly HeldLock[]): boolean {
+  return a.length === b.length && a.every((x, i) => x.start === b[i]!.start && x.end === b[i]!.end && x.type === b[i]!.type);
+}
+
+function isConnectionLoss(err: unknown): boolean {
+  return err instanceof ZkError && err.code === ErrorCode.CONNECTIONLOSS;
+}
+
+/** Lock failures as errno: no access to the lock directory is EACCES, anything else ENOLCK (and logged). */
+function lockError(err: unknown): FsError {
+  if (err instanceof FsError) return err;
+  if (err instanceof ZkError && err.code === ErrorCode.NOAUTH) return new FsError('EACCES', 'no permission to create lock znodes');
+  log.warn('lock request failed in ZooKeeper', { error: (err as Error).message });
+  return new FsError('ENOLCK', (err as Error).message);
+}

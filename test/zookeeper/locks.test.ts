@@ -1,0 +1,287 @@
+// flock(2) and fcntl(2) locks across two mounts of one ZooKeeper tree (two
+// nodes), against a real ZooKeeper: exclusion, blocking and wake-up latency,
+// byte ranges, release on unlock, close, process death, mount death and
+// session expiry, interruption, and sqlite3 from both nodes on one database.
+
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, afterEach, before, describe, it } from 'node:test';
+import { ZkClient } from '../../src/backends/zookeeper/client/client.js';
+import { Agent, F_RDLCK, F_UNLCK, F_WRLCK, LOCK_EX, LOCK_NB, LOCK_SH, LOCK_UN, settledWithin } from '../helpers/lock-agent.js';
+import { mountCli, sh, waitFor, type CliMount } from '../helpers/mount.js';
+import { startProxy, startZooKeeper, type ZooKeeperServer } from '../helpers/zookeeper.js';
+
+const CONFLICT = ['EAGAIN', 'EACCES'];
+
+describe('ZooKeeper backend, locks across two nodes', () => {
+  let zk: ZooKeeperServer;
+  let plain: ZkClient;
+  let a: CliMount;
+  let b: CliMount;
+  let seq = 0;
+  const agents: Agent[] = [];
+  const agent = async () => {
+    const ag = await Agent.start();
+    agents.push(ag);
+    return ag;
+  };
+  /** A fresh file, as [path on A, path on B]. */
+  const fresh = (label: string, content = 'x'.repeat(100)): [string, string] => {
+    const name = `${++seq}-${label}`;
+    fs.writeFileSync(path.join(a.mnt, name), content);
+    return [path.join(a.mnt, name), path.join(b.mnt, name)];
+  };
+  /** The lock znodes of the volume. */
+  const lockZnodes = async (vol = '/locks') => (await plain.getChildren(`${vol}/.swarmvol-locks`)).children;
+
+  before(async () => {
+    zk = await startZooKeeper();
+    plain = new ZkClient({ connectString: zk.connectString });
+    await plain.connect();
+    const args = ['--backend', 'zookeeper', '--hosts', zk.connectString, '--path', '/locks'];
+    a = await mountCli(args);
+    b = await mountCli(args);
+  });
+  afterEach(async () => {
+    await Promise.all(agents.splice(0).map((ag) => ag.stop()));
+  });
+  after(async () => {
+    if (a) assert.equal(await a.stop(), 0, a.output());
+    if (b) assert.equal(await b.stop(), 0, b.output());
+    plain?.close();
+    await zk?.destroy();
+  });
+
+  it('flock: LOCK_EX on A excludes B (EWOULDBLOCK); B blocked in flock gets the lock within 100 ms of the unlock', async () => {
+    const [fa, fb] = fresh('flock');
+    const pa = await agent();
+    const pb = await agent();
+    const da = await pa.open(fa);
+    const db = await pb.open(fb);
+    assert.equal(await pa.flock(da, LOCK_EX), 'OK');
+    assert.equal(await pb.flock(db, LOCK_EX | LOCK_NB), 'EAGAIN', 'EWOULDBLOCK on the other node');
+    assert.equal(await pb.flock(db, LOCK_SH | LOCK_NB), 'EAGAIN', 'a shared lock is excluded too');
+    const waiting = pb.flock(db, LOCK_EX, 15_000);
+    assert.equal(await settledWithin(waiting, 300), 'pending', 'the blocking flock waits');
+    const t0 = performance.now();
+    assert.equal(await pa.flock(da, LOCK_UN), 'OK');
+    assert.equal(await waiting, 'OK');
+    const ms = performance.now() - t0;
+    assert.ok(ms < 100, `acquired ${ms.toFixed(1)} ms after the unlock on the other node`);
+    assert.equal(await pa.flock(da, LOCK_EX | LOCK_NB), 'EAGAIN', 'now B holds it');
+    assert.equal(await pb.flock(db, LOCK_UN), 'OK');
+    assert.equal(await pa.flock(da, LOCK_EX | LOCK_NB), 'OK');
+    assert.equal(await pa.flock(da, LOCK_UN), 'OK');
+    console.log(`# flock hand-over between nodes: ${ms.toFixed(1)} ms`);
+  });
+
+  it('flock: shared locks are shared across nodes; an upgrade waits for the other reader', async () => {
+    const [fa, fb] = fresh('flock-sh');
+    const pa = await agent();
+    const pb = await agent();
+    const da = await pa.open(fa);
+    const db = await pb.open(fb);
+    assert.equal(await pa.flock(da, LOCK_SH), 'OK');
+    assert.equal(await pb.flock(db, LOCK_SH | LOCK_NB), 'OK');
+    assert.equal(await pa.flock(da, LOCK_EX | LOCK_NB), 'EAGAIN', 'A cannot upgrade while B reads');
+    const up = pa.flock(da, LOCK_EX, 15_000);
+    assert.equal(await settledWithin(up, 200), 'pending');
+    assert.equal(await pb.flock(db, LOCK_UN), 'OK');
+    assert.equal(await up, 'OK');
+    assert.equal(await pb.flock(db, LOCK_SH | LOCK_NB), 'EAGAIN');
+  });
+
+  it('flock: released when the holding process is killed, and when its descriptor is closed', async () => {
+    const [fa, fb] = fresh('flock-kill');
+    const pa = await agent();
+    const pb = await agent();
+    const da = await pa.open(fa);
+    const db = await pb.open(fb);
+    assert.equal(await pa.flock(da, LOCK_EX), 'OK');
+    const waiting = pb.flock(db, LOCK_EX, 15_000);
+    assert.equal(await settledWithin(waiting, 200), 'pending');
+    pa.kill('SIGKILL');
+    assert.equal(await waiting, 'OK', 'the lock of a killed process is released');
+    const pc = await agent();
+    const dc = await pc.open(fa);
+    assert.equal(await pc.flock(dc, LOCK_EX | LOCK_NB), 'EAGAIN');
+    assert.equal(await pb.cmd(`close ${db}`), 'OK');
+    await waitFor(async () => (await pc.flock(dc, LOCK_EX | LOCK_NB)) === 'OK', 3000, 'lock free after close');
+  });
+
+  it('fcntl: byte ranges across nodes: overlapping ranges conflict, adjacent ones do not; F_GETLK reports the other node', async () => {
+    const [fa, fb] = fresh('ranges');
+    const pa = await agent();
+    const pb = await agent();
+    const da = await pa.open(fa);
+    const db = await pb.open(fb);
+    assert.equal(await pa.setlk(da, F_WRLCK, 0, 10), 'OK');
+    assert.equal(await pb.setlk(db, F_WRLCK, 10, 10), 'OK', 'adjacent ranges [0,10) and [10,20) do not conflict');
+    assert.ok(CONFLICT.includes(await pb.setlk(db, F_WRLCK, 5, 10)), 'overlapping write locks conflict');
+    assert.ok(CONFLICT.includes(await pb.setlk(db, F_RDLCK, 9, 1)), 'a read lock over a write lock conflicts');
+    assert.equal(await pa.setlk(da, F_RDLCK, 100, 100), 'OK');
+    assert.equal(await pb.setlk(db, F_RDLCK, 150, 100), 'OK', 'read locks share');
+    assert.ok(CONFLICT.includes(await pb.setlk(db, F_WRLCK, 150, 10)), 'a write lock over another node’s read lock conflicts');
+    const seen = await pb.getlk(db, F_WRLCK, 0, 5);
+    assert.deepEqual(seen, { type: F_WRLCK, start: 0, len: 10, pid: 0 }, 'F_GETLK shows the other node’s lock (pid 0: it is not a local process)');
+    assert.equal((await pb.getlk(db, F_WRLCK, 20, 5)).type, F_UNLCK);
+    // A blocked F_SETLKW waits for the whole range, across a partial unlock.
+    const waiting = pb.setlkw(db, F_WRLCK, 0, 10);
+    assert.equal(await settledWithin(waiting, 200), 'pending');
+    assert.equal(await pa.setlk(da, F_UNLCK, 0, 5), 'OK');
+    assert.equal(await settledWithin(waiting, 200), 'pending', 'still blocked by [5,10)');
+    assert.equal(await pa.setlk(da, F_UNLCK, 5, 5), 'OK');
+    assert.equal(await waiting, 'OK');
+    // A's read lock on [100,200) is still there; close(2) drops all of A's locks on the file.
+    assert.ok(CONFLICT.includes(await pb.setlk(db, F_WRLCK, 100, 10)));
+    assert.equal(await pa.cmd(`close ${da}`), 'OK');
+    assert.equal(await pb.setlk(db, F_WRLCK, 100, 10), 'OK', 'close released the other node’s locks');
+    assert.equal(await pb.cmd(`close ${db}`), 'OK');
+    await waitFor(async () => (await lockZnodes()).length === 0, 3000, 'no lock znodes left');
+  });
+
+  it('fcntl: a downgrade, a split and a merge of one owner’s locks are seen by the other node', async () => {
+    const [fa, fb] = fresh('split');
+    const pa = await agent();
+    const pb = await agent();
+    const da = await pa.open(fa);
+    const db = await pb.open(fb);
+    assert.equal(await pa.setlk(da, F_WRLCK, 0, 100), 'OK');
+    assert.equal(await pa.setlk(da, F_RDLCK, 40, 20), 'OK', 'downgrade the middle');
+    assert.equal(await pb.setlk(db, F_RDLCK, 45, 5), 'OK', 'the downgraded middle is shared');
+    assert.ok(CONFLICT.includes(await pb.setlk(db, F_RDLCK, 39, 1)), 'the write parts stay');
+    assert.ok(CONFLICT.includes(await pb.setlk(db, F_RDLCK, 60, 1)));
+    assert.equal(await pa.setlk(da, F_UNLCK, 0, 40), 'OK');
+    assert.equal(await pb.setlk(db, F_WRLCK, 0, 40), 'OK', 'the unlocked head is free');
+    assert.equal(await pb.setlk(db, F_UNLCK, 0, 0), 'OK');
+    assert.equal(await pb.setlk(db, F_UNLCK, 0, 0), 'OK');
+    // A re-locks [0,40) for writing: merged with nothing (the middle is a read lock), B sees all of it.
+    assert.equal(await pa.setlk(da, F_WRLCK, 0, 40), 'OK');
+    assert.ok(CONFLICT.includes(await pb.setlk(db, F_RDLCK, 0, 1)));
+  });
+
+  it('a blocked F_SETLKW is interrupted by a signal (EINTR) and its request leaves ZooKeeper', async () => {
+    const [fa, fb] = fresh('intr');
+    const pa = await agent();
+    const pb = await agent();
+    const da = await pa.open(fa);
+    const db = await pb.open(fb);
+    assert.equal(await pa.setlk(da, F_WRLCK, 0, 0), 'OK');
+    const waiting = pb.setlkw(db, F_WRLCK, 0, 0);
+    assert.equal(await settledWithin(waiting, 300), 'pending');
+    assert.equal((await lockZnodes()).filter((n) => n.startsWith('pw-')).length, 1, 'one request queued in ZooKeeper');
+    pb.kill('SIGALRM');
+    assert.equal(await waiting, 'EINTR');
+    await waitFor(async () => (await lockZnodes()).filter((n) => n.startsWith('pw-')).length === 0, 2000, 'the interrupted request is removed');
+    assert.equal(await pa.setlk(da, F_UNLCK, 0, 0), 'OK');
+    assert.equal(await pb.setlk(db, F_WRLCK, 0, 0), 'OK');
+  });
+
+  it('waiters are served in order across nodes; a read waiter does not overtake an older write waiter', async () => {
+    const [fa, fb] = fresh('fifo');
+    const pa = await agent();
+    const pb = await agent();
+    const pc = await agent();
+    const da = await pa.open(fa);
+    const db = await pb.open(fb);
+    const dc = await pc.open(fa);
+    assert.equal(await pa.flock(da, LOCK_SH), 'OK');
+    const writer = pb.flock(db, LOCK_EX, 15_000);
+    assert.equal(await settledWithin(writer, 200), 'pending');
+    assert.equal(await pc.flock(dc, LOCK_SH | LOCK_NB), 'EAGAIN', 'a new reader queues behind the waiting writer');
+    assert.equal(await pa.flock(da, LOCK_UN), 'OK');
+    assert.equal(await writer, 'OK');
+  });
+
+  it('locks held by a mount whose ZooKeeper session expires are released; the mount logs that it lost them', async () => {
+    const proxy = await startProxy(zk.port);
+    const c = await mountCli(['--backend', 'zookeeper', '--hosts', `127.0.0.1:${proxy.port}`, '--path', '/locks', '--session-timeout', '2']);
+    try {
+      // The proxy runs in this process: only asynchronous calls on C's mount from here on.
+      const name = `${++seq}-expiry`;
+      await fs.promises.writeFile(path.join(c.mnt, name), 'x');
+      const pc = await agent();
+      const pb = await agent();
+      const dc = await pc.open(path.join(c.mnt, name));
+      const db = await pb.open(path.join(b.mnt, name));
+      assert.equal(await pc.setlk(dc, F_WRLCK, 0, 0), 'OK');
+      assert.ok(CONFLICT.includes(await pb.setlk(db, F_WRLCK, 0, 0)));
+      const waiting = pb.setlkw(db, F_WRLCK, 0, 0, 30_000);
+      const t0 = performance.now();
+      proxy.cut();
+      assert.equal(await waiting, 'OK', 'the expired session’s lock is released by ZooKeeper');
+      const ms = performance.now() - t0;
+      console.log(`# lock of a cut-off node released after ${ms.toFixed(0)} ms (session timeout 2 s)`);
+      assert.ok(ms < 10_000, `released within the session timeout plus margin (${ms.toFixed(0)} ms)`);
+      proxy.restore();
+      await waitFor(() => /LOCK LOST/.test(c.output()), 15_000, 'the mount reports the lost lock');
+      assert.equal(await pb.setlk(db, F_UNLCK, 0, 0), 'OK');
+    } finally {
+      proxy.restore();
+      await c.stop();
+      await proxy.close();
+    }
+  });
+
+  it('locks of a mount process killed with -9 are released when its session times out', async () => {
+    const c = await mountCli(['--backend', 'zookeeper', '--hosts', zk.connectString, '--path', '/locks', '--session-timeout', '2']);
+    const name = `${++seq}-killed`;
+    fs.writeFileSync(path.join(c.mnt, name), 'x');
+    const pc = await agent();
+    const pb = await agent();
+    const dc = await pc.open(path.join(c.mnt, name));
+    const db = await pb.open(path.join(b.mnt, name));
+    assert.equal(await pc.flock(dc, LOCK_EX), 'OK');
+    const waiting = pb.flock(db, LOCK_EX, 30_000);
+    const t0 = performance.now();
+    c.child.kill('SIGKILL');
+    assert.equal(await waiting, 'OK');
+    console.log(`# lock of a killed mount released after ${(performance.now() - t0).toFixed(0)} ms (session timeout 2 s)`);
+    pc.kill('SIGKILL');
+    await c.stop();
+  });
+
+  it('sqlite3 run concurrently from both nodes on one database: no lost update, integrity_check ok', async () => {
+    const dir = `${++seq}-sqlite`;
+    fs.mkdirSync(path.join(a.mnt, dir));
+    const dbA = path.join(a.mnt, dir, 'app.db');
+    const dbB = path.join(b.mnt, dir, 'app.db');
+    const init = await sh(`sqlite3 '${dbA}' "CREATE TABLE counter(n INTEGER); INSERT INTO counter VALUES(0); CREATE TABLE log(node TEXT, i INTEGER, pad TEXT);"`);
+    assert.equal(init.code, 0, init.stderr);
+    const rounds = 25;
+    // Each transaction reads the counter and writes it back plus a row: a stale read on either node would lose an update.
+    const loop = (db: string, node: string) =>
+      sh(
+        `for i in $(seq 1 ${rounds}); do sqlite3 -cmd '.timeout 30000' '${db}' "BEGIN IMMEDIATE; UPDATE counter SET n = n + 1; INSERT INTO log VALUES('${node}', $i, hex(randomblob(300))); COMMIT;" || exit 1; done`,
+        { timeoutMs: 120_000 },
+      );
+    const t0 = performance.now();
+    const [ra, rb] = await Promise.all([loop(dbA, 'A'), loop(dbB, 'B')]);
+    const ms = performance.now() - t0;
+    assert.equal(ra.code, 0, `node A: ${ra.stderr}`);
+    assert.equal(rb.code, 0, `node B: ${rb.stderr}`);
+    for (const db of [dbA, dbB]) {
+      const check = await sh(`sqlite3 '${db}' "PRAGMA integrity_check; SELECT n FROM counter; SELECT count(*) FROM log; SELECT count(DISTINCT node || i) FROM log;"`);
+      assert.equal(check.code, 0, check.stderr);
+      assert.deepEqual(check.stdout.trim().split('\n'), ['ok', String(2 * rounds), String(2 * rounds), String(2 * rounds)], `on ${db === dbA ? 'A' : 'B'}`);
+    }
+    console.log(`# sqlite3: ${2 * rounds} concurrent transactions from two nodes in ${ms.toFixed(0)} ms, integrity ok, no lost update`);
+  });
+
+  it('a descriptor kept open reads what another node stored after it took the lock', async () => {
+    const [fa, fb] = fresh('reread', 'version-1');
+    const pa = await agent();
+    const pb = await agent();
+    const da = await pa.open(fa);
+    const db = await pb.open(fb);
+    assert.equal(fs.readFileSync(fb, 'utf8'), 'version-1');
+    assert.equal(await pa.flock(da, LOCK_EX), 'OK');
+    const w = await sh(`printf version-2-longer > '${fa}'`);
+    assert.equal(w.code, 0);
+    const got = pb.flock(db, LOCK_EX, 15_000);
+    assert.equal(await pa.flock(da, LOCK_UN), 'OK');
+    assert.equal(await got, 'OK');
+    assert.equal(await pb.cmd(`read ${db}`), 'version-2-longer', 'the open descriptor on B reads the new content');
+  });
+});
