@@ -82,6 +82,8 @@ export class ZkNode {
   adopt = false;
   /** Removed by this process: buffered writes have nowhere to go and are dropped, as on a local disk. */
   unlinked = false;
+  /** Open handles of this file in this process. */
+  readonly handles = new Set<ZkHandle>();
   /** The version (mzxid) the kernel's page cache may hold for this file, if any. */
   kernelCached: bigint | undefined;
   constructor(
@@ -285,9 +287,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
 
   private async attr(node: ZkNode): Promise<Attr> {
     const meta = await this.entryMeta(node);
-    // An open file's own size counts while it holds changes or the current content; not once another node stored newer.
-    const open = node.file && (node.file.dirty || !node.file.stale) ? node.file : undefined;
-    const size = node.kind === 'dir' ? 4096 : (open?.size ?? node.stat.dataLength);
+    const size = node.kind === 'dir' ? 4096 : (node.file?.size ?? node.stat.dataLength);
     const a = attrOf(node.kind, node.stat, meta, this.opts, size, this.metaKey(node.path).name);
     if (node.dataOf) a.ino = inoOf(node.stat.czxid, undefined, '', DIR_DATA_ORDINAL);
     return a;
@@ -575,7 +575,9 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     file.opens++;
     if (req.truncate && file.size > 0) file.truncate(0);
     // The kernel's page cache stays valid across opens: the watch invalidates it on any change.
-    return { handle: { node, file, append: req.append }, keepCache };
+    const handle: ZkHandle = { node, file, append: req.append };
+    node.handles.add(handle);
+    return { handle, keepCache };
   }
 
   /** Asks ZooKeeper whether the content changed; if so, drops it here and in the kernel. */
@@ -595,37 +597,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   }
 
   async read(_ctx: RequestContext, h: ZkHandle, offset: number, size: number): Promise<Buffer> {
-    return (await this.current(h)).read(offset, size);
-  }
-
-  /**
-   * The open file with another node's newer content if this node buffers no
-   * change of its own: a descriptor kept open (a database, a log reader) sees
-   * what others store, as on a local disk, not what was there at open.
-   */
-  private async current(h: ZkHandle): Promise<OpenFile> {
-    const file = h.file;
-    if (!file.stale || file.dirty) return file;
-    file.reloading ??= (async () => {
-      try {
-        while (file.stale && !file.dirty) {
-          file.stale = false;
-          let content: Buffer;
-          try {
-            content = await this.content(h.node);
-          } catch (err) {
-            if (err instanceof FsError && err.code === 'ENOENT') return; // removed elsewhere: keep reading what we had, as on a local disk
-            file.stale = true;
-            throw err;
-          }
-          if (!file.stale) file.reload(content);
-        }
-      } finally {
-        file.reloading = undefined;
-      }
-    })();
-    await file.reloading;
-    return file;
+    return h.file.read(offset, size);
   }
 
   async statfs(): Promise<StatfsOut> {
@@ -636,14 +608,8 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
 
   async write(_ctx: RequestContext, h: ZkHandle, offset: number, data: Buffer): Promise<number> {
     // The kernel computed an O_APPEND offset from a size it may have cached before another node's change.
-    let bytes = data;
-    if (h.file.stale && !h.file.dirty) {
-      // `data` is only valid until we await: keep a copy while the new content loads.
-      bytes = Buffer.from(data);
-      await this.current(h);
-    }
-    h.file.write(h.append ? h.file.size : offset, bytes);
-    return bytes.length;
+    h.file.write(h.append ? h.file.size : offset, data);
+    return data.length;
   }
 
   /** Stores the file's content as one setData (serialized per file); the reply makes it durable in ZooKeeper. */
@@ -693,6 +659,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     } catch (err) {
       log.error('content lost: the last close could not store it', { path: h.node.path, error: (err as Error).message });
     } finally {
+      h.node.handles.delete(h);
       if (--h.file.opens === 0 && h.node.file === h.file) h.node.file = undefined;
     }
   }
@@ -788,7 +755,6 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     if (node.kind === 'dir') throw new FsError('EISDIR');
     const file = handle?.file ?? node.file;
     if (file) {
-      if (file.stale && !file.dirty) await this.current(handle ?? { node, file, append: false });
       file.truncate(size);
       // ftruncate is committed with the writes at close; truncate(2) by name, now.
       if (!handle) await this.commit(node, file);
@@ -1030,8 +996,34 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       // caches and the kernel's hold what the last holder stored.
       afterAcquire: async () => {
         while (this.applying.size > 0) await Promise.all([...this.applying]);
+        await this.refreshHandles(node);
       },
     });
+  }
+
+  /** After a lock grant: descriptors still reading an older version move to the latest content (NFS revalidates on lock too). */
+  private async refreshHandles(node: ZkNode): Promise<void> {
+    const behind = [...node.handles].filter((h) => h.file.stale && !h.file.dirty);
+    if (behind.length === 0) return;
+    let file = node.file;
+    if (!file) {
+      let content: Buffer;
+      try {
+        content = await this.content(node);
+      } catch (err) {
+        if (err instanceof FsError && err.code === 'ENOENT') return; // removed elsewhere: keep what we read, as on a local disk
+        throw err;
+      }
+      file = node.file ?? new OpenFile(content, this.opts.maxFileSize);
+      node.file = file;
+    }
+    for (const h of behind) {
+      if (h.file === file) continue;
+      h.file.opens--;
+      h.file = file;
+      file.opens++;
+    }
+    await this.cache?.invalidateNode(node);
   }
 
   async releaseLocks(node: ZkNode, owner: bigint, flock: boolean): Promise<void> {
@@ -1053,7 +1045,12 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
         node.data = undefined;
         node.stale = true;
         node.kernelCached = undefined;
-        if (node.file && !node.file.dirty) node.file.stale = true; // open descriptors read the new content
+        if (node.file && !node.file.dirty) {
+          // Descriptors already open keep reading the version they opened (one
+          // version per reading pass); new opens, and a lock grant, get the new one.
+          node.file.stale = true;
+          node.file = undefined;
+        }
         await this.cache?.invalidateNode(node);
         if (node.kind === 'dir') {
           // A directory's own data shows as its .zdata file, which may have come or gone.
@@ -1124,7 +1121,10 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       this.entriesChanged(node);
       node.stale = true;
       node.kernelCached = undefined;
-      if (node.file && !node.file.dirty) node.file.stale = true;
+      if (node.file && !node.file.dirty) {
+        node.file.stale = true;
+        node.file = undefined;
+      }
       await this.cache?.invalidateNode(node);
       // Names may be gone too: make the kernel look each one up again.
       if (node === this.root) continue;

@@ -15,10 +15,8 @@ export class OpenFile {
   opens = 0;
   /** The last commit in flight: commits of one file are serialized. */
   committing: Promise<void> = Promise.resolve();
-  /** Another node stored new content: read it before the next read or write (if nothing is buffered here). */
+  /** Another node stored newer content since this was read (handles keep reading this version until a lock grant). */
   stale = false;
-  /** The reload of stale content in flight, shared by concurrent reads. */
-  reloading: Promise<void> | undefined;
 
   constructor(
     content: Buffer,
@@ -42,14 +40,6 @@ export class OpenFile {
   committed(): Buffer {
     this.shared = true;
     return this.bytes();
-  }
-
-  /** Takes content stored by another node; only when nothing is buffered here. */
-  reload(content: Buffer): void {
-    if (this.dirty) return;
-    this.buf = content;
-    this.len = content.length;
-    this.shared = true;
   }
 
   read(offset: number, size: number): Buffer {
