@@ -50,6 +50,11 @@ mount options:
                                ZooKeeper client even with auth (world:anyone).
   --uid N, --gid N             Owner shown for entries (default 0).
   --umask OCTAL                Permission bits removed from 0777/0666 (default 022).
+  --quota SIZE                 Limit the volume to SIZE bytes (suffixes k, M, G,
+                               T), for every node: stored in ZooKeeper's quota
+                               tree, which counts usage exactly. A write past it
+                               fails with EDQUOT; df shows the quota and usage.
+                               Without it, a quota set before applies.
   --session-timeout SECONDS    ZooKeeper session timeout (default 10).
   --connect-timeout SECONDS    Give up mounting if ZooKeeper does not answer
                                within this time (default 10).
@@ -102,6 +107,7 @@ async function mountCommand(args: string[]): Promise<number> {
       'session-timeout': { type: 'string' },
       'connect-timeout': { type: 'string' },
       'op-timeout': { type: 'string' },
+      quota: { type: 'string' },
       'entry-timeout': { type: 'string' },
       'attr-timeout': { type: 'string' },
       'negative-timeout': { type: 'string' },
@@ -134,6 +140,10 @@ async function mountCommand(args: string[]): Promise<number> {
 
   if (values['writeback-cache'] && backendName !== 'memory') {
     throw new UsageError('--writeback-cache: only with --backend memory (the zookeeper backend commits each file at close, and the kernel would hold writes back past it)');
+  }
+  if (backendName === 'memory') {
+    const zkOnly = (['hosts', 'path', 'mode', 'auth', 'auth-file', 'quota'] as const).find((k) => values[k] !== undefined);
+    if (zkOnly) throw new UsageError(`--${zkOnly}: only with --backend zookeeper`);
   }
   const backend = backendName === 'memory' ? new MemoryBackend() : await openZooKeeper(values);
   const nodes = new NodeFileSystem<object, unknown>(backend as unknown as Backend<object, unknown>, { ...timeouts, xattrs: !values['no-xattrs'] });
@@ -206,6 +216,8 @@ async function openZooKeeper(values: Record<string, string | boolean | undefined
   const uid = id('uid');
   const gid = id('gid');
   const mode = parseChoice('mode', str('mode'), MODES, 'hybrid');
+  const quota = str('quota') === undefined ? undefined : parseSize('quota', str('quota'), 0, 1);
+  if (quota !== undefined && values.ro) throw new UsageError('--quota: a read-only mount cannot set the quota');
   const zk = new ZkClient({
     connectString: hosts,
     sessionTimeoutMs: parseSeconds('session-timeout', str('session-timeout'), 10, 86400) * 1000,
@@ -219,7 +231,7 @@ async function openZooKeeper(values: Record<string, string | boolean | undefined
     const maxRequest = DEFAULT_MAX_REQUEST;
     return await ZooKeeperBackend.open(
       zk,
-      { root, uid, gid, umask: parseInt(umaskText, 8), cacheTimeout: 3600, acl, maxRequest, maxFileSize: maxRequest - 16 * 1024, mode },
+      { root, uid, gid, umask: parseInt(umaskText, 8), cacheTimeout: 3600, acl, maxRequest, maxFileSize: maxRequest - 16 * 1024, mode, quota },
       !values.ro,
     );
   } catch (err) {

@@ -71,6 +71,7 @@ export async function startMount(o: StartOptions): Promise<number> {
   args.push('--uid', String(s.uid), '--gid', String(s.gid), '--umask', s.umask.toString(8).padStart(3, '0'));
   args.push('--connect-timeout', String(o.connectTimeoutSeconds), '--fsname', `swarmvol:${o.name}`);
   if (s.ro) args.push('--ro');
+  else if (s.quota !== undefined) args.push('--quota', String(s.quota));
   if (o.authFile) args.push('--auth-file', o.authFile);
   if (o.debug) args.push('--debug');
   args.push(o.mountpoint);

@@ -22,6 +22,8 @@ export interface VolumeSpec {
   gid: number;
   umask: number;
   ro: boolean;
+  /** The volume's quota in bytes, if the volume sets one. */
+  quota?: number;
 }
 
 /** Plugin-wide defaults, from the plugin's environment. */
@@ -34,7 +36,7 @@ export interface PluginDefaults {
   auth: string | undefined;
 }
 
-export const VOLUME_OPTIONS = ['hosts', 'host', 'path', 'mode', 'auth', 'uid', 'gid', 'umask', 'ro'] as const;
+export const VOLUME_OPTIONS = ['hosts', 'host', 'path', 'mode', 'auth', 'uid', 'gid', 'umask', 'ro', 'quota'] as const;
 
 export function defaultsFromEnv(env: NodeJS.ProcessEnv): PluginDefaults {
   const hosts = env.ZK_HOSTS?.trim() || undefined;
@@ -67,6 +69,15 @@ function checkAuth(option: string, value: string): void {
 function id(option: string, value: string): number {
   if (!/^\d{1,10}$/.test(value) || Number(value) > 0xfffffffe) throw new OptionError(`${option}: expected a numeric id from 0 to 4294967294, got "${value}"`);
   return Number(value);
+}
+
+const SIZE_UNITS: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
+
+function size(option: string, value: string): number {
+  const m = /^\s*(\d+)\s*([kmgt]?)(i?b)?\s*$/i.exec(value);
+  const n = m ? Number(m[1]) * SIZE_UNITS[m[2]!.toLowerCase()]! : NaN;
+  if (!Number.isSafeInteger(n) || n < 1) throw new OptionError(`${option}: expected a size in bytes with an optional suffix k, M, G or T (e.g. 512M), got "${value}"`);
+  return n;
 }
 
 function bool(option: string, value: string): boolean {
@@ -120,6 +131,7 @@ export function parseVolumeOptions(name: string, opts: Record<string, unknown> |
       gid: o.gid !== undefined ? id('gid', o.gid) : 0,
       umask: parseInt(umaskText, 8),
       ro: o.ro !== undefined ? bool('ro', o.ro) : false,
+      ...(o.quota !== undefined ? { quota: size('quota', o.quota) } : {}),
     },
     auth,
   };

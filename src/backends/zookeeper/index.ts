@@ -40,6 +40,7 @@ import {
 } from './layout.js';
 import { ZkLocks } from './locks.js';
 import { OpenFile } from './open-file.js';
+import { VolumeQuota } from './quota.js';
 import { countNodes, createOps, deleteOps, movedMeta, type Subtree, subtreeBytes, subtreeNode } from './subtree.js';
 
 export { DIR_DATA_NAME, LOCKS_NAME, MODES, RESERVED_NAMES, type Mode } from './layout.js';
@@ -57,6 +58,8 @@ export interface ZooKeeperBackendOptions extends Defaults {
   maxRequest: number;
   /** How znodes map to files (docs/zookeeper-layout.md). */
   mode: Mode;
+  /** Sets the volume's quota in bytes (stored in ZooKeeper for every node); absent: whatever was set before. */
+  quota?: number;
 }
 
 /** Default server request limit: ZooKeeper's jute.maxbuffer (1 MiB - 1). */
@@ -64,6 +67,7 @@ export const DEFAULT_MAX_REQUEST = 0xfffff;
 /** Room left in a request for the path, the header and a rename's attribute maps. */
 const REQUEST_HEADROOM = 16 * 1024;
 const MAX_RETRIES = 20;
+const STATFS_BLOCK = 4096;
 const S_ISUID = 0o4000;
 const S_ISGID = 0o2000;
 
@@ -168,6 +172,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     private readonly zk: ZkClient,
     private readonly opts: ZooKeeperBackendOptions,
     rootStat: Stat,
+    private readonly quota: VolumeQuota,
   ) {
     this.rules = rulesFor(opts.mode);
     this.root = new ZkNode('/', rootStat, 'dir');
@@ -191,7 +196,9 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       log.info('created the volume root in ZooKeeper', { path: opts.root });
     }
     if (!stat) throw new Error(`ZooKeeper path ${opts.root} does not exist`);
-    const backend = new ZooKeeperBackend(zk, opts, stat);
+    const quota = await VolumeQuota.setup(zk, opts.root, opts.quota, opts.acl);
+    if (quota.limit !== undefined) log.info('volume quota', { bytes: quota.limit, used: (await quota.usage()).bytes });
+    const backend = new ZooKeeperBackend(zk, opts, stat, quota);
     await zk.addWatch(opts.root);
     return backend;
   }
@@ -601,14 +608,40 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   }
 
   async statfs(): Promise<StatfsOut> {
-    return { blocks: 0, bfree: 0, bavail: 0, files: 0, ffree: 0, bsize: 4096, namelen: 255, frsize: 4096 };
+    const limit = this.quota.limit;
+    if (limit === undefined) return { blocks: 0, bfree: 0, bavail: 0, files: 0, ffree: 0, bsize: 4096, namelen: 255, frsize: 4096 };
+    let used;
+    try {
+      used = await this.quota.usage();
+    } catch (err) {
+      throw errnoFromZk(err);
+    }
+    // df: size = the quota, used = the bytes the volume's znodes hold.
+    const blocks = Math.ceil(limit / STATFS_BLOCK);
+    const free = Math.max(0, blocks - Math.ceil(used.bytes / STATFS_BLOCK));
+    return { blocks, bfree: free, bavail: free, files: used.count + 1_000_000, ffree: 1_000_000, bsize: STATFS_BLOCK, namelen: 255, frsize: STATFS_BLOCK };
   }
 
   // ---- writing --------------------------------------------------------------------
 
   async write(_ctx: RequestContext, h: ZkHandle, offset: number, data: Buffer): Promise<number> {
     // The kernel computed an O_APPEND offset from a size it may have cached before another node's change.
-    h.file.write(h.append ? h.file.size : offset, data);
+    const at = h.append ? h.file.size : offset;
+    const growth = at + data.length - h.node.stat.dataLength;
+    if (!this.quota.fitsByLastUsage(growth)) {
+      // `data` is only valid until we await: keep a copy while ZooKeeper is asked.
+      const bytes = Buffer.from(data);
+      try {
+        await this.quota.check(growth);
+      } catch (err) {
+        const e = errnoFromZk(err);
+        if (e.code === 'EDQUOT') h.file.refused = e;
+        throw e;
+      }
+      h.file.write(h.append ? h.file.size : offset, bytes);
+      return bytes.length;
+    }
+    h.file.write(at, data);
     return data.length;
   }
 
@@ -617,12 +650,19 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     const run = file.committing
       .catch(() => undefined)
       .then(async () => {
+        if (file.refused) throw file.refused;
         if (!file.dirty) return;
         file.dirty = false;
         if (node.unlinked) return; // removed by this process: nothing to keep, as on a local disk
         const content = file.committed();
         const target = this.zkPath(node.dataOf ?? node.path);
         try {
+          try {
+            await this.quota.check(content.length - node.stat.dataLength);
+          } catch (err) {
+            if (err instanceof FsError) file.refused = err;
+            throw err;
+          }
           const stat = await this.change([target], () => this.zk.setData(target, content));
           node.stat = node.dataOf ? { ...stat, numChildren: 0 } : stat;
           node.stale = false;
@@ -657,7 +697,11 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     try {
       await this.commit(h.node, h.file);
     } catch (err) {
-      log.error('content lost: the last close could not store it', { path: h.node.path, error: (err as Error).message });
+      if (h.file.refused) {
+        // Nothing of this open was stored: the kernel's pages must not keep it either.
+        h.node.kernelCached = undefined;
+        await this.cache?.invalidateNode(h.node);
+      } else log.error('content lost: the last close could not store it', { path: h.node.path, error: (err as Error).message });
     } finally {
       h.node.handles.delete(h);
       if (--h.file.opens === 0 && h.node.file === h.file) h.node.file = undefined;
@@ -765,6 +809,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     await this.change([target], () =>
       this.retrying(async () => {
         const r = await this.zk.getData(target);
+        await this.quota.check(size - r.data.length);
         const data = Buffer.alloc(size);
         r.data.copy(data, 0, 0, Math.min(size, r.data.length));
         const stat = await this.zk.setData(target, data, r.stat.version);

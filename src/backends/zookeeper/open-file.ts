@@ -15,6 +15,8 @@ export class OpenFile {
   opens = 0;
   /** The last commit in flight: commits of one file are serialized. */
   committing: Promise<void> = Promise.resolve();
+  /** A write was refused for the quota: this open's changes are never stored (nothing partial), every commit fails with it. */
+  refused: Error | undefined;
   /** Another node stored newer content since this was read (handles keep reading this version until a lock grant). */
   stale = false;
 

@@ -164,6 +164,11 @@ export class ZkClient extends EventEmitter {
     return this.lastZxid;
   }
 
+  /** The connect string's chroot ('' if none): paths outside it cannot be reached. */
+  get chrootPath(): string {
+    return this.chroot;
+  }
+
   get session(): { id: bigint; timeoutMs: number } {
     return { id: this.sessionId, timeoutMs: this.negotiatedTimeout };
   }
