@@ -306,15 +306,14 @@ export class NodeFileSystem<N extends object, H> implements RawFileSystem, Kerne
     return this.backend.write(ctx, this.file(fh).handle, offset, data, (writeFlags & WRITE_KILL_SUIDGID) !== 0);
   }
 
-  async flush(ctx: RequestContext, nodeid: number, fh: number, lockOwner: bigint): Promise<void> {
+  async flush(ctx: RequestContext, _nodeid: number, fh: number, lockOwner: bigint): Promise<void> {
     const f = this.file(fh);
     // close(2) drops the closing process's POSIX locks on the file, after its
     // writes are stored (the next holder, on any node, must read them).
-    this.locks.releaseOwner(nodeid, lockOwner, false);
     try {
       await this.backend.flush(ctx, f.handle);
     } finally {
-      await this.backend.releaseLocks?.(f.inode.node, lockOwner, false);
+      await this.releaseLocks(f.inode, lockOwner, false);
     }
   }
 
@@ -322,16 +321,15 @@ export class NodeFileSystem<N extends object, H> implements RawFileSystem, Kerne
     await this.backend.fsync(ctx, this.file(fh).handle, datasync);
   }
 
-  async release(ctx: RequestContext, nodeid: number, fh: number, _flags: number, releaseFlags: number, lockOwner: bigint): Promise<void> {
+  async release(ctx: RequestContext, _nodeid: number, fh: number, _flags: number, releaseFlags: number, lockOwner: bigint): Promise<void> {
     const f = this.files.get(fh);
     if (!f) return;
     this.files.delete(fh);
     if (!(releaseFlags & RELEASE_FLOCK_UNLOCK)) return this.backend.release(ctx, f.handle);
-    this.locks.releaseOwner(nodeid, lockOwner, true);
     try {
       await this.backend.release(ctx, f.handle);
     } finally {
-      await this.backend.releaseLocks?.(f.inode.node, lockOwner, true);
+      await this.releaseLocks(f.inode, lockOwner, true);
     }
   }
 
@@ -407,6 +405,12 @@ export class NodeFileSystem<N extends object, H> implements RawFileSystem, Kerne
 
   async removexattr(ctx: RequestContext, nodeid: number, name: string): Promise<void> {
     await this.xattrBackend().removexattr(ctx, this.inode(nodeid).node, name);
+  }
+
+  /** Drops `owner`'s locks on the file: in the backend's shared locks if it has them, else in this mount's table. */
+  private async releaseLocks(inode: Inode<N>, owner: bigint, flock: boolean): Promise<void> {
+    if (this.backend.releaseLocks) await this.backend.releaseLocks(inode.node, owner, flock);
+    else this.locks.releaseOwner(inode.nodeid, owner, flock);
   }
 
   async getlk(ctx: RequestContext, nodeid: number, lk: LockIn): Promise<FileLock> {

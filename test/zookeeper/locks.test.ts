@@ -32,6 +32,13 @@ describe('ZooKeeper backend, locks across two nodes', () => {
     fs.writeFileSync(path.join(a.mnt, name), content);
     return [path.join(a.mnt, name), path.join(b.mnt, name)];
   };
+  /** A fresh file opened by one agent on each node: agent and fd on A (pa, da), on B (pb, db), and the paths. */
+  const openOnBoth = async (label: string, content?: string) => {
+    const [fa, fb] = fresh(label, content);
+    const pa = await agent();
+    const pb = await agent();
+    return { pa, da: await pa.open(fa), pb, db: await pb.open(fb), fa, fb };
+  };
   /** The lock znodes of the volume. */
   const lockZnodes = async (vol = '/locks') => (await plain.getChildren(`${vol}/.swarmvol-locks`)).children;
 
@@ -54,11 +61,7 @@ describe('ZooKeeper backend, locks across two nodes', () => {
   });
 
   it('flock: LOCK_EX on A excludes B (EWOULDBLOCK); B blocked in flock gets the lock within 100 ms of the unlock', async () => {
-    const [fa, fb] = fresh('flock');
-    const pa = await agent();
-    const pb = await agent();
-    const da = await pa.open(fa);
-    const db = await pb.open(fb);
+    const { pa, da, pb, db } = await openOnBoth('flock');
     assert.equal(await pa.flock(da, LOCK_EX), 'OK');
     assert.equal(await pb.flock(db, LOCK_EX | LOCK_NB), 'EAGAIN', 'EWOULDBLOCK on the other node');
     assert.equal(await pb.flock(db, LOCK_SH | LOCK_NB), 'EAGAIN', 'a shared lock is excluded too');
@@ -77,11 +80,7 @@ describe('ZooKeeper backend, locks across two nodes', () => {
   });
 
   it('flock: shared locks are shared across nodes; an upgrade waits for the other reader', async () => {
-    const [fa, fb] = fresh('flock-sh');
-    const pa = await agent();
-    const pb = await agent();
-    const da = await pa.open(fa);
-    const db = await pb.open(fb);
+    const { pa, da, pb, db } = await openOnBoth('flock-sh');
     assert.equal(await pa.flock(da, LOCK_SH), 'OK');
     assert.equal(await pb.flock(db, LOCK_SH | LOCK_NB), 'OK');
     assert.equal(await pa.flock(da, LOCK_EX | LOCK_NB), 'EAGAIN', 'A cannot upgrade while B reads');
@@ -93,11 +92,7 @@ describe('ZooKeeper backend, locks across two nodes', () => {
   });
 
   it('flock: released when the holding process is killed, and when its descriptor is closed', async () => {
-    const [fa, fb] = fresh('flock-kill');
-    const pa = await agent();
-    const pb = await agent();
-    const da = await pa.open(fa);
-    const db = await pb.open(fb);
+    const { pa, da, pb, db, fa } = await openOnBoth('flock-kill');
     assert.equal(await pa.flock(da, LOCK_EX), 'OK');
     const waiting = pb.flock(db, LOCK_EX, 15_000);
     assert.equal(await settledWithin(waiting, 200), 'pending');
@@ -111,11 +106,7 @@ describe('ZooKeeper backend, locks across two nodes', () => {
   });
 
   it('fcntl: byte ranges across nodes: overlapping ranges conflict, adjacent ones do not; F_GETLK reports the other node', async () => {
-    const [fa, fb] = fresh('ranges');
-    const pa = await agent();
-    const pb = await agent();
-    const da = await pa.open(fa);
-    const db = await pb.open(fb);
+    const { pa, da, pb, db } = await openOnBoth('ranges');
     assert.equal(await pa.setlk(da, F_WRLCK, 0, 10), 'OK');
     assert.equal(await pb.setlk(db, F_WRLCK, 10, 10), 'OK', 'adjacent ranges [0,10) and [10,20) do not conflict');
     assert.ok(CONFLICT.includes(await pb.setlk(db, F_WRLCK, 5, 10)), 'overlapping write locks conflict');
@@ -142,11 +133,7 @@ describe('ZooKeeper backend, locks across two nodes', () => {
   });
 
   it('fcntl: a downgrade, a split and a merge of one owner’s locks are seen by the other node', async () => {
-    const [fa, fb] = fresh('split');
-    const pa = await agent();
-    const pb = await agent();
-    const da = await pa.open(fa);
-    const db = await pb.open(fb);
+    const { pa, da, pb, db } = await openOnBoth('split');
     assert.equal(await pa.setlk(da, F_WRLCK, 0, 100), 'OK');
     assert.equal(await pa.setlk(da, F_RDLCK, 40, 20), 'OK', 'downgrade the middle');
     assert.equal(await pb.setlk(db, F_RDLCK, 45, 5), 'OK', 'the downgraded middle is shared');
@@ -162,11 +149,7 @@ describe('ZooKeeper backend, locks across two nodes', () => {
   });
 
   it('a blocked F_SETLKW is interrupted by a signal (EINTR) and its request leaves ZooKeeper', async () => {
-    const [fa, fb] = fresh('intr');
-    const pa = await agent();
-    const pb = await agent();
-    const da = await pa.open(fa);
-    const db = await pb.open(fb);
+    const { pa, da, pb, db } = await openOnBoth('intr');
     assert.equal(await pa.setlk(da, F_WRLCK, 0, 0), 'OK');
     const waiting = pb.setlkw(db, F_WRLCK, 0, 0);
     assert.equal(await settledWithin(waiting, 300), 'pending');
@@ -270,11 +253,7 @@ describe('ZooKeeper backend, locks across two nodes', () => {
   });
 
   it('a descriptor kept open reads what another node stored after it took the lock', async () => {
-    const [fa, fb] = fresh('reread', 'version-1');
-    const pa = await agent();
-    const pb = await agent();
-    const da = await pa.open(fa);
-    const db = await pb.open(fb);
+    const { pa, da, pb, db, fa, fb } = await openOnBoth('reread', 'version-1');
     assert.equal(fs.readFileSync(fb, 'utf8'), 'version-1');
     assert.equal(await pa.flock(da, LOCK_EX), 'OK');
     const w = await sh(`printf version-2-longer > '${fa}'`);

@@ -22,6 +22,7 @@ import {
   type EntryMeta,
   joinPath,
   inoOf,
+  isUnder,
   kindOf,
   type Kind,
   LOCKS_NAME,
@@ -609,7 +610,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
 
   async statfs(): Promise<StatfsOut> {
     const limit = this.quota.limit;
-    if (limit === undefined) return { blocks: 0, bfree: 0, bavail: 0, files: 0, ffree: 0, bsize: 4096, namelen: 255, frsize: 4096 };
+    if (limit === undefined) return { blocks: 0, bfree: 0, bavail: 0, files: 0, ffree: 0, bsize: STATFS_BLOCK, namelen: 255, frsize: STATFS_BLOCK };
     let used;
     try {
       used = await this.quota.usage();
@@ -628,21 +629,26 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     // The kernel computed an O_APPEND offset from a size it may have cached before another node's change.
     const at = h.append ? h.file.size : offset;
     const growth = at + data.length - h.node.stat.dataLength;
-    if (!this.quota.fitsByLastUsage(growth)) {
-      // `data` is only valid until we await: keep a copy while ZooKeeper is asked.
-      const bytes = Buffer.from(data);
-      try {
-        await this.quota.check(growth);
-      } catch (err) {
-        const e = errnoFromZk(err);
-        if (e.code === 'EDQUOT') h.file.refused = e;
-        throw e;
-      }
-      h.file.write(h.append ? h.file.size : offset, bytes);
-      return bytes.length;
+    if (this.quota.fitsByLastUsage(growth)) {
+      h.file.write(at, data);
+      return data.length;
     }
-    h.file.write(at, data);
-    return data.length;
+    // `data` is only valid until we await: keep a copy while ZooKeeper is asked.
+    const bytes = Buffer.from(data);
+    await this.checkQuota(h.file, growth);
+    h.file.write(h.append ? h.file.size : offset, bytes);
+    return bytes.length;
+  }
+
+  /** EDQUOT if `growth` more bytes would pass the quota; the open file is then refused as a whole (nothing partial is stored). */
+  private async checkQuota(file: OpenFile, growth: number): Promise<void> {
+    try {
+      await this.quota.check(growth);
+    } catch (err) {
+      const e = errnoFromZk(err);
+      if (e.code === 'EDQUOT') file.refused = e;
+      throw e;
+    }
   }
 
   /** Stores the file's content as one setData (serialized per file); the reply makes it durable in ZooKeeper. */
@@ -657,12 +663,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
         const content = file.committed();
         const target = this.zkPath(node.dataOf ?? node.path);
         try {
-          try {
-            await this.quota.check(content.length - node.stat.dataLength);
-          } catch (err) {
-            if (err instanceof FsError) file.refused = err;
-            throw err;
-          }
+          await this.checkQuota(file, content.length - node.stat.dataLength);
           const stat = await this.change([target], () => this.zk.setData(target, content));
           node.stat = node.dataOf ? { ...stat, numChildren: 0 } : stat;
           node.stale = false;
@@ -990,17 +991,16 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
 
   /** Our rename moved znodes: the kernel's nodes keep their ids and follow to the new paths. */
   private moveNodes(from: string, to: string, exchange: boolean): void {
-    const under = (p: string, root: string) => p === root || p.startsWith(`${root}/`);
     const moves: Array<[ZkNode, string]> = [];
     for (const [p, node] of this.nodes) {
-      if (under(p, from)) moves.push([node, to + p.slice(from.length)]);
-      else if (under(p, to)) {
+      if (isUnder(p, from)) moves.push([node, to + p.slice(from.length)]);
+      else if (isUnder(p, to)) {
         if (exchange) moves.push([node, from + p.slice(to.length)]);
         else node.unlinked = true;
       }
     }
-    for (const [p] of [...this.nodes]) if (under(p, from) || under(p, to)) this.nodes.delete(p);
-    for (const [p] of [...this.metas]) if (under(p, from) || under(p, to)) this.metas.delete(p);
+    for (const [p] of [...this.nodes]) if (isUnder(p, from) || isUnder(p, to)) this.nodes.delete(p);
+    for (const [p] of [...this.metas]) if (isUnder(p, from) || isUnder(p, to)) this.metas.delete(p);
     for (const [node, path] of moves) {
       node.path = path;
       node.stale = true;
@@ -1013,9 +1013,9 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   // ---- invalidation ------------------------------------------------------------------
 
   private onWatch(e: WatchEvent): void {
-    if (e.path.startsWith(this.locks.dir) && (e.path.length === this.locks.dir.length || e.path[this.locks.dir.length] === '/')) return this.locks.notify();
+    if (isUnder(e.path, this.locks.dir)) return this.locks.notify();
     let ours = this.inflight.get(e.path);
-    if (!ours) for (const [root, f] of this.inflightTrees) if (e.path === root || e.path.startsWith(`${root}/`)) ours = f;
+    if (!ours) for (const [root, f] of this.inflightTrees) if (isUnder(e.path, root)) ours = f;
     if (ours) ours.held.push(e);
     else this.track(this.applyEvent(e));
   }

@@ -241,6 +241,11 @@ export function joinPath(dir: string, name: string): string {
   return dir === '/' ? `/${name}` : `${dir}/${name}`;
 }
 
+/** Whether `path` is `root` or lies below it. */
+export function isUnder(path: string, root: string): boolean {
+  return path === root || path.startsWith(`${root}/`);
+}
+
 export function parentOf(path: string): { dir: string; name: string } {
   const i = path.lastIndexOf('/');
   return { dir: i <= 0 ? '/' : path.slice(0, i), name: path.slice(i + 1) };

@@ -106,11 +106,6 @@ export class ZkLocks {
     fire();
   }
 
-  /** Number of owners with holds on this mount (for tests and leak checks). */
-  get size(): number {
-    return this.owners.size;
-  }
-
   /** F_GETLK: the first lock, of any owner on any node, that would block `lk`. */
   async test(file: string, lk: LockIn): Promise<FileLock> {
     validate(lk);
@@ -128,8 +123,7 @@ export class ZkLocks {
   async set(ctx: RequestContext, file: string, lk: LockIn, wait: boolean, hooks: LockHooks): Promise<void> {
     validate(lk);
     const key = this.stateKey(file, lk);
-    const state = this.owners.get(key);
-    const held = state?.held ?? [];
+    const held = this.heldBy(key);
     if (lk.lock.type === F_UNLCK) {
       if (held.length === 0) return;
       await hooks.beforeRelease();
@@ -141,10 +135,12 @@ export class ZkLocks {
       await hooks.beforeRelease();
       await this.publish(file, lk, () => []);
     }
-    const target = withLock(this.owners.get(key)?.held ?? [], lk);
-    if (onlyShrinks(this.owners.get(key)?.held ?? [], target)) {
+    // (after a flock conversion, the owner holds nothing any more)
+    const current = this.heldBy(key);
+    const target = withLock(current, lk);
+    if (onlyShrinks(current, target)) {
       // Already held, or a downgrade: nobody to wait for.
-      if (!sameLocks(target, this.owners.get(key)?.held ?? [])) {
+      if (!sameLocks(target, current)) {
         await hooks.beforeRelease();
         await this.publish(file, lk, (cur) => withLock(cur, lk));
       }
@@ -157,7 +153,7 @@ export class ZkLocks {
   /** Drops every lock `owner` holds on `file` (close for fcntl locks, the last close for flock). */
   async release(file: string, owner: bigint, flock: boolean): Promise<void> {
     const lk: LockIn = { fh: 0, owner, flock, lock: { type: F_UNLCK, start: 0n, end: 0n, pid: 0 } };
-    if (!this.owners.get(this.stateKey(file, lk))?.held.length) return;
+    if (this.heldBy(this.stateKey(file, lk)).length === 0) return;
     await this.publish(file, lk, () => []);
   }
 
@@ -188,20 +184,16 @@ export class ZkLocks {
         }
         entries ??= await this.list();
         if (!entries.some((e) => e.name === mine!.name)) {
-          entries = await this.list();
-          if (!entries.some((e) => e.name === mine!.name)) {
-            // Our want died with a session: ask again (at the back of the queue).
-            mine = undefined;
-            continue;
-          }
+          // Our want died with a session: ask again (at the back of the queue).
+          mine = undefined;
+          continue;
         }
         const blocker = entries.find((e) => e.file === file && e.kind === want.kind && e.owner !== me && excludes(e, lk.lock, lk.lock.type) && (e.state === 'hold' || e.seq < mine!.seq));
         if (!blocker) {
-          if (await this.grant(file, lk, mine)) {
-            mine = undefined; // deleted by the grant
-            return;
-          }
+          // The grant's multi deletes the want, or finds it gone with the session (then ask again).
+          const granted = await this.publish(file, lk, (cur) => withLock(cur, lk), mine.name);
           mine = undefined;
+          if (granted) return;
           continue;
         }
         if (!wait) throw new FsError('EAGAIN');
@@ -216,13 +208,6 @@ export class ZkLocks {
       off();
       if (mine) await this.deleteQuietly(mine.name);
     }
-  }
-
-  /** Swaps our want for the owner's new holds in one multi; false if the want vanished meanwhile. */
-  private async grant(file: string, lk: LockIn, want: LockEntry): Promise<boolean> {
-    let granted = false;
-    await this.publish(file, lk, (cur) => withLock(cur, lk), want.name, () => (granted = true));
-    return granted;
   }
 
   /** Creates a want znode; after a lost connection, finds it by its nonce rather than making a second one. */
@@ -245,10 +230,11 @@ export class ZkLocks {
 
   /**
    * Replaces the holds of lk's owner on `file` with `next(current)`, deleting
-   * `want` in the same multi if given (`onDone` runs only if it did). Serialized
-   * per owner; after a lost connection the outcome is read back, never guessed.
+   * `want` in the same multi if given; false if that want was gone (nothing
+   * changed). Serialized per owner; after a lost connection the outcome is
+   * read back, never guessed.
    */
-  private publish(file: string, lk: LockIn, next: (cur: HeldLock[]) => HeldLock[], want?: string, onDone?: () => void): Promise<void> {
+  private publish(file: string, lk: LockIn, next: (cur: HeldLock[]) => HeldLock[], want?: string): Promise<boolean> {
     const key = this.stateKey(file, lk);
     let state = this.owners.get(key);
     if (!state) {
@@ -270,7 +256,7 @@ export class ZkLocks {
             await this.zk.multi(ops);
             break;
           } catch (err) {
-            if (want && err instanceof ZkError && err.code === ErrorCode.NONODE && err.path?.endsWith(want)) return; // the want died with our session
+            if (want && err instanceof ZkError && err.code === ErrorCode.NONODE && err.path?.endsWith(want)) return false; // the want died with our session
             if (!isConnectionLoss(err) || attempt > 3) throw lockError(err);
             // The multi is atomic: it happened entirely or not at all.
             const now = new Set((await this.list()).map((e) => e.name));
@@ -280,7 +266,7 @@ export class ZkLocks {
       }
       s.held = held;
       s.names = names;
-      onDone?.();
+      return true;
     });
     const settled: Promise<void> = run.catch(() => undefined).then(() => {
       // Forget an owner with nothing held and nothing queued behind.
@@ -353,6 +339,10 @@ export class ZkLocks {
     await this.zk.delete(`${this.dir}/${name}`).catch((err: unknown) => {
       if (!(err instanceof ZkError && err.code === ErrorCode.NONODE)) log.warn('could not remove a lock request; it goes with the session', { name, error: (err as Error).message });
     });
+  }
+
+  private heldBy(key: string): HeldLock[] {
+    return this.owners.get(key)?.held ?? [];
   }
 
   private ownerId(owner: bigint): string {
