@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { MemoryBackend } from '../backends/memory/index.js';
 import { parseConnectString, ZkClient } from '../backends/zookeeper/client/client.js';
 import { CREATOR_ALL_ACL, OPEN_ACL_UNSAFE } from '../backends/zookeeper/client/protocol.js';
-import { DEFAULT_MAX_REQUEST, MODES, ZooKeeperBackend } from '../backends/zookeeper/index.js';
+import { DEFAULT_MAX_FILE_SIZE, DEFAULT_MAX_REQUEST, largestFileSize, MODES, ZooKeeperBackend } from '../backends/zookeeper/index.js';
 import type { Backend } from '../fs/backend.js';
 import { NodeFileSystem } from '../fs/nodes.js';
 import { MountError } from '../fuse/mount.js';
@@ -55,6 +55,14 @@ mount options:
                                tree, which counts usage exactly. A write past it
                                fails with EDQUOT; df shows the quota and usage.
                                Without it, a quota set before applies.
+  --maxfilesize SIZE           Largest file (default 64M; suffixes k, M, G, T).
+                               Files above one znode (about 1 MB) are stored
+                               in chunks (hybrid mode); a write or truncate
+                               past SIZE fails with EFBIG.
+  --jute-maxbuffer SIZE        The ZooKeeper servers' jute.maxbuffer, the
+                               largest request they accept (default 1048575,
+                               ZooKeeper's own default): sets how much one
+                               znode holds and the chunk size of large files.
   --session-timeout SECONDS    ZooKeeper session timeout (default 10).
   --connect-timeout SECONDS    Give up mounting if ZooKeeper does not answer
                                within this time (default 10).
@@ -108,6 +116,8 @@ async function mountCommand(args: string[]): Promise<number> {
       'connect-timeout': { type: 'string' },
       'op-timeout': { type: 'string' },
       quota: { type: 'string' },
+      maxfilesize: { type: 'string' },
+      'jute-maxbuffer': { type: 'string' },
       'entry-timeout': { type: 'string' },
       'attr-timeout': { type: 'string' },
       'negative-timeout': { type: 'string' },
@@ -142,7 +152,7 @@ async function mountCommand(args: string[]): Promise<number> {
     throw new UsageError('--writeback-cache: only with --backend memory (the zookeeper backend commits each file at close, and the kernel would hold writes back past it)');
   }
   if (backendName === 'memory') {
-    const zkOnly = (['hosts', 'path', 'mode', 'auth', 'auth-file', 'quota'] as const).find((k) => values[k] !== undefined);
+    const zkOnly = (['hosts', 'path', 'mode', 'auth', 'auth-file', 'quota', 'maxfilesize', 'jute-maxbuffer'] as const).find((k) => values[k] !== undefined);
     if (zkOnly) throw new UsageError(`--${zkOnly}: only with --backend zookeeper`);
   }
   const backend = backendName === 'memory' ? new MemoryBackend() : await openZooKeeper(values);
@@ -218,6 +228,8 @@ async function openZooKeeper(values: Record<string, string | boolean | undefined
   const mode = parseChoice('mode', str('mode'), MODES, 'hybrid');
   const quota = str('quota') === undefined ? undefined : parseSize('quota', str('quota'), 0, 1);
   if (quota !== undefined && values.ro) throw new UsageError('--quota: a read-only mount cannot set the quota');
+  const maxRequest = parseSize('jute-maxbuffer', str('jute-maxbuffer'), DEFAULT_MAX_REQUEST, 64 * 1024, 2 ** 31 - 1);
+  const maxFileSize = parseSize('maxfilesize', str('maxfilesize'), DEFAULT_MAX_FILE_SIZE, 1, largestFileSize(maxRequest));
   const zk = new ZkClient({
     connectString: hosts,
     sessionTimeoutMs: parseSeconds('session-timeout', str('session-timeout'), 10, 86400) * 1000,
@@ -228,10 +240,9 @@ async function openZooKeeper(values: Record<string, string | boolean | undefined
   try {
     await zk.connect();
     const acl = authMatch && !values['open-acl'] ? CREATOR_ALL_ACL : OPEN_ACL_UNSAFE;
-    const maxRequest = DEFAULT_MAX_REQUEST;
     return await ZooKeeperBackend.open(
       zk,
-      { root, uid, gid, umask: parseInt(umaskText, 8), cacheTimeout: 3600, acl, maxRequest, maxFileSize: maxRequest - 16 * 1024, mode, quota },
+      { root, uid, gid, umask: parseInt(umaskText, 8), cacheTimeout: 3600, acl, maxRequest, maxFileSize, mode, quota },
       !values.ro,
     );
   } catch (err) {

@@ -72,6 +72,8 @@ export async function startMount(o: StartOptions): Promise<number> {
   args.push('--connect-timeout', String(o.connectTimeoutSeconds), '--fsname', `swarmvol:${o.name}`);
   if (s.ro) args.push('--ro');
   else if (s.quota !== undefined) args.push('--quota', String(s.quota));
+  if (s.maxfilesize !== undefined) args.push('--maxfilesize', String(s.maxfilesize));
+  if (s.jutemaxbuffer !== undefined) args.push('--jute-maxbuffer', String(s.jutemaxbuffer));
   if (o.authFile) args.push('--auth-file', o.authFile);
   if (o.debug) args.push('--debug');
   args.push(o.mountpoint);

@@ -3,6 +3,7 @@
 // and what it accepts; unknown options are refused.
 
 import { parseConnectString } from '../backends/zookeeper/client/client.js';
+import { DEFAULT_MAX_REQUEST, largestFileSize } from '../backends/zookeeper/chunks.js';
 import { MODES, type Mode } from '../backends/zookeeper/layout.js';
 
 export class OptionError extends Error {
@@ -24,6 +25,10 @@ export interface VolumeSpec {
   ro: boolean;
   /** The volume's quota in bytes, if the volume sets one. */
   quota?: number;
+  /** Largest file in bytes, if not the default. */
+  maxfilesize?: number;
+  /** The ZooKeeper servers' jute.maxbuffer, if not the default. */
+  jutemaxbuffer?: number;
 }
 
 /** Plugin-wide defaults, from the plugin's environment. */
@@ -36,7 +41,7 @@ export interface PluginDefaults {
   auth: string | undefined;
 }
 
-export const VOLUME_OPTIONS = ['hosts', 'host', 'path', 'mode', 'auth', 'uid', 'gid', 'umask', 'ro', 'quota'] as const;
+export const VOLUME_OPTIONS = ['hosts', 'host', 'path', 'mode', 'auth', 'uid', 'gid', 'umask', 'ro', 'quota', 'maxfilesize', 'jutemaxbuffer'] as const;
 
 export function defaultsFromEnv(env: NodeJS.ProcessEnv): PluginDefaults {
   const hosts = env.ZK_HOSTS?.trim() || undefined;
@@ -78,6 +83,18 @@ function size(option: string, value: string): number {
   const n = m ? Number(m[1]) * SIZE_UNITS[m[2]!.toLowerCase()]! : NaN;
   if (!Number.isSafeInteger(n) || n < 1) throw new OptionError(`${option}: expected a size in bytes with an optional suffix k, M, G or T (e.g. 512M), got "${value}"`);
   return n;
+}
+
+/** maxfilesize and jutemaxbuffer, checked together: the largest file depends on what one znode holds. */
+function fileLimits(maxText: string | undefined, juteText: string | undefined): Pick<VolumeSpec, 'maxfilesize' | 'jutemaxbuffer'> {
+  const jute = juteText === undefined ? undefined : size('jutemaxbuffer', juteText);
+  if (jute !== undefined && (jute < 64 * 1024 || jute > 2 ** 31 - 1)) {
+    throw new OptionError(`jutemaxbuffer: expected the ZooKeeper servers' jute.maxbuffer, from 64k to ${2 ** 31 - 1} bytes, got "${juteText}"`);
+  }
+  const max = maxText === undefined ? undefined : size('maxfilesize', maxText);
+  const largest = largestFileSize(jute ?? DEFAULT_MAX_REQUEST);
+  if (max !== undefined && max > largest) throw new OptionError(`maxfilesize: expected at most ${largest} bytes with jutemaxbuffer ${jute ?? DEFAULT_MAX_REQUEST}, got "${maxText}"`);
+  return { ...(max !== undefined ? { maxfilesize: max } : {}), ...(jute !== undefined ? { jutemaxbuffer: jute } : {}) };
 }
 
 function bool(option: string, value: string): boolean {
@@ -132,6 +149,7 @@ export function parseVolumeOptions(name: string, opts: Record<string, unknown> |
       umask: parseInt(umaskText, 8),
       ro: o.ro !== undefined ? bool('ro', o.ro) : false,
       ...(o.quota !== undefined ? { quota: size('quota', o.quota) } : {}),
+      ...fileLimits(o.maxfilesize, o.jutemaxbuffer),
     },
     auth,
   };

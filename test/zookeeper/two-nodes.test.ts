@@ -119,17 +119,26 @@ describe('ZooKeeper backend, two nodes', () => {
     assert.equal(sha((await plain.getData(`${zp}/1m`)).data), sha(big));
   });
 
-  it('refuses a file above the znode limit with EFBIG and keeps the previous content whole', async () => {
+  it('refuses a file above maxfilesize (64 MiB by default) with EFBIG and keeps the previous content whole', async () => {
     const [da, db, zp] = fresh('efbig');
     const f = path.join(da, 'f');
     fs.writeFileSync(f, 'old');
     const fd = fs.openSync(f, 'w');
-    assert.equal(errnoOf(() => fs.writeSync(fd, pattern(1_100_000, 3))), 'EFBIG');
-    fs.closeSync(fd);
-    // O_TRUNC then a refused write: the truncation alone is committed (as on any disk), nothing partial.
-    assert.equal(fs.readFileSync(path.join(db, 'f')).length, 0);
-    assert.equal((await plain.getData(`${zp}/f`)).data.length, 0);
-    assert.equal(errnoOf(() => fs.truncateSync(f, 2_000_000)), 'EFBIG');
+    try {
+      // A write across the limit stores what fits (the kernel sends it page by page), as under a file size rlimit.
+      assert.equal(fs.writeSync(fd, Buffer.from('xy'), 0, 2, 64 * 1024 * 1024 - 1), 1);
+      assert.equal(errnoOf(() => fs.writeSync(fd, Buffer.from('z'), 0, 1, 64 * 1024 * 1024)), 'EFBIG');
+      assert.equal(errnoOf(() => fs.ftruncateSync(fd, 64 * 1024 * 1024 + 1)), 'EFBIG');
+    } finally {
+      fs.closeSync(fd);
+    }
+    // O_TRUNC then a write of the last byte allowed: a sparse 64 MiB file, stored in chunks (one of them).
+    assert.equal(fs.statSync(path.join(db, 'f')).size, 64 * 1024 * 1024);
+    assert.ok((await plain.getData(`${zp}/f`)).data.toString().startsWith('SWARMVOL-CHUNKED-FILE 1\n'));
+    assert.equal(errnoOf(() => fs.truncateSync(f, 64 * 1024 * 1024 + 1)), 'EFBIG');
+    fs.truncateSync(f, 3);
+    assert.equal(fs.readFileSync(path.join(db, 'f')).toString(), '\0\0\0');
+    assert.equal((await plain.getData(`${zp}/f`)).data.length, 3, 'back to a plain znode');
   });
 
   it('keeps writes invisible elsewhere until close, then shows the whole new content (close-to-open)', () => {

@@ -25,6 +25,11 @@ import {
   isUnder,
   kindOf,
   type Kind,
+  largeFileEntry,
+  largeFileSize,
+  plainFileEntry,
+  resolveThisTxn,
+  CHUNKS_NAME,
   LOCKS_NAME,
   MARKER_NAME,
   MAX_ORDINAL,
@@ -39,11 +44,13 @@ import {
   type Mode,
   type ModeRules,
 } from './layout.js';
+import { ChunkStore, chunkNames, chunkSizeFor, decodeManifest, encodeManifest, inlineLimit, type Manifest, newGeneration, REQUEST_HEADROOM } from './chunks.js';
 import { ZkLocks } from './locks.js';
-import { OpenFile } from './open-file.js';
+import { type ChunkPlan, OpenFile, type Slot } from './open-file.js';
 import { VolumeQuota } from './quota.js';
 import { countNodes, createOps, deleteOps, movedMeta, type Subtree, subtreeBytes, subtreeNode } from './subtree.js';
 
+export { DEFAULT_MAX_FILE_SIZE, DEFAULT_MAX_REQUEST, largestFileSize } from './chunks.js';
 export { DIR_DATA_NAME, LOCKS_NAME, MODES, RESERVED_NAMES, type Mode } from './layout.js';
 
 export interface ZooKeeperBackendOptions extends Defaults {
@@ -53,7 +60,7 @@ export interface ZooKeeperBackendOptions extends Defaults {
   cacheTimeout: number;
   /** ACL of the znodes swarmvol creates. */
   acl: Acl[];
-  /** Largest file (one znode's data). */
+  /** Largest file: files above one znode's limit are stored in chunks (hybrid mode). */
   maxFileSize: number;
   /** Largest request the server takes (its jute.maxbuffer): bounds a rename's multi. */
   maxRequest: number;
@@ -63,10 +70,6 @@ export interface ZooKeeperBackendOptions extends Defaults {
   quota?: number;
 }
 
-/** Default server request limit: ZooKeeper's jute.maxbuffer (1 MiB - 1). */
-export const DEFAULT_MAX_REQUEST = 0xfffff;
-/** Room left in a request for the path, the header and a rename's attribute maps. */
-const REQUEST_HEADROOM = 16 * 1024;
 const MAX_RETRIES = 20;
 const STATFS_BLOCK = 4096;
 const S_ISUID = 0o4000;
@@ -168,6 +171,10 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   private readonly locks: ZkLocks;
   /** Watch events being applied: a lock grant waits for them (what the last holder stored must be what we read). */
   private readonly applying = new Set<Promise<void>>();
+  /** Chunks of large files (hybrid mode only: the size lives in the attribute map). */
+  private readonly chunks: ChunkStore;
+  private readonly inline: number;
+  private readonly chunkSize: number;
 
   private constructor(
     private readonly zk: ZkClient,
@@ -179,12 +186,16 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     this.root = new ZkNode('/', rootStat, 'dir');
     this.nodes.set('/', this.root);
     this.locks = new ZkLocks(zk, `${opts.root === '/' ? '' : opts.root}/${LOCKS_NAME}`, opts.acl);
+    this.chunks = new ChunkStore(zk, `${opts.root === '/' ? '' : opts.root}/${CHUNKS_NAME}`, opts.acl);
+    this.inline = inlineLimit(opts.maxRequest);
+    this.chunkSize = chunkSizeFor(opts.maxRequest);
     zk.on('watch', (e: WatchEvent) => this.onWatch(e));
     zk.on('session', (s: { expired: boolean }) => {
       if (!s.expired) return;
       // Events may have been missed: drop everything cached and let the kernel ask again.
       log.warn('ZooKeeper session expired; a new one is up, caches revalidated', { root: opts.root });
       void this.invalidateAll();
+      void this.chunks.repin();
     });
   }
 
@@ -201,6 +212,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     if (quota.limit !== undefined) log.info('volume quota', { bytes: quota.limit, used: (await quota.usage()).bytes });
     const backend = new ZooKeeperBackend(zk, opts, stat, quota);
     await zk.addWatch(opts.root);
+    if (create && backend.rules.markers) backend.chunks.start();
     return backend;
   }
 
@@ -213,6 +225,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   }
 
   async close(): Promise<void> {
+    this.chunks.close();
     this.zk.close();
   }
 
@@ -295,7 +308,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
 
   private async attr(node: ZkNode): Promise<Attr> {
     const meta = await this.entryMeta(node);
-    const size = node.kind === 'dir' ? 4096 : (node.file?.size ?? node.stat.dataLength);
+    const size = node.kind === 'dir' ? 4096 : (node.file?.size ?? largeFileSize(meta, node.stat) ?? node.stat.dataLength);
     const a = attrOf(node.kind, node.stat, meta, this.opts, size, this.metaKey(node.path).name);
     if (node.dataOf) a.ino = inoOf(node.stat.czxid, undefined, '', DIR_DATA_ORDINAL);
     return a;
@@ -388,10 +401,10 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       return;
     }
     const txn = Number(result.stat.mzxid);
-    const resolved = new Map(entries);
-    for (const name of fresh) {
-      const m = resolved.get(name);
-      if (m) resolved.set(name, { ...m, z: txn, ...(m.mz !== undefined ? { mz: txn } : {}) });
+    const resolved = new Map<string, EntryMeta>();
+    for (const [name, meta] of entries) {
+      const m = resolveThisTxn(meta, txn);
+      resolved.set(name, fresh.has(name) ? { ...m, z: txn, ...(m.mz !== undefined ? { mz: txn } : {}) } : m);
     }
     this.metas.set(dir, { marker: true, version: result.stat.version, entries: resolved });
   }
@@ -573,7 +586,9 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       // Opening to write starts from the latest committed content, even if the
       // watch has not told us yet of a close on another node (no lost update).
       if ((req.write || req.truncate) && !justCreated) await this.revalidate(node);
-      file = new OpenFile(await this.content(node), this.opts.maxFileSize);
+      const loaded = await this.loadFile(node);
+      file = node.file ?? loaded;
+      if (file !== loaded) this.dispose(loaded); // another open loaded it meanwhile
       node.file = file;
       // The kernel keeps its pages only if they hold this very version: a read
       // through an older open may have refilled them after an invalidation.
@@ -581,11 +596,78 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       node.kernelCached = node.stat.mzxid;
     }
     file.opens++;
-    if (req.truncate && file.size > 0) file.truncate(0);
+    if (req.truncate && file.size > 0) await file.truncate(0);
     // The kernel's page cache stays valid across opens: the watch invalidates it on any change.
     const handle: ZkHandle = { node, file, append: req.append };
     node.handles.add(handle);
     return { handle, keepCache };
+  }
+
+  /** Whether large files can live at this node (hybrid mode keeps their size in the attribute map; a .zdata file is a directory's data). */
+  private chunkable(node: ZkNode): boolean {
+    return this.rules.markers && !node.dataOf;
+  }
+
+  /** The manifest in a node's content, if it is a large file's. */
+  private async manifestOf(node: ZkNode, data: Buffer): Promise<Manifest | undefined> {
+    if (!this.chunkable(node)) return undefined;
+    const manifest = decodeManifest(data);
+    if (!manifest) return undefined;
+    let meta = await this.entryMeta(node);
+    if (largeFileSize(meta, node.stat) === undefined) {
+      // The map may predate the manifest by a watch event: ask again before calling it plain bytes.
+      this.metas.delete(this.metaKey(node.path).dir);
+      meta = await this.entryMeta(node);
+    }
+    return largeFileSize(meta, node.stat) === manifest.size ? manifest : undefined;
+  }
+
+  /**
+   * A file's committed content as an OpenFile. A large file's version is
+   * pinned before it is used: the pin goes first, then ZooKeeper confirms the
+   * version is still the current one (a commit elsewhere would see the pin
+   * and keep its chunks), else the new version is read.
+   */
+  private async loadFile(node: ZkNode): Promise<OpenFile> {
+    const maxSize = this.chunkable(node) ? this.opts.maxFileSize : Math.min(this.opts.maxFileSize, this.inline);
+    const options = { chunkSize: this.chunkSize, maxSize, load: (name: string) => this.chunks.load(name) };
+    for (let attempt = 0; ; attempt++) {
+      const data = await this.content(node);
+      const manifest = await this.manifestOf(node, data);
+      if (!manifest) return new OpenFile(options, data);
+      const seen = node.stat.mzxid;
+      const pin = this.chunks.newPin(manifest.g);
+      let stat: Stat | null;
+      try {
+        await this.chunks.ensure();
+        [, stat] = await Promise.all([this.zk.multi([pin.op]), this.zk.exists(this.zkPath(node.path))]);
+      } catch (err) {
+        throw errnoFromZk(err);
+      }
+      this.chunks.pinned(pin.path, manifest.g);
+      if (stat?.mzxid === seen) return new OpenFile(options, manifest, pin.path);
+      void this.chunks.unpin(pin.path).catch(() => undefined);
+      if (!stat) throw new FsError('ENOENT');
+      if (attempt >= MAX_RETRIES) throw new FsError('EIO', `${node.path} keeps changing; could not read one version of it`);
+      node.data = undefined;
+      node.stale = true;
+    }
+  }
+
+  /** One open handle fewer on `file`; after the last, its version's pin goes (the last reader of a replaced version collects its chunks). */
+  private closeFile(node: ZkNode, file: OpenFile): void {
+    if (--file.opens > 0) return;
+    if (node.file === file) node.file = undefined;
+    this.dispose(file);
+  }
+
+  private dispose(file: OpenFile): void {
+    if (file.pin) this.unpinLater(file.pin);
+    file.pin = undefined;
+  }
+
+  private unpinLater(pin: string): void {
+    void this.chunks.unpin(pin).catch((err: unknown) => log.warn('could not drop a large file pin; the sweep collects after it', { error: (err as Error).message }));
   }
 
   /** Asks ZooKeeper whether the content changed; if so, drops it here and in the kernel. */
@@ -605,7 +687,9 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   }
 
   async read(_ctx: RequestContext, h: ZkHandle, offset: number, size: number): Promise<Buffer> {
-    return h.file.read(offset, size);
+    return h.file.read(offset, size).catch((err: unknown) => {
+      throw errnoFromZk(err);
+    });
   }
 
   async statfs(): Promise<StatfsOut> {
@@ -628,16 +712,18 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   async write(_ctx: RequestContext, h: ZkHandle, offset: number, data: Buffer): Promise<number> {
     // The kernel computed an O_APPEND offset from a size it may have cached before another node's change.
     const at = h.append ? h.file.size : offset;
-    const growth = at + data.length - h.node.stat.dataLength;
-    if (this.quota.fitsByLastUsage(growth)) {
-      h.file.write(at, data);
-      return data.length;
+    const growth = at + data.length - h.file.storedSize;
+    if (!this.quota.fitsByLastUsage(growth)) {
+      // `data` is only valid until we await: keep a copy while ZooKeeper is asked.
+      data = Buffer.from(data);
+      await this.checkQuota(h.file, growth);
     }
-    // `data` is only valid until we await: keep a copy while ZooKeeper is asked.
-    const bytes = Buffer.from(data);
-    await this.checkQuota(h.file, growth);
-    h.file.write(h.append ? h.file.size : offset, bytes);
-    return bytes.length;
+    try {
+      await h.file.write(offset, data, h.append);
+    } catch (err) {
+      throw errnoFromZk(err);
+    }
+    return data.length;
   }
 
   /** EDQUOT if `growth` more bytes would pass the quota; the open file is then refused as a whole (nothing partial is stored). */
@@ -651,7 +737,12 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     }
   }
 
-  /** Stores the file's content as one setData (serialized per file); the reply makes it durable in ZooKeeper. */
+  /**
+   * Stores an open file's content (commits of one file are serialized); the
+   * reply makes it durable in ZooKeeper. A small file is one setData; a large
+   * file's changed chunks are stored first, then one transaction switches its
+   * manifest (docs/zookeeper-layout.md, "Large files").
+   */
   private commit(node: ZkNode, file: OpenFile): Promise<void> {
     const run = file.committing
       .catch(() => undefined)
@@ -660,20 +751,8 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
         if (!file.dirty) return;
         file.dirty = false;
         if (node.unlinked) return; // removed by this process: nothing to keep, as on a local disk
-        const content = file.committed();
-        const target = this.zkPath(node.dataOf ?? node.path);
         try {
-          await this.checkQuota(file, content.length - node.stat.dataLength);
-          const stat = await this.change([target], () => this.zk.setData(target, content));
-          node.stat = node.dataOf ? { ...stat, numChildren: 0 } : stat;
-          node.stale = false;
-          node.data = content;
-          // The kernel's pages are what it wrote through us: this version.
-          node.kernelCached = stat.mzxid;
-          if (node.dataOf) {
-            const dir = this.nodes.get(node.dataOf);
-            if (dir) dir.stat = stat;
-          }
+          if (!(await this.commitPlain(node, file))) await this.commitVersion(node, file);
         } catch (err) {
           file.dirty = true;
           if (err instanceof ZkError && err.code === ErrorCode.NONODE) {
@@ -684,6 +763,122 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       });
     file.committing = run;
     return run;
+  }
+
+  /** The one-request commit of a small file that was small before; false when the file is (or was, or became meanwhile) a large one. */
+  private async commitPlain(node: ZkNode, file: OpenFile): Promise<boolean> {
+    // Plain setData is checked against the version we know, so a large file written meanwhile elsewhere is not overwritten without collecting its chunks.
+    const checked = this.chunkable(node);
+    if (checked && (file.base || file.size > this.inline || largeFileSize(await this.entryMeta(node), node.stat) !== undefined)) return false;
+    const { data, snapshot } = await file.contentBytes();
+    const target = this.zkPath(node.dataOf ?? node.path);
+    await this.checkQuota(file, data.length - node.stat.dataLength);
+    let stat: Stat;
+    try {
+      stat = await this.change([target], () => this.zk.setData(target, data, checked ? node.stat.version : -1));
+    } catch (err) {
+      if (checked && err instanceof ZkError && err.code === ErrorCode.BADVERSION) return false;
+      throw err;
+    }
+    this.stored(node, stat, data);
+    file.committed(snapshot, undefined, data.length);
+    return true;
+  }
+
+  /** After a commit: the node holds what was stored; the kernel's pages are what it wrote through us, this version. */
+  private stored(node: ZkNode, stat: Stat, data: Buffer): void {
+    node.stat = node.dataOf ? { ...stat, numChildren: 0 } : stat;
+    node.stale = false;
+    node.data = data;
+    node.kernelCached = stat.mzxid;
+    if (node.dataOf) {
+      const dir = this.nodes.get(node.dataOf);
+      if (dir) dir.stat = stat;
+    }
+  }
+
+  /**
+   * The commit that reads the stored version first: a large file's new chunks,
+   * then one multi that switches the znode's content (a manifest or plain
+   * bytes) checked against that version, records its size in the attribute
+   * map, and records the chunks the old version used and the new one does not
+   * as garbage (collected once nobody reads the old version).
+   */
+  private async commitVersion(node: ZkNode, file: OpenFile): Promise<void> {
+    const gen = newGeneration();
+    const uploaded = new Map<Slot, number>();
+    const names = new Set<string>();
+    let switched = false;
+    /** What the last attempt sent: after a lost connection, it may be what is stored. */
+    let sent: { manifest: Manifest; snapshot: ChunkPlan['snapshot']; pin: string; old: Manifest | undefined } | undefined;
+    const finish = (stat: Stat, data: Buffer, manifest: Manifest | undefined, snapshot: ChunkPlan['snapshot'], pin: string | undefined, old: Manifest | undefined) => {
+      switched = true;
+      this.stored(node, stat, data);
+      const oldPin = file.pin;
+      file.pin = pin;
+      if (pin) this.chunks.pinned(pin, gen);
+      file.committed(snapshot, manifest, manifest?.size ?? data.length);
+      if (oldPin) this.unpinLater(oldPin);
+      if (old) this.chunks.collectLater(old.g);
+    };
+    const target = this.zkPath(node.path);
+    const { dir, name } = parentOf(node.path);
+    const marker = this.zkPath(joinPath(dir, MARKER_NAME));
+    try {
+      await this.change([target, marker], () =>
+        this.retrying(async () => {
+          const [cur, base] = await Promise.all([this.zk.getData(target), this.loadMeta(dir)]);
+          const curMeta = metaFor(base, name, cur.stat);
+          const curManifest = largeFileSize(curMeta, cur.stat) !== undefined ? decodeManifest(cur.data) : undefined;
+          if (sent && curManifest?.g === gen) {
+            // The attempt cut off by a lost connection switched it.
+            this.metas.delete(dir);
+            return finish(cur.stat, cur.data, sent.manifest, sent.snapshot, sent.pin, sent.old);
+          }
+          let data: Buffer;
+          let manifest: Manifest | undefined;
+          let snapshot: ChunkPlan['snapshot'];
+          if (file.size <= this.inline) {
+            ({ data, snapshot } = await file.contentBytes());
+            await this.checkQuota(file, data.length - cur.data.length);
+          } else {
+            const plan = await file.chunkPlan(gen, chunkNames(curManifest), uploaded);
+            ({ manifest, snapshot } = plan);
+            data = encodeManifest(manifest);
+            // The old chunks stay until collected: the new ones count in full.
+            await this.checkQuota(file, plan.uploads.reduce((n, u) => n + u.data.length, 0) + data.length - cur.data.length);
+            if (plan.uploads.length > 0) {
+              const first = names.size === 0;
+              for (const u of plan.uploads) names.add(u.name);
+              await this.chunks.upload(gen, plan.uploads, [...names], first);
+            }
+          }
+          const ops: MultiOp[] = [{ op: 'setData', path: target, data, version: cur.stat.version }];
+          // The size of a large file lives beside its other attributes, valid for this very version.
+          const rest = plainFileEntry(curMeta ?? { z: Number(cur.stat.czxid) });
+          const next = manifest ? largeFileEntry(rest, manifest.size) : pruneMeta(rest, 'file', this.opts);
+          const entries = new Map(base.entries);
+          if (next) entries.set(name, next);
+          else entries.delete(name);
+          const metaChanged = JSON.stringify(curMeta) !== JSON.stringify(next);
+          if (metaChanged) ops.push(this.metaOp(dir, base, entries));
+          const garbage = [...chunkNames(curManifest)].filter((n) => !chunkNames(manifest).has(n));
+          if (curManifest && garbage.length > 0) ops.push(this.chunks.garbage(curManifest.g, garbage));
+          if (names.size > 0) ops.push(this.chunks.pendingDone(gen));
+          const pin = manifest && this.chunks.newPin(gen);
+          if (pin) ops.push(pin.op);
+          const old = garbage.length > 0 ? curManifest : undefined;
+          if (manifest && pin) sent = { manifest, snapshot, pin: pin.path, old };
+          const results = await this.zk.multi(ops);
+          if (metaChanged) this.metaWritten(dir, entries, new Set(), results[1]);
+          const first = results[0];
+          if (first?.op !== 'setData') throw new FsError('EIO', 'unexpected multi result');
+          finish(first.stat, data, manifest, snapshot, pin?.path, old);
+        }, [dir]),
+      );
+    } finally {
+      if (!switched && names.size > 0) this.chunks.abandon(gen, [...names]);
+    }
   }
 
   async flush(_ctx: RequestContext, h: ZkHandle): Promise<void> {
@@ -705,7 +900,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       } else log.error('content lost: the last close could not store it', { path: h.node.path, error: (err as Error).message });
     } finally {
       h.node.handles.delete(h);
-      if (--h.file.opens === 0 && h.node.file === h.file) h.node.file = undefined;
+      this.closeFile(h.node, h.file);
     }
   }
 
@@ -798,26 +993,22 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
 
   private async truncate(node: ZkNode, size: number, handle: ZkHandle | undefined): Promise<void> {
     if (node.kind === 'dir') throw new FsError('EISDIR');
-    const file = handle?.file ?? node.file;
-    if (file) {
-      file.truncate(size);
-      // ftruncate is committed with the writes at close; truncate(2) by name, now.
-      if (!handle) await this.commit(node, file);
-      return;
+    // ftruncate is committed with the writes at close; truncate(2) by name, now.
+    if (handle) return handle.file.truncate(size);
+    if (!node.file) {
+      await this.revalidate(node);
+      const loaded = await this.loadFile(node);
+      if (node.file) this.dispose(loaded);
+      else node.file = loaded;
     }
-    if (size > this.opts.maxFileSize) throw new FsError('EFBIG', `files are limited to ${this.opts.maxFileSize} bytes`);
-    const target = this.zkPath(node.dataOf ?? node.path);
-    await this.change([target], () =>
-      this.retrying(async () => {
-        const r = await this.zk.getData(target);
-        await this.quota.check(size - r.data.length);
-        const data = Buffer.alloc(size);
-        r.data.copy(data, 0, 0, Math.min(size, r.data.length));
-        const stat = await this.zk.setData(target, data, r.stat.version);
-        node.stat = node.dataOf ? { ...stat, numChildren: 0 } : stat;
-        node.data = data;
-      }, []),
-    );
+    const file = node.file!;
+    file.opens++;
+    try {
+      await file.truncate(size);
+      await this.commit(node, file);
+    } finally {
+      this.closeFile(node, file);
+    }
   }
 
   // ---- removing and renaming ------------------------------------------------------
@@ -849,9 +1040,11 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     const zkPath = this.zkPath(path);
     const marker = `${zkPath}/${MARKER_NAME}`;
     const parentMarker = this.zkPath(joinPath(parent.path, MARKER_NAME));
+    let collect: string | undefined;
     await this.change([zkPath, marker, parentMarker], () =>
       this.retrying(async (afterLoss) => {
         const ops: MultiOp[] = [];
+        collect = undefined;
         let stat: Stat | null;
         let base: DirMeta;
         try {
@@ -869,7 +1062,17 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
           if (children.some((c) => c !== MARKER_NAME)) throw new FsError('ENOTEMPTY');
           if (children.includes(MARKER_NAME)) ops.push({ op: 'delete', path: marker });
         }
-        ops.push({ op: 'delete', path: zkPath });
+        if (want === 'file' && largeFileSize(metaFor(base, name, stat), stat) !== undefined) {
+          // A large file: its chunks become garbage in the same transaction (checked against the manifest read).
+          const r = await this.zk.getData(zkPath);
+          const manifest = r.stat.mzxid === stat.mzxid ? decodeManifest(r.data) : undefined;
+          if (manifest) {
+            ops.push(this.chunks.garbage(manifest.g, chunkNames(manifest)));
+            collect = manifest.g;
+          }
+          stat = r.stat;
+        }
+        ops.push({ op: 'delete', path: zkPath, version: stat.version });
         let entries: Map<string, EntryMeta> | undefined;
         // Keep the parent's map tidy, and give a parent made by another tool a marker: it stays a directory when emptied.
         if (this.rules.markers && (base.entries.has(name) || (!base.marker && parent !== this.root))) {
@@ -881,6 +1084,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
         if (entries) this.metaWritten(parent.path, entries, new Set(), results[results.length - 1]);
       }, [parent.path]),
     );
+    if (collect) this.chunks.collectLater(collect);
     this.entriesChangedHere(parent, undefined, name);
     this.pinnedDirs.delete(path);
     const node = this.nodes.get(path);
@@ -926,8 +1130,10 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     const exchange = (flags & EXCHANGE) !== 0;
     const markers = [parent.path, newParent.path].map((d) => this.zkPath(joinPath(d, MARKER_NAME)));
     let moved = false;
+    let collect: string | undefined;
     await this.change(markers, () =>
       this.retrying(async (afterLoss) => {
+        collect = undefined;
         const [fromMeta, toMeta] = await Promise.all([this.loadMeta(parent.path), this.loadMeta(newParent.path)]);
         const [src, dst] = await Promise.all([this.readSubtree(from, fromMeta), this.readSubtree(to, toMeta)]);
         if (!src && dst && afterLoss && !exchange) {
@@ -952,6 +1158,12 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
         }
         const ops: MultiOp[] = [...deleteOps(src)];
         if (dst) ops.push(...deleteOps(dst));
+        const replaced = dst && !exchange && largeFileSize(dst.meta, dst.stat) !== undefined ? decodeManifest(dst.data) : undefined;
+        if (replaced) {
+          // A large file replaced by the rename: its chunks become garbage in the same transaction.
+          ops.push(this.chunks.garbage(replaced.g, chunkNames(replaced)));
+          collect = replaced.g;
+        }
         const encode = this.rules.markers ? (e: Map<string, EntryMeta>, fresh: ReadonlySet<string>) => encodeMeta(e, fresh) : undefined;
         // Ordinal 0 is never used: the moved entries' inode numbers come from 1 up.
         const ordinals = { next: 1 };
@@ -984,6 +1196,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       [this.zkPath(from), this.zkPath(to)],
     );
     if (!moved) return;
+    if (collect) this.chunks.collectLater(collect);
     this.entriesChangedHere(parent, exchange ? name : undefined, name);
     this.entriesChangedHere(newParent, newName, undefined);
     this.moveNodes(from, to, exchange);
@@ -1014,6 +1227,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
 
   private onWatch(e: WatchEvent): void {
     if (isUnder(e.path, this.locks.dir)) return this.locks.notify();
+    if (isUnder(e.path, this.chunks.dir)) return; // large files change through their manifests
     let ours = this.inflight.get(e.path);
     if (!ours) for (const [root, f] of this.inflightTrees) if (isUnder(e.path, root)) ours = f;
     if (ours) ours.held.push(e);
@@ -1052,21 +1266,22 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     if (behind.length === 0) return;
     let file = node.file;
     if (!file) {
-      let content: Buffer;
+      let loaded: OpenFile;
       try {
-        content = await this.content(node);
+        loaded = await this.loadFile(node);
       } catch (err) {
         if (err instanceof FsError && err.code === 'ENOENT') return; // removed elsewhere: keep what we read, as on a local disk
         throw err;
       }
-      file = node.file ?? new OpenFile(content, this.opts.maxFileSize);
+      file = node.file ?? loaded;
+      if (file !== loaded) this.dispose(loaded);
       node.file = file;
     }
     for (const h of behind) {
       if (h.file === file) continue;
-      h.file.opens--;
-      h.file = file;
       file.opens++;
+      this.closeFile(node, h.file);
+      h.file = file;
     }
     await this.cache?.invalidateNode(node);
   }

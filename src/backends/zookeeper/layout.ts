@@ -12,8 +12,10 @@ export const MARKER_NAME = '.swarmvol';
 export const DIR_DATA_NAME = '.zdata';
 /** The volume root's hidden directory of lock znodes (src/backends/zookeeper/locks.ts). */
 export const LOCKS_NAME = '.swarmvol-locks';
+/** The volume root's hidden store of large files' chunks (src/backends/zookeeper/chunks.ts). */
+export const CHUNKS_NAME = '.swarmvol-chunks';
 /** Names swarmvol keeps for itself in every directory; never listed; creating them is refused. */
-export const RESERVED_NAMES: ReadonlySet<string> = new Set([MARKER_NAME, DIR_DATA_NAME, LOCKS_NAME]);
+export const RESERVED_NAMES: ReadonlySet<string> = new Set([MARKER_NAME, DIR_DATA_NAME, LOCKS_NAME, CHUNKS_NAME]);
 /** Key of the volume root's own attributes in the root's map (it has no parent in the volume). */
 export const SELF_KEY = '.';
 /**
@@ -54,9 +56,9 @@ export function rulesFor(mode: Mode): ModeRules {
     case 'hybrid':
       return { mode, dataName: DIR_DATA_NAME, dataAlways: false, markers: true, reserved: RESERVED_NAMES };
     case 'dir':
-      return { mode, dataName: ZOO_DATA_NAME, dataAlways: true, markers: false, reserved: new Set([ZOO_DATA_NAME, MARKER_NAME, LOCKS_NAME]) };
+      return { mode, dataName: ZOO_DATA_NAME, dataAlways: true, markers: false, reserved: new Set([ZOO_DATA_NAME, MARKER_NAME, LOCKS_NAME, CHUNKS_NAME]) };
     case 'file':
-      return { mode, dataName: undefined, dataAlways: false, markers: false, reserved: new Set([MARKER_NAME, LOCKS_NAME]) };
+      return { mode, dataName: undefined, dataAlways: false, markers: false, reserved: new Set([MARKER_NAME, LOCKS_NAME, CHUNKS_NAME]) };
   }
 }
 
@@ -79,6 +81,9 @@ export interface EntryMeta {
   ct?: [number, number];
   /** Ordinal among the znodes one transaction created (a rename re-creates a whole subtree with one czxid). */
   i?: number;
+  /** A large file: its size; the znode holds its chunk manifest (valid while the znode's mzxid is still `sm`). */
+  s?: number;
+  sm?: number;
 }
 
 /** A directory's attribute map as read from its marker. */
@@ -110,6 +115,7 @@ export function decodeMeta(data: Buffer, version: number, mzxid: bigint): DirMet
         const m = { ...meta };
         if (m.z === THIS_TXN) m.z = txn;
         if (m.mz === THIS_TXN) m.mz = txn;
+        if (m.sm === THIS_TXN) m.sm = txn;
         entries.set(name, m);
       }
     }
@@ -126,6 +132,29 @@ export function encodeMeta(entries: Map<string, EntryMeta>, newInThisTxn: Readon
     out[name] = newInThisTxn.has(name) ? { ...meta, z: THIS_TXN, ...(meta.mz !== undefined ? { mz: THIS_TXN } : {}) } : meta;
   }
   return Buffer.from(JSON.stringify({ v: 1, e: out }));
+}
+
+/** A large file's size written in the same transaction as its manifest: this entry's `sm` stands for that transaction. */
+export function largeFileEntry(meta: EntryMeta, size: number): EntryMeta {
+  return { ...meta, s: size, sm: THIS_TXN };
+}
+
+/** The entry of a file stored as plain bytes again (no large-file size). */
+export function plainFileEntry(meta: EntryMeta): EntryMeta {
+  const m = { ...meta };
+  delete m.s;
+  delete m.sm;
+  return m;
+}
+
+/** Resolves `sm` of entries written by the transaction `txn` (see largeFileEntry). */
+export function resolveThisTxn(meta: EntryMeta, txn: number): EntryMeta {
+  return meta.sm === THIS_TXN ? { ...meta, sm: txn } : meta;
+}
+
+/** The size of a large file, if the znode with this stat holds a chunk manifest; undefined for a plain file. */
+export function largeFileSize(meta: EntryMeta | undefined, stat: Stat): number | undefined {
+  return meta?.s !== undefined && meta.sm === Number(stat.mzxid) ? meta.s : undefined;
 }
 
 /** The meta of the znode with this stat, if the map holds one for it (and not for an earlier znode of that name). */
@@ -212,6 +241,7 @@ export function pruneMeta(meta: EntryMeta, kind: Kind, d: Defaults): EntryMeta |
   if (m.u === d.uid) delete m.u;
   if (m.g === d.gid) delete m.g;
   if (m.mt === undefined && m.at === undefined) delete m.mz;
+  if (m.s === undefined) delete m.sm;
   const keys = Object.keys(m).filter((k) => k !== 'z' && k !== 'ct' && k !== 'i');
   return keys.length > 0 ? m : undefined;
 }

@@ -11,6 +11,8 @@ import {
   joinPath,
   kindOf,
   type Kind,
+  largeFileEntry,
+  largeFileSize,
   MARKER_NAME,
   type Mode,
   attrOf,
@@ -55,8 +57,13 @@ export function deleteOps(t: Subtree): MultiOp[] {
 /** The meta an entry carries to its new place: its attributes, with its mtime pinned (a re-created znode gets a new one). */
 export function movedMeta(t: Subtree, d: Defaults, ordinal: number): EntryMeta {
   const a = attrOf(t.kind, t.stat, t.meta, d, 0, t.name);
-  const moved: EntryMeta = { ...(t.meta ?? { z: 0 }), z: 0, mt: [a.mtime.sec, a.mtime.nsec], at: [a.atime.sec, a.atime.nsec], mz: 0, i: ordinal };
+  let moved: EntryMeta = { ...(t.meta ?? { z: 0 }), z: 0, mt: [a.mtime.sec, a.mtime.nsec], at: [a.atime.sec, a.atime.nsec], mz: 0, i: ordinal };
   if (t.kind === 'symlink') moved.t = 'l';
+  // A large file's manifest is re-created too: its size stays valid for the new znode.
+  const large = largeFileSize(t.meta, t.stat);
+  delete moved.s;
+  delete moved.sm;
+  if (large !== undefined) moved = largeFileEntry(moved, large);
   return pruneMeta(moved, t.kind, d) ?? moved;
 }
 

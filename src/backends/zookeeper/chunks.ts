@@ -1,0 +1,303 @@
+// Large files (docs/zookeeper-layout.md, "Large files"): a file above what one
+// znode holds keeps a manifest in its own znode and its bytes in immutable
+// chunk znodes of the volume's hidden chunk store. A commit writes the new
+// chunks first, then switches the manifest in one transaction, so every node
+// reads the old version or the new one, never a mix. Chunks a new version no
+// longer uses are garbage: they are deleted once no reader anywhere still
+// pins the version that used them (an ephemeral pin per open version).
+
+import { randomBytes } from 'node:crypto';
+import { FsError } from '../../fs/errors.js';
+import { log } from '../../util/log.js';
+import type { ZkClient } from './client/client.js';
+import { type Acl, CreateMode, ErrorCode, type MultiOp, ZkError } from './client/protocol.js';
+
+/** First bytes of a manifest, for people and tools reading the znode. */
+const MAGIC = 'SWARMVOL-CHUNKED-FILE 1\n';
+
+/** A large file's stored version. */
+export interface Manifest {
+  /** This version's generation: a random id, also the name prefix of the chunks it wrote. */
+  g: string;
+  size: number;
+  /** Chunk size: chunk i holds bytes [i*cs, (i+1)*cs), trailing zeros left out. */
+  cs: number;
+  /** For each chunk, the generation that stored it; null: all zeros, nothing stored. */
+  c: Array<string | null>;
+}
+
+export function encodeManifest(m: Manifest): Buffer {
+  return Buffer.from(MAGIC + JSON.stringify(m));
+}
+
+/** The manifest in a znode's data; undefined if the data is not one. */
+export function decodeManifest(data: Buffer): Manifest | undefined {
+  if (data.length < MAGIC.length || data.subarray(0, MAGIC.length).toString('latin1') !== MAGIC) return undefined;
+  try {
+    const m = JSON.parse(data.subarray(MAGIC.length).toString('utf8')) as Manifest;
+    const ok =
+      typeof m.g === 'string' &&
+      Number.isSafeInteger(m.size) &&
+      Number.isSafeInteger(m.cs) &&
+      m.cs > 0 &&
+      Array.isArray(m.c) &&
+      m.c.length === Math.ceil(m.size / m.cs) &&
+      m.c.every((g) => g === null || typeof g === 'string');
+    return ok ? m : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Default server request limit: ZooKeeper's jute.maxbuffer (1 MiB - 1). */
+export const DEFAULT_MAX_REQUEST = 0xfffff;
+/** Room left in a request for the path, the header and a rename's attribute maps. */
+export const REQUEST_HEADROOM = 16 * 1024;
+/** Default largest file (option maxfilesize). */
+export const DEFAULT_MAX_FILE_SIZE = 64 * 1024 * 1024;
+
+/** Largest content one znode holds under a server request limit: larger files are chunked. */
+export function inlineLimit(maxRequest: number): number {
+  return maxRequest - REQUEST_HEADROOM;
+}
+
+/** Largest maxfilesize: its manifest (about 19 bytes per chunk) must fit in one znode. */
+export function largestFileSize(maxRequest: number): number {
+  return Math.floor((inlineLimit(maxRequest) - 256) / 19) * chunkSizeFor(maxRequest);
+}
+
+/** Chunk size of large files: the largest power of two one znode holds (512 KiB under the default limit), so page-aligned I/O never straddles chunks. */
+export function chunkSizeFor(maxRequest: number): number {
+  return 2 ** Math.floor(Math.log2(inlineLimit(maxRequest)));
+}
+export function chunkName(gen: string, index: number): string {
+  return `${gen}-${index}`;
+}
+
+/** The chunk znodes a manifest uses. */
+export function chunkNames(m: Manifest | undefined): Set<string> {
+  const names = new Set<string>();
+  m?.c.forEach((g, i) => g !== null && names.add(chunkName(g, i)));
+  return names;
+}
+
+export function newGeneration(): string {
+  return randomBytes(8).toString('hex');
+}
+
+/** A commit that has not switched its manifest within this time is abandoned: its chunks are deleted by any node. */
+export const PENDING_EXPIRY_MS = 10 * 60 * 1000;
+/** How often each mount looks for abandoned commits and for garbage whose readers are gone. */
+const SWEEP_INTERVAL_MS = 10 * 60 * 1000;
+/** Chunk creates (or deletes) in flight at once: enough to keep the link busy, bounded memory. */
+const PIPELINE = 8;
+
+/**
+ * The chunk store: `c/` chunks named `<generation>-<index>`, `pending/` one
+ * record per commit still writing chunks, `gc/` one record per superseded or
+ * removed version listing its garbage, `pin/` ephemeral pins of open versions.
+ */
+export class ChunkStore {
+  private ready: Promise<void> | undefined;
+  /** Our pins (path → generation), re-created after a session expiry. */
+  private readonly pins = new Map<string, string>();
+  private sweeper: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly zk: ZkClient,
+    /** Absolute path of the store. */
+    readonly dir: string,
+    private readonly acl: Acl[],
+  ) {}
+
+  chunkPath(name: string): string {
+    return `${this.dir}/c/${name}`;
+  }
+
+  private pendingPath(gen: string): string {
+    return `${this.dir}/pending/${gen}`;
+  }
+
+  private gcPath(gen: string): string {
+    return `${this.dir}/gc/${gen}`;
+  }
+
+  /** Creates the store's directories once per process. */
+  ensure(): Promise<void> {
+    this.ready ??= (async () => {
+      const made = await Promise.allSettled([this.dir, ...['c', 'pending', 'gc', 'pin'].map((d) => `${this.dir}/${d}`)].map((p) => this.zk.create(p, Buffer.alloc(0), this.acl)));
+      for (const r of made) if (r.status === 'rejected' && !(r.reason instanceof ZkError && r.reason.code === ErrorCode.NODEEXISTS)) throw r.reason;
+    })().catch((err: unknown) => {
+      this.ready = undefined;
+      throw err;
+    });
+    return this.ready;
+  }
+
+  /** Starts the periodic sweep (and one now); stopped by close(). */
+  start(): void {
+    const sweep = () => void this.sweep().catch((err: unknown) => log.warn('chunk store sweep failed; retried later', { error: (err as Error).message }));
+    sweep();
+    this.sweeper = setInterval(sweep, SWEEP_INTERVAL_MS);
+    this.sweeper.unref();
+  }
+
+  close(): void {
+    clearInterval(this.sweeper);
+  }
+
+  async load(name: string): Promise<Buffer> {
+    try {
+      return (await this.zk.getData(this.chunkPath(name))).data;
+    } catch (err) {
+      if (err instanceof ZkError && err.code === ErrorCode.NONODE) {
+        throw new FsError('ESTALE', `chunk ${name} is gone: the version this descriptor reads was replaced and collected (was the session lost?); open the file again`);
+      }
+      throw err;
+    }
+  }
+
+  /**
+   * Stores chunks of generation `gen`. The pending record, written first,
+   * lists every chunk of the commit so far: if this process dies before the
+   * manifest switch, another node deletes them after PENDING_EXPIRY_MS.
+   */
+  async upload(gen: string, chunks: Array<{ name: string; data: Buffer }>, all: readonly string[], first: boolean): Promise<void> {
+    await this.ensure();
+    const record = Buffer.from(JSON.stringify(all));
+    const recorded = first ? this.zk.create(this.pendingPath(gen), record, this.acl) : this.zk.setData(this.pendingPath(gen), record);
+    // Sent in this order on one session: the record is stored before any chunk.
+    // A chunk stored by an earlier attempt of the same commit and changed since is replaced (no manifest uses it yet).
+    const store = (c: { name: string; data: Buffer }) =>
+      this.zk.create(this.chunkPath(c.name), c.data, this.acl).catch((err: unknown) => {
+        if (!(err instanceof ZkError && err.code === ErrorCode.NODEEXISTS) || first) throw err;
+        return this.zk.setData(this.chunkPath(c.name), c.data);
+      });
+    await Promise.all([recorded, runPipelined(chunks, store)]);
+  }
+
+  /** The op that closes a commit's pending record in the manifest switch (it fails if the commit was declared abandoned). */
+  pendingDone(gen: string): MultiOp {
+    return { op: 'delete', path: this.pendingPath(gen) };
+  }
+
+  /** The op that records `names` as garbage of version `gen`, in the transaction that drops them. */
+  garbage(gen: string, names: Iterable<string>): MultiOp {
+    return { op: 'create', path: this.gcPath(gen), data: Buffer.from(JSON.stringify([...names])), acl: this.acl };
+  }
+
+  /** A pin of version `gen`: its path, and the op creating it (ephemeral: it goes with our session). */
+  newPin(gen: string): { path: string; op: MultiOp } {
+    const path = `${this.dir}/pin/${gen}-${randomBytes(6).toString('hex')}`;
+    return { path, op: { op: 'create', path, data: Buffer.alloc(0), acl: this.acl, mode: CreateMode.EPHEMERAL } };
+  }
+
+  /** After a transaction created or deleted pins. */
+  pinned(path: string, gen: string): void {
+    this.pins.set(path, gen);
+  }
+
+  unpinned(path: string): void {
+    this.pins.delete(path);
+  }
+
+  async pin(gen: string): Promise<string> {
+    await this.ensure();
+    const { path, op } = this.newPin(gen);
+    await this.zk.multi([op]);
+    this.pinned(path, gen);
+    return path;
+  }
+
+  /** Drops a pin; the last reader of a superseded version collects its garbage. */
+  async unpin(path: string): Promise<void> {
+    const gen = this.pins.get(path);
+    this.pins.delete(path);
+    await this.zk.delete(path).catch(ignoreMissing);
+    if (gen !== undefined) await this.collect(gen);
+  }
+
+  /**
+   * Deletes the garbage of version `gen` if nobody pins it any more. A pin is
+   * taken before its reader checks that the manifest is still current, and
+   * this runs after the transaction that superseded it: one of the two sees
+   * the other, so a version is never collected under an active reader.
+   */
+  async collect(gen: string): Promise<void> {
+    let names: string[];
+    try {
+      const [record, pins] = await Promise.all([this.zk.getData(this.gcPath(gen)), this.zk.getChildren(`${this.dir}/pin`)]);
+      if (pins.children.some((p) => p.startsWith(`${gen}-`))) return;
+      names = JSON.parse(record.data.toString('utf8')) as string[];
+    } catch (err) {
+      if (err instanceof ZkError && err.code === ErrorCode.NONODE) return; // no garbage, or collected already
+      throw err;
+    }
+    // Chunks first, the record last: a collection cut short is finished by the next sweep.
+    await runPipelined(names, (n) => this.zk.delete(this.chunkPath(n)).catch(ignoreMissing));
+    await this.zk.delete(this.gcPath(gen)).catch(ignoreMissing);
+  }
+
+  /** Collects in the background (a close or commit does not wait for it); a failure is left to the sweep. */
+  collectLater(gen: string): void {
+    void this.collect(gen).catch((err: unknown) => log.warn('could not delete the chunks of a replaced large file; the sweep retries', { generation: gen, error: (err as Error).message }));
+  }
+
+  /** After a failed commit: its chunks go (best effort; the sweep catches what this misses). */
+  abandon(gen: string, names: readonly string[]): void {
+    void (async () => {
+      await this.zk.delete(this.pendingPath(gen));
+      await runPipelined(names, (n) => this.zk.delete(this.chunkPath(n)).catch(ignoreMissing));
+    })().catch(() => undefined);
+  }
+
+  /** Garbage whose readers are gone (crashed nodes' pins vanish with their sessions), and commits abandoned by crashed writers. */
+  async sweep(): Promise<void> {
+    let gc: string[];
+    let pending: string[];
+    try {
+      [gc, pending] = await Promise.all([this.zk.getChildren(`${this.dir}/gc`), this.zk.getChildren(`${this.dir}/pending`)].map(async (r) => (await r).children));
+    } catch (err) {
+      if (err instanceof ZkError && err.code === ErrorCode.NONODE) return; // no large file was ever written
+      throw err;
+    }
+    for (const gen of gc) await this.collect(gen);
+    for (const gen of pending) {
+      let names: string[];
+      try {
+        const r = await this.zk.getData(this.pendingPath(gen));
+        if (Date.now() - Number(r.stat.mtime) < PENDING_EXPIRY_MS) continue;
+        names = JSON.parse(r.data.toString('utf8')) as string[];
+        // The record goes first: the writer's manifest switch, which deletes it, can then no longer succeed.
+        await this.zk.delete(this.pendingPath(gen), r.stat.version);
+      } catch (err) {
+        if (err instanceof ZkError && (err.code === ErrorCode.NONODE || err.code === ErrorCode.BADVERSION)) continue;
+        throw err;
+      }
+      log.warn('deleting the chunks of a large-file commit abandoned by its writer', { generation: gen, chunks: names.length });
+      await runPipelined(names, (n) => this.zk.delete(this.chunkPath(n)).catch(ignoreMissing));
+    }
+  }
+
+  /** After a session expiry our pins are gone: take them again (a version collected meanwhile reads as ESTALE). */
+  async repin(): Promise<void> {
+    for (const [path, gen] of [...this.pins]) {
+      await this.zk.create(path, Buffer.alloc(0), this.acl, CreateMode.EPHEMERAL).catch((err: unknown) => {
+        if (!(err instanceof ZkError && err.code === ErrorCode.NODEEXISTS)) log.warn('could not pin a large file version again', { generation: gen, error: (err as Error).message });
+      });
+    }
+  }
+}
+
+function ignoreMissing(err: unknown): void {
+  if (!(err instanceof ZkError && err.code === ErrorCode.NONODE)) throw err;
+}
+
+/** Runs `fn` over `items` with at most PIPELINE in flight. */
+async function runPipelined<T>(items: readonly T[], fn: (item: T) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(PIPELINE, items.length) }, worker));
+}
