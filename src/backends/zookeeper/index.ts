@@ -115,6 +115,8 @@ export interface ZkHandle {
   file: OpenFile;
   /** O_APPEND: every write goes to the end of the content as this node knows it now. */
   append: boolean;
+  /** Opened to write (or to truncate): its flush and close commit; a reader's never do (nor report a writer's errors). */
+  writes: boolean;
 }
 
 /** ZooKeeper errors as errno: NONODE → ENOENT, NOAUTH → EACCES, lost connection → EIO. */
@@ -598,7 +600,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     file.opens++;
     if (req.truncate && file.size > 0) await file.truncate(0);
     // The kernel's page cache stays valid across opens: the watch invalidates it on any change.
-    const handle: ZkHandle = { node, file, append: req.append };
+    const handle: ZkHandle = { node, file, append: req.append, writes: req.write || req.truncate };
     node.handles.add(handle);
     return { handle, keepCache };
   }
@@ -716,7 +718,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     if (!this.quota.fitsByLastUsage(growth)) {
       // `data` is only valid until we await: keep a copy while ZooKeeper is asked.
       data = Buffer.from(data);
-      await this.checkQuota(h.file, growth);
+      await this.checkQuota(h.node, h.file, growth);
     }
     try {
       await h.file.write(offset, data, h.append);
@@ -727,12 +729,16 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   }
 
   /** EDQUOT if `growth` more bytes would pass the quota; the open file is then refused as a whole (nothing partial is stored). */
-  private async checkQuota(file: OpenFile, growth: number): Promise<void> {
+  private async checkQuota(node: ZkNode, file: OpenFile, growth: number): Promise<void> {
     try {
       await this.quota.check(growth);
     } catch (err) {
       const e = errnoFromZk(err);
-      if (e.code === 'EDQUOT') file.refused = e;
+      if (e.code === 'EDQUOT') {
+        file.refused = e;
+        // New opens read what is stored, not this refused content.
+        if (node.file === file) node.file = undefined;
+      }
       throw e;
     }
   }
@@ -772,7 +778,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     if (checked && (file.base || file.size > this.inline || largeFileSize(await this.entryMeta(node), node.stat) !== undefined)) return false;
     const { data, snapshot } = await file.contentBytes();
     const target = this.zkPath(node.dataOf ?? node.path);
-    await this.checkQuota(file, data.length - node.stat.dataLength);
+    await this.checkQuota(node, file, data.length - node.stat.dataLength);
     let stat: Stat;
     try {
       stat = await this.change([target], () => this.zk.setData(target, data, checked ? node.stat.version : -1));
@@ -840,13 +846,13 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
           let snapshot: ChunkPlan['snapshot'];
           if (file.size <= this.inline) {
             ({ data, snapshot } = await file.contentBytes());
-            await this.checkQuota(file, data.length - cur.data.length);
+            await this.checkQuota(node, file, data.length - cur.data.length);
           } else {
             const plan = await file.chunkPlan(gen, chunkNames(curManifest), uploaded);
             ({ manifest, snapshot } = plan);
             data = encodeManifest(manifest);
             // The old chunks stay until collected: the new ones count in full.
-            await this.checkQuota(file, plan.uploads.reduce((n, u) => n + u.data.length, 0) + data.length - cur.data.length);
+            await this.checkQuota(node, file, plan.uploads.reduce((n, u) => n + u.data.length, 0) + data.length - cur.data.length);
             if (plan.uploads.length > 0) {
               const first = names.size === 0;
               for (const u of plan.uploads) names.add(u.name);
@@ -882,16 +888,16 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   }
 
   async flush(_ctx: RequestContext, h: ZkHandle): Promise<void> {
-    await this.commit(h.node, h.file);
+    if (h.writes) await this.commit(h.node, h.file);
   }
 
   async fsync(_ctx: RequestContext, h: ZkHandle): Promise<void> {
-    await this.commit(h.node, h.file);
+    if (h.writes) await this.commit(h.node, h.file);
   }
 
   async release(_ctx: RequestContext, h: ZkHandle): Promise<void> {
     try {
-      await this.commit(h.node, h.file);
+      if (h.writes) await this.commit(h.node, h.file);
     } catch (err) {
       if (h.file.refused) {
         // Nothing of this open was stored: the kernel's pages must not keep it either.
