@@ -112,14 +112,16 @@ describe('OpenFile, small files', () => {
     assert.equal(g.dirty, true);
   });
 
-  it('refuses writes and truncates beyond maxSize with EFBIG and leaves the content alone', async () => {
+  it('refuses writes at or past maxSize and truncates beyond it with EFBIG; a write across it stores what fits', async () => {
     const f = plain(b('0123456789'), 16);
-    await assert.rejects(f.write(10, Buffer.alloc(7, 0x41)), isEfbig);
+    await assert.rejects(f.write(16, b('A')), isEfbig);
+    await assert.rejects(f.write(20, b('A')), isEfbig);
     await assert.rejects(f.truncate(17), isEfbig);
     assert.deepEqual(await all(f), b('0123456789'));
     assert.equal(f.dirty, false);
-    await f.write(10, Buffer.alloc(6, 0x41));
-    assert.equal(f.size, 16);
+    assert.equal(await f.write(10, Buffer.alloc(7, 0x41)), 6, 'the part below the limit, as under a file size rlimit');
+    assert.deepEqual(await all(f), b('0123456789AAAAAA'));
+    await assert.rejects(f.write(0, b('x'), true), isEfbig, 'an append at the limit');
   });
 
   it('never changes the constructor content or a committed buffer', async () => {
@@ -228,11 +230,12 @@ describe('OpenFile, large files (chunks loaded on demand)', () => {
       if (kind < 6) {
         const off = rnd(max + 10);
         const data = Buffer.alloc(1 + rnd(3 * CS), rnd(256));
-        if (off + data.length > max) await assert.rejects(f.write(off, data), isEfbig);
+        if (off >= max) await assert.rejects(f.write(off, data), isEfbig);
         else {
-          await f.write(off, data);
-          if (off + data.length > model.length) model = Buffer.concat([model, Buffer.alloc(off + data.length - model.length)]);
-          data.copy(model, off);
+          const n = Math.min(data.length, max - off);
+          assert.equal(await f.write(off, data), n);
+          if (off + n > model.length) model = Buffer.concat([model, Buffer.alloc(off + n - model.length)]);
+          data.copy(model, off, 0, n);
         }
       } else if (kind < 8) {
         const size = rnd(max + 10);

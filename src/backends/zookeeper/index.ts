@@ -721,11 +721,10 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       await this.checkQuota(h.node, h.file, growth);
     }
     try {
-      await h.file.write(offset, data, h.append);
+      return await h.file.write(offset, data, h.append);
     } catch (err) {
       throw errnoFromZk(err);
     }
-    return data.length;
   }
 
   /** EDQUOT if `growth` more bytes would pass the quota; the open file is then refused as a whole (nothing partial is stored). */

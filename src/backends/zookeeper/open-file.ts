@@ -194,25 +194,36 @@ export class OpenFile {
     return out;
   }
 
-  /** Writes `data` at `offset` (append: at the end, as it is when the write lands). */
-  async write(offset: number, data: Buffer, append = false): Promise<void> {
+  /**
+   * Writes `data` at `offset` (append: at the end, as it is when the write
+   * lands). A write across maxSize stores the part below it and returns its
+   * length, as the kernel does under a file size limit; one starting at or
+   * past it fails with EFBIG.
+   */
+  async write(offset: number, data: Buffer, append = false): Promise<number> {
+    const fitting = (at: number) => {
+      this.checkSize(at + 1);
+      return Math.min(data.length, this.opts.maxSize - at);
+    };
     // A range written only in part needs its stored bytes first.
     const partlyWritten = () => {
       const at = append ? this.len : offset;
-      return this.slotRange(at, at + data.length).filter((i) => {
+      const end = at + fitting(at);
+      return this.slotRange(at, end).filter((i) => {
         const from = Math.max(at, i * this.cs) - i * this.cs;
-        const to = Math.min(at + data.length, (i + 1) * this.cs) - i * this.cs;
+        const to = Math.min(end, (i + 1) * this.cs) - i * this.cs;
         return from > 0 || to < this.coverage(i);
       });
     };
-    this.checkSize((append ? this.len : offset) + data.length);
+    if (data.length === 0) return 0;
     if (partlyWritten().some((i) => this.needsLoad(i))) {
       data = Buffer.from(data); // the caller's buffer is only valid until we await
       await this.loadAll(partlyWritten);
     }
     const at = append ? this.len : offset;
-    this.checkSize(at + data.length);
-    this.writeNow(at, data);
+    const n = fitting(at);
+    this.writeNow(at, data.subarray(0, n));
+    return n;
   }
 
   private writeNow(at: number, data: Buffer): void {

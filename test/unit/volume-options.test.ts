@@ -1,0 +1,32 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { OptionError, parseVolumeOptions } from '../../src/plugin/options.js';
+
+const defaults = { hosts: '127.0.0.1:2181', root: '/swarmvol/volumes', auth: undefined };
+const spec = (opts: Record<string, string>) => parseVolumeOptions('v', opts, defaults).spec;
+const refused = (opts: Record<string, string>, message: RegExp) => assert.throws(() => spec(opts), (e: unknown) => e instanceof OptionError && message.test(e.message));
+
+describe('volume options: quota, maxfilesize, jutemaxbuffer', () => {
+  it('takes sizes with suffixes and leaves unset ones to the defaults', () => {
+    assert.deepEqual(
+      { quota: spec({ quota: '1G' }).quota, maxfilesize: spec({ maxfilesize: '8M' }).maxfilesize, jutemaxbuffer: spec({ jutemaxbuffer: '4M' }).jutemaxbuffer },
+      { quota: 1024 ** 3, maxfilesize: 8 * 1024 ** 2, jutemaxbuffer: 4 * 1024 ** 2 },
+    );
+    const plain = spec({});
+    assert.equal(plain.maxfilesize, undefined);
+    assert.equal(plain.jutemaxbuffer, undefined);
+  });
+
+  it('refuses bad values with the option name and what it accepts', () => {
+    refused({ maxfilesize: 'big' }, /^maxfilesize: expected a size in bytes with an optional suffix/);
+    refused({ maxfilesize: '0' }, /^maxfilesize: expected a size/);
+    refused({ jutemaxbuffer: '1k' }, /^jutemaxbuffer: expected the ZooKeeper servers' jute.maxbuffer, from 64k/);
+    refused({ quota: '1.5G' }, /^quota: expected a size/);
+  });
+
+  it('bounds maxfilesize by what one manifest describes under the server limit', () => {
+    refused({ maxfilesize: '1T' }, /^maxfilesize: expected at most \d+ bytes with jutemaxbuffer 1048575/);
+    assert.equal(spec({ maxfilesize: '1T', jutemaxbuffer: '64M' }).maxfilesize, 1024 ** 4, 'a larger server limit allows larger files');
+    refused({ maxfilesize: '1G', jutemaxbuffer: '64k' }, /^maxfilesize: expected at most \d+ bytes with jutemaxbuffer 65536/);
+  });
+});
