@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { MemoryBackend } from '../backends/memory/index.js';
 import { parseConnectString, ZkClient } from '../backends/zookeeper/client/client.js';
 import { CREATOR_ALL_ACL, OPEN_ACL_UNSAFE } from '../backends/zookeeper/client/protocol.js';
-import { DEFAULT_MAX_FILE_SIZE, DEFAULT_MAX_REQUEST, largestFileSize, MODES, ZooKeeperBackend } from '../backends/zookeeper/index.js';
+import { DEFAULT_MAX_FILE_SIZE, DEFAULT_MAX_REQUEST, largestFileSize, MAX_JUTE_MAXBUFFER, MODES, ZooKeeperBackend } from '../backends/zookeeper/index.js';
 import type { Backend } from '../fs/backend.js';
 import { NodeFileSystem } from '../fs/nodes.js';
 import { MountError } from '../fuse/mount.js';
@@ -62,7 +62,8 @@ mount options:
   --jute-maxbuffer SIZE        The ZooKeeper servers' jute.maxbuffer, the
                                largest request they accept (default 1048575,
                                ZooKeeper's own default): sets how much one
-                               znode holds and the chunk size of large files.
+                               znode holds and the chunk size of large files
+                               (64k to 32M).
   --session-timeout SECONDS    ZooKeeper session timeout (default 10).
   --connect-timeout SECONDS    Give up mounting if ZooKeeper does not answer
                                within this time (default 10).
@@ -228,7 +229,7 @@ async function openZooKeeper(values: Record<string, string | boolean | undefined
   const mode = parseChoice('mode', str('mode'), MODES, 'hybrid');
   const quota = str('quota') === undefined ? undefined : parseSize('quota', str('quota'), 0, 1);
   if (quota !== undefined && values.ro) throw new UsageError('--quota: a read-only mount cannot set the quota');
-  const maxRequest = parseSize('jute-maxbuffer', str('jute-maxbuffer'), DEFAULT_MAX_REQUEST, 64 * 1024, 2 ** 31 - 1);
+  const maxRequest = parseSize('jute-maxbuffer', str('jute-maxbuffer'), DEFAULT_MAX_REQUEST, 64 * 1024, MAX_JUTE_MAXBUFFER);
   const maxFileSize = parseSize('maxfilesize', str('maxfilesize'), DEFAULT_MAX_FILE_SIZE, 1, largestFileSize(maxRequest));
   const zk = new ZkClient({
     connectString: hosts,

@@ -3,7 +3,7 @@
 // and what it accepts; unknown options are refused.
 
 import { parseConnectString } from '../backends/zookeeper/client/client.js';
-import { DEFAULT_MAX_REQUEST, largestFileSize } from '../backends/zookeeper/chunks.js';
+import { DEFAULT_MAX_REQUEST, largestFileSize, MAX_JUTE_MAXBUFFER } from '../backends/zookeeper/chunks.js';
 import { MODES, type Mode } from '../backends/zookeeper/layout.js';
 
 export class OptionError extends Error {
@@ -88,8 +88,8 @@ function size(option: string, value: string): number {
 /** maxfilesize and jutemaxbuffer, checked together: the largest file depends on what one znode holds. */
 function fileLimits(maxText: string | undefined, juteText: string | undefined): Pick<VolumeSpec, 'maxfilesize' | 'jutemaxbuffer'> {
   const jute = juteText === undefined ? undefined : size('jutemaxbuffer', juteText);
-  if (jute !== undefined && (jute < 64 * 1024 || jute > 2 ** 31 - 1)) {
-    throw new OptionError(`jutemaxbuffer: expected the ZooKeeper servers' jute.maxbuffer, from 64k to ${2 ** 31 - 1} bytes, got "${juteText}"`);
+  if (jute !== undefined && (jute < 64 * 1024 || jute > MAX_JUTE_MAXBUFFER)) {
+    throw new OptionError(`jutemaxbuffer: expected the ZooKeeper servers' jute.maxbuffer, from 64k to 32M (${MAX_JUTE_MAXBUFFER} bytes), got "${juteText}"`);
   }
   const max = maxText === undefined ? undefined : size('maxfilesize', maxText);
   const largest = largestFileSize(jute ?? DEFAULT_MAX_REQUEST);

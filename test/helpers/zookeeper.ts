@@ -17,6 +17,8 @@ export interface ZooKeeperServer {
   /** `127.0.0.1:port` */
   readonly connectString: string;
   readonly dataDir: string;
+  /** What the server printed since its last start (for failure reports). */
+  output(): string;
   /** Sends a four-letter-word command (ruok, srvr, mntr, ...) and returns the answer. */
   command(cmd: string): Promise<string>;
   /** The `mntr` counters as numbers where they are numbers. */
@@ -64,7 +66,8 @@ export function fourLetterWord(port: number, cmd: string, timeoutMs = 3000): Pro
   });
 }
 
-export async function startZooKeeper(opts: { tickTimeMs?: number } = {}): Promise<ZooKeeperServer> {
+/** `heap`: the JVM's -Xmx (ZooKeeper keeps every znode, and its last 500 transactions, in memory). */
+export async function startZooKeeper(opts: { tickTimeMs?: number; heap?: string } = {}): Promise<ZooKeeperServer> {
   if (!fs.existsSync(ZK_JAR)) throw new Error(`${ZK_JAR} missing: install Debian's zookeeper package (scripts/install-deps.sh does)`);
   const port = await freePort();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'swarmvol-zk-'));
@@ -92,6 +95,7 @@ export async function startZooKeeper(opts: { tickTimeMs?: number } = {}): Promis
     port,
     connectString: `127.0.0.1:${port}`,
     dataDir,
+    output: () => log,
     command: (cmd) => fourLetterWord(port, cmd),
     async mntr() {
       const out: Record<string, number | string> = {};
@@ -105,7 +109,7 @@ export async function startZooKeeper(opts: { tickTimeMs?: number } = {}): Promis
     async start() {
       if (child) return;
       log = '';
-      child = spawn('java', ['-Xmx1g', '-cp', `${ZK_CONF}:${ZK_JAR}`, 'org.apache.zookeeper.server.quorum.QuorumPeerMain', path.join(dir, 'zoo.cfg')], {
+      child = spawn('java', [`-Xmx${opts.heap ?? '1g'}`, '-cp', `${ZK_CONF}:${ZK_JAR}`, 'org.apache.zookeeper.server.quorum.QuorumPeerMain', path.join(dir, 'zoo.cfg')], {
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       child.stdout!.on('data', (d: Buffer) => (log += d.toString()));

@@ -26,7 +26,8 @@ describe('volume options: quota, maxfilesize, jutemaxbuffer', () => {
 
   it('bounds maxfilesize by what one manifest describes under the server limit', () => {
     refused({ maxfilesize: '1T' }, /^maxfilesize: expected at most \d+ bytes with jutemaxbuffer 1048575/);
-    assert.equal(spec({ maxfilesize: '1T', jutemaxbuffer: '64M' }).maxfilesize, 1024 ** 4, 'a larger server limit allows larger files');
+    assert.equal(spec({ maxfilesize: '1T', jutemaxbuffer: '32M' }).maxfilesize, 1024 ** 4, 'a larger server limit allows larger files');
+    refused({ jutemaxbuffer: '64M' }, /^jutemaxbuffer: expected .* from 64k to 32M/);
     refused({ maxfilesize: '1G', jutemaxbuffer: '64k' }, /^maxfilesize: expected at most \d+ bytes with jutemaxbuffer 65536/);
   });
 });

@@ -243,6 +243,28 @@ print('\\n'.join(seen))
     assert.equal(sha(fs.readFileSync(path.join(b.mnt, f))), written[written.length - 1]);
   });
 
+  it('writers on both nodes rewriting one large file at once: the result is one whole version, nothing leaked', async () => {
+    const f = 'contended';
+    fs.writeFileSync(path.join(a.mnt, f), pattern(2 * MiB, 20));
+    const writer = `
+import sys, hashlib
+path, tag, size = sys.argv[1], sys.argv[2], int(sys.argv[3])
+for v in range(6):
+    block = (hashlib.sha256((tag + str(v)).encode()).digest() * (size // 32 + 1))[:size]
+    with open(path, 'r+b') as f: f.write(block)
+    print(hashlib.sha256(block).hexdigest(), flush=True)
+`;
+    const size = 2 * MiB + 3000;
+    const [onA, onB] = await Promise.all([pyAsync(writer, [path.join(a.mnt, f), 'a', String(size)]), pyAsync(writer, [path.join(b.mnt, f), 'b', String(size)])]);
+    const versions = new Set([...onA.trim().split('\n'), ...onB.trim().split('\n')]);
+    const final = sha(fs.readFileSync(path.join(a.mnt, f)));
+    assert.ok(versions.has(final), 'A reads one of the versions written, whole');
+    await waitFor(() => sha(fs.readFileSync(path.join(b.mnt, f))) === final, 3000, 'B reads the same version');
+    assert.equal((await manifestOf(f)).size, size);
+    await assertNoLeftovers(['5m', '60m', 'random', 'trunc', 'rewritten', f]);
+    fs.unlinkSync(path.join(b.mnt, f));
+  });
+
   it('an open descriptor keeps reading its version after a rewrite elsewhere; its chunks go after it closes', async () => {
     const f = 'pinned';
     const old = pattern(4 * MiB, 7);

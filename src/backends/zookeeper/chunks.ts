@@ -51,6 +51,8 @@ export function decodeManifest(data: Buffer): Manifest | undefined {
 
 /** Default server request limit: ZooKeeper's jute.maxbuffer (1 MiB - 1). */
 export const DEFAULT_MAX_REQUEST = 0xfffff;
+/** Largest server request limit swarmvol takes: its client refuses replies above 64 MiB, and ZooKeeper warns against large ones. */
+export const MAX_JUTE_MAXBUFFER = 32 * 1024 * 1024;
 /** Room left in a request for the path, the header and a rename's attribute maps. */
 export const REQUEST_HEADROOM = 16 * 1024;
 /** Default largest file (option maxfilesize). */
@@ -251,12 +253,19 @@ export class ChunkStore {
     })().catch(() => undefined);
   }
 
-  /** Garbage whose readers are gone (crashed nodes' pins vanish with their sessions), and commits abandoned by crashed writers. */
-  async sweep(): Promise<void> {
+  /**
+   * Garbage whose readers are gone (crashed nodes' pins vanish with their
+   * sessions), and commits abandoned by crashed writers: pending records older
+   * than `expiryMs` by the servers' clock (touching the pending directory
+   * tells its time), so a node's skewed clock never cuts a live commit short.
+   */
+  async sweep(expiryMs = PENDING_EXPIRY_MS): Promise<void> {
     let gc: string[];
     let pending: string[];
+    let now: number;
     try {
       [gc, pending] = await Promise.all([this.zk.getChildren(`${this.dir}/gc`), this.zk.getChildren(`${this.dir}/pending`)].map(async (r) => (await r).children));
+      now = pending.length > 0 ? Number((await this.zk.setData(`${this.dir}/pending`, Buffer.alloc(0))).mtime) : 0;
     } catch (err) {
       if (err instanceof ZkError && err.code === ErrorCode.NONODE) return; // no large file was ever written
       throw err;
@@ -266,7 +275,7 @@ export class ChunkStore {
       let names: string[];
       try {
         const r = await this.zk.getData(this.pendingPath(gen));
-        if (Date.now() - Number(r.stat.mtime) < PENDING_EXPIRY_MS) continue;
+        if (now - Number(r.stat.mtime) < expiryMs) continue;
         names = JSON.parse(r.data.toString('utf8')) as string[];
         // The record goes first: the writer's manifest switch, which deletes it, can then no longer succeed.
         await this.zk.delete(this.pendingPath(gen), r.stat.version);

@@ -50,7 +50,7 @@ import { type ChunkPlan, OpenFile, type Slot } from './open-file.js';
 import { VolumeQuota } from './quota.js';
 import { countNodes, createOps, deleteOps, movedMeta, type Subtree, subtreeBytes, subtreeNode } from './subtree.js';
 
-export { DEFAULT_MAX_FILE_SIZE, DEFAULT_MAX_REQUEST, largestFileSize } from './chunks.js';
+export { DEFAULT_MAX_FILE_SIZE, DEFAULT_MAX_REQUEST, largestFileSize, MAX_JUTE_MAXBUFFER } from './chunks.js';
 export { DIR_DATA_NAME, LOCKS_NAME, MODES, RESERVED_NAMES, type Mode } from './layout.js';
 
 export interface ZooKeeperBackendOptions extends Defaults {

@@ -173,7 +173,8 @@ export class OpenFile {
   }
 
   async read(offset: number, size: number): Promise<Buffer> {
-    if (offset === this.lastReadEnd) {
+    // Sequential: near where the last read ended (the kernel sends a reader's requests a few at a time, not always in order).
+    if (Math.abs(offset - this.lastReadEnd) <= this.cs) {
       // Keep the next chunks coming while the reader works through this one.
       const last = Math.floor((Math.min(offset + size, this.len) - 1) / this.cs);
       for (let i = last + 1; i <= last + READAHEAD_CHUNKS && i < this.slots.length; i++) if (this.needsLoad(i)) void this.load(i).catch(() => undefined);
@@ -190,7 +191,7 @@ export class OpenFile {
       const to = Math.min(end - i * this.cs, s.len);
       if (to > from) s.buf.copy(out, i * this.cs + from - offset, from, to);
     }
-    this.lastReadEnd = end;
+    this.lastReadEnd = Math.abs(offset - this.lastReadEnd) <= this.cs ? Math.max(this.lastReadEnd, end) : end;
     return out;
   }
 

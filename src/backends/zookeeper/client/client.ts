@@ -106,7 +106,9 @@ export class ZkClient extends EventEmitter {
   private readonly chroot: string;
   private hostIndex = 0;
   private socket: net.Socket | undefined;
-  private inbuf: Buffer = Buffer.alloc(0);
+  /** Received bytes not yet parsed, kept as the socket's pieces: a large reply is joined once, not once per piece. */
+  private inbuf: Buffer[] = [];
+  private inbufBytes = 0;
   private handshakeDone = false;
   private nextXid = 1;
   private readonly sent = new Map<number, Request>();
@@ -306,7 +308,8 @@ export class ZkClient extends EventEmitter {
     const { host, port } = this.hosts[this.hostIndex % this.hosts.length]!;
     this.hostIndex++;
     this.handshakeDone = false;
-    this.inbuf = Buffer.alloc(0);
+    this.inbuf = [];
+    this.inbufBytes = 0;
     const socket = net.connect({ host, port });
     socket.setNoDelay(true);
     this.socket = socket;
@@ -335,17 +338,22 @@ export class ZkClient extends EventEmitter {
   private onData(socket: net.Socket, chunk: Buffer): void {
     if (socket !== this.socket) return;
     this.lastReceived = Date.now();
-    this.inbuf = this.inbuf.length ? Buffer.concat([this.inbuf, chunk]) : chunk;
-    while (this.inbuf.length >= 4) {
-      const len = this.inbuf.readInt32BE(0);
+    this.inbuf.push(chunk);
+    this.inbufBytes += chunk.length;
+    while (this.inbufBytes >= 4) {
+      if (this.inbuf[0]!.length < 4) this.inbuf = [Buffer.concat(this.inbuf, this.inbufBytes)];
+      const len = this.inbuf[0]!.readInt32BE(0);
       if (len < 0 || len > 64 * 1024 * 1024) {
         this.lastError = `bad frame length ${len}`;
         socket.destroy();
         return;
       }
-      if (this.inbuf.length < 4 + len) break;
-      const frame = this.inbuf.subarray(4, 4 + len);
-      this.inbuf = this.inbuf.subarray(4 + len);
+      if (this.inbufBytes < 4 + len) break;
+      const buf = this.inbuf.length === 1 ? this.inbuf[0]! : Buffer.concat(this.inbuf, this.inbufBytes);
+      const frame = buf.subarray(4, 4 + len);
+      const rest = buf.subarray(4 + len);
+      this.inbuf = rest.length > 0 ? [rest] : [];
+      this.inbufBytes = rest.length;
       try {
         if (this.handshakeDone) this.onReply(new JuteReader(frame));
         else this.onHandshake(socket, new JuteReader(frame));

@@ -1,0 +1,92 @@
+// The large-file chunk store against a real ZooKeeper, driven directly: what
+// happens to chunks of a commit whose writer died, and garbage pinned by a
+// reader on another node (another session) until that reader goes.
+
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { ChunkStore, chunkName } from '../../src/backends/zookeeper/chunks.js';
+import { ZkClient } from '../../src/backends/zookeeper/client/client.js';
+import { OPEN_ACL_UNSAFE } from '../../src/backends/zookeeper/client/protocol.js';
+import { startZooKeeper, type ZooKeeperServer } from '../helpers/zookeeper.js';
+
+const DIR = '/vol/.swarmvol-chunks';
+
+describe('ZooKeeper backend, the chunk store of large files', () => {
+  let zk: ZooKeeperServer;
+  let client: ZkClient;
+  let store: ChunkStore;
+  const connect = async () => {
+    const c = new ZkClient({ connectString: zk.connectString });
+    await c.connect();
+    return c;
+  };
+  const chunks = async () => (await client.getChildren(`${DIR}/c`)).children.sort();
+  const upload = (s: ChunkStore, gen: string, n: number) => {
+    const list = Array.from({ length: n }, (_, i) => ({ name: chunkName(gen, i), data: Buffer.alloc(1000, i) }));
+    return s.upload(gen, list, list.map((c) => c.name), true).then(() => list.map((c) => c.name));
+  };
+
+  before(async () => {
+    zk = await startZooKeeper();
+    client = await connect();
+    await client.create('/vol', Buffer.alloc(0), OPEN_ACL_UNSAFE);
+    store = new ChunkStore(client, DIR, OPEN_ACL_UNSAFE);
+  });
+  after(async () => {
+    client?.close();
+    await zk?.destroy();
+  });
+
+  it('deletes the chunks of a commit whose writer died, once its pending record is older than the expiry', async () => {
+    const writer = await connect();
+    const names = await upload(new ChunkStore(writer, DIR, OPEN_ACL_UNSAFE), 'dead', 3);
+    writer.close(); // died before switching any manifest
+    assert.deepEqual(await chunks(), names);
+    await store.sweep();
+    assert.deepEqual(await chunks(), names, 'a young pending record is a commit that may still switch');
+    await new Promise((r) => setTimeout(r, 50));
+    await store.sweep(10);
+    assert.deepEqual(await chunks(), []);
+    assert.deepEqual((await client.getChildren(`${DIR}/pending`)).children, []);
+  });
+
+  it('a switch after its pending record was declared abandoned fails, so no manifest names deleted chunks', async () => {
+    await upload(store, 'late', 1);
+    await new Promise((r) => setTimeout(r, 50));
+    await store.sweep(10);
+    await assert.rejects(client.multi([{ op: 'create', path: '/vol/manifest', data: Buffer.from('m'), acl: OPEN_ACL_UNSAFE }, store.pendingDone('late')]));
+    assert.equal(await client.exists('/vol/manifest'), null);
+  });
+
+  it('keeps garbage while a reader in another session pins its version, and collects it when that session ends', async () => {
+    const names = await upload(store, 'old', 2);
+    await client.multi([store.pendingDone('old')]);
+    const reader = await connect();
+    const readerStore = new ChunkStore(reader, DIR, OPEN_ACL_UNSAFE);
+    const pin = await readerStore.pin('old');
+    // A new version replaced 'old': its chunks are garbage.
+    await client.multi([store.garbage('old', names)]);
+    await store.collect('old');
+    assert.deepEqual(await chunks(), names, 'pinned: kept');
+    assert.deepEqual(await readerStore.load(names[0]!), Buffer.alloc(1000, 0));
+    // The reader's node dies: its ephemeral pin goes with its session; the sweep collects.
+    reader.close();
+    assert.equal(await client.exists(pin), null);
+    await store.sweep();
+    assert.deepEqual(await chunks(), []);
+    assert.deepEqual((await client.getChildren(`${DIR}/gc`)).children, []);
+  });
+
+  it('the last reader to unpin collects; a chunk that is gone reads as ESTALE', async () => {
+    const names = await upload(store, 'v1', 2);
+    await client.multi([store.pendingDone('v1')]);
+    const p1 = await store.pin('v1');
+    const p2 = await store.pin('v1');
+    await client.multi([store.garbage('v1', names)]);
+    await store.unpin(p1);
+    assert.deepEqual(await chunks(), names, 'one reader left');
+    await store.unpin(p2);
+    assert.deepEqual(await chunks(), []);
+    await assert.rejects(store.load(names[0]!), (e: unknown) => (e as { code?: string }).code === 'ESTALE');
+  });
+});
