@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { chunkName, chunkNames, type Manifest } from '../../src/backends/zookeeper/chunks.js';
-import { OpenFile, type Slot } from '../../src/backends/zookeeper/open-file.js';
+import { OpenFile } from '../../src/backends/zookeeper/open-file.js';
 import { FsError } from '../../src/fs/errors.js';
 
 const b = (s: string) => Buffer.from(s);
@@ -52,7 +52,7 @@ class Store {
 
 /** A commit as the backend does it: a plan against the live manifest, the uploads, then the switch. */
 async function commitChunks(f: OpenFile, store: Store, gen: string, live: Manifest | undefined): Promise<Manifest> {
-  const plan = await f.chunkPlan(gen, chunkNames(live), new Map<Slot, number>());
+  const plan = await f.chunkPlan(gen, chunkNames(live));
   for (const u of plan.uploads) store.chunks.set(u.name, Buffer.from(u.data));
   f.committed(plan.snapshot, plan.manifest, plan.manifest.size);
   return plan.manifest;

@@ -23,7 +23,7 @@ describe('ZooKeeper backend, the chunk store of large files', () => {
   const chunks = async () => (await client.getChildren(`${DIR}/c`)).children.sort();
   const upload = (s: ChunkStore, gen: string, n: number) => {
     const list = Array.from({ length: n }, (_, i) => ({ name: chunkName(gen, i), data: Buffer.alloc(1000, i) }));
-    return s.upload(gen, list, list.map((c) => c.name), true).then(() => list.map((c) => c.name));
+    return s.upload(gen, list, list.map((c) => c.name)).then(() => list.map((c) => c.name));
   };
 
   before(async () => {

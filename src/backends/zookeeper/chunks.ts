@@ -160,22 +160,15 @@ export class ChunkStore {
   }
 
   /**
-   * Stores chunks of generation `gen`. The pending record, written first,
-   * lists every chunk of the commit so far: if this process dies before the
+   * Stores the chunks of generation `gen` (one commit attempt). The pending
+   * record, written first, lists them: if this process dies before the
    * manifest switch, another node deletes them after PENDING_EXPIRY_MS.
    */
-  async upload(gen: string, chunks: Array<{ name: string; data: Buffer }>, all: readonly string[], first: boolean): Promise<void> {
+  async upload(gen: string, chunks: Array<{ name: string; data: Buffer }>, names: readonly string[]): Promise<void> {
     await this.ensure();
-    const record = Buffer.from(JSON.stringify(all));
-    const recorded = first ? this.zk.create(this.pendingPath(gen), record, this.acl) : this.zk.setData(this.pendingPath(gen), record);
     // Sent in this order on one session: the record is stored before any chunk.
-    // A chunk stored by an earlier attempt of the same commit and changed since is replaced (no manifest uses it yet).
-    const store = (c: { name: string; data: Buffer }) =>
-      this.zk.create(this.chunkPath(c.name), c.data, this.acl).catch((err: unknown) => {
-        if (!(err instanceof ZkError && err.code === ErrorCode.NODEEXISTS) || first) throw err;
-        return this.zk.setData(this.chunkPath(c.name), c.data);
-      });
-    await Promise.all([recorded, runPipelined(chunks, store)]);
+    const recorded = this.zk.create(this.pendingPath(gen), Buffer.from(JSON.stringify(names)), this.acl);
+    await Promise.all([recorded, runPipelined(chunks, (c) => this.zk.create(this.chunkPath(c.name), c.data, this.acl))]);
   }
 
   /** The op that closes a commit's pending record in the manifest switch (it fails if the commit was declared abandoned). */

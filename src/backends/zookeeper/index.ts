@@ -46,7 +46,7 @@ import {
 } from './layout.js';
 import { ChunkStore, chunkNames, chunkSizeFor, decodeManifest, encodeManifest, inlineLimit, type Manifest, newGeneration, REQUEST_HEADROOM } from './chunks.js';
 import { ZkLocks } from './locks.js';
-import { type ChunkPlan, OpenFile, type Slot } from './open-file.js';
+import { type ChunkPlan, OpenFile } from './open-file.js';
 import { VolumeQuota } from './quota.js';
 import { countNodes, createOps, deleteOps, movedMeta, type Subtree, subtreeBytes, subtreeNode } from './subtree.js';
 
@@ -810,18 +810,17 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
    * as garbage (collected once nobody reads the old version).
    */
   private async commitVersion(node: ZkNode, file: OpenFile): Promise<void> {
-    const gen = newGeneration();
-    const uploaded = new Map<Slot, number>();
-    const names = new Set<string>();
+    /** The chunks the current attempt stored (each attempt writes its own generation: a cut-off attempt's chunks are never trusted). */
+    let attempt: { gen: string; names: string[] } | undefined;
     let switched = false;
     /** What the last attempt sent: after a lost connection, it may be what is stored. */
-    let sent: { manifest: Manifest; snapshot: ChunkPlan['snapshot']; pin: string; old: Manifest | undefined } | undefined;
+    let sent: { gen: string; manifest: Manifest; snapshot: ChunkPlan['snapshot']; pin: string; old: Manifest | undefined } | undefined;
     const finish = (stat: Stat, data: Buffer, manifest: Manifest | undefined, snapshot: ChunkPlan['snapshot'], pin: string | undefined, old: Manifest | undefined) => {
       switched = true;
       this.stored(node, stat, data);
       const oldPin = file.pin;
       file.pin = pin;
-      if (pin) this.chunks.pinned(pin, gen);
+      if (pin && manifest) this.chunks.pinned(pin, manifest.g);
       file.committed(snapshot, manifest, manifest?.size ?? data.length);
       if (oldPin) this.unpinLater(oldPin);
       if (old) this.chunks.collectLater(old.g);
@@ -835,11 +834,15 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
           const [cur, base] = await Promise.all([this.zk.getData(target), this.loadMeta(dir)]);
           const curMeta = metaFor(base, name, cur.stat);
           const curManifest = largeFileSize(curMeta, cur.stat) !== undefined ? decodeManifest(cur.data) : undefined;
-          if (sent && curManifest?.g === gen) {
+          if (sent && curManifest?.g === sent.gen) {
             // The attempt cut off by a lost connection switched it.
             this.metas.delete(dir);
             return finish(cur.stat, cur.data, sent.manifest, sent.snapshot, sent.pin, sent.old);
           }
+          // The previous attempt did not switch: its chunks go.
+          if (attempt && attempt.names.length > 0) this.chunks.abandon(attempt.gen, attempt.names);
+          attempt = { gen: newGeneration(), names: [] };
+          const gen = attempt.gen;
           let data: Buffer;
           let manifest: Manifest | undefined;
           let snapshot: ChunkPlan['snapshot'];
@@ -847,15 +850,14 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
             ({ data, snapshot } = await file.contentBytes());
             await this.checkQuota(node, file, data.length - cur.data.length);
           } else {
-            const plan = await file.chunkPlan(gen, chunkNames(curManifest), uploaded);
+            const plan = await file.chunkPlan(gen, chunkNames(curManifest));
             ({ manifest, snapshot } = plan);
             data = encodeManifest(manifest);
             // The old chunks stay until collected: the new ones count in full.
             await this.checkQuota(node, file, plan.uploads.reduce((n, u) => n + u.data.length, 0) + data.length - cur.data.length);
             if (plan.uploads.length > 0) {
-              const first = names.size === 0;
-              for (const u of plan.uploads) names.add(u.name);
-              await this.chunks.upload(gen, plan.uploads, [...names], first);
+              attempt.names = plan.uploads.map((u) => u.name);
+              await this.chunks.upload(gen, plan.uploads, attempt.names);
             }
           }
           const ops: MultiOp[] = [{ op: 'setData', path: target, data, version: cur.stat.version }];
@@ -869,11 +871,11 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
           if (metaChanged) ops.push(this.metaOp(dir, base, entries));
           const garbage = [...chunkNames(curManifest)].filter((n) => !chunkNames(manifest).has(n));
           if (curManifest && garbage.length > 0) ops.push(this.chunks.garbage(curManifest.g, garbage));
-          if (names.size > 0) ops.push(this.chunks.pendingDone(gen));
+          if (attempt.names.length > 0) ops.push(this.chunks.pendingDone(gen));
           const pin = manifest && this.chunks.newPin(gen);
           if (pin) ops.push(pin.op);
           const old = garbage.length > 0 ? curManifest : undefined;
-          if (manifest && pin) sent = { manifest, snapshot, pin: pin.path, old };
+          if (manifest && pin) sent = { gen, manifest, snapshot, pin: pin.path, old };
           const results = await this.zk.multi(ops);
           if (metaChanged) this.metaWritten(dir, entries, new Set(), results[1]);
           const first = results[0];
@@ -882,7 +884,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
         }, [dir]),
       );
     } finally {
-      if (!switched && names.size > 0) this.chunks.abandon(gen, [...names]);
+      if (!switched && attempt && attempt.names.length > 0) this.chunks.abandon(attempt.gen, attempt.names);
     }
   }
 

@@ -298,24 +298,21 @@ export class OpenFile {
    * What a commit as generation `gen` stores: a new chunk for every range
    * changed since the last commit, and for every unchanged range whose
    * chunk is not `live` (not used by the version now stored, which another
-   * node may have written: its garbage could be ours). `uploaded` carries the
-   * chunks stored by earlier attempts of the same commit.
+   * node may have written: its garbage could be ours).
    */
-  async chunkPlan(gen: string, live: ReadonlySet<string>, uploaded: Map<Slot, number>): Promise<ChunkPlan> {
+  async chunkPlan(gen: string, live: ReadonlySet<string>): Promise<ChunkPlan> {
     const reusable = (s: Slot, i: number) => s.version === s.stored && s.gen !== null && live.has(chunkName(s.gen, i));
-    await this.loadAll(() => this.slots.map((_, i) => i).filter((i) => uploaded.get(this.slots[i]!) !== this.slots[i]!.version && !reusable(this.slots[i]!, i)));
+    await this.loadAll(() => this.slots.map((_, i) => i).filter((i) => !reusable(this.slots[i]!, i)));
     const c: Array<string | null> = [];
     const uploads: ChunkPlan['uploads'] = [];
     const snapshot: ChunkPlan['snapshot'] = [];
     this.slots.forEach((s, i) => {
       snapshot.push({ slot: s, version: s.version });
-      if (uploaded.get(s) === s.version) c.push(gen);
-      else if (reusable(s, i)) c.push(s.gen);
+      if (reusable(s, i)) c.push(s.gen);
       else if (!s.buf || s.len === 0) c.push(null);
       else {
         s.shared = true;
         uploads.push({ name: chunkName(gen, i), data: s.buf.subarray(0, Math.min(s.len, this.coverage(i))) });
-        uploaded.set(s, s.version);
         c.push(gen);
       }
     });
