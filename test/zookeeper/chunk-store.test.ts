@@ -7,6 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { ChunkStore, chunkName } from '../../src/backends/zookeeper/chunks.js';
 import { ZkClient } from '../../src/backends/zookeeper/client/client.js';
 import { OPEN_ACL_UNSAFE } from '../../src/backends/zookeeper/client/protocol.js';
+import { waitFor } from '../helpers/mount.js';
 import { startZooKeeper, type ZooKeeperServer } from '../helpers/zookeeper.js';
 
 const DIR = '/vol/.swarmvol-chunks';
@@ -70,8 +71,8 @@ describe('ZooKeeper backend, the chunk store of large files', () => {
     assert.deepEqual(await chunks(), names, 'pinned: kept');
     assert.deepEqual(await readerStore.load(names[0]!), Buffer.alloc(1000, 0));
     // The reader's node dies: its ephemeral pin goes with its session; the sweep collects.
-    reader.close();
-    assert.equal(await client.exists(pin), null);
+    reader.close(); // the session's close request is sent, not awaited: the pin goes when the server has it
+    await waitFor(async () => (await client.exists(pin)) === null, 5000, 'the reader’s pin gone with its session');
     await store.sweep();
     assert.deepEqual(await chunks(), []);
     assert.deepEqual((await client.getChildren(`${DIR}/gc`)).children, []);
