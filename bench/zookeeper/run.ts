@@ -14,6 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ZkClient } from '../../src/backends/zookeeper/client/client.js';
+import { chunkSizeFor, DEFAULT_MAX_REQUEST, runPipelined } from '../../src/backends/zookeeper/chunks.js';
 import { OPEN_ACL_UNSAFE } from '../../src/backends/zookeeper/client/protocol.js';
 import { startZooKeeper, type ZooKeeperServer } from '../../test/helpers/zookeeper.js';
 
@@ -23,10 +24,9 @@ const TREE_FILES = Number(process.env.TREE_FILES ?? 99);
 const FILE_SIZE = Number(process.env.FILE_SIZE ?? 1024);
 const REPS = Number(process.env.REPS ?? 3);
 const LARGE_MB = Number(process.env.LARGE_MB ?? 32);
-/** Chunk size of large files under the default server limit (src/backends/zookeeper/chunks.ts). */
-const CHUNK = 512 * 1024;
-/** Chunk requests the mount keeps in flight: creates on commit, reads (the one needed and the read-ahead). */
-const UPLOAD_PIPELINE = 8;
+/** Chunk size of large files under the default server limit (512 KiB). */
+const CHUNK = chunkSizeFor(DEFAULT_MAX_REQUEST);
+/** Chunk reads the mount keeps in flight: the one needed and three read ahead (creates on commit: runPipelined's default, as the mount). */
 const READ_PIPELINE = 4;
 const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../bin/swarmvol');
 
@@ -44,15 +44,6 @@ interface Row {
   fuseOnly?: Measure;
   /** Bytes moved (large-file rows print MB/s). */
   bytes?: number;
-}
-
-/** Runs `fn` over `items` with at most `width` in flight. */
-async function pipelined<T>(items: readonly T[], width: number, fn: (item: T) => Promise<unknown>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await fn(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(width, items.length) }, worker));
 }
 
 async function requests(zk: ZooKeeperServer): Promise<number> {
@@ -281,7 +272,7 @@ async function main(): Promise<void> {
       );
       const removeRaw = async (prefix: string) => {
         const { children } = await c.getChildren('/lraw');
-        await pipelined(children.filter((n) => n.startsWith(prefix)), 64, (n) => c.delete(`/lraw/${n}`));
+        await runPipelined(children.filter((n) => n.startsWith(prefix)), (n) => c.delete(`/lraw/${n}`), 64);
       };
       // The same bytes in the same chunks: the pending record, the chunk creates
       // with as many in flight, then the switch of the file's znode.
@@ -289,7 +280,7 @@ async function main(): Promise<void> {
         zk,
         async () => {
           await c.create('/lraw/pending', Buffer.from('[]'), OPEN_ACL_UNSAFE);
-          await pipelined(chunks.map((data, i) => ({ data, i })), UPLOAD_PIPELINE, ({ data, i }) => c.create(`/lraw/c-${i}`, data, OPEN_ACL_UNSAFE));
+          await runPipelined(chunks.map((data, i) => ({ data, i })), ({ data, i }) => c.create(`/lraw/c-${i}`, data, OPEN_ACL_UNSAFE));
           await c.multi([
             { op: 'create', path: '/lraw/f', data: Buffer.from('manifest'), acl: OPEN_ACL_UNSAFE },
             { op: 'delete', path: '/lraw/pending' },
@@ -320,7 +311,7 @@ async function main(): Promise<void> {
       // A cold open reads the attribute map, the manifest and takes a pin; then the chunks, a few in flight.
       const sameRead = await best(zk, async () => {
         await Promise.all([c.getData('/large/.swarmvol'), c.getData('/large/f')]);
-        await pipelined(chunks.map((_, i) => i), READ_PIPELINE, (i) => c.getData(`/lraw/c-${i}`));
+        await runPipelined(chunks.map((_, i) => i), (i) => c.getData(`/lraw/c-${i}`), READ_PIPELINE);
       });
       const minimalRead = await best(zk, async () => {
         await Promise.all(chunks.map((_, i) => c.getData(`/lraw/c-${i}`)));

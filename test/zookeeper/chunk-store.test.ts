@@ -64,7 +64,7 @@ describe('ZooKeeper backend, the chunk store of large files', () => {
     await client.multi([store.pendingDone('old')]);
     const reader = await connect();
     const readerStore = new ChunkStore(reader, DIR, OPEN_ACL_UNSAFE);
-    const pin = await readerStore.pin('old');
+    const { path: pin } = await readerStore.pin('old', async () => undefined);
     // A new version replaced 'old': its chunks are garbage.
     await client.multi([store.garbage('old', names)]);
     await store.collect('old');
@@ -81,8 +81,8 @@ describe('ZooKeeper backend, the chunk store of large files', () => {
   it('the last reader to unpin collects; a chunk that is gone reads as ESTALE', async () => {
     const names = await upload(store, 'v1', 2);
     await client.multi([store.pendingDone('v1')]);
-    const p1 = await store.pin('v1');
-    const p2 = await store.pin('v1');
+    const { path: p1 } = await store.pin('v1', async () => undefined);
+    const { path: p2 } = await store.pin('v1', async () => undefined);
     await client.multi([store.garbage('v1', names)]);
     await store.unpin(p1);
     assert.deepEqual(await chunks(), names, 'one reader left');

@@ -112,7 +112,7 @@ export class ChunkStore {
     private readonly acl: Acl[],
   ) {}
 
-  chunkPath(name: string): string {
+  private chunkPath(name: string): string {
     return `${this.dir}/c/${name}`;
   }
 
@@ -187,21 +187,22 @@ export class ChunkStore {
     return { path, op: { op: 'create', path, data: Buffer.alloc(0), acl: this.acl, mode: CreateMode.EPHEMERAL } };
   }
 
-  /** After a transaction created or deleted pins. */
+  /** After a transaction created a pin. */
   pinned(path: string, gen: string): void {
     this.pins.set(path, gen);
   }
 
-  unpinned(path: string): void {
-    this.pins.delete(path);
-  }
-
-  async pin(gen: string): Promise<string> {
+  /**
+   * Pins version `gen`, then runs `confirm` (a read that checks the version is
+   * still current): both are sent on one session in this order, so the read
+   * sees the server after the pin is in place, at no extra round trip.
+   */
+  async pin<T>(gen: string, confirm: () => Promise<T>): Promise<{ path: string; confirmed: T }> {
     await this.ensure();
     const { path, op } = this.newPin(gen);
-    await this.zk.multi([op]);
+    const [, confirmed] = await Promise.all([this.zk.multi([op]), confirm()]);
     this.pinned(path, gen);
-    return path;
+    return { path, confirmed };
   }
 
   /** Drops a pin; the last reader of a superseded version collects its garbage. */
@@ -229,7 +230,7 @@ export class ChunkStore {
       throw err;
     }
     // Chunks first, the record last: a collection cut short is finished by the next sweep.
-    await runPipelined(names, (n) => this.zk.delete(this.chunkPath(n)).catch(ignoreMissing));
+    await this.deleteChunks(names);
     await this.zk.delete(this.gcPath(gen)).catch(ignoreMissing);
   }
 
@@ -242,7 +243,7 @@ export class ChunkStore {
   abandon(gen: string, names: readonly string[]): void {
     void (async () => {
       await this.zk.delete(this.pendingPath(gen));
-      await runPipelined(names, (n) => this.zk.delete(this.chunkPath(n)).catch(ignoreMissing));
+      await this.deleteChunks(names);
     })().catch(() => undefined);
   }
 
@@ -277,8 +278,13 @@ export class ChunkStore {
         throw err;
       }
       log.warn('deleting the chunks of a large-file commit abandoned by its writer', { generation: gen, chunks: names.length });
-      await runPipelined(names, (n) => this.zk.delete(this.chunkPath(n)).catch(ignoreMissing));
+      await this.deleteChunks(names);
     }
+  }
+
+  /** Deletes chunks (some may be gone already). */
+  private deleteChunks(names: readonly string[]): Promise<void> {
+    return runPipelined(names, (n) => this.zk.delete(this.chunkPath(n)).catch(ignoreMissing));
   }
 
   /** After a session expiry our pins are gone: take them again (a version collected meanwhile reads as ESTALE). */
@@ -295,11 +301,11 @@ function ignoreMissing(err: unknown): void {
   if (!(err instanceof ZkError && err.code === ErrorCode.NONODE)) throw err;
 }
 
-/** Runs `fn` over `items` with at most PIPELINE in flight. */
-async function runPipelined<T>(items: readonly T[], fn: (item: T) => Promise<unknown>): Promise<void> {
+/** Runs `fn` over `items` with at most `width` in flight. */
+export async function runPipelined<T>(items: readonly T[], fn: (item: T) => Promise<unknown>, width = PIPELINE): Promise<void> {
   let next = 0;
   const worker = async () => {
     while (next < items.length) await fn(items[next++]!);
   };
-  await Promise.all(Array.from({ length: Math.min(PIPELINE, items.length) }, worker));
+  await Promise.all(Array.from({ length: Math.min(width, items.length) }, worker));
 }

@@ -588,10 +588,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       // Opening to write starts from the latest committed content, even if the
       // watch has not told us yet of a close on another node (no lost update).
       if ((req.write || req.truncate) && !justCreated) await this.revalidate(node);
-      const loaded = await this.loadFile(node);
-      file = node.file ?? loaded;
-      if (file !== loaded) this.dispose(loaded); // another open loaded it meanwhile
-      node.file = file;
+      file = this.adopt(node, await this.loadFile(node));
       // The kernel keeps its pages only if they hold this very version: a read
       // through an older open may have refilled them after an invalidation.
       keepCache = node.kernelCached === node.stat.mzxid;
@@ -638,15 +635,13 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       const manifest = await this.manifestOf(node, data);
       if (!manifest) return new OpenFile(options, data);
       const seen = node.stat.mzxid;
-      const pin = this.chunks.newPin(manifest.g);
-      let stat: Stat | null;
+      let pin: { path: string; confirmed: Stat | null };
       try {
-        await this.chunks.ensure();
-        [, stat] = await Promise.all([this.zk.multi([pin.op]), this.zk.exists(this.zkPath(node.path))]);
+        pin = await this.chunks.pin(manifest.g, () => this.zk.exists(this.zkPath(node.path)));
       } catch (err) {
         throw errnoFromZk(err);
       }
-      this.chunks.pinned(pin.path, manifest.g);
+      const stat = pin.confirmed;
       if (stat?.mzxid === seen) return new OpenFile(options, manifest, pin.path);
       void this.chunks.unpin(pin.path).catch(() => undefined);
       if (!stat) throw new FsError('ENOENT');
@@ -654,6 +649,14 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       node.data = undefined;
       node.stale = true;
     }
+  }
+
+  /** Makes `loaded` the node's shared open content, unless another open loaded one meanwhile (then that one, and `loaded` goes). */
+  private adopt(node: ZkNode, loaded: OpenFile): OpenFile {
+    const file = node.file ?? loaded;
+    if (file !== loaded) this.dispose(loaded);
+    node.file = file;
+    return file;
   }
 
   /** One open handle fewer on `file`; after the last, its version's pin goes (the last reader of a replaced version collects its chunks). */
@@ -1002,13 +1005,11 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     if (node.kind === 'dir') throw new FsError('EISDIR');
     // ftruncate is committed with the writes at close; truncate(2) by name, now.
     if (handle) return handle.file.truncate(size);
-    if (!node.file) {
+    let file = node.file;
+    if (!file) {
       await this.revalidate(node);
-      const loaded = await this.loadFile(node);
-      if (node.file) this.dispose(loaded);
-      else node.file = loaded;
+      file = this.adopt(node, await this.loadFile(node));
     }
-    const file = node.file!;
     file.opens++;
     try {
       await file.truncate(size);
@@ -1280,9 +1281,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
         if (err instanceof FsError && err.code === 'ENOENT') return; // removed elsewhere: keep what we read, as on a local disk
         throw err;
       }
-      file = node.file ?? loaded;
-      if (file !== loaded) this.dispose(loaded);
-      node.file = file;
+      file = this.adopt(node, loaded);
     }
     for (const h of behind) {
       if (h.file === file) continue;
