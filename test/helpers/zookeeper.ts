@@ -2,12 +2,14 @@
 // on loopback, with its own data directory and port. The four-letter-word
 // commands (mntr, srvr) are enabled so tests and benchmarks can count requests.
 
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { waitFor } from './mount.js';
+import { ZkClient } from '../../src/backends/zookeeper/client/client.js';
+import { type CliMount, mountCli, waitFor } from './mount.js';
 
 const ZK_JAR = '/usr/share/java/zookeeper.jar';
 const ZK_CONF = '/etc/zookeeper/conf';
@@ -190,4 +192,39 @@ export async function startProxy(targetPort: number): Promise<{ port: number; cu
         server.close(() => r());
       }),
   };
+}
+
+/** Two mounts of one volume in two processes (two nodes), a plain client beside them, and their ZooKeeper. */
+export interface TwoNodes {
+  zk: ZooKeeperServer;
+  plain: ZkClient;
+  a: CliMount;
+  b: CliMount;
+  /** Unmounts both (each mount process must exit 0), closes the client, destroys ZooKeeper. */
+  stop(): Promise<void>;
+}
+
+/** Starts ZooKeeper and mounts `vol` twice; `argsA`: options for node A only (B mounts with none). */
+export async function startTwoNodes(vol: string, argsA: string[] = []): Promise<TwoNodes> {
+  const zk = await startZooKeeper();
+  const plain = new ZkClient({ connectString: zk.connectString });
+  const mounts: CliMount[] = [];
+  const stop = async () => {
+    try {
+      for (const m of mounts) assert.equal(await m.stop(), 0, m.output());
+    } finally {
+      plain.close();
+      await zk.destroy();
+    }
+  };
+  try {
+    await plain.connect();
+    const args = ['--backend', 'zookeeper', '--hosts', zk.connectString, '--path', vol];
+    mounts.push(await mountCli([...args, ...argsA]));
+    mounts.push(await mountCli(args));
+  } catch (err) {
+    await stop().catch(() => undefined);
+    throw err;
+  }
+  return { zk, plain, a: mounts[0]!, b: mounts[1]!, stop };
 }

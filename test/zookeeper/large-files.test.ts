@@ -15,7 +15,7 @@ import { OPEN_ACL_UNSAFE } from '../../src/backends/zookeeper/client/protocol.js
 import { decodeManifest, type Manifest } from '../../src/backends/zookeeper/chunks.js';
 import { CLI, mountCli, sh, waitFor, type CliMount } from '../helpers/mount.js';
 import { errnoOf, PY } from '../helpers/posix.js';
-import { startZooKeeper, type ZooKeeperServer } from '../helpers/zookeeper.js';
+import { startTwoNodes, type TwoNodes, type ZooKeeperServer } from '../helpers/zookeeper.js';
 
 const MiB = 1024 * 1024;
 const CHUNK = 512 * 1024;
@@ -75,20 +75,12 @@ describe('ZooKeeper backend, large files', () => {
     assert.deepEqual((await plain.getChildren(`${STORE}/pending`)).children, [], 'no pending commit left');
   };
 
+  let nodes: TwoNodes | undefined;
   before(async () => {
-    zk = await startZooKeeper();
-    plain = new ZkClient({ connectString: zk.connectString });
-    await plain.connect();
-    const args = ['--backend', 'zookeeper', '--hosts', zk.connectString, '--path', VOL];
-    a = await mountCli(args);
-    b = await mountCli(args);
+    nodes = await startTwoNodes(VOL);
+    ({ zk, plain, a, b } = nodes);
   });
-  after(async () => {
-    if (a) assert.equal(await a.stop(), 0, a.output());
-    if (b) assert.equal(await b.stop(), 0, b.output());
-    plain?.close();
-    await zk?.destroy();
-  });
+  after(() => nodes?.stop());
 
   it('stores 5 MiB and 60 MiB files written on A in chunks below the znode limit; B reads them exactly', async () => {
     for (const [name, size, seed] of [['5m', 5 * MiB, 1], ['60m', 60 * MiB, 2]] as const) {

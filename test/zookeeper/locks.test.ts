@@ -10,7 +10,7 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import { ZkClient } from '../../src/backends/zookeeper/client/client.js';
 import { Agent, F_RDLCK, F_UNLCK, F_WRLCK, LOCK_EX, LOCK_NB, LOCK_SH, LOCK_UN, settledWithin } from '../helpers/lock-agent.js';
 import { mountCli, sh, waitFor, type CliMount } from '../helpers/mount.js';
-import { startProxy, startZooKeeper, type ZooKeeperServer } from '../helpers/zookeeper.js';
+import { startProxy, startTwoNodes, type TwoNodes, type ZooKeeperServer } from '../helpers/zookeeper.js';
 
 const CONFLICT = ['EAGAIN', 'EACCES'];
 
@@ -42,23 +42,15 @@ describe('ZooKeeper backend, locks across two nodes', () => {
   /** The lock znodes of the volume. */
   const lockZnodes = async (vol = '/locks') => (await plain.getChildren(`${vol}/.swarmvol-locks`)).children;
 
+  let nodes: TwoNodes | undefined;
   before(async () => {
-    zk = await startZooKeeper();
-    plain = new ZkClient({ connectString: zk.connectString });
-    await plain.connect();
-    const args = ['--backend', 'zookeeper', '--hosts', zk.connectString, '--path', '/locks'];
-    a = await mountCli(args);
-    b = await mountCli(args);
+    nodes = await startTwoNodes('/locks');
+    ({ zk, plain, a, b } = nodes);
   });
   afterEach(async () => {
     await Promise.all(agents.splice(0).map((ag) => ag.stop()));
   });
-  after(async () => {
-    if (a) assert.equal(await a.stop(), 0, a.output());
-    if (b) assert.equal(await b.stop(), 0, b.output());
-    plain?.close();
-    await zk?.destroy();
-  });
+  after(() => nodes?.stop());
 
   it('flock: LOCK_EX on A excludes B (EWOULDBLOCK); B blocked in flock gets the lock within 100 ms of the unlock', async () => {
     const { pa, da, pb, db } = await openOnBoth('flock');

@@ -8,8 +8,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ZkClient } from '../../src/backends/zookeeper/client/client.js';
-import { CLI, mountCli, sh, waitFor, type CliMount } from '../helpers/mount.js';
-import { startZooKeeper, type ZooKeeperServer } from '../helpers/zookeeper.js';
+import { CLI, sh, waitFor, type CliMount } from '../helpers/mount.js';
+import { startTwoNodes, type TwoNodes, type ZooKeeperServer } from '../helpers/zookeeper.js';
 
 const QUOTA = 400 * 1024;
 
@@ -29,20 +29,13 @@ describe('ZooKeeper backend, volume quota', () => {
   /** The volume's bytes as ZooKeeper counts them. */
   const stats = async () => Number(/bytes=(\d+)/.exec((await plain.getData('/zookeeper/quota/vols/q/zookeeper_stats')).data.toString())![1]);
 
+  let nodes: TwoNodes | undefined;
   before(async () => {
-    zk = await startZooKeeper();
-    plain = new ZkClient({ connectString: zk.connectString });
-    await plain.connect();
     // A sets the quota; B mounts without the option and gets it from ZooKeeper.
-    a = await mountCli(['--backend', 'zookeeper', '--hosts', zk.connectString, '--path', '/vols/q', '--quota', `${QUOTA / 1024}k`]);
-    b = await mountCli(['--backend', 'zookeeper', '--hosts', zk.connectString, '--path', '/vols/q']);
+    nodes = await startTwoNodes('/vols/q', ['--quota', `${QUOTA / 1024}k`]);
+    ({ zk, plain, a, b } = nodes);
   });
-  after(async () => {
-    if (a) assert.equal(await a.stop(), 0, a.output());
-    if (b) assert.equal(await b.stop(), 0, b.output());
-    plain?.close();
-    await zk?.destroy();
-  });
+  after(() => nodes?.stop());
 
   it('df shows the quota as size and the usage as used, on both nodes', async () => {
     await fs.promises.writeFile(path.join(a.mnt, 'one'), Buffer.alloc(100 * 1024, 1));

@@ -8,9 +8,9 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ZkClient } from '../../src/backends/zookeeper/client/client.js';
 import { OPEN_ACL_UNSAFE } from '../../src/backends/zookeeper/client/protocol.js';
-import { mountCli, type CliMount } from '../helpers/mount.js';
+import { type CliMount } from '../helpers/mount.js';
 import { assertErrno, errnoOf, NOBODY, renameat2, RENAME_EXCHANGE, RENAME_NOREPLACE, shSync, sleepMs } from '../helpers/posix.js';
-import { startZooKeeper, type ZooKeeperServer } from '../helpers/zookeeper.js';
+import { startTwoNodes, type TwoNodes } from '../helpers/zookeeper.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -53,7 +53,6 @@ function readOr(p: string): string {
 }
 
 describe('ZooKeeper backend, two nodes', () => {
-  let zk: ZooKeeperServer;
   let plain: ZkClient;
   let a: CliMount;
   let b: CliMount;
@@ -65,20 +64,12 @@ describe('ZooKeeper backend, two nodes', () => {
     return [path.join(a.mnt, name), path.join(b.mnt, name), `/vol/${name}`];
   };
 
+  let nodes: TwoNodes | undefined;
   before(async () => {
-    zk = await startZooKeeper();
-    plain = new ZkClient({ connectString: zk.connectString });
-    await plain.connect();
-    const args = ['--backend', 'zookeeper', '--hosts', zk.connectString, '--path', '/vol'];
-    a = await mountCli(args);
-    b = await mountCli(args);
+    nodes = await startTwoNodes('/vol');
+    ({ plain, a, b } = nodes);
   });
-  after(async () => {
-    if (a) assert.equal(await a.stop(), 0, a.output());
-    if (b) assert.equal(await b.stop(), 0, b.output());
-    plain?.close();
-    await zk?.destroy();
-  });
+  after(() => nodes?.stop());
 
   it('shows every type made on one node on the other: files, empty files, directories, empty directories, symlinks', async () => {
     const [da, db, zp] = fresh('types');
