@@ -57,8 +57,9 @@ mount options:
                                Without it, a quota set before applies.
   --maxfilesize SIZE           Largest file (default 64M; suffixes k, M, G, T).
                                Files above one znode (about 1 MB) are stored
-                               in chunks (hybrid mode); a write or truncate
-                               past SIZE fails with EFBIG.
+                               in chunks (hybrid mode). A write across SIZE
+                               stores what fits; one at or past it, or a
+                               truncate past it, fails with EFBIG.
   --jute-maxbuffer SIZE        The ZooKeeper servers' jute.maxbuffer, the
                                largest request they accept (default 1048575,
                                ZooKeeper's own default): sets how much one
