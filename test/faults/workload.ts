@@ -131,6 +131,10 @@ function run(dir: string, journalPath: string, stopFile: string, seed: number): 
           fs.renameSync(path.join(dir, from), path.join(dir, to));
           acked.set(to, acked.get(from)!);
           acked.delete(from);
+          // A failed write to `from` may still have landed: it moves with the name.
+          const maybe = pending.get(from);
+          pending.delete(from);
+          if (maybe) pending.set(to, maybe);
           log(`ack rename ${from} ${to}`);
         } catch (err) {
           acked.delete(from);
@@ -141,6 +145,7 @@ function run(dir: string, journalPath: string, stopFile: string, seed: number): 
         try {
           fs.unlinkSync(path.join(dir, name));
           acked.delete(name);
+          pending.delete(name);
           log(`ack delete ${name}`);
         } catch (err) {
           acked.delete(name);
