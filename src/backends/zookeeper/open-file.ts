@@ -182,6 +182,15 @@ export class OpenFile {
     await this.loadAll(() => this.slotRange(offset, Math.min(offset + size, this.len)));
     const end = Math.min(offset + size, this.len);
     if (offset >= end) return Buffer.alloc(0);
+    const first = Math.floor(offset / this.cs);
+    const whole = this.slots[first]!;
+    if (whole.buf && end <= first * this.cs + whole.len) {
+      // Within one slot's bytes: a view, no copy. The reply is written as this resolves; only a write
+      // racing it on the same range could change the bytes first, as on a local disk.
+      whole.used = ++this.clock;
+      this.lastReadEnd = Math.abs(offset - this.lastReadEnd) <= this.cs ? Math.max(this.lastReadEnd, end) : end;
+      return whole.buf.subarray(offset - first * this.cs, end - first * this.cs);
+    }
     const out = Buffer.alloc(end - offset);
     for (const i of this.slotRange(offset, end)) {
       const s = this.slots[i]!;

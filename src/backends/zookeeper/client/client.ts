@@ -85,7 +85,7 @@ export interface WatchEvent {
 
 interface Request {
   xid: number;
-  frame: Buffer;
+  frame: Buffer[];
   decode: (r: JuteReader) => unknown;
   resolve: (v: unknown) => void;
   reject: (err: Error) => void;
@@ -237,7 +237,8 @@ export class ZkClient extends EventEmitter {
     const socket = this.socket;
     if (socket && this.handshakeDone) {
       const w = new JuteWriter().int(this.nextXid++).int(OpCode.closeSession);
-      socket.end(w.frame());
+      sendFrame(socket, w.frame());
+      socket.end();
     } else socket?.destroy();
     this.setState('closed');
     this.teardown(new ZkError(ErrorCode.CONNECTIONLOSS, undefined, 'client closed'), false);
@@ -287,7 +288,7 @@ export class ZkClient extends EventEmitter {
   private send(req: Request): void {
     clearTimeout(req.timer);
     this.sent.set(req.xid, req);
-    this.socket!.write(req.frame);
+    sendFrame(this.socket!, req.frame);
   }
 
   private fail(req: Request, err: Error): void {
@@ -326,7 +327,7 @@ export class ZkClient extends EventEmitter {
         .long(this.sessionId)
         .buffer(this.passwd)
         .bool(false);
-      socket.write(w.frame());
+      sendFrame(socket, w.frame());
     });
     socket.on('data', (chunk: Buffer) => this.onData(socket, chunk));
     socket.on('error', (err) => {
@@ -391,7 +392,7 @@ export class ZkClient extends EventEmitter {
     // Requests wait until the server has accepted our credentials.
     this.pendingAuth = this.opts.auth.length;
     for (const a of this.opts.auth) {
-      socket.write(new JuteWriter().int(Xid.auth).int(OpCode.auth).int(0).string(a.scheme).buffer(Buffer.from(a.credential, 'utf8')).frame());
+      sendFrame(socket, new JuteWriter().int(Xid.auth).int(OpCode.auth).int(0).string(a.scheme).buffer(Buffer.from(a.credential, 'utf8')).frame());
     }
     if (this.pendingAuth === 0) this.sessionReady(socket);
   }
@@ -416,7 +417,7 @@ export class ZkClient extends EventEmitter {
     for (const [path, mode] of this.persistentWatches) (mode === AddWatchMode.PERSISTENT_RECURSIVE ? recursive : persistent).push(path);
     const w = new JuteWriter().int(Xid.setWatches).int(OpCode.setWatches2).long(newSession ? 0n : this.lastZxid);
     w.strings([]).strings([]).strings([]).strings(persistent).strings(recursive);
-    socket.write(w.frame());
+    sendFrame(socket, w.frame());
   }
 
   private startPings(socket: net.Socket): void {
@@ -430,7 +431,7 @@ export class ZkClient extends EventEmitter {
         socket.destroy();
         return;
       }
-      socket.write(new JuteWriter().int(Xid.ping).int(OpCode.ping).frame());
+      sendFrame(socket, new JuteWriter().int(Xid.ping).int(OpCode.ping).frame());
     }, interval);
   }
 
@@ -495,4 +496,15 @@ export class ZkClient extends EventEmitter {
     const delay = this.hostIndex % this.hosts.length === 0 ? 200 : 0;
     this.reconnectTimer = setTimeout(() => this.openSocket(), delay);
   }
+}
+
+/** Writes a frame's pieces as one writev (a big payload goes from the caller's buffer). */
+function sendFrame(socket: net.Socket, pieces: Buffer[]): void {
+  if (pieces.length === 1) {
+    socket.write(pieces[0]!);
+    return;
+  }
+  socket.cork();
+  for (const p of pieces) socket.write(p);
+  socket.uncork();
 }

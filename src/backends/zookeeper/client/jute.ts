@@ -2,9 +2,17 @@
 // byte, strings and buffers as an int32 length (-1 = null) then the bytes,
 // vectors as an int32 count then the items.
 
+/** Payloads at least this big are sent from the caller's buffer, not copied into the frame. */
+const BY_REFERENCE = 16 * 1024;
+
 export class JuteWriter {
+  /** Finished pieces of the frame; the first starts with room for the frame length. */
+  private pieces: Buffer[] = [];
   private buf: Buffer;
-  private off = 0;
+  /** The current piece's start in `buf` (after a payload sent by reference, a new piece starts). */
+  private start = 0;
+  private off = 4;
+  private length = 0;
 
   constructor(initial = 256) {
     this.buf = Buffer.allocUnsafe(initial);
@@ -13,9 +21,11 @@ export class JuteWriter {
   private ensure(n: number): void {
     if (this.off + n <= this.buf.length) return;
     let size = this.buf.length * 2;
-    while (size < this.off + n) size *= 2;
+    while (size < this.off - this.start + n) size *= 2;
     const grown = Buffer.allocUnsafe(size);
-    this.buf.copy(grown, 0, 0, this.off);
+    this.buf.copy(grown, 0, this.start, this.off);
+    this.off -= this.start;
+    this.start = 0;
     this.buf = grown;
   }
 
@@ -39,9 +49,16 @@ export class JuteWriter {
     return this;
   }
 
+  /** A big `v` is referenced, not copied: the caller must not change it while the request may be (re)sent. */
   buffer(v: Buffer | null): this {
     if (v === null) return this.int(-1);
     this.int(v.length);
+    if (v.length >= BY_REFERENCE) {
+      this.endPiece();
+      this.pieces.push(v);
+      this.length += v.length;
+      return this;
+    }
     this.ensure(v.length);
     v.copy(this.buf, this.off);
     this.off += v.length;
@@ -58,12 +75,18 @@ export class JuteWriter {
     return this;
   }
 
-  /** The bytes written, prefixed with their int32 length (a ZooKeeper frame). */
-  frame(): Buffer {
-    const out = Buffer.allocUnsafe(4 + this.off);
-    out.writeInt32BE(this.off, 0);
-    this.buf.copy(out, 4, 0, this.off);
-    return out;
+  private endPiece(): void {
+    const piece = this.buf.subarray(this.start, this.off);
+    this.pieces.push(piece);
+    this.length += piece.length;
+    this.start = this.off;
+  }
+
+  /** The frame: the bytes written prefixed with their int32 length, in pieces (big payloads by reference). */
+  frame(): Buffer[] {
+    if (this.off > this.start || this.pieces.length === 0) this.endPiece();
+    this.pieces[0]!.writeInt32BE(this.length - 4, 0);
+    return this.pieces;
   }
 }
 
@@ -104,7 +127,9 @@ export class JuteReader {
     const len = this.int();
     if (len < 0) return null;
     this.need(len);
-    const v = Buffer.from(this.buf.subarray(this.off, this.off + len));
+    // A big payload is a view of the received frame (no copy); a small one is copied so it does not keep the frame alive.
+    const view = this.buf.subarray(this.off, this.off + len);
+    const v = len >= BY_REFERENCE ? view : Buffer.from(view);
     this.off += len;
     return v;
   }
