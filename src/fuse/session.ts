@@ -176,7 +176,16 @@ export class FuseSession implements Notifier {
     if (this.mounted) throw new Error('session already mounted');
     const mounted = await mountFuse(mountpoint, { ...this.opts, maxRead: this.opts.maxWrite });
     this.mounted = mounted;
-    const channel = this.opts.channel(mounted.fd);
+    await this.serve(this.opts.channel(mounted.fd));
+  }
+
+  /**
+   * Serves the requests `channel` delivers. mount() gives it the /dev/fuse of
+   * the new mount; bench/fuse-overhead/request-path gives it requests of its
+   * own. Resolves once INIT was answered.
+   */
+  async serve(channel: FuseChannel): Promise<void> {
+    if (this.channel) throw new Error('session already serving');
     this.channel = channel;
     const initDone = new Promise<void>((resolve, reject) => {
       this.onInit = resolve;
