@@ -86,22 +86,24 @@ function send(opcode: number, nodeid: number, body: (b: Buffer, at: number) => n
 const drain = () => new Promise<void>((r) => setImmediate(r));
 const names = Array.from({ length: N }, (_, i) => Buffer.from(`f${i}\0`));
 const nodeids: number[] = [];
+/** READ, FLUSH and RELEASE name their file by handle; the node id they carry is a file's (the first one made). */
+const FILE_NODE = 2;
 
 const lookup = (i: number) => send(Op.LOOKUP, 1, (b, at) => names[i]!.copy(b, at));
 const getattr = (i: number) => send(Op.GETATTR, nodeids[i]!, (b, at) => b.fill(0, at, at + 16) && 16);
 const open = (i: number) => send(Op.OPEN, nodeids[i]!, (b, at) => (b.writeUInt32LE(0, at), b.writeUInt32LE(0, at + 4), 8));
 const read = (fh: number) =>
-  send(Op.READ, 2, (b, at) => {
+  send(Op.READ, FILE_NODE, (b, at) => {
     b.fill(0, at, at + 40);
     b.writeUInt32LE(fh, at);
     b.writeUInt32LE(4096, at + 16);
     return 40;
   });
-const flush = (fh: number) => send(Op.FLUSH, 2, (b, at) => (b.fill(0, at, at + 24), b.writeUInt32LE(fh, at), 24));
-const release = (fh: number) => send(Op.RELEASE, 2, (b, at) => (b.fill(0, at, at + 24), b.writeUInt32LE(fh, at), 24));
+const flush = (fh: number) => send(Op.FLUSH, FILE_NODE, (b, at) => (b.fill(0, at, at + 24), b.writeUInt32LE(fh, at), 24));
+const release = (fh: number) => send(Op.RELEASE, FILE_NODE, (b, at) => (b.fill(0, at, at + 24), b.writeUInt32LE(fh, at), 24));
 const unknown = () => send(UNKNOWN_OP, 1, () => 0);
 
-/** `step` for every file, unmeasured. */
+/** `step` for every file, BATCH requests between drains of the event loop (the backend's promises settle there). */
 async function each(step: (i: number) => void): Promise<void> {
   for (let i = 0; i < N; i++) {
     step(i);
@@ -110,22 +112,11 @@ async function each(step: (i: number) => void): Promise<void> {
   await drain();
 }
 
-/**
- * ROUNDS times: each phase in turn for every file, BATCH requests between
- * drains of the event loop (the backend's promises settle there). Returns ns per reply.
- */
+/** ROUNDS times: each phase in turn for every file. Returns ns per reply. */
 async function pass(...phases: Array<(i: number) => void>): Promise<number> {
   const before = channel.replies;
   const t0 = process.hrtime.bigint();
-  for (let r = 0; r < ROUNDS; r++) {
-    for (const phase of phases) {
-      for (let i = 0; i < N; i++) {
-        phase(i);
-        if (i % BATCH === BATCH - 1) await drain();
-      }
-      await drain();
-    }
-  }
+  for (let r = 0; r < ROUNDS; r++) for (const phase of phases) await each(phase);
   const ns = Number(process.hrtime.bigint() - t0) / (channel.replies - before);
   if (channel.errors > 0) throw new Error(`${channel.errors} requests failed (last errno ${-channel.last.readInt32LE(4)}): the bench is broken`);
   return ns;
@@ -162,7 +153,7 @@ async function main(): Promise<void> {
       return 140;
     });
     await drain();
-    send(Op.RELEASE, node, (b, at) => (b.fill(0, at, at + 24), b.writeUInt32LE(fh, at), 24));
+    release(fh);
     await drain();
   }
   for (let i = 0; i < N; i++) {

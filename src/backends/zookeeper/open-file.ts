@@ -182,25 +182,24 @@ export class OpenFile {
     await this.loadAll(() => this.slotRange(offset, Math.min(offset + size, this.len)));
     const end = Math.min(offset + size, this.len);
     if (offset >= end) return Buffer.alloc(0);
-    const first = Math.floor(offset / this.cs);
-    const whole = this.slots[first]!;
-    if (whole.buf && end <= first * this.cs + whole.len) {
+    this.lastReadEnd = Math.abs(offset - this.lastReadEnd) <= this.cs ? Math.max(this.lastReadEnd, end) : end;
+    const range = this.slotRange(offset, end);
+    for (const i of range) this.slots[i]!.used = ++this.clock;
+    const first = this.slots[range[0]!]!;
+    const firstStart = range[0]! * this.cs;
+    if (first.buf && end <= firstStart + first.len) {
       // Within one slot's bytes: a view, no copy. The reply is written as this resolves; only a write
       // racing it on the same range could change the bytes first, as on a local disk.
-      whole.used = ++this.clock;
-      this.lastReadEnd = Math.abs(offset - this.lastReadEnd) <= this.cs ? Math.max(this.lastReadEnd, end) : end;
-      return whole.buf.subarray(offset - first * this.cs, end - first * this.cs);
+      return first.buf.subarray(offset - firstStart, end - firstStart);
     }
     const out = Buffer.alloc(end - offset);
-    for (const i of this.slotRange(offset, end)) {
+    for (const i of range) {
       const s = this.slots[i]!;
-      s.used = ++this.clock;
       if (!s.buf) continue; // a hole
       const from = Math.max(offset, i * this.cs) - i * this.cs;
       const to = Math.min(end - i * this.cs, s.len);
       if (to > from) s.buf.copy(out, i * this.cs + from - offset, from, to);
     }
-    this.lastReadEnd = Math.abs(offset - this.lastReadEnd) <= this.cs ? Math.max(this.lastReadEnd, end) : end;
     return out;
   }
 
