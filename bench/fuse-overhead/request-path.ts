@@ -9,7 +9,7 @@
 //   N=1000 ROUNDS=200 (defaults: files, and passes over them per measurement)
 
 import { MemoryBackend } from '../../src/backends/memory/index.js';
-import type { Backend } from '../../src/fs/backend.js';
+import type { Backend, KernelNode } from '../../src/fs/backend.js';
 import { NodeFileSystem } from '../../src/fs/nodes.js';
 import { FuseChannel, type RequestHandler } from '../../src/fuse/channel.js';
 import { IN_HEADER_SIZE, KERNEL_MINOR, KERNEL_VERSION, Op } from '../../src/fuse/kernel.js';
@@ -28,7 +28,8 @@ class LoopbackChannel extends FuseChannel {
   replies = 0;
   /** Replies with an error other than ENOSYS (the reference's): none may come. */
   errors = 0;
-  last: Buffer = Buffer.alloc(0);
+  /** A copy of the last reply: the session builds every reply in one buffer it reuses. */
+  readonly last = Buffer.alloc(4096);
   /** File handles from OPEN replies, in order. */
   opened: number[] = [];
 
@@ -40,12 +41,12 @@ class LoopbackChannel extends FuseChannel {
     this.handler = handler;
   }
 
-  override write(buf: Buffer): number {
+  override write(buf: Buffer, length = buf.length): number {
     this.replies++;
-    this.last = buf;
+    buf.copy(this.last, 0, 0, length);
     if (buf.readInt32LE(4) !== 0 && buf.readInt32LE(4) !== -ENOSYS) this.errors++;
     // OPEN's reply (fuse_open_out) is the only one of 32 bytes among those sent here.
-    if (buf.length === 32) this.opened.push(Number(buf.readBigUInt64LE(16)));
+    if (length === 32) this.opened.push(Number(buf.readBigUInt64LE(16)));
     return 0;
   }
 
@@ -64,7 +65,7 @@ class LoopbackChannel extends FuseChannel {
 
 const channel = new LoopbackChannel();
 const backend = new MemoryBackend();
-const session = new FuseSession(new NodeFileSystem<object, unknown>(backend as unknown as Backend<object, unknown>, { xattrs: false }));
+const session = new FuseSession(new NodeFileSystem<KernelNode, unknown>(backend as unknown as Backend<KernelNode, unknown>, { xattrs: false }));
 const buf = Buffer.alloc(4096);
 let unique = 2n;
 

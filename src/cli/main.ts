@@ -7,7 +7,7 @@ import { MemoryBackend } from '../backends/memory/index.js';
 import { parseConnectString, ZkClient } from '../backends/zookeeper/client/client.js';
 import { CREATOR_ALL_ACL, OPEN_ACL_UNSAFE } from '../backends/zookeeper/client/protocol.js';
 import { DEFAULT_MAX_FILE_SIZE, DEFAULT_MAX_REQUEST, largestFileSize, MAX_JUTE_MAXBUFFER, MODES, ZooKeeperBackend } from '../backends/zookeeper/index.js';
-import type { Backend } from '../fs/backend.js';
+import type { Backend, KernelNode } from '../fs/backend.js';
 import { NodeFileSystem } from '../fs/nodes.js';
 import { MountError } from '../fuse/mount.js';
 import { FuseSession } from '../fuse/session.js';
@@ -158,7 +158,7 @@ async function mountCommand(args: string[]): Promise<number> {
     if (zkOnly) throw new UsageError(`--${zkOnly}: only with --backend zookeeper`);
   }
   const backend = backendName === 'memory' ? new MemoryBackend() : await openZooKeeper(values);
-  const nodes = new NodeFileSystem<object, unknown>(backend as unknown as Backend<object, unknown>, { ...timeouts, xattrs: !values['no-xattrs'] });
+  const nodes = new NodeFileSystem<KernelNode, unknown>(backend as unknown as Backend<KernelNode, unknown>, { ...timeouts, xattrs: !values['no-xattrs'] });
   const session = new FuseSession(nodes, {
     fsname: values.fsname ?? 'swarmvol',
     maxWrite,

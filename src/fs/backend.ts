@@ -2,11 +2,13 @@
 // objects (stable identity while the node exists: the node layer keys the
 // kernel's node ids on it) and open-file handles; the node layer in nodes.ts
 // does node ids, lookup counts, handle numbers, directory offsets, locks and
-// cache timeouts. Every method may throw an FsError; anything else is EIO.
+// cache timeouts. Every method answers a value at once or a promise of it
+// (an answer at once skips the promise machinery: see MaybePromise), and may
+// throw an FsError or reject with one; anything else is EIO.
 
-import type { Attr, FileLock, LockIn, RequestContext, StatfsOut, Timespec } from '../fuse/types.js';
+import type { Attr, FileLock, LockIn, MaybePromise, RequestContext, StatfsOut, Timespec } from '../fuse/types.js';
 
-export type { Attr, FileLock, LockIn, RequestContext, StatfsOut, Timespec };
+export type { Attr, FileLock, LockIn, MaybePromise, RequestContext, StatfsOut, Timespec };
 
 /** A node found or made, with its attributes and optional per-reply cache timeouts (seconds). */
 export interface Lookup<N> {
@@ -66,7 +68,18 @@ export interface KernelCache<N> {
   entryDeleted(parent: N, child: N, name: string): Promise<void>;
 }
 
-export interface Backend<N extends object, H = unknown> {
+/**
+ * What every backend node carries for the node layer: the node layer's
+ * record of the node while the kernel holds it (as go-fuse's nodes embed an
+ * Inode). It saves a hash lookup on every request that names a node. A
+ * backend declares the field, initialised to undefined so that all its nodes
+ * share one shape, and never reads or writes it.
+ */
+export interface KernelNode {
+  kernelRef: object | undefined;
+}
+
+export interface Backend<N extends KernelNode, H = unknown> {
   readonly root: N;
   /** Called once the kernel cache notifier is available (after mount). */
   attach?(cache: KernelCache<N>): void;
@@ -76,53 +89,53 @@ export interface Backend<N extends object, H = unknown> {
   close?(): Promise<void>;
 
   /** Resolves undefined when `name` does not exist (the common negative path costs no exception). */
-  lookup(ctx: RequestContext, parent: N, name: string): Promise<Lookup<N> | undefined>;
-  getattr(ctx: RequestContext, node: N, handle: H | undefined): Promise<Attr>;
-  setattr(ctx: RequestContext, node: N, changes: AttrChanges, handle: H | undefined): Promise<Attr>;
-  readlink(ctx: RequestContext, node: N): Promise<string>;
-  symlink(ctx: RequestContext, parent: N, name: string, target: string): Promise<Lookup<N>>;
-  mknod(ctx: RequestContext, parent: N, name: string, mode: number, rdev: number): Promise<Lookup<N>>;
-  mkdir(ctx: RequestContext, parent: N, name: string, mode: number): Promise<Lookup<N>>;
-  unlink(ctx: RequestContext, parent: N, name: string): Promise<void>;
-  rmdir(ctx: RequestContext, parent: N, name: string): Promise<void>;
+  lookup(ctx: RequestContext, parent: N, name: string): MaybePromise<Lookup<N> | undefined>;
+  getattr(ctx: RequestContext, node: N, handle: H | undefined): MaybePromise<Attr>;
+  setattr(ctx: RequestContext, node: N, changes: AttrChanges, handle: H | undefined): MaybePromise<Attr>;
+  readlink(ctx: RequestContext, node: N): MaybePromise<string>;
+  symlink(ctx: RequestContext, parent: N, name: string, target: string): MaybePromise<Lookup<N>>;
+  mknod(ctx: RequestContext, parent: N, name: string, mode: number, rdev: number): MaybePromise<Lookup<N>>;
+  mkdir(ctx: RequestContext, parent: N, name: string, mode: number): MaybePromise<Lookup<N>>;
+  unlink(ctx: RequestContext, parent: N, name: string): MaybePromise<void>;
+  rmdir(ctx: RequestContext, parent: N, name: string): MaybePromise<void>;
   /** flags: RENAME_NOREPLACE and/or RENAME_EXCHANGE. */
-  rename(ctx: RequestContext, parent: N, name: string, newParent: N, newName: string, flags: number): Promise<void>;
+  rename(ctx: RequestContext, parent: N, name: string, newParent: N, newName: string, flags: number): MaybePromise<void>;
   /** Hard links; a backend without them leaves this out (EPERM). */
-  link?(ctx: RequestContext, node: N, newParent: N, newName: string): Promise<Lookup<N>>;
+  link?(ctx: RequestContext, node: N, newParent: N, newName: string): MaybePromise<Lookup<N>>;
 
-  open(ctx: RequestContext, node: N, req: OpenRequest): Promise<OpenResult<H>>;
-  create(ctx: RequestContext, parent: N, name: string, mode: number, req: OpenRequest): Promise<{ entry: Lookup<N>; open: OpenResult<H> }>;
-  read(ctx: RequestContext, handle: H, offset: number, size: number): Promise<Buffer>;
+  open(ctx: RequestContext, node: N, req: OpenRequest): MaybePromise<OpenResult<H>>;
+  create(ctx: RequestContext, parent: N, name: string, mode: number, req: OpenRequest): MaybePromise<{ entry: Lookup<N>; open: OpenResult<H> }>;
+  read(ctx: RequestContext, handle: H, offset: number, size: number): MaybePromise<Buffer>;
   /**
    * Returns the number of bytes taken. `data` is a view of the kernel's request
    * buffer, valid only until this call first yields (awaits): copy what you keep.
    */
-  write(ctx: RequestContext, handle: H, offset: number, data: Buffer, killSuidgid: boolean): Promise<number>;
+  write(ctx: RequestContext, handle: H, offset: number, data: Buffer, killSuidgid: boolean): MaybePromise<number>;
   /** close(2) of one descriptor: commit what is buffered. */
-  flush(ctx: RequestContext, handle: H): Promise<void>;
-  fsync(ctx: RequestContext, handle: H, datasync: boolean): Promise<void>;
+  flush(ctx: RequestContext, handle: H): MaybePromise<void>;
+  fsync(ctx: RequestContext, handle: H, datasync: boolean): MaybePromise<void>;
   /** The last descriptor is gone. */
-  release(ctx: RequestContext, handle: H): Promise<void>;
-  fallocate?(ctx: RequestContext, handle: H, offset: number, length: number, mode: number): Promise<void>;
+  release(ctx: RequestContext, handle: H): MaybePromise<void>;
+  fallocate?(ctx: RequestContext, handle: H, offset: number, length: number, mode: number): MaybePromise<void>;
   /** SEEK_DATA / SEEK_HOLE; without it the kernel's default applies. */
-  lseek?(ctx: RequestContext, handle: H, offset: number, whence: number): Promise<number>;
-  copyFileRange?(ctx: RequestContext, from: H, fromOffset: number, to: H, toOffset: number, length: number): Promise<number>;
+  lseek?(ctx: RequestContext, handle: H, offset: number, whence: number): MaybePromise<number>;
+  copyFileRange?(ctx: RequestContext, from: H, fromOffset: number, to: H, toOffset: number, length: number): MaybePromise<number>;
 
   /** A snapshot of the directory's entries, "." and ".." first. */
-  readdir(ctx: RequestContext, node: N): Promise<DirEntry[]>;
-  statfs(ctx: RequestContext): Promise<StatfsOut>;
+  readdir(ctx: RequestContext, node: N): MaybePromise<DirEntry[]>;
+  statfs(ctx: RequestContext): MaybePromise<StatfsOut>;
 
   /**
    * Locks shared with other mounts of the same store (other nodes). A backend
    * without them gets the node layer's locks, local to this mount.
    */
-  getlk?(ctx: RequestContext, node: N, lk: LockIn): Promise<FileLock>;
-  setlk?(ctx: RequestContext, node: N, lk: LockIn, wait: boolean): Promise<void>;
+  getlk?(ctx: RequestContext, node: N, lk: LockIn): MaybePromise<FileLock>;
+  setlk?(ctx: RequestContext, node: N, lk: LockIn, wait: boolean): MaybePromise<void>;
   /** Drops every lock `owner` holds on `node`: fcntl locks on close, flock locks on the last close. */
-  releaseLocks?(node: N, owner: bigint, flock: boolean): Promise<void>;
+  releaseLocks?(node: N, owner: bigint, flock: boolean): MaybePromise<void>;
 
-  getxattr?(ctx: RequestContext, node: N, name: string): Promise<Buffer>;
-  setxattr?(ctx: RequestContext, node: N, name: string, value: Buffer, flags: number): Promise<void>;
-  listxattr?(ctx: RequestContext, node: N): Promise<string[]>;
-  removexattr?(ctx: RequestContext, node: N, name: string): Promise<void>;
+  getxattr?(ctx: RequestContext, node: N, name: string): MaybePromise<Buffer>;
+  setxattr?(ctx: RequestContext, node: N, name: string, value: Buffer, flags: number): MaybePromise<void>;
+  listxattr?(ctx: RequestContext, node: N): MaybePromise<string[]>;
+  removexattr?(ctx: RequestContext, node: N, name: string): MaybePromise<void>;
 }

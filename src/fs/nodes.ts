@@ -24,14 +24,16 @@ import type {
   EntryOut,
   FileLock,
   LockIn,
+  MaybePromise,
   OpenOut,
   RawFileSystem,
   RequestContext,
   SetattrIn,
   StatfsOut,
 } from '../fuse/types.js';
-import type { AttrChanges, Backend, DirEntry, KernelCache, Lookup, OpenRequest } from './backend.js';
+import type { AttrChanges, Backend, DirEntry, KernelCache, KernelNode, Lookup, OpenRequest, OpenResult } from './backend.js';
 import { FsError } from './errors.js';
+import { IdTable } from './id-table.js';
 import { LockTable } from './locks.js';
 
 export interface CacheTimeouts {
@@ -58,12 +60,13 @@ export const defaultNodeLayerOptions: NodeLayerOptions = {
   xattrs: true,
 };
 
-type XattrBackend<N extends object, H> = Required<Pick<Backend<N, H>, 'getxattr' | 'setxattr' | 'listxattr' | 'removexattr'>>;
+type XattrBackend<N extends KernelNode, H> = Required<Pick<Backend<N, H>, 'getxattr' | 'setxattr' | 'listxattr' | 'removexattr'>>;
 
 class Inode<N> {
   lookups = 0;
   constructor(
     readonly nodeid: number,
+    readonly generation: number,
     readonly node: N,
   ) {}
 }
@@ -80,14 +83,12 @@ interface OpenDir<N> {
 
 const O_ACCMODE = 3;
 
-export class NodeFileSystem<N extends object, H> implements RawFileSystem, KernelCache<N> {
+export class NodeFileSystem<N extends KernelNode, H> implements RawFileSystem, KernelCache<N> {
   private readonly opts: NodeLayerOptions;
-  private readonly byId = new Map<number, Inode<N>>();
-  private readonly byNode = new Map<N, Inode<N>>();
-  private nextNodeId = ROOT_ID + 1;
-  private readonly files = new Map<number, OpenFile<N, H>>();
-  private readonly dirs = new Map<number, OpenDir<N>>();
-  private nextFh = 1;
+  private readonly byId = new IdTable<Inode<N>>(ROOT_ID);
+  /** Open files and directories by handle (fh 0 is never given out). */
+  private readonly files = new IdTable<OpenFile<N, H>>(1);
+  private readonly dirs = new IdTable<OpenDir<N>>(1);
   readonly locks = new LockTable();
   private notifier: Notifier | undefined;
 
@@ -96,10 +97,11 @@ export class NodeFileSystem<N extends object, H> implements RawFileSystem, Kerne
     options: Partial<NodeLayerOptions> = {},
   ) {
     this.opts = { ...defaultNodeLayerOptions, ...options };
-    const root = new Inode(ROOT_ID, backend.root);
+    // The table's first id is ROOT_ID.
+    const root = new Inode(this.byId.allocate(), 0, backend.root);
     root.lookups = 1;
-    this.byId.set(ROOT_ID, root);
-    this.byNode.set(backend.root, root);
+    this.byId.set(root.nodeid, root);
+    backend.root.kernelRef = root;
   }
 
   /** Connects kernel cache invalidation; the backend gets it through `attach`. */
@@ -120,18 +122,18 @@ export class NodeFileSystem<N extends object, H> implements RawFileSystem, Kerne
   // ---- KernelCache ------------------------------------------------------------
 
   async invalidateNode(node: N): Promise<void> {
-    const inode = this.byNode.get(node);
+    const inode = this.inodeOf(node);
     if (inode && this.notifier) await this.notifier.invalInode(inode.nodeid, 0, 0);
   }
 
   async invalidateEntry(parent: N, name: string): Promise<void> {
-    const inode = this.byNode.get(parent);
+    const inode = this.inodeOf(parent);
     if (inode && this.notifier) await this.notifier.invalEntry(inode.nodeid, name);
   }
 
   async entryDeleted(parent: N, child: N, name: string): Promise<void> {
-    const p = this.byNode.get(parent);
-    const c = this.byNode.get(child);
+    const p = this.inodeOf(parent);
+    const c = this.inodeOf(child);
     if (!p || !this.notifier) return;
     if (c) await this.notifier.delete(p.nodeid, c.nodeid, name);
     else await this.notifier.invalEntry(p.nodeid, name);
@@ -144,13 +146,19 @@ export class NodeFileSystem<N extends object, H> implements RawFileSystem, Kerne
   destroy(): void {
     this.files.clear();
     this.dirs.clear();
-    for (const inode of this.byId.values()) if (inode.nodeid !== ROOT_ID) this.backend.forget?.(inode.node);
+    for (const inode of this.byId.values()) {
+      inode.node.kernelRef = undefined;
+      if (inode.nodeid !== ROOT_ID) this.backend.forget?.(inode.node);
+    }
     this.byId.clear();
-    this.byNode.clear();
     void this.backend.close?.();
   }
 
   // ---- helpers ----------------------------------------------------------------------
+
+  private inodeOf(node: N): Inode<N> | undefined {
+    return node.kernelRef as Inode<N> | undefined;
+  }
 
   private inode(nodeid: number): Inode<N> {
     const inode = this.byId.get(nodeid);
@@ -159,29 +167,30 @@ export class NodeFileSystem<N extends object, H> implements RawFileSystem, Kerne
   }
 
   private checkName(name: string): void {
-    if (Buffer.byteLength(name) > this.opts.maxNameLength) throw new FsError('ENAMETOOLONG');
+    // A UTF-16 code unit takes at most 3 bytes of UTF-8: most names need no count.
+    if (name.length * 3 > this.opts.maxNameLength && Buffer.byteLength(name) > this.opts.maxNameLength) throw new FsError('ENAMETOOLONG');
   }
 
   /** Registers one kernel reference to the looked-up node and builds the entry reply. */
-  private entryOut(found: Lookup<N>): EntryOut {
-    let inode = this.byNode.get(found.node);
+  private readonly entryOut = (found: Lookup<N>): EntryOut => {
+    let inode = this.inodeOf(found.node);
     if (!inode) {
-      inode = new Inode(this.nextNodeId++, found.node);
+      const nodeid = this.byId.allocate();
+      inode = new Inode(nodeid, this.byId.generation(nodeid), found.node);
       this.byId.set(inode.nodeid, inode);
-      this.byNode.set(found.node, inode);
+      found.node.kernelRef = inode;
     }
     inode.lookups++;
     return {
       nodeid: inode.nodeid,
+      generation: inode.generation,
       entryTimeout: found.entryTimeout ?? this.opts.entryTimeout,
       attrTimeout: found.attrTimeout ?? this.opts.attrTimeout,
       attr: found.attr,
     };
-  }
+  };
 
-  private attrOut(attr: Attr): AttrOut {
-    return { attr, attrTimeout: this.opts.attrTimeout };
-  }
+  private readonly attrOut = (attr: Attr): AttrOut => ({ attr, attrTimeout: this.opts.attrTimeout });
 
   private file(fh: number): OpenFile<N, H> {
     const f = this.files.get(fh);
@@ -190,15 +199,23 @@ export class NodeFileSystem<N extends object, H> implements RawFileSystem, Kerne
   }
 
   // ---- RawFileSystem ------------------------------------------------------------------
+  // A backend answers now or later (MaybePromise); so does every method here,
+  // so that an answer the backend has at once reaches the session without a
+  // promise. Bound arrow properties (entryOut, attrOut) keep that path free of
+  // per-request closures.
 
-  async lookup(ctx: RequestContext, parent: number, name: string): Promise<EntryOut> {
+  lookup(ctx: RequestContext, parent: number, name: string): MaybePromise<EntryOut> {
     const dir = this.inode(parent);
     this.checkName(name);
-    const found = await this.backend.lookup(ctx, dir.node, name);
+    const found = this.backend.lookup(ctx, dir.node, name);
+    return found instanceof Promise ? found.then(this.lookupReply) : this.lookupReply(found);
+  }
+
+  private readonly lookupReply = (found: Lookup<N> | undefined): EntryOut => {
     if (found) return this.entryOut(found);
     if (this.opts.negativeTimeout > 0) return { nodeid: 0, entryTimeout: this.opts.negativeTimeout, attrTimeout: 0 };
     throw new FsError('ENOENT');
-  }
+  };
 
   forget(nodeid: number, nlookup: number): void {
     if (nodeid === ROOT_ID) return;
@@ -207,17 +224,17 @@ export class NodeFileSystem<N extends object, H> implements RawFileSystem, Kerne
     inode.lookups -= nlookup;
     if (inode.lookups > 0) return;
     this.byId.delete(nodeid);
-    this.byNode.delete(inode.node);
+    inode.node.kernelRef = undefined;
     this.backend.forget?.(inode.node);
   }
 
-  async getattr(ctx: RequestContext, nodeid: number, fh: number | undefined): Promise<AttrOut> {
+  getattr(ctx: RequestContext, nodeid: number, fh: number | undefined): MaybePromise<AttrOut> {
     const inode = this.inode(nodeid);
     const handle = fh !== undefined ? this.files.get(fh)?.handle : undefined;
-    return this.attrOut(await this.backend.getattr(ctx, inode.node, handle));
+    return then(this.backend.getattr(ctx, inode.node, handle), this.attrOut);
   }
 
-  async setattr(ctx: RequestContext, nodeid: number, s: SetattrIn): Promise<AttrOut> {
+  setattr(ctx: RequestContext, nodeid: number, s: SetattrIn): MaybePromise<AttrOut> {
     const inode = this.inode(nodeid);
     const v = s.valid;
     const changes: AttrChanges = {};
@@ -230,155 +247,192 @@ export class NodeFileSystem<N extends object, H> implements RawFileSystem, Kerne
     if (v & Fattr.CTIME) changes.ctime = s.ctime;
     if (v & Fattr.KILL_SUIDGID) changes.killSuidgid = true;
     const handle = v & Fattr.FH ? this.files.get(s.fh)?.handle : undefined;
-    return this.attrOut(await this.backend.setattr(ctx, inode.node, changes, handle));
+    return then(this.backend.setattr(ctx, inode.node, changes, handle), this.attrOut);
   }
 
-  async readlink(ctx: RequestContext, nodeid: number): Promise<Buffer> {
-    return Buffer.from(await this.backend.readlink(ctx, this.inode(nodeid).node), 'utf8');
+  readlink(ctx: RequestContext, nodeid: number): MaybePromise<Buffer> {
+    return then(this.backend.readlink(ctx, this.inode(nodeid).node), (target) => Buffer.from(target, 'utf8'));
   }
 
-  async symlink(ctx: RequestContext, parent: number, name: string, target: string): Promise<EntryOut> {
+  symlink(ctx: RequestContext, parent: number, name: string, target: string): MaybePromise<EntryOut> {
     const dir = this.inode(parent);
     this.checkName(name);
     if (Buffer.byteLength(target) > 4095) throw new FsError('ENAMETOOLONG');
-    return this.entryOut(await this.backend.symlink(ctx, dir.node, name, target));
+    return then(this.backend.symlink(ctx, dir.node, name, target), this.entryOut);
   }
 
-  async mknod(ctx: RequestContext, parent: number, name: string, mode: number, rdev: number): Promise<EntryOut> {
+  mknod(ctx: RequestContext, parent: number, name: string, mode: number, rdev: number): MaybePromise<EntryOut> {
     const dir = this.inode(parent);
     this.checkName(name);
-    return this.entryOut(await this.backend.mknod(ctx, dir.node, name, mode, rdev));
+    return then(this.backend.mknod(ctx, dir.node, name, mode, rdev), this.entryOut);
   }
 
-  async mkdir(ctx: RequestContext, parent: number, name: string, mode: number): Promise<EntryOut> {
+  mkdir(ctx: RequestContext, parent: number, name: string, mode: number): MaybePromise<EntryOut> {
     const dir = this.inode(parent);
     this.checkName(name);
-    return this.entryOut(await this.backend.mkdir(ctx, dir.node, name, (mode & 0o7777) | C.S_IFDIR));
+    return then(this.backend.mkdir(ctx, dir.node, name, (mode & 0o7777) | C.S_IFDIR), this.entryOut);
   }
 
-  async unlink(ctx: RequestContext, parent: number, name: string): Promise<void> {
+  unlink(ctx: RequestContext, parent: number, name: string): MaybePromise<void> {
     this.checkName(name);
-    await this.backend.unlink(ctx, this.inode(parent).node, name);
+    return this.backend.unlink(ctx, this.inode(parent).node, name);
   }
 
-  async rmdir(ctx: RequestContext, parent: number, name: string): Promise<void> {
+  rmdir(ctx: RequestContext, parent: number, name: string): MaybePromise<void> {
     this.checkName(name);
-    await this.backend.rmdir(ctx, this.inode(parent).node, name);
+    return this.backend.rmdir(ctx, this.inode(parent).node, name);
   }
 
-  async rename(ctx: RequestContext, parent: number, name: string, newParent: number, newName: string, flags: number): Promise<void> {
+  rename(ctx: RequestContext, parent: number, name: string, newParent: number, newName: string, flags: number): MaybePromise<void> {
     if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) throw new FsError('EINVAL', 'unsupported rename flags');
     if (flags & RENAME_NOREPLACE && flags & RENAME_EXCHANGE) throw new FsError('EINVAL');
     this.checkName(name);
     this.checkName(newName);
-    await this.backend.rename(ctx, this.inode(parent).node, name, this.inode(newParent).node, newName, flags);
+    return this.backend.rename(ctx, this.inode(parent).node, name, this.inode(newParent).node, newName, flags);
   }
 
-  async link(ctx: RequestContext, nodeid: number, newParent: number, newName: string): Promise<EntryOut> {
+  link(ctx: RequestContext, nodeid: number, newParent: number, newName: string): MaybePromise<EntryOut> {
     if (!this.backend.link) throw new FsError('EPERM', 'this backend has no hard links');
     this.checkName(newName);
-    return this.entryOut(await this.backend.link(ctx, this.inode(nodeid).node, this.inode(newParent).node, newName));
+    return then(this.backend.link(ctx, this.inode(nodeid).node, this.inode(newParent).node, newName), this.entryOut);
   }
 
-  async open(ctx: RequestContext, nodeid: number, flags: number, openFlags: number): Promise<OpenOut> {
+  open(ctx: RequestContext, nodeid: number, flags: number, openFlags: number): MaybePromise<OpenOut> {
     const inode = this.inode(nodeid);
-    const result = await this.backend.open(ctx, inode.node, openRequest(flags, (openFlags & OPEN_KILL_SUIDGID) !== 0));
-    const fh = this.nextFh++;
-    this.files.set(fh, { inode, handle: result.handle });
-    return { fh, openFlags: fopenFlags(result) };
+    const opened = this.backend.open(ctx, inode.node, openRequest(flags, (openFlags & OPEN_KILL_SUIDGID) !== 0));
+    return opened instanceof Promise ? opened.then((r) => this.addFile(inode, r)) : this.addFile(inode, opened);
   }
 
-  async create(ctx: RequestContext, parent: number, name: string, mode: number, _umask: number, flags: number): Promise<{ entry: EntryOut; open: OpenOut }> {
+  private addFile(inode: Inode<N>, r: OpenResult<H>): OpenOut {
+    const fh = this.files.allocate();
+    this.files.set(fh, { inode, handle: r.handle });
+    return { fh, openFlags: fopenFlags(r) };
+  }
+
+  create(ctx: RequestContext, parent: number, name: string, mode: number, _umask: number, flags: number): MaybePromise<{ entry: EntryOut; open: OpenOut }> {
     const dir = this.inode(parent);
     this.checkName(name);
-    const r = await this.backend.create(ctx, dir.node, name, (mode & 0o7777) | C.S_IFREG, openRequest(flags, false));
-    const entry = this.entryOut(r.entry);
-    const fh = this.nextFh++;
-    this.files.set(fh, { inode: this.byId.get(entry.nodeid)!, handle: r.open.handle });
-    return { entry, open: { fh, openFlags: fopenFlags(r.open) } };
+    return then(this.backend.create(ctx, dir.node, name, (mode & 0o7777) | C.S_IFREG, openRequest(flags, false)), this.createReply);
   }
 
-  async read(ctx: RequestContext, _nodeid: number, fh: number, offset: number, size: number): Promise<Buffer> {
+  private readonly createReply = (r: { entry: Lookup<N>; open: OpenResult<H> }): { entry: EntryOut; open: OpenOut } => {
+    const entry = this.entryOut(r.entry);
+    return { entry, open: this.addFile(this.byId.get(entry.nodeid)!, r.open) };
+  };
+
+  read(ctx: RequestContext, _nodeid: number, fh: number, offset: number, size: number): MaybePromise<Buffer> {
     return this.backend.read(ctx, this.file(fh).handle, offset, size);
   }
 
-  async write(ctx: RequestContext, _nodeid: number, fh: number, offset: number, data: Buffer, writeFlags: number): Promise<number> {
+  write(ctx: RequestContext, _nodeid: number, fh: number, offset: number, data: Buffer, writeFlags: number): MaybePromise<number> {
     return this.backend.write(ctx, this.file(fh).handle, offset, data, (writeFlags & WRITE_KILL_SUIDGID) !== 0);
   }
 
-  async flush(ctx: RequestContext, _nodeid: number, fh: number, lockOwner: bigint): Promise<void> {
+  /**
+   * close(2) of one descriptor: commits the file, then drops the closing
+   * process's POSIX locks on it, whether the commit worked or not (the next
+   * holder, on any node, must read what was stored).
+   */
+  flush(ctx: RequestContext, _nodeid: number, fh: number, lockOwner: bigint): MaybePromise<void> {
     const f = this.file(fh);
-    // close(2) drops the closing process's POSIX locks on the file, after its
-    // writes are stored (the next holder, on any node, must read them).
-    try {
-      await this.backend.flush(ctx, f.handle);
-    } finally {
-      await this.releaseLocks(f.inode, lockOwner, false);
-    }
+    return this.thenReleaseLocks(() => this.backend.flush(ctx, f.handle), f.inode, lockOwner, false);
   }
 
-  async fsync(ctx: RequestContext, _nodeid: number, fh: number, datasync: boolean): Promise<void> {
-    await this.backend.fsync(ctx, this.file(fh).handle, datasync);
+  fsync(ctx: RequestContext, _nodeid: number, fh: number, datasync: boolean): MaybePromise<void> {
+    return this.backend.fsync(ctx, this.file(fh).handle, datasync);
   }
 
-  async release(ctx: RequestContext, _nodeid: number, fh: number, _flags: number, releaseFlags: number, lockOwner: bigint): Promise<void> {
+  release(ctx: RequestContext, _nodeid: number, fh: number, _flags: number, releaseFlags: number, lockOwner: bigint): MaybePromise<void> {
     const f = this.files.get(fh);
     if (!f) return;
     this.files.delete(fh);
     if (!(releaseFlags & RELEASE_FLOCK_UNLOCK)) return this.backend.release(ctx, f.handle);
-    try {
-      await this.backend.release(ctx, f.handle);
-    } finally {
-      await this.releaseLocks(f.inode, lockOwner, true);
-    }
+    return this.thenReleaseLocks(() => this.backend.release(ctx, f.handle), f.inode, lockOwner, true);
   }
 
-  async opendir(_ctx: RequestContext, nodeid: number, _flags: number): Promise<OpenOut> {
+  /** Runs `step`, then releases `owner`'s locks on the file however the step ended; the step's error wins. */
+  private thenReleaseLocks(step: () => MaybePromise<void>, inode: Inode<N>, owner: bigint, flock: boolean): MaybePromise<void> {
+    let done: MaybePromise<void>;
+    try {
+      done = step();
+    } catch (err) {
+      return rethrowAfter(this.releaseLocks(inode, owner, flock), err);
+    }
+    if (!(done instanceof Promise)) return this.releaseLocks(inode, owner, flock);
+    return done.then(
+      () => this.releaseLocks(inode, owner, flock),
+      (err: unknown) => rethrowAfter(this.releaseLocks(inode, owner, flock), err),
+    );
+  }
+
+  opendir(_ctx: RequestContext, nodeid: number, _flags: number): OpenOut {
     const inode = this.inode(nodeid);
-    const fh = this.nextFh++;
+    const fh = this.dirs.allocate();
     this.dirs.set(fh, { inode, entries: undefined });
     return { fh };
   }
 
-  async readdir(ctx: RequestContext, _nodeid: number, fh: number, offset: number, sink: DirentSink): Promise<void> {
+  readdir(ctx: RequestContext, _nodeid: number, fh: number, offset: number, sink: DirentSink): MaybePromise<void> {
     const dir = this.dirs.get(fh);
     if (!dir) throw new FsError('EBADF');
     // A listing is a snapshot taken at offset 0 (opendir or rewinddir), so
     // offsets stay stable while entries are added or removed meanwhile.
-    if (offset === 0 || !dir.entries) dir.entries = await this.backend.readdir(ctx, dir.inode.node);
-    const entries = dir.entries;
-    for (let i = offset; i < entries.length; i++) {
+    if (offset > 0 && dir.entries) return this.fillDir(ctx, dir, dir.entries, offset, sink);
+    const listed = this.backend.readdir(ctx, dir.inode.node);
+    if (listed instanceof Promise) {
+      return listed.then((entries) => {
+        dir.entries = entries;
+        return this.fillDir(ctx, dir, entries, offset, sink);
+      });
+    }
+    dir.entries = listed;
+    return this.fillDir(ctx, dir, listed, offset, sink);
+  }
+
+  /** Adds entries from index `start` until the reply is full; synchronous while the backend's lookups are. */
+  private fillDir(ctx: RequestContext, dir: OpenDir<N>, entries: DirEntry[], start: number, sink: DirentSink): MaybePromise<void> {
+    for (let i = start; i < entries.length; i++) {
       const e = entries[i]!;
       // "." and ".." carry no lookup (the kernel ignores their entry in READDIRPLUS).
       if (!sink.plus || e.name === '.' || e.name === '..') {
         if (!sink.add(e.name, e.ino, e.mode, i + 1)) return;
         continue;
       }
-      const found = await this.backend.lookup(ctx, dir.inode.node, e.name);
-      // Removed since the snapshot: leave it out rather than show a ghost.
-      if (!found) continue;
-      const entry = this.entryOut(found);
-      if (!sink.add(e.name, entry.attr!.ino, entry.attr!.mode, i + 1, entry)) {
-        this.forget(entry.nodeid, 1);
-        return;
+      const found = this.backend.lookup(ctx, dir.inode.node, e.name);
+      if (found instanceof Promise) {
+        return found.then((f) => {
+          if (this.addPlus(sink, e, i, f)) return this.fillDir(ctx, dir, entries, i + 1, sink);
+        });
       }
+      if (!this.addPlus(sink, e, i, found)) return;
     }
   }
 
-  async releasedir(_ctx: RequestContext, _nodeid: number, fh: number): Promise<void> {
+  /** Adds one READDIRPLUS entry; false when the reply is full. */
+  private addPlus(sink: DirentSink, e: DirEntry, index: number, found: Lookup<N> | undefined): boolean {
+    // Removed since the snapshot: leave it out rather than show a ghost.
+    if (!found) return true;
+    const entry = this.entryOut(found);
+    if (sink.add(e.name, entry.attr!.ino, entry.attr!.mode, index + 1, entry)) return true;
+    this.forget(entry.nodeid, 1);
+    return false;
+  }
+
+  releasedir(_ctx: RequestContext, _nodeid: number, fh: number): void {
     this.dirs.delete(fh);
   }
 
-  async fsyncdir(): Promise<void> {}
+  fsyncdir(): void {}
 
-  async statfs(ctx: RequestContext): Promise<StatfsOut> {
+  statfs(ctx: RequestContext): MaybePromise<StatfsOut> {
     return this.backend.statfs(ctx);
   }
 
   /** Only asked without default_permissions: check the mode bits ourselves. */
-  async access(ctx: RequestContext, nodeid: number, mask: number): Promise<void> {
-    const attr = await this.backend.getattr(ctx, this.inode(nodeid).node, undefined);
-    if (!permits(attr, ctx, mask)) throw new FsError('EACCES');
+  access(ctx: RequestContext, nodeid: number, mask: number): MaybePromise<void> {
+    return then(this.backend.getattr(ctx, this.inode(nodeid).node, undefined), (attr) => {
+      if (!permits(attr, ctx, mask)) throw new FsError('EACCES');
+    });
   }
 
   /**
@@ -391,55 +445,70 @@ export class NodeFileSystem<N extends object, H> implements RawFileSystem, Kerne
     return b as XattrBackend<N, H>;
   }
 
-  async setxattr(ctx: RequestContext, nodeid: number, name: string, value: Buffer, flags: number): Promise<void> {
-    await this.xattrBackend().setxattr(ctx, this.inode(nodeid).node, name, value, flags);
+  setxattr(ctx: RequestContext, nodeid: number, name: string, value: Buffer, flags: number): MaybePromise<void> {
+    return this.xattrBackend().setxattr(ctx, this.inode(nodeid).node, name, value, flags);
   }
 
-  async getxattr(ctx: RequestContext, nodeid: number, name: string): Promise<Buffer> {
+  getxattr(ctx: RequestContext, nodeid: number, name: string): MaybePromise<Buffer> {
     return this.xattrBackend().getxattr(ctx, this.inode(nodeid).node, name);
   }
 
-  async listxattr(ctx: RequestContext, nodeid: number): Promise<string[]> {
+  listxattr(ctx: RequestContext, nodeid: number): MaybePromise<string[]> {
     return this.xattrBackend().listxattr(ctx, this.inode(nodeid).node);
   }
 
-  async removexattr(ctx: RequestContext, nodeid: number, name: string): Promise<void> {
-    await this.xattrBackend().removexattr(ctx, this.inode(nodeid).node, name);
+  removexattr(ctx: RequestContext, nodeid: number, name: string): MaybePromise<void> {
+    return this.xattrBackend().removexattr(ctx, this.inode(nodeid).node, name);
   }
 
   /** Drops `owner`'s locks on the file: in the backend's shared locks if it has them, else in this mount's table. */
-  private async releaseLocks(inode: Inode<N>, owner: bigint, flock: boolean): Promise<void> {
-    if (this.backend.releaseLocks) await this.backend.releaseLocks(inode.node, owner, flock);
-    else this.locks.releaseOwner(inode.nodeid, owner, flock);
+  private releaseLocks(inode: Inode<N>, owner: bigint, flock: boolean): MaybePromise<void> {
+    if (this.backend.releaseLocks) return this.backend.releaseLocks(inode.node, owner, flock);
+    this.locks.releaseOwner(inode.nodeid, owner, flock);
   }
 
-  async getlk(ctx: RequestContext, nodeid: number, lk: LockIn): Promise<FileLock> {
+  getlk(ctx: RequestContext, nodeid: number, lk: LockIn): MaybePromise<FileLock> {
     const inode = this.inode(nodeid);
     if (this.backend.getlk) return this.backend.getlk(ctx, inode.node, lk);
     return this.locks.test(nodeid, lk);
   }
 
-  async setlk(ctx: RequestContext, nodeid: number, lk: LockIn, wait: boolean): Promise<void> {
+  setlk(ctx: RequestContext, nodeid: number, lk: LockIn, wait: boolean): MaybePromise<void> {
     const inode = this.inode(nodeid);
     if (this.backend.setlk) return this.backend.setlk(ctx, inode.node, lk, wait);
-    await this.locks.set(ctx, nodeid, lk, wait);
+    return this.locks.set(ctx, nodeid, lk, wait);
   }
 
-  async fallocate(ctx: RequestContext, _nodeid: number, fh: number, offset: number, length: number, mode: number): Promise<void> {
+  fallocate(ctx: RequestContext, _nodeid: number, fh: number, offset: number, length: number, mode: number): MaybePromise<void> {
     if (!this.backend.fallocate) throw new FsError('EOPNOTSUPP');
-    await this.backend.fallocate(ctx, this.file(fh).handle, offset, length, mode);
+    return this.backend.fallocate(ctx, this.file(fh).handle, offset, length, mode);
   }
 
-  async lseek(ctx: RequestContext, _nodeid: number, fh: number, offset: number, whence: number): Promise<number> {
+  lseek(ctx: RequestContext, _nodeid: number, fh: number, offset: number, whence: number): MaybePromise<number> {
     if (!this.backend.lseek) throw new FsError('ENOSYS');
     return this.backend.lseek(ctx, this.file(fh).handle, offset, whence);
   }
 
-  async copyFileRange(ctx: RequestContext, _nodeIn: number, fhIn: number, offIn: number, _nodeOut: number, fhOut: number, offOut: number, len: number, flags: number): Promise<number> {
+  copyFileRange(ctx: RequestContext, _nodeIn: number, fhIn: number, offIn: number, _nodeOut: number, fhOut: number, offOut: number, len: number, flags: number): MaybePromise<number> {
     if (!this.backend.copyFileRange) throw new FsError('ENOSYS');
     if (flags !== 0) throw new FsError('EINVAL');
     return this.backend.copyFileRange(ctx, this.file(fhIn).handle, offIn, this.file(fhOut).handle, offOut, len);
   }
+}
+
+/** `f` applied to a value now, or to a promise's value later. */
+function then<T, U>(value: MaybePromise<T>, f: (value: T) => U): MaybePromise<U> {
+  return value instanceof Promise ? value.then(f) : f(value);
+}
+
+/** Throws `err` once `pending` settled (its own error, if any, instead). */
+function rethrowAfter(pending: MaybePromise<void>, err: unknown): MaybePromise<never> {
+  if (pending instanceof Promise) {
+    return pending.then(() => {
+      throw err;
+    });
+  }
+  throw err;
 }
 
 function openRequest(flags: number, killSuidgid: boolean): OpenRequest {

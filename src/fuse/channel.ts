@@ -77,10 +77,14 @@ export class FuseChannel {
     this.socket = socket;
   }
 
-  /** Writes one reply. Returns 0 or the errno the kernel answered with. */
-  write(buf: Buffer): number {
+  /**
+   * Writes one reply, the first `length` bytes of `buf`. Returns 0 or the
+   * errno the kernel answered with. The kernel copies the reply before
+   * write(2) returns, so the caller may reuse `buf` at once.
+   */
+  write(buf: Buffer, length = buf.length): number {
     try {
-      fs.writeSync(this.fd, buf);
+      fs.writeSync(this.fd, buf, 0, length);
       return 0;
     } catch (err) {
       return errnoFromSystemError(err);

@@ -27,12 +27,10 @@ import {
   LK_FLOCK,
 } from './kernel.js';
 import { abortConnection, mountFuse, unmountFuse, type MountedFuse, type MountOptions } from './mount.js';
-import type { AttrOut, ConnectionInfo, EntryOut, FileLock, LockIn, OpenOut, RawFileSystem, RequestContext, SetattrIn } from './types.js';
+import type { AttrOut, ConnectionInfo, EntryOut, FileLock, LockIn, MaybePromise, OpenOut, RawFileSystem, RequestContext, SetattrIn, StatfsOut } from './types.js';
 import {
-  allocReply,
   direntPlusSize,
   direntSize,
-  errorReply,
   InvalidNameError,
   readCString,
   readU64,
@@ -40,6 +38,7 @@ import {
   writeDirent,
   writeEntryOut,
   writeStatfs,
+  writeOutHeader,
   writeU64,
 } from './wire.js';
 
@@ -75,9 +74,12 @@ export const defaultSessionOptions: SessionOptions = {
 class Context implements RequestContext {
   interrupted = false;
   private interruptCallbacks: Array<() => void> | undefined;
+  /** Neighbours in the session's list of requests waiting for the filesystem. */
+  prev: Context | undefined = undefined;
+  next: Context | undefined = undefined;
 
   constructor(
-    readonly unique: bigint,
+    readonly unique: number,
     readonly uid: number,
     readonly gid: number,
     readonly pid: number,
@@ -103,6 +105,12 @@ class Context implements RequestContext {
     for (const cb of this.interruptCallbacks?.splice(0) ?? []) cb();
   }
 }
+
+/** Writes the reply to one request from the filesystem's answer. */
+type Replier<T> = (this: FuseSession, ctx: Context, value: T) => void;
+
+/** Room for the largest fixed-size reply (CREATE: header, entry_out, open_out). */
+const REPLY_BUFFER_SIZE = 256;
 
 /** Builds READDIR(PLUS) replies in one buffer (a writev of >1024 parts fails). */
 class DirBuffer {
@@ -143,7 +151,16 @@ export class FuseSession implements Notifier {
   private readonly opts: SessionOptions;
   private channel: FuseChannel | undefined;
   private mounted: MountedFuse | undefined;
-  private readonly inflight = new Map<bigint, Context>();
+  /**
+   * Requests waiting for the filesystem, newest first: INTERRUPT looks its
+   * target up here and shutdown interrupts them all. A linked list rather
+   * than a Map keyed by unique: linking and unlinking allocate nothing.
+   */
+  private waiting: Context | undefined;
+  /** Every fixed-size reply is built here: write(2) copies it before returning. */
+  private readonly replyBuffer = Buffer.allocUnsafe(REPLY_BUFFER_SIZE);
+  /** The header of a reply whose payload is a buffer of its own (READ, READLINK, GETXATTR). */
+  private readonly dataHeader = Buffer.allocUnsafe(OUT_HEADER_SIZE);
   private initialized = false;
   private conn: ConnectionInfo | undefined;
   private unmounting: Promise<void> | undefined;
@@ -244,8 +261,8 @@ export class FuseSession implements Notifier {
     if (!this.channel) return;
     this.mounted?.watchdog.disarm();
     this.channel.close();
-    for (const ctx of this.inflight.values()) ctx.interrupt();
-    this.inflight.clear();
+    for (let ctx = this.waiting; ctx; ctx = ctx.next) ctx.interrupt();
+    this.waiting = undefined;
     if (this.initialized) {
       this.initialized = false;
       try {
@@ -311,18 +328,23 @@ export class FuseSession implements Notifier {
       return;
     }
     const opcode = buf.readUInt32LE(4);
-    const unique = buf.readBigUInt64LE(8);
+    const unique = readU64(buf, 8);
     try {
       this.dispatch(buf, length, opcode, unique);
     } catch (err) {
+      // Thrown before any reply: a decoding error, or a filesystem method
+      // that failed at once rather than through a rejected promise.
+      if (opcode === Op.FORGET || opcode === Op.BATCH_FORGET || opcode === Op.INTERRUPT) {
+        log.error('request failed', { opcode, err: describe(err) });
+        return;
+      }
       if (err instanceof InvalidNameError) return this.sendError(unique, Errno.EILSEQ);
-      // Decoding bugs must not leave the caller hanging.
-      log.error('request failed before dispatch', { opcode, err: String(err) });
-      if (opcode !== Op.FORGET && opcode !== Op.BATCH_FORGET) this.sendError(unique, Errno.EIO);
+      if (!(err instanceof FsError)) log.error('request failed', { opcode, err: describe(err) });
+      this.sendError(unique, errnoOf(err));
     }
   }
 
-  private dispatch(buf: Buffer, length: number, opcode: number, unique: bigint): void {
+  private dispatch(buf: Buffer, length: number, opcode: number, unique: number): void {
     const nodeid = readU64(buf, 16);
     const extLen = buf.readUInt16LE(36) * 8;
     const end = Math.min(buf.readUInt32LE(0), length) - extLen;
@@ -345,8 +367,13 @@ export class FuseSession implements Notifier {
         return;
       }
       case Op.INTERRUPT: {
-        const target = buf.readBigUInt64LE(B);
-        this.inflight.get(target)?.interrupt();
+        const target = readU64(buf, B);
+        for (let ctx = this.waiting; ctx; ctx = ctx.next) {
+          if (ctx.unique === target) {
+            ctx.interrupt();
+            break;
+          }
+        }
         return;
       }
       case Op.DESTROY:
@@ -358,140 +385,113 @@ export class FuseSession implements Notifier {
     const ctx = new Context(unique, buf.readUInt32LE(24), buf.readUInt32LE(28), buf.readUInt32LE(32));
     switch (opcode) {
       case Op.LOOKUP:
-        return this.entry(ctx, fs.lookup(ctx, nodeid, readCString(buf, B, end).value));
+        return this.answer(ctx, fs.lookup(ctx, nodeid, readCString(buf, B, end).value), this.replyEntry);
       case Op.GETATTR: {
         const flags = buf.readUInt32LE(B);
         const fh = flags & GETATTR_FH ? readU64(buf, B + 8) : undefined;
-        return this.attr(ctx, fs.getattr(ctx, nodeid, fh));
+        return this.answer(ctx, fs.getattr(ctx, nodeid, fh), this.replyAttr);
       }
       case Op.SETATTR:
-        return this.attr(ctx, fs.setattr(ctx, nodeid, decodeSetattr(buf, B)));
+        return this.answer(ctx, fs.setattr(ctx, nodeid, decodeSetattr(buf, B)), this.replyAttr);
       case Op.READLINK:
-        return this.data(ctx, fs.readlink(ctx, nodeid));
+        return this.answer(ctx, fs.readlink(ctx, nodeid), this.replyData);
       case Op.SYMLINK: {
         const name = readCString(buf, B, end);
         const target = readCString(buf, name.next, end);
-        return this.entry(ctx, fs.symlink(ctx, nodeid, name.value, target.value));
+        return this.answer(ctx, fs.symlink(ctx, nodeid, name.value, target.value), this.replyEntry);
       }
       case Op.MKNOD: {
         const name = readCString(buf, B + 16, end).value;
-        return this.entry(ctx, fs.mknod(ctx, nodeid, name, buf.readUInt32LE(B), buf.readUInt32LE(B + 4), buf.readUInt32LE(B + 8)));
+        return this.answer(ctx, fs.mknod(ctx, nodeid, name, buf.readUInt32LE(B), buf.readUInt32LE(B + 4), buf.readUInt32LE(B + 8)), this.replyEntry);
       }
       case Op.MKDIR: {
         const name = readCString(buf, B + 8, end).value;
-        return this.entry(ctx, fs.mkdir(ctx, nodeid, name, buf.readUInt32LE(B), buf.readUInt32LE(B + 4)));
+        return this.answer(ctx, fs.mkdir(ctx, nodeid, name, buf.readUInt32LE(B), buf.readUInt32LE(B + 4)), this.replyEntry);
       }
       case Op.UNLINK:
-        return this.empty(ctx, fs.unlink(ctx, nodeid, readCString(buf, B, end).value));
+        return this.answer(ctx, fs.unlink(ctx, nodeid, readCString(buf, B, end).value), this.replyEmpty);
       case Op.RMDIR:
-        return this.empty(ctx, fs.rmdir(ctx, nodeid, readCString(buf, B, end).value));
+        return this.answer(ctx, fs.rmdir(ctx, nodeid, readCString(buf, B, end).value), this.replyEmpty);
       case Op.RENAME:
       case Op.RENAME2: {
         const newParent = readU64(buf, B);
         const flags = opcode === Op.RENAME2 ? buf.readUInt32LE(B + 8) : 0;
         const from = readCString(buf, B + (opcode === Op.RENAME2 ? 16 : 8), end);
         const to = readCString(buf, from.next, end);
-        return this.empty(ctx, fs.rename(ctx, nodeid, from.value, newParent, to.value, flags));
+        return this.answer(ctx, fs.rename(ctx, nodeid, from.value, newParent, to.value, flags), this.replyEmpty);
       }
       case Op.LINK:
-        return this.entry(ctx, fs.link(ctx, readU64(buf, B), nodeid, readCString(buf, B + 8, end).value));
+        return this.answer(ctx, fs.link(ctx, readU64(buf, B), nodeid, readCString(buf, B + 8, end).value), this.replyEntry);
       case Op.OPEN:
-        return this.open(ctx, fs.open(ctx, nodeid, buf.readUInt32LE(B), buf.readUInt32LE(B + 4)));
+        return this.answer(ctx, fs.open(ctx, nodeid, buf.readUInt32LE(B), buf.readUInt32LE(B + 4)), this.replyOpen);
       case Op.OPENDIR:
-        return this.open(ctx, fs.opendir(ctx, nodeid, buf.readUInt32LE(B)));
+        return this.answer(ctx, fs.opendir(ctx, nodeid, buf.readUInt32LE(B)), this.replyOpen);
       case Op.CREATE: {
         const name = readCString(buf, B + 16, end).value;
-        const p = fs.create(ctx, nodeid, name, buf.readUInt32LE(B + 4), buf.readUInt32LE(B + 8), buf.readUInt32LE(B));
-        return this.run(ctx, p, (r) => {
-          const out = allocReply(unique, ENTRY_OUT_SIZE + OPEN_OUT_SIZE);
-          writeEntryOut(out, OUT_HEADER_SIZE, r.entry);
-          writeOpenOut(out, OUT_HEADER_SIZE + ENTRY_OUT_SIZE, r.open);
-          return { out, nodeid: r.entry.nodeid };
-        });
+        return this.answer(ctx, fs.create(ctx, nodeid, name, buf.readUInt32LE(B + 4), buf.readUInt32LE(B + 8), buf.readUInt32LE(B)), this.replyCreate);
       }
       case Op.READ:
-        return this.data(ctx, fs.read(ctx, nodeid, readU64(buf, B), readU64(buf, B + 8), buf.readUInt32LE(B + 16)));
+        return this.answer(ctx, fs.read(ctx, nodeid, readU64(buf, B), readU64(buf, B + 8), buf.readUInt32LE(B + 16)), this.replyData);
       case Op.WRITE: {
         const size = buf.readUInt32LE(B + 16);
         // A view, not a copy: valid only during the synchronous part of the
         // call (the read buffer is reused for the next request).
         const data = buf.subarray(B + 40, B + 40 + size);
-        const p = fs.write(ctx, nodeid, readU64(buf, B), readU64(buf, B + 8), data, buf.readUInt32LE(B + 20));
-        return this.run(ctx, p, (written) => {
-          const out = allocReply(unique, 8);
-          out.writeUInt32LE(written, 16);
-          out.writeUInt32LE(0, 20);
-          return { out };
-        });
+        return this.answer(ctx, fs.write(ctx, nodeid, readU64(buf, B), readU64(buf, B + 8), data, buf.readUInt32LE(B + 20)), this.replyWrite);
       }
       case Op.STATFS:
-        return this.run(ctx, fs.statfs(ctx, nodeid), (s) => {
-          const out = allocReply(unique, STATFS_OUT_SIZE);
-          writeStatfs(out, OUT_HEADER_SIZE, s);
-          return { out };
-        });
+        return this.answer(ctx, fs.statfs(ctx, nodeid), this.replyStatfs);
       case Op.RELEASE:
-        return this.empty(ctx, fs.release(ctx, nodeid, readU64(buf, B), buf.readUInt32LE(B + 8), buf.readUInt32LE(B + 12), buf.readBigUInt64LE(B + 16)));
+        return this.answer(ctx, fs.release(ctx, nodeid, readU64(buf, B), buf.readUInt32LE(B + 8), buf.readUInt32LE(B + 12), buf.readBigUInt64LE(B + 16)), this.replyEmpty);
       case Op.RELEASEDIR:
-        return this.empty(ctx, fs.releasedir(ctx, nodeid, readU64(buf, B)));
+        return this.answer(ctx, fs.releasedir(ctx, nodeid, readU64(buf, B)), this.replyEmpty);
       case Op.FSYNC:
-        return this.empty(ctx, fs.fsync(ctx, nodeid, readU64(buf, B), (buf.readUInt32LE(B + 8) & FSYNC_FDATASYNC) !== 0));
+        return this.answer(ctx, fs.fsync(ctx, nodeid, readU64(buf, B), (buf.readUInt32LE(B + 8) & FSYNC_FDATASYNC) !== 0), this.replyEmpty);
       case Op.FSYNCDIR:
-        return this.empty(ctx, fs.fsyncdir(ctx, nodeid, readU64(buf, B), (buf.readUInt32LE(B + 8) & FSYNC_FDATASYNC) !== 0));
+        return this.answer(ctx, fs.fsyncdir(ctx, nodeid, readU64(buf, B), (buf.readUInt32LE(B + 8) & FSYNC_FDATASYNC) !== 0), this.replyEmpty);
       case Op.FLUSH:
-        return this.empty(ctx, fs.flush(ctx, nodeid, readU64(buf, B), buf.readBigUInt64LE(B + 16)));
+        return this.answer(ctx, fs.flush(ctx, nodeid, readU64(buf, B), buf.readBigUInt64LE(B + 16)), this.replyEmpty);
       case Op.READDIR:
       case Op.READDIRPLUS: {
         const fh = readU64(buf, B);
         const offset = readU64(buf, B + 8);
         const sink = new DirBuffer(opcode === Op.READDIRPLUS, buf.readUInt32LE(B + 16));
-        return this.run(ctx, fs.readdir(ctx, nodeid, fh, offset, sink), () => {
-          sink.buf.writeUInt32LE(sink.used, 0);
-          sink.buf.writeInt32LE(0, 4);
-          sink.buf.writeBigUInt64LE(unique, 8);
-          return { out: sink.buf.subarray(0, sink.used) };
+        return this.answer(ctx, fs.readdir(ctx, nodeid, fh, offset, sink), () => {
+          writeOutHeader(sink.buf, sink.used, 0, unique);
+          this.send(unique, sink.buf, sink.used);
         });
       }
       case Op.ACCESS:
-        return this.empty(ctx, fs.access(ctx, nodeid, buf.readUInt32LE(B)));
+        return this.answer(ctx, fs.access(ctx, nodeid, buf.readUInt32LE(B)), this.replyEmpty);
       case Op.SETXATTR: {
         const size = buf.readUInt32LE(B);
         const flags = buf.readUInt32LE(B + 4);
         const name = readCString(buf, B + 8, end);
         const value = Buffer.from(buf.subarray(name.next, name.next + size));
-        return this.empty(ctx, fs.setxattr(ctx, nodeid, name.value, value, flags));
+        return this.answer(ctx, fs.setxattr(ctx, nodeid, name.value, value, flags), this.replyEmpty);
       }
       case Op.GETXATTR: {
         const size = buf.readUInt32LE(B);
-        return this.xattrReply(ctx, size, fs.getxattr(ctx, nodeid, readCString(buf, B + 8, end).value));
+        return this.answer(ctx, fs.getxattr(ctx, nodeid, readCString(buf, B + 8, end).value), (c, value) => this.replyXattr(c, size, value));
       }
       case Op.LISTXATTR: {
         const size = buf.readUInt32LE(B);
-        const list = fs.listxattr(ctx, nodeid).then((names) => Buffer.from(names.map((n) => n + '\0').join(''), 'utf8'));
-        return this.xattrReply(ctx, size, list);
+        return this.answer(ctx, fs.listxattr(ctx, nodeid), (c, names) => this.replyXattr(c, size, Buffer.from(names.map((n) => n + '\0').join(''), 'utf8')));
       }
       case Op.REMOVEXATTR:
-        return this.empty(ctx, fs.removexattr(ctx, nodeid, readCString(buf, B, end).value));
+        return this.answer(ctx, fs.removexattr(ctx, nodeid, readCString(buf, B, end).value), this.replyEmpty);
       case Op.GETLK:
-        return this.run(ctx, fs.getlk(ctx, nodeid, decodeLock(buf, B)), (lk) => {
-          const out = allocReply(unique, 24);
-          writeFileLock(out, OUT_HEADER_SIZE, lk);
-          return { out };
-        });
+        return this.answer(ctx, fs.getlk(ctx, nodeid, decodeLock(buf, B)), this.replyLock);
       case Op.SETLK:
       case Op.SETLKW:
-        return this.empty(ctx, fs.setlk(ctx, nodeid, decodeLock(buf, B), opcode === Op.SETLKW));
+        return this.answer(ctx, fs.setlk(ctx, nodeid, decodeLock(buf, B), opcode === Op.SETLKW), this.replyEmpty);
       case Op.FALLOCATE:
-        return this.empty(ctx, fs.fallocate(ctx, nodeid, readU64(buf, B), readU64(buf, B + 8), readU64(buf, B + 16), buf.readUInt32LE(B + 24)));
+        return this.answer(ctx, fs.fallocate(ctx, nodeid, readU64(buf, B), readU64(buf, B + 8), readU64(buf, B + 16), buf.readUInt32LE(B + 24)), this.replyEmpty);
       case Op.LSEEK:
-        return this.run(ctx, fs.lseek(ctx, nodeid, readU64(buf, B), readU64(buf, B + 8), buf.readUInt32LE(B + 16)), (off) => {
-          const out = allocReply(unique, 8);
-          writeU64(out, OUT_HEADER_SIZE, off);
-          return { out };
-        });
+        return this.answer(ctx, fs.lseek(ctx, nodeid, readU64(buf, B), readU64(buf, B + 8), buf.readUInt32LE(B + 16)), this.replyOffset);
       case Op.COPY_FILE_RANGE:
       case Op.COPY_FILE_RANGE_64: {
-        const p = fs.copyFileRange(
+        const copied = fs.copyFileRange(
           ctx,
           nodeid,
           readU64(buf, B),
@@ -502,14 +502,8 @@ export class FuseSession implements Notifier {
           readU64(buf, B + 40),
           readU64(buf, B + 48),
         );
-        return this.run(ctx, p, (n) => {
-          const out = allocReply(unique, 8);
-          if (opcode === Op.COPY_FILE_RANGE) {
-            out.writeUInt32LE(Math.min(n, 0xffffffff), 16);
-            out.writeUInt32LE(0, 20);
-          } else writeU64(out, 16, n);
-          return { out };
-        });
+        // COPY_FILE_RANGE answers a fuse_write_out (u32 size), the 64-bit variant a u64.
+        return this.answer(ctx, copied, opcode === Op.COPY_FILE_RANGE ? this.replyWrite : this.replyOffset);
       }
       case Op.SYNCFS:
         return this.sendOk(unique);
@@ -523,19 +517,20 @@ export class FuseSession implements Notifier {
     }
   }
 
-  private init(buf: Buffer, unique: bigint): void {
+  private init(buf: Buffer, unique: number): void {
     const B = IN_HEADER_SIZE;
     const major = buf.readUInt32LE(B);
     const minor = buf.readUInt32LE(B + 4);
     const maxReadahead = buf.readUInt32LE(B + 8);
     const flagsLo = buf.readUInt32LE(B + 12);
+    const out = this.replyBuffer;
     if (major !== KERNEL_VERSION) {
       // A newer major: answer ours and wait for the kernel to retry in 7.x.
-      const out = allocReply(unique, 8);
+      if (major < KERNEL_VERSION) return this.sendError(unique, Errno.EPROTO);
+      writeOutHeader(out, OUT_HEADER_SIZE + 8, 0, unique);
       out.writeUInt32LE(KERNEL_VERSION, 16);
       out.writeUInt32LE(KERNEL_MINOR, 20);
-      if (major < KERNEL_VERSION) return this.sendError(unique, Errno.EPROTO);
-      this.channel!.write(out);
+      this.channel!.write(out, OUT_HEADER_SIZE + 8);
       return;
     }
     if (minor < MIN_KERNEL_MINOR) {
@@ -560,8 +555,9 @@ export class FuseSession implements Notifier {
     const flags = (flagsLo & wanted) >>> 0;
     const agreedMinor = Math.min(minor, KERNEL_MINOR);
     const maxPages = Math.ceil(o.maxWrite / PAGE_SIZE);
-    const out = allocReply(unique, INIT_OUT_SIZE);
-    out.fill(0, OUT_HEADER_SIZE);
+    const length = OUT_HEADER_SIZE + INIT_OUT_SIZE;
+    writeOutHeader(out, length, 0, unique);
+    out.fill(0, OUT_HEADER_SIZE, length);
     out.writeUInt32LE(KERNEL_VERSION, 16);
     out.writeUInt32LE(agreedMinor, 20);
     out.writeUInt32LE(maxReadahead, 24);
@@ -578,7 +574,7 @@ export class FuseSession implements Notifier {
       flags: BigInt(flags),
     };
     this.initialized = true;
-    const errno = this.channel!.write(out);
+    const errno = this.channel!.write(out, length);
     if (errno !== 0) {
       log.error('kernel refused the INIT reply', { errno });
       return;
@@ -589,85 +585,146 @@ export class FuseSession implements Notifier {
     this.onInit = undefined;
   }
 
-  // ---- reply helpers ------------------------------------------------------------
+  // ---- replies -------------------------------------------------------------------
 
-  private run<T>(ctx: Context, p: Promise<T>, encode: (value: T) => { out: Buffer; data?: Buffer; nodeid?: number }): void {
-    this.inflight.set(ctx.unique, ctx);
-    p.then(
+  /**
+   * Replies with the filesystem's answer: at once for a plain value (no
+   * promise, no closure), or when the promise settles. A request waiting for
+   * a promise is in the `waiting` list, where INTERRUPT can find it.
+   */
+  private answer<T>(ctx: Context, result: MaybePromise<T>, reply: Replier<T>): void {
+    if (!(result instanceof Promise)) return reply.call(this, ctx, result);
+    this.startWaiting(ctx);
+    result.then(
       (value) => {
-        this.inflight.delete(ctx.unique);
-        let encoded: { out: Buffer; data?: Buffer; nodeid?: number };
+        this.stopWaiting(ctx);
         try {
-          encoded = encode(value);
+          reply.call(this, ctx, value);
         } catch (err) {
-          if (!(err instanceof FsError)) log.error('encoding a reply failed', { err: String(err) });
-          return this.sendError(ctx.unique, errnoOf(err));
+          if (!(err instanceof FsError)) log.error('encoding a reply failed', { err: describe(err) });
+          this.sendError(ctx.unique, errnoOf(err));
         }
-        this.send(ctx.unique, encoded.out, encoded.data, encoded.nodeid);
       },
       (err: unknown) => {
-        this.inflight.delete(ctx.unique);
-        if (!(err instanceof FsError)) log.error('operation failed', { err: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+        this.stopWaiting(ctx);
+        if (!(err instanceof FsError)) log.error('operation failed', { err: describe(err) });
         this.sendError(ctx.unique, ctx.interrupted && !(err instanceof FsError) ? Errno.EINTR : errnoOf(err));
       },
     );
   }
 
-  private entry(ctx: Context, p: Promise<EntryOut>): void {
-    this.run(ctx, p, (e) => {
-      const out = allocReply(ctx.unique, ENTRY_OUT_SIZE);
-      writeEntryOut(out, OUT_HEADER_SIZE, e);
-      return { out, nodeid: e.nodeid };
-    });
+  private startWaiting(ctx: Context): void {
+    const head = this.waiting;
+    ctx.next = head;
+    if (head) head.prev = ctx;
+    this.waiting = ctx;
   }
 
-  private attr(ctx: Context, p: Promise<AttrOut>): void {
-    this.run(ctx, p, (a) => {
-      const out = allocReply(ctx.unique, ATTR_OUT_SIZE);
-      writeAttrOut(out, OUT_HEADER_SIZE, a.attr, a.attrTimeout);
-      return { out };
-    });
+  private stopWaiting(ctx: Context): void {
+    if (ctx.prev) ctx.prev.next = ctx.next;
+    else if (this.waiting === ctx) this.waiting = ctx.next;
+    if (ctx.next) ctx.next.prev = ctx.prev;
+    ctx.prev = ctx.next = undefined;
   }
 
-  private open(ctx: Context, p: Promise<OpenOut>): void {
-    this.run(ctx, p, (o) => {
-      const out = allocReply(ctx.unique, OPEN_OUT_SIZE);
-      writeOpenOut(out, OUT_HEADER_SIZE, o);
-      return { out };
-    });
+  private replyEntry(ctx: Context, e: EntryOut): void {
+    const out = this.replyBuffer;
+    const length = OUT_HEADER_SIZE + ENTRY_OUT_SIZE;
+    writeOutHeader(out, length, 0, ctx.unique);
+    writeEntryOut(out, OUT_HEADER_SIZE, e);
+    this.send(ctx.unique, out, length, e.nodeid);
   }
 
-  private empty(ctx: Context, p: Promise<void>): void {
-    this.run(ctx, p, () => ({ out: allocReply(ctx.unique, 0) }));
+  private replyCreate(ctx: Context, r: { entry: EntryOut; open: OpenOut }): void {
+    const out = this.replyBuffer;
+    const length = OUT_HEADER_SIZE + ENTRY_OUT_SIZE + OPEN_OUT_SIZE;
+    writeOutHeader(out, length, 0, ctx.unique);
+    writeEntryOut(out, OUT_HEADER_SIZE, r.entry);
+    writeOpenOut(out, OUT_HEADER_SIZE + ENTRY_OUT_SIZE, r.open);
+    this.send(ctx.unique, out, length, r.entry.nodeid);
   }
 
-  private data(ctx: Context, p: Promise<Buffer>): void {
-    this.run(ctx, p, (data) => {
-      const out = allocReply(ctx.unique, 0);
-      out.writeUInt32LE(OUT_HEADER_SIZE + data.length, 0);
-      return { out, data };
-    });
+  private replyAttr(ctx: Context, a: AttrOut): void {
+    const out = this.replyBuffer;
+    const length = OUT_HEADER_SIZE + ATTR_OUT_SIZE;
+    writeOutHeader(out, length, 0, ctx.unique);
+    writeAttrOut(out, OUT_HEADER_SIZE, a.attr, a.attrTimeout);
+    this.send(ctx.unique, out, length);
   }
 
-  private xattrReply(ctx: Context, size: number, p: Promise<Buffer>): void {
-    this.run(ctx, p, (value) => {
-      if (size === 0) {
-        const out = allocReply(ctx.unique, 8);
-        out.writeUInt32LE(value.length, 16);
-        out.writeUInt32LE(0, 20);
-        return { out };
-      }
-      if (value.length > size) throw new FsError('ERANGE');
-      const out = allocReply(ctx.unique, 0);
-      out.writeUInt32LE(OUT_HEADER_SIZE + value.length, 0);
-      return { out, data: value };
-    });
+  private replyOpen(ctx: Context, o: OpenOut): void {
+    const out = this.replyBuffer;
+    const length = OUT_HEADER_SIZE + OPEN_OUT_SIZE;
+    writeOutHeader(out, length, 0, ctx.unique);
+    writeOpenOut(out, OUT_HEADER_SIZE, o);
+    this.send(ctx.unique, out, length);
   }
 
-  private send(unique: bigint, out: Buffer, data?: Buffer, nodeid?: number): void {
+  private replyEmpty(ctx: Context): void {
+    this.sendOk(ctx.unique);
+  }
+
+  /** fuse_write_out: a count below 4 GiB (WRITE, COPY_FILE_RANGE). */
+  private replyWrite(ctx: Context, count: number): void {
+    const out = this.replyBuffer;
+    const length = OUT_HEADER_SIZE + 8;
+    writeOutHeader(out, length, 0, ctx.unique);
+    out.writeUInt32LE(Math.min(count, 0xffffffff), 16);
+    out.writeUInt32LE(0, 20);
+    this.send(ctx.unique, out, length);
+  }
+
+  /** One u64 (LSEEK's offset, COPY_FILE_RANGE_64's count). */
+  private replyOffset(ctx: Context, value: number): void {
+    const out = this.replyBuffer;
+    const length = OUT_HEADER_SIZE + 8;
+    writeOutHeader(out, length, 0, ctx.unique);
+    writeU64(out, OUT_HEADER_SIZE, value);
+    this.send(ctx.unique, out, length);
+  }
+
+  private replyStatfs(ctx: Context, s: StatfsOut): void {
+    const out = this.replyBuffer;
+    const length = OUT_HEADER_SIZE + STATFS_OUT_SIZE;
+    writeOutHeader(out, length, 0, ctx.unique);
+    writeStatfs(out, OUT_HEADER_SIZE, s);
+    this.send(ctx.unique, out, length);
+  }
+
+  private replyLock(ctx: Context, lk: FileLock): void {
+    const out = this.replyBuffer;
+    const length = OUT_HEADER_SIZE + 24;
+    writeOutHeader(out, length, 0, ctx.unique);
+    writeFileLock(out, OUT_HEADER_SIZE, lk);
+    this.send(ctx.unique, out, length);
+  }
+
+  private replyData(ctx: Context, data: Buffer): void {
+    if (data.length === 0) return this.sendOk(ctx.unique);
+    writeOutHeader(this.dataHeader, OUT_HEADER_SIZE + data.length, 0, ctx.unique);
+    this.sendWithData(ctx.unique, data);
+  }
+
+  /** size 0 asks for the value's length; a value longer than `size` is ERANGE. */
+  private replyXattr(ctx: Context, size: number, value: Buffer): void {
+    if (size === 0) return this.replyWrite(ctx, value.length);
+    if (value.length > size) throw new FsError('ERANGE');
+    this.replyData(ctx, value);
+  }
+
+  private send(unique: number, out: Buffer, length: number, nodeid?: number): void {
     const channel = this.channel;
     if (!channel || channel.closed) return;
-    const errno = data && data.length > 0 ? channel.writev([out, data]) : channel.write(out);
+    this.checkSent(unique, channel.write(out, length), length, nodeid);
+  }
+
+  private sendWithData(unique: number, data: Buffer): void {
+    const channel = this.channel;
+    if (!channel || channel.closed) return;
+    this.checkSent(unique, channel.writev([this.dataHeader, data]), OUT_HEADER_SIZE + data.length);
+  }
+
+  private checkSent(unique: number, errno: number, length: number, nodeid?: number): void {
     if (errno === 0) return;
     if (errno === Errno.ENOENT) {
       // The request was interrupted and is gone; a lookup we counted never reached the kernel.
@@ -675,18 +732,28 @@ export class FuseSession implements Notifier {
       return;
     }
     if (errno === Errno.ENODEV) return;
-    log.error('kernel refused a reply', { errno, length: out.length + (data?.length ?? 0) });
-    channel.write(errorReply(unique, Errno.EIO));
+    log.error('kernel refused a reply', { errno, length });
+    this.sendError(unique, Errno.EIO);
   }
 
-  private sendError(unique: bigint, errno: number): void {
+  private sendError(unique: number, errno: number): void {
+    const channel = this.channel;
+    if (!channel) return;
     const e = errno > 0 && errno < 512 ? errno : Errno.EIO;
-    this.channel?.write(errorReply(unique, e));
+    writeOutHeader(this.replyBuffer, OUT_HEADER_SIZE, e, unique);
+    channel.write(this.replyBuffer, OUT_HEADER_SIZE);
   }
 
-  private sendOk(unique: bigint): void {
-    this.channel?.write(allocReply(unique, 0));
+  private sendOk(unique: number): void {
+    const channel = this.channel;
+    if (!channel) return;
+    writeOutHeader(this.replyBuffer, OUT_HEADER_SIZE, 0, unique);
+    channel.write(this.replyBuffer, OUT_HEADER_SIZE);
   }
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? (err.stack ?? err.message) : String(err);
 }
 
 function writeOpenOut(buf: Buffer, off: number, o: OpenOut): void {

@@ -26,7 +26,7 @@ export interface Attr {
 
 /** Who made a request, and a way to learn that it was interrupted. */
 export interface RequestContext {
-  readonly unique: bigint;
+  readonly unique: number;
   readonly uid: number;
   readonly gid: number;
   readonly pid: number;
@@ -121,44 +121,52 @@ export interface ConnectionInfo {
 }
 
 /**
+ * A result now or later. The session answers a plain value in the read
+ * callback, without a promise, a microtask or a closure: the memory backend
+ * and cached lookups take that path.
+ */
+export type MaybePromise<T> = T | Promise<T>;
+
+/**
  * The nodeid-level operations the session dispatches to. The node layer in
- * src/fs implements it on top of a backend. Every method may throw an FsError.
+ * src/fs implements it on top of a backend. Every method may throw an FsError
+ * or return a promise that rejects with one.
  */
 export interface RawFileSystem {
   init(conn: ConnectionInfo): void;
   destroy(): void;
-  lookup(ctx: RequestContext, parent: number, name: string): Promise<EntryOut>;
+  lookup(ctx: RequestContext, parent: number, name: string): MaybePromise<EntryOut>;
   forget(nodeid: number, nlookup: number): void;
-  getattr(ctx: RequestContext, nodeid: number, fh: number | undefined): Promise<AttrOut>;
-  setattr(ctx: RequestContext, nodeid: number, changes: SetattrIn): Promise<AttrOut>;
-  readlink(ctx: RequestContext, nodeid: number): Promise<Buffer>;
-  symlink(ctx: RequestContext, parent: number, name: string, target: string): Promise<EntryOut>;
-  mknod(ctx: RequestContext, parent: number, name: string, mode: number, rdev: number, umask: number): Promise<EntryOut>;
-  mkdir(ctx: RequestContext, parent: number, name: string, mode: number, umask: number): Promise<EntryOut>;
-  unlink(ctx: RequestContext, parent: number, name: string): Promise<void>;
-  rmdir(ctx: RequestContext, parent: number, name: string): Promise<void>;
-  rename(ctx: RequestContext, parent: number, name: string, newParent: number, newName: string, flags: number): Promise<void>;
-  link(ctx: RequestContext, nodeid: number, newParent: number, newName: string): Promise<EntryOut>;
-  open(ctx: RequestContext, nodeid: number, flags: number, openFlags: number): Promise<OpenOut>;
-  create(ctx: RequestContext, parent: number, name: string, mode: number, umask: number, flags: number): Promise<{ entry: EntryOut; open: OpenOut }>;
-  read(ctx: RequestContext, nodeid: number, fh: number, offset: number, size: number): Promise<Buffer>;
-  write(ctx: RequestContext, nodeid: number, fh: number, offset: number, data: Buffer, writeFlags: number): Promise<number>;
-  flush(ctx: RequestContext, nodeid: number, fh: number, lockOwner: bigint): Promise<void>;
-  fsync(ctx: RequestContext, nodeid: number, fh: number, datasync: boolean): Promise<void>;
-  release(ctx: RequestContext, nodeid: number, fh: number, flags: number, releaseFlags: number, lockOwner: bigint): Promise<void>;
-  opendir(ctx: RequestContext, nodeid: number, flags: number): Promise<OpenOut>;
-  readdir(ctx: RequestContext, nodeid: number, fh: number, offset: number, sink: DirentSink): Promise<void>;
-  releasedir(ctx: RequestContext, nodeid: number, fh: number): Promise<void>;
-  fsyncdir(ctx: RequestContext, nodeid: number, fh: number, datasync: boolean): Promise<void>;
-  statfs(ctx: RequestContext, nodeid: number): Promise<StatfsOut>;
-  access(ctx: RequestContext, nodeid: number, mask: number): Promise<void>;
-  setxattr(ctx: RequestContext, nodeid: number, name: string, value: Buffer, flags: number): Promise<void>;
-  getxattr(ctx: RequestContext, nodeid: number, name: string): Promise<Buffer>;
-  listxattr(ctx: RequestContext, nodeid: number): Promise<string[]>;
-  removexattr(ctx: RequestContext, nodeid: number, name: string): Promise<void>;
-  getlk(ctx: RequestContext, nodeid: number, lk: LockIn): Promise<FileLock>;
-  setlk(ctx: RequestContext, nodeid: number, lk: LockIn, wait: boolean): Promise<void>;
-  fallocate(ctx: RequestContext, nodeid: number, fh: number, offset: number, length: number, mode: number): Promise<void>;
-  lseek(ctx: RequestContext, nodeid: number, fh: number, offset: number, whence: number): Promise<number>;
-  copyFileRange(ctx: RequestContext, nodeIn: number, fhIn: number, offIn: number, nodeOut: number, fhOut: number, offOut: number, len: number, flags: number): Promise<number>;
+  getattr(ctx: RequestContext, nodeid: number, fh: number | undefined): MaybePromise<AttrOut>;
+  setattr(ctx: RequestContext, nodeid: number, changes: SetattrIn): MaybePromise<AttrOut>;
+  readlink(ctx: RequestContext, nodeid: number): MaybePromise<Buffer>;
+  symlink(ctx: RequestContext, parent: number, name: string, target: string): MaybePromise<EntryOut>;
+  mknod(ctx: RequestContext, parent: number, name: string, mode: number, rdev: number, umask: number): MaybePromise<EntryOut>;
+  mkdir(ctx: RequestContext, parent: number, name: string, mode: number, umask: number): MaybePromise<EntryOut>;
+  unlink(ctx: RequestContext, parent: number, name: string): MaybePromise<void>;
+  rmdir(ctx: RequestContext, parent: number, name: string): MaybePromise<void>;
+  rename(ctx: RequestContext, parent: number, name: string, newParent: number, newName: string, flags: number): MaybePromise<void>;
+  link(ctx: RequestContext, nodeid: number, newParent: number, newName: string): MaybePromise<EntryOut>;
+  open(ctx: RequestContext, nodeid: number, flags: number, openFlags: number): MaybePromise<OpenOut>;
+  create(ctx: RequestContext, parent: number, name: string, mode: number, umask: number, flags: number): MaybePromise<{ entry: EntryOut; open: OpenOut }>;
+  read(ctx: RequestContext, nodeid: number, fh: number, offset: number, size: number): MaybePromise<Buffer>;
+  write(ctx: RequestContext, nodeid: number, fh: number, offset: number, data: Buffer, writeFlags: number): MaybePromise<number>;
+  flush(ctx: RequestContext, nodeid: number, fh: number, lockOwner: bigint): MaybePromise<void>;
+  fsync(ctx: RequestContext, nodeid: number, fh: number, datasync: boolean): MaybePromise<void>;
+  release(ctx: RequestContext, nodeid: number, fh: number, flags: number, releaseFlags: number, lockOwner: bigint): MaybePromise<void>;
+  opendir(ctx: RequestContext, nodeid: number, flags: number): MaybePromise<OpenOut>;
+  readdir(ctx: RequestContext, nodeid: number, fh: number, offset: number, sink: DirentSink): MaybePromise<void>;
+  releasedir(ctx: RequestContext, nodeid: number, fh: number): MaybePromise<void>;
+  fsyncdir(ctx: RequestContext, nodeid: number, fh: number, datasync: boolean): MaybePromise<void>;
+  statfs(ctx: RequestContext, nodeid: number): MaybePromise<StatfsOut>;
+  access(ctx: RequestContext, nodeid: number, mask: number): MaybePromise<void>;
+  setxattr(ctx: RequestContext, nodeid: number, name: string, value: Buffer, flags: number): MaybePromise<void>;
+  getxattr(ctx: RequestContext, nodeid: number, name: string): MaybePromise<Buffer>;
+  listxattr(ctx: RequestContext, nodeid: number): MaybePromise<string[]>;
+  removexattr(ctx: RequestContext, nodeid: number, name: string): MaybePromise<void>;
+  getlk(ctx: RequestContext, nodeid: number, lk: LockIn): MaybePromise<FileLock>;
+  setlk(ctx: RequestContext, nodeid: number, lk: LockIn, wait: boolean): MaybePromise<void>;
+  fallocate(ctx: RequestContext, nodeid: number, fh: number, offset: number, length: number, mode: number): MaybePromise<void>;
+  lseek(ctx: RequestContext, nodeid: number, fh: number, offset: number, whence: number): MaybePromise<number>;
+  copyFileRange(ctx: RequestContext, nodeIn: number, fhIn: number, offIn: number, nodeOut: number, fhOut: number, offOut: number, len: number, flags: number): MaybePromise<number>;
 }

@@ -6,7 +6,6 @@ import {
   ATTR_SIZE,
   DIRENT_HEADER_SIZE,
   ENTRY_OUT_SIZE,
-  OUT_HEADER_SIZE,
   PAGE_SIZE,
 } from './kernel.js';
 import type { Attr, EntryOut, StatfsOut, Timespec } from './types.js';
@@ -20,9 +19,10 @@ export function readU64(buf: Buffer, off: number): number {
 export function writeU64(buf: Buffer, off: number, value: number | bigint): void {
   if (typeof value === 'bigint') {
     buf.writeBigUInt64LE(BigInt.asUintN(64, value), off);
-  } else if (value >= 0 && value < TWO_32) {
-    buf.writeUInt32LE(value, off);
-    buf.writeUInt32LE(0, off + 4);
+  } else if (value >= 0 && value <= Number.MAX_SAFE_INTEGER) {
+    // `>>> 0` is the value modulo 2^32, exact for any safe integer.
+    buf.writeUInt32LE(value >>> 0, off);
+    buf.writeUInt32LE(Math.floor(value / TWO_32), off + 4);
   } else {
     buf.writeBigInt64LE(BigInt(Math.trunc(value)), off);
   }
@@ -112,21 +112,11 @@ export function writeStatfs(buf: Buffer, off: number, s: StatfsOut): void {
   buf.fill(0, off + 52, off + 80);
 }
 
-/** A reply buffer: 16-byte header followed by `bodySize` bytes. */
-export function allocReply(unique: bigint, bodySize: number): Buffer {
-  const buf = Buffer.allocUnsafe(OUT_HEADER_SIZE + bodySize);
-  buf.writeUInt32LE(OUT_HEADER_SIZE + bodySize, 0);
-  buf.writeInt32LE(0, 4);
-  buf.writeBigUInt64LE(unique, 8);
-  return buf;
-}
-
-export function errorReply(unique: bigint, errno: number): Buffer {
-  const buf = Buffer.allocUnsafe(OUT_HEADER_SIZE);
-  buf.writeUInt32LE(OUT_HEADER_SIZE, 0);
+/** Writes a `fuse_out_header`: total length, negated errno (0: success), the request's unique. */
+export function writeOutHeader(buf: Buffer, length: number, errno: number, unique: number): void {
+  buf.writeUInt32LE(length, 0);
   buf.writeInt32LE(-errno, 4);
-  buf.writeBigUInt64LE(unique, 8);
-  return buf;
+  writeU64(buf, 8, unique);
 }
 
 /** Size of one `fuse_dirent` record for a name of `nameLen` bytes, padded to 8. */

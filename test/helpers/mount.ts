@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { MemoryBackend, type MemoryBackendOptions } from '../../src/backends/memory/index.js';
+import { MemoryBackend, type MemHandle, type MemNode, type MemoryBackendOptions } from '../../src/backends/memory/index.js';
 import { NodeFileSystem, type NodeLayerOptions } from '../../src/fs/nodes.js';
 import { findMount, runCommand } from '../../src/fuse/mount.js';
 import { FuseSession, type SessionOptions } from '../../src/fuse/session.js';
@@ -113,7 +113,7 @@ export function sharedCliMount(args: string[] = []): SharedMount {
 export interface InProcessMount {
   mnt: string;
   backend: MemoryBackend;
-  nodes: NodeFileSystem<object, unknown>;
+  nodes: NodeFileSystem<MemNode, MemHandle>;
   session: FuseSession;
   stop(): Promise<void>;
 }
@@ -131,7 +131,7 @@ export async function mountInProcess(
   return {
     mnt,
     backend,
-    nodes: nodes as unknown as NodeFileSystem<object, unknown>,
+    nodes,
     session,
     async stop() {
       await session.unmount();

@@ -7,7 +7,7 @@ import { LockTable } from '../../src/fs/locks.js';
 function ctx(): RequestContext & { fire(): void } {
   let cbs: Array<() => void> = [];
   return {
-    unique: 1n,
+    unique: 1,
     uid: 0,
     gid: 0,
     pid: 1,

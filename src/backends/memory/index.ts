@@ -53,6 +53,7 @@ export class MemNode {
   parent: MemNode | undefined;
   target: string | undefined;
   xattrs: Map<string, Buffer> | undefined;
+  kernelRef: object | undefined = undefined;
 
   constructor(
     readonly ino: number,
@@ -216,16 +217,16 @@ export class MemoryBackend implements Backend<MemNode, MemHandle> {
 
   // ---- Backend ---------------------------------------------------------------------------
 
-  async lookup(_ctx: RequestContext, parent: MemNode, name: string): Promise<Lookup<MemNode> | undefined> {
+  lookup(_ctx: RequestContext, parent: MemNode, name: string): Lookup<MemNode> | undefined {
     const node = this.dir(parent).get(name);
     return node && this.lookupResult(node);
   }
 
-  async getattr(_ctx: RequestContext, node: MemNode): Promise<Attr> {
+  getattr(_ctx: RequestContext, node: MemNode): Attr {
     return node.attr();
   }
 
-  async setattr(_ctx: RequestContext, node: MemNode, ch: AttrChanges): Promise<Attr> {
+  setattr(_ctx: RequestContext, node: MemNode, ch: AttrChanges): Attr {
     const t = now();
     if (ch.size !== undefined) {
       if (node.isDir) throw new FsError('EISDIR');
@@ -249,43 +250,43 @@ export class MemoryBackend implements Backend<MemNode, MemHandle> {
     return node.attr();
   }
 
-  async readlink(_ctx: RequestContext, node: MemNode): Promise<string> {
+  readlink(_ctx: RequestContext, node: MemNode): string {
     if (node.target === undefined) throw new FsError('EINVAL');
     node.atime = now();
     return node.target;
   }
 
-  async symlink(ctx: RequestContext, parent: MemNode, name: string, target: string): Promise<Lookup<MemNode>> {
+  symlink(ctx: RequestContext, parent: MemNode, name: string, target: string): Lookup<MemNode> {
     const node = this.newNode(ctx, parent, name, C.S_IFLNK | 0o777);
     node.target = target;
     return this.lookupResult(node);
   }
 
-  async mknod(ctx: RequestContext, parent: MemNode, name: string, mode: number, rdev: number): Promise<Lookup<MemNode>> {
+  mknod(ctx: RequestContext, parent: MemNode, name: string, mode: number, rdev: number): Lookup<MemNode> {
     const type = mode & S_IFMT;
     const allowed = [C.S_IFREG, C.S_IFIFO, C.S_IFSOCK, C.S_IFCHR, C.S_IFBLK];
     if (!allowed.includes(type)) throw new FsError('EINVAL', `mknod of type 0${type.toString(8)}`);
     return this.lookupResult(this.newNode(ctx, parent, name, mode, rdev));
   }
 
-  async mkdir(ctx: RequestContext, parent: MemNode, name: string, mode: number): Promise<Lookup<MemNode>> {
+  mkdir(ctx: RequestContext, parent: MemNode, name: string, mode: number): Lookup<MemNode> {
     return this.lookupResult(this.newNode(ctx, parent, name, mode));
   }
 
-  async unlink(_ctx: RequestContext, parent: MemNode, name: string): Promise<void> {
+  unlink(_ctx: RequestContext, parent: MemNode, name: string): void {
     const node = this.child(parent, name);
     if (node.isDir) throw new FsError('EISDIR');
     this.unlinkEntry(parent, name, node);
   }
 
-  async rmdir(_ctx: RequestContext, parent: MemNode, name: string): Promise<void> {
+  rmdir(_ctx: RequestContext, parent: MemNode, name: string): void {
     const node = this.child(parent, name);
     if (!node.isDir) throw new FsError('ENOTDIR');
     if (node.children!.size > 0) throw new FsError('ENOTEMPTY');
     this.unlinkEntry(parent, name, node);
   }
 
-  async rename(_ctx: RequestContext, parent: MemNode, name: string, newParent: MemNode, newName: string, flags: number): Promise<void> {
+  rename(_ctx: RequestContext, parent: MemNode, name: string, newParent: MemNode, newName: string, flags: number): void {
     const node = this.child(parent, name);
     const target = this.dir(newParent).get(newName);
     if (flags & RENAME_NOREPLACE && target) throw new FsError('EEXIST');
@@ -335,7 +336,7 @@ export class MemoryBackend implements Backend<MemNode, MemHandle> {
     }
   }
 
-  async link(_ctx: RequestContext, node: MemNode, newParent: MemNode, newName: string): Promise<Lookup<MemNode>> {
+  link(_ctx: RequestContext, node: MemNode, newParent: MemNode, newName: string): Lookup<MemNode> {
     if (node.isDir) throw new FsError('EPERM');
     if (this.dir(newParent).has(newName)) throw new FsError('EEXIST');
     node.nlink++;
@@ -344,7 +345,7 @@ export class MemoryBackend implements Backend<MemNode, MemHandle> {
     return this.lookupResult(node);
   }
 
-  async open(_ctx: RequestContext, node: MemNode, req: OpenRequest): Promise<OpenResult<MemHandle>> {
+  open(_ctx: RequestContext, node: MemNode, req: OpenRequest): OpenResult<MemHandle> {
     if (node.isDir && req.write) throw new FsError('EISDIR');
     if (req.truncate && req.write && node.data) {
       this.resize(node, (d) => d.truncate(0));
@@ -354,7 +355,7 @@ export class MemoryBackend implements Backend<MemNode, MemHandle> {
     return { handle: { node, append: req.append }, keepCache: true };
   }
 
-  async create(ctx: RequestContext, parent: MemNode, name: string, mode: number, req: OpenRequest): Promise<{ entry: Lookup<MemNode>; open: OpenResult<MemHandle> }> {
+  create(ctx: RequestContext, parent: MemNode, name: string, mode: number, req: OpenRequest): { entry: Lookup<MemNode>; open: OpenResult<MemHandle> } {
     const existing = this.dir(parent).get(name);
     // The kernel sends CREATE without O_EXCL for a name it believes absent; it may exist by now.
     const node = existing ?? this.newNode(ctx, parent, name, mode);
@@ -362,11 +363,11 @@ export class MemoryBackend implements Backend<MemNode, MemHandle> {
       if (req.flags & C.O_EXCL) throw new FsError('EEXIST');
       if (existing.isDir) throw new FsError('EISDIR');
     }
-    const open = await this.open(ctx, node, existing ? req : { ...req, truncate: false });
+    const open = this.open(ctx, node, existing ? req : { ...req, truncate: false });
     return { entry: this.lookupResult(node), open };
   }
 
-  async read(_ctx: RequestContext, h: MemHandle, offset: number, size: number): Promise<Buffer> {
+  read(_ctx: RequestContext, h: MemHandle, offset: number, size: number): Buffer {
     const node = h.node;
     if (!node.data) throw new FsError(node.isDir ? 'EISDIR' : 'EINVAL');
     // relatime: update atime only when it is older than the last change.
@@ -374,7 +375,7 @@ export class MemoryBackend implements Backend<MemNode, MemHandle> {
     return node.data.read(offset, size);
   }
 
-  async write(_ctx: RequestContext, h: MemHandle, offset: number, data: Buffer, killSuidgid: boolean): Promise<number> {
+  write(_ctx: RequestContext, h: MemHandle, offset: number, data: Buffer, killSuidgid: boolean): number {
     const node = h.node;
     if (!node.data) throw new FsError('EINVAL');
     this.checkSize(offset + data.length);
@@ -384,11 +385,11 @@ export class MemoryBackend implements Backend<MemNode, MemHandle> {
     return data.length;
   }
 
-  async flush(): Promise<void> {}
-  async fsync(): Promise<void> {}
-  async release(): Promise<void> {}
+  flush(): void {}
+  fsync(): void {}
+  release(): void {}
 
-  async fallocate(_ctx: RequestContext, h: MemHandle, offset: number, length: number, mode: number): Promise<void> {
+  fallocate(_ctx: RequestContext, h: MemHandle, offset: number, length: number, mode: number): void {
     const data = h.node.data;
     if (!data) throw new FsError('ENODEV');
     if (mode === 0 || mode === FALLOC_FL_KEEP_SIZE) {
@@ -407,7 +408,7 @@ export class MemoryBackend implements Backend<MemNode, MemHandle> {
     throw new FsError('EOPNOTSUPP');
   }
 
-  async lseek(_ctx: RequestContext, h: MemHandle, offset: number, whence: number): Promise<number> {
+  lseek(_ctx: RequestContext, h: MemHandle, offset: number, whence: number): number {
     const data = h.node.data;
     if (!data) throw new FsError('EINVAL');
     if (whence !== SEEK_DATA && whence !== SEEK_HOLE) throw new FsError('EINVAL');
@@ -418,14 +419,14 @@ export class MemoryBackend implements Backend<MemNode, MemHandle> {
     return next;
   }
 
-  async copyFileRange(ctx: RequestContext, from: MemHandle, fromOffset: number, to: MemHandle, toOffset: number, length: number): Promise<number> {
+  copyFileRange(ctx: RequestContext, from: MemHandle, fromOffset: number, to: MemHandle, toOffset: number, length: number): number {
     if (!from.node.data || !to.node.data) throw new FsError('EINVAL');
     const chunk = Buffer.from(from.node.data.read(fromOffset, Math.min(length, 1 << 30)));
     if (chunk.length === 0) return 0;
     return this.write(ctx, to, toOffset, chunk, false);
   }
 
-  async readdir(_ctx: RequestContext, node: MemNode): Promise<DirEntry[]> {
+  readdir(_ctx: RequestContext, node: MemNode): DirEntry[] {
     const entries: DirEntry[] = [
       { name: '.', ino: node.ino, mode: C.S_IFDIR },
       { name: '..', ino: node.parent!.ino, mode: C.S_IFDIR },
@@ -435,20 +436,20 @@ export class MemoryBackend implements Backend<MemNode, MemHandle> {
     return entries;
   }
 
-  async statfs(): Promise<StatfsOut> {
+  statfs(): StatfsOut {
     const bsize = 4096;
     const blocks = Math.floor(this.opts.capacity / bsize);
     const used = Math.min(blocks, Math.ceil(this.bytes / bsize));
     return { blocks, bfree: blocks - used, bavail: blocks - used, files: 1 << 30, ffree: (1 << 30) - this.nodeCount, bsize, namelen: 255, frsize: bsize };
   }
 
-  async getxattr(_ctx: RequestContext, node: MemNode, name: string): Promise<Buffer> {
+  getxattr(_ctx: RequestContext, node: MemNode, name: string): Buffer {
     const value = node.xattrs?.get(name);
     if (!value) throw new FsError('ENODATA');
     return value;
   }
 
-  async setxattr(_ctx: RequestContext, node: MemNode, name: string, value: Buffer, flags: number): Promise<void> {
+  setxattr(_ctx: RequestContext, node: MemNode, name: string, value: Buffer, flags: number): void {
     checkXattrName(name);
     if (name.startsWith('user.') && !node.isFile && !node.isDir) throw new FsError('EPERM');
     if (value.length > XATTR_SIZE_MAX) throw new FsError('E2BIG');
@@ -459,11 +460,11 @@ export class MemoryBackend implements Backend<MemNode, MemHandle> {
     node.ctime = now();
   }
 
-  async listxattr(_ctx: RequestContext, node: MemNode): Promise<string[]> {
+  listxattr(_ctx: RequestContext, node: MemNode): string[] {
     return [...(node.xattrs?.keys() ?? [])];
   }
 
-  async removexattr(_ctx: RequestContext, node: MemNode, name: string): Promise<void> {
+  removexattr(_ctx: RequestContext, node: MemNode, name: string): void {
     if (!node.xattrs?.delete(name)) throw new FsError('ENODATA');
     node.ctime = now();
   }

@@ -94,6 +94,7 @@ export class ZkNode {
   readonly handles = new Set<ZkHandle>();
   /** The version (mzxid) the kernel's page cache may hold for this file, if any. */
   kernelCached: bigint | undefined;
+  kernelRef: object | undefined = undefined;
   constructor(
     /** Path relative to the volume root ("/" for the root). */
     public path: string,
