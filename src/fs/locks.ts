@@ -157,6 +157,14 @@ export class LockTable {
     this.wake(key);
   }
 
+  /**
+   * The kernel forgot the file: no descriptor of it is open, so it holds no
+   * lock. Its key (a node id) may name another file next.
+   */
+  forgetFile(key: number): void {
+    this.files.delete(key);
+  }
+
   /** Number of files with any lock state (for tests and leak checks). */
   get size(): number {
     return this.files.size;

@@ -192,6 +192,16 @@ export class NodeFileSystem<N extends KernelNode, H> implements RawFileSystem, K
 
   private readonly attrOut = (attr: Attr): AttrOut => ({ attr, attrTimeout: this.opts.attrTimeout });
 
+  /**
+   * The open file `fh` names, if it is a file of `inode`: fchmod on a
+   * directory sends the directory's handle, a number that may also be a
+   * file's (directories and files are numbered apart).
+   */
+  private handleOf(inode: Inode<N>, fh: number): H | undefined {
+    const f = this.files.get(fh);
+    return f && f.inode === inode ? f.handle : undefined;
+  }
+
   private file(fh: number): OpenFile<N, H> {
     const f = this.files.get(fh);
     if (!f) throw new FsError('EBADF', `unknown file handle ${fh}`);
@@ -224,13 +234,14 @@ export class NodeFileSystem<N extends KernelNode, H> implements RawFileSystem, K
     inode.lookups -= nlookup;
     if (inode.lookups > 0) return;
     this.byId.delete(nodeid);
+    this.locks.forgetFile(nodeid);
     inode.node.kernelRef = undefined;
     this.backend.forget?.(inode.node);
   }
 
   getattr(ctx: RequestContext, nodeid: number, fh: number | undefined): MaybePromise<AttrOut> {
     const inode = this.inode(nodeid);
-    const handle = fh !== undefined ? this.files.get(fh)?.handle : undefined;
+    const handle = fh !== undefined ? this.handleOf(inode, fh) : undefined;
     return then(this.backend.getattr(ctx, inode.node, handle), this.attrOut);
   }
 
@@ -246,7 +257,7 @@ export class NodeFileSystem<N extends KernelNode, H> implements RawFileSystem, K
     if (v & Fattr.MTIME) changes.mtime = v & Fattr.MTIME_NOW ? 'now' : s.mtime;
     if (v & Fattr.CTIME) changes.ctime = s.ctime;
     if (v & Fattr.KILL_SUIDGID) changes.killSuidgid = true;
-    const handle = v & Fattr.FH ? this.files.get(s.fh)?.handle : undefined;
+    const handle = v & Fattr.FH ? this.handleOf(inode, s.fh) : undefined;
     return then(this.backend.setattr(ctx, inode.node, changes, handle), this.attrOut);
   }
 

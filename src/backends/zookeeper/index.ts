@@ -7,7 +7,7 @@
 // own changes cause are recognised and cost nothing.
 
 import { constants as C } from 'node:fs';
-import type { Attr, AttrChanges, Backend, DirEntry, FileLock, KernelCache, LockIn, Lookup, OpenRequest, OpenResult, RequestContext, StatfsOut } from '../../fs/backend.js';
+import type { Attr, AttrChanges, Backend, DirEntry, FileLock, KernelCache, LockIn, Lookup, MaybePromise, OpenRequest, OpenResult, RequestContext, StatfsOut } from '../../fs/backend.js';
 import { FsError } from '../../fs/errors.js';
 import { log } from '../../util/log.js';
 import { ZkClient, type WatchEvent } from './client/client.js';
@@ -239,10 +239,15 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   // ---- state ----------------------------------------------------------------------
 
   /** The attribute map of directory `dir` (relative path), from cache or ZooKeeper. */
-  private async loadMeta(dir: string): Promise<DirMeta> {
+  /** A directory's attribute map: at once when cached (no promise), else read from its marker. */
+  private loadMeta(dir: string): MaybePromise<DirMeta> {
     const known = this.metas.get(dir);
     if (known) return known;
     if (!this.rules.markers) return NO_MARKER;
+    return this.fetchMeta(dir);
+  }
+
+  private async fetchMeta(dir: string): Promise<DirMeta> {
     let meta: DirMeta;
     try {
       const r = await this.zk.getData(this.zkPath(joinPath(dir, MARKER_NAME)));
@@ -260,10 +265,11 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     return path === '/' ? { dir: '/', name: SELF_KEY } : parentOf(path);
   }
 
-  private async entryMeta(node: ZkNode): Promise<EntryMeta | undefined> {
+  private entryMeta(node: ZkNode): MaybePromise<EntryMeta | undefined> {
     if (node.dataOf) return undefined;
     const { dir, name } = this.metaKey(node.path);
-    return metaFor(await this.loadMeta(dir), name, node.stat);
+    const meta = this.loadMeta(dir);
+    return meta instanceof Promise ? meta.then((m) => metaFor(m, name, node.stat)) : metaFor(meta, name, node.stat);
   }
 
   /**
@@ -309,16 +315,26 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     return now;
   }
 
-  private async attr(node: ZkNode): Promise<Attr> {
-    const meta = await this.entryMeta(node);
+  /** A node's attributes: at once when its directory's attribute map is cached. */
+  private attr(node: ZkNode): MaybePromise<Attr> {
+    const meta = this.entryMeta(node);
+    return meta instanceof Promise ? meta.then((m) => this.attrWith(node, m)) : this.attrWith(node, meta);
+  }
+
+  private attrWith(node: ZkNode, meta: EntryMeta | undefined): Attr {
     const size = node.kind === 'dir' ? 4096 : (node.file?.size ?? largeFileSize(meta, node.stat) ?? node.stat.dataLength);
     const a = attrOf(node.kind, node.stat, meta, this.opts, size, this.metaKey(node.path).name);
     if (node.dataOf) a.ino = inoOf(node.stat.czxid, undefined, '', DIR_DATA_ORDINAL);
     return a;
   }
 
-  private async lookupResult(node: ZkNode): Promise<Lookup<ZkNode>> {
-    return { node, attr: await this.attr(node), entryTimeout: this.opts.cacheTimeout, attrTimeout: this.opts.cacheTimeout };
+  private lookupResult(node: ZkNode): MaybePromise<Lookup<ZkNode>> {
+    const attr = this.attr(node);
+    return attr instanceof Promise ? attr.then((a) => this.lookupWith(node, a)) : this.lookupWith(node, attr);
+  }
+
+  private lookupWith(node: ZkNode, attr: Attr): Lookup<ZkNode> {
+    return { node, attr, entryTimeout: this.opts.cacheTimeout, attrTimeout: this.opts.cacheTimeout };
   }
 
   /** Another node changed a directory's entries: what we knew of them is stale. */
@@ -483,7 +499,8 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
 
   // ---- reading --------------------------------------------------------------------
 
-  async lookup(_ctx: RequestContext, parent: ZkNode, name: string): Promise<Lookup<ZkNode> | undefined> {
+  /** Answered from the cache at once when it can be (no promise): a known node, or a name known to be missing. */
+  lookup(_ctx: RequestContext, parent: ZkNode, name: string): MaybePromise<Lookup<ZkNode> | undefined> {
     if (name === this.rules.dataName) {
       const zdata = this.dirDataNode(parent);
       return zdata && this.lookupResult(zdata);
@@ -493,6 +510,10 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     const known = this.nodes.get(path);
     if (known && !known.stale) return this.lookupResult(known);
     if (!known && parent.names && !parent.stale && !parent.names.has(name)) return undefined;
+    return this.lookupRemote(parent, name, path, known);
+  }
+
+  private async lookupRemote(parent: ZkNode, name: string, path: string, known: ZkNode | undefined): Promise<Lookup<ZkNode> | undefined> {
     // The content comes along (ZooKeeper data is small): the open that usually follows costs no request.
     let found: { data: Buffer; stat: Stat } | undefined;
     let map: DirMeta;
@@ -522,12 +543,17 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     return this.remember(joinPath(dir.path, name), { ...dir.stat, numChildren: 0 }, undefined, dir.path);
   }
 
-  async getattr(_ctx: RequestContext, node: ZkNode): Promise<Attr> {
-    return this.attr(await this.refresh(node));
+  getattr(_ctx: RequestContext, node: ZkNode): MaybePromise<Attr> {
+    if (!node.stale) return this.attr(node);
+    return this.refresh(node).then((fresh) => this.attr(fresh));
   }
 
-  async readdir(_ctx: RequestContext, node: ZkNode): Promise<DirEntry[]> {
+  readdir(_ctx: RequestContext, node: ZkNode): MaybePromise<DirEntry[]> {
     if (node.listing && !node.stale) return node.listing;
+    return this.list(node);
+  }
+
+  private async list(node: ZkNode): Promise<DirEntry[]> {
     let children: string[];
     let map: DirMeta;
     try {
