@@ -124,8 +124,8 @@ class DirBuffer {
     this.used = OUT_HEADER_SIZE;
   }
   add(name: string, ino: number, mode: number, nextOffset: number, entry?: EntryOut): boolean {
-    const nameBuf = Buffer.from(name, 'utf8');
-    const size = this.plus ? direntPlusSize(nameBuf.length) : direntSize(nameBuf.length);
+    const nameLen = Buffer.byteLength(name, 'utf8');
+    const size = this.plus ? direntPlusSize(nameLen) : direntSize(nameLen);
     if (this.used + size > this.buf.length) return false;
     let off = this.used;
     if (this.plus) {
@@ -133,7 +133,7 @@ class DirBuffer {
       else this.buf.fill(0, off, off + ENTRY_OUT_SIZE);
       off += ENTRY_OUT_SIZE;
     }
-    this.used = writeDirent(this.buf, off, nameBuf, ino, mode, nextOffset);
+    this.used = writeDirent(this.buf, off, name, nameLen, ino, mode, nextOffset);
     return true;
   }
 }

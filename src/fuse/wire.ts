@@ -8,7 +8,7 @@ import {
   ENTRY_OUT_SIZE,
   PAGE_SIZE,
 } from './kernel.js';
-import type { Attr, EntryOut, StatfsOut, Timespec } from './types.js';
+import type { Attr, EntryOut, StatfsOut } from './types.js';
 
 const TWO_32 = 2 ** 32;
 
@@ -54,10 +54,13 @@ export function readCString(buf: Buffer, off: number, end: number): { value: str
   }
 }
 
-function splitSeconds(seconds: number): Timespec {
-  if (!(seconds > 0)) return { sec: 0, nsec: 0 };
-  const sec = Math.floor(seconds);
-  return { sec, nsec: Math.min(999_999_999, Math.round((seconds - sec) * 1e9)) };
+/** A cache timeout's whole seconds and nanoseconds (two numbers, not an object: this runs per reply). */
+function timeoutSec(seconds: number): number {
+  return seconds > 0 ? Math.floor(seconds) : 0;
+}
+
+function timeoutNsec(seconds: number): number {
+  return seconds > 0 ? Math.min(999_999_999, Math.round((seconds - Math.floor(seconds)) * 1e9)) : 0;
 }
 
 export function writeAttr(buf: Buffer, off: number, a: Attr): void {
@@ -80,22 +83,19 @@ export function writeAttr(buf: Buffer, off: number, a: Attr): void {
 }
 
 export function writeEntryOut(buf: Buffer, off: number, e: EntryOut): void {
-  const entry = splitSeconds(e.entryTimeout);
-  const attr = splitSeconds(e.attrTimeout);
   writeU64(buf, off, e.nodeid);
   writeU64(buf, off + 8, e.generation ?? 0);
-  writeU64(buf, off + 16, entry.sec);
-  writeU64(buf, off + 24, attr.sec);
-  buf.writeUInt32LE(entry.nsec, off + 32);
-  buf.writeUInt32LE(attr.nsec, off + 36);
+  writeU64(buf, off + 16, timeoutSec(e.entryTimeout));
+  writeU64(buf, off + 24, timeoutSec(e.attrTimeout));
+  buf.writeUInt32LE(timeoutNsec(e.entryTimeout), off + 32);
+  buf.writeUInt32LE(timeoutNsec(e.attrTimeout), off + 36);
   if (e.attr) writeAttr(buf, off + 40, e.attr);
   else buf.fill(0, off + 40, off + 40 + ATTR_SIZE);
 }
 
 export function writeAttrOut(buf: Buffer, off: number, attr: Attr, timeout: number): void {
-  const t = splitSeconds(timeout);
-  writeU64(buf, off, t.sec);
-  buf.writeUInt32LE(t.nsec, off + 8);
+  writeU64(buf, off, timeoutSec(timeout));
+  buf.writeUInt32LE(timeoutNsec(timeout), off + 8);
   buf.writeUInt32LE(0, off + 12);
   writeAttr(buf, off + 16, attr);
 }
@@ -115,7 +115,8 @@ export function writeStatfs(buf: Buffer, off: number, s: StatfsOut): void {
 /** Writes a `fuse_out_header`: total length, negated errno (0: success), the request's unique. */
 export function writeOutHeader(buf: Buffer, length: number, errno: number, unique: number): void {
   buf.writeUInt32LE(length, 0);
-  buf.writeInt32LE(-errno, 4);
+  // Not -errno for 0: -0 is a heap-allocated double, and this runs per reply.
+  buf.writeInt32LE(errno === 0 ? 0 : -errno, 4);
   writeU64(buf, 8, unique);
 }
 
@@ -128,14 +129,14 @@ export function direntPlusSize(nameLen: number): number {
   return ENTRY_OUT_SIZE + direntSize(nameLen);
 }
 
-/** Writes one `fuse_dirent` at `off`; returns the offset after it. */
-export function writeDirent(buf: Buffer, off: number, name: Buffer, ino: number | bigint, mode: number, nextOffset: number): number {
+/** Writes one `fuse_dirent` at `off` for a name of `nameLen` UTF-8 bytes; returns the offset after it. */
+export function writeDirent(buf: Buffer, off: number, name: string, nameLen: number, ino: number | bigint, mode: number, nextOffset: number): number {
   writeU64(buf, off, ino);
   writeU64(buf, off + 8, nextOffset);
-  buf.writeUInt32LE(name.length, off + 16);
+  buf.writeUInt32LE(nameLen, off + 16);
   buf.writeUInt32LE((mode & 0o170000) >>> 12, off + 20);
-  name.copy(buf, off + DIRENT_HEADER_SIZE);
-  const end = off + direntSize(name.length);
-  buf.fill(0, off + DIRENT_HEADER_SIZE + name.length, end);
+  buf.write(name, off + DIRENT_HEADER_SIZE, nameLen, 'utf8');
+  const end = off + direntSize(nameLen);
+  buf.fill(0, off + DIRENT_HEADER_SIZE + nameLen, end);
   return end;
 }

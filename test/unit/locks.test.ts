@@ -111,3 +111,14 @@ describe('LockTable (flock)', () => {
     assert.deepEqual(order, [2, 3]);
   });
 });
+
+describe('LockTable.forgetFile', () => {
+  it('drops a forgotten file’s lock state, so a node id reused for another file starts unlocked', async () => {
+    const t = new LockTable();
+    await t.set(ctx(), 7, lk(1, F_WRLCK, 0, 99), false);
+    assert.equal(t.test(7, lk(2, F_WRLCK, 0, 99)).type, F_WRLCK);
+    t.forgetFile(7);
+    assert.equal(t.size, 0);
+    assert.equal(t.test(7, lk(2, F_WRLCK, 0, 99)).type, F_UNLCK);
+  });
+});
