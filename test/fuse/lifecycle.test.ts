@@ -107,4 +107,27 @@ describe('mount lifecycle', () => {
       await m.stop();
     }
   });
+
+  it('hands forgotten node ids out again, each naming the right file', async () => {
+    const m = await mountInProcess();
+    try {
+      const dir = path.join(m.mnt, 'reuse');
+      await fsp.mkdir(dir);
+      // Each file holds its own name; the ids freed by one FORGET storm name other files after the next lookups.
+      const check = `cd ${dir} && bad=0; for f in *; do [ "$(cat "$f")" = "$f" ] || bad=$((bad+1)); done; echo $bad`;
+      let r = await sh(`cd ${dir} && for i in $(seq 1 3000); do echo "f$i" > "f$i"; done`);
+      assert.equal(r.code, 0, r.stderr);
+      for (const order of ['', '| sort -r', '| shuf']) {
+        await fsp.writeFile('/proc/sys/vm/drop_caches', '2');
+        await waitFor(() => m.nodes.liveNodes < 10, 10_000, `nodes to be forgotten (live: ${m.nodes.liveNodes})`);
+        // Look them up in another order than before, so reused ids land on other files.
+        r = await sh(`cd ${dir} && ls ${order} | head -1500 | xargs stat -c %n >/dev/null && ${check}`);
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(r.stdout.trim(), '0', `files that read another file's content after ids were reused (order '${order}')`);
+      }
+      assert.ok(m.nodes.liveNodes <= 3002, `more node ids live than files: ${m.nodes.liveNodes}`);
+    } finally {
+      await m.stop();
+    }
+  });
 });
