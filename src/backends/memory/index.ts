@@ -49,6 +49,12 @@ export class MemNode {
   nlink: number;
   data: FileData | undefined;
   children: Map<string, MemNode> | undefined;
+  /**
+   * Directories only: the entries as readdir answers them, built at the first
+   * readdir after a change. Never modified once built, so an open directory's
+   * snapshot stays as it was; a change makes a new one.
+   */
+  listing: DirEntry[] | undefined;
   /** Directories only: the directory holding this one. */
   parent: MemNode | undefined;
   target: string | undefined;
@@ -181,8 +187,10 @@ export class MemoryBackend implements Backend<MemNode, MemHandle> {
 
   private addEntry(parent: MemNode, name: string, node: MemNode): void {
     parent.children!.set(name, node);
+    parent.listing = undefined;
     if (node.isDir) {
       node.parent = parent;
+      node.listing = undefined; // its ".." changed
       parent.nlink++;
     }
     parent.touchModified();
@@ -190,6 +198,7 @@ export class MemoryBackend implements Backend<MemNode, MemHandle> {
 
   private unlinkEntry(parent: MemNode, name: string, node: MemNode): void {
     parent.children!.delete(name);
+    parent.listing = undefined;
     if (node.isDir) {
       parent.nlink--;
       node.nlink = 0;
@@ -296,6 +305,7 @@ export class MemoryBackend implements Backend<MemNode, MemHandle> {
       if (target.isDir && this.isAncestor(target, parent)) throw new FsError('EINVAL');
       parent.children!.set(name, target);
       newParent.children!.set(newName, node);
+      parent.listing = newParent.listing = node.listing = target.listing = undefined;
       if (node.isDir !== target.isDir && parent !== newParent) {
         // A directory moved each way changes both parents' link counts.
         const dirNode = node.isDir ? node : target;
@@ -322,6 +332,7 @@ export class MemoryBackend implements Backend<MemNode, MemHandle> {
       this.unlinkEntry(newParent, newName, target);
     }
     parent.children!.delete(name);
+    parent.listing = undefined;
     if (node.isDir) parent.nlink--;
     parent.touchModified();
     this.addEntry(newParent, newName, node);
@@ -427,13 +438,17 @@ export class MemoryBackend implements Backend<MemNode, MemHandle> {
   }
 
   readdir(_ctx: RequestContext, node: MemNode): DirEntry[] {
-    const entries: DirEntry[] = [
-      { name: '.', ino: node.ino, mode: C.S_IFDIR },
-      { name: '..', ino: node.parent!.ino, mode: C.S_IFDIR },
-    ];
-    for (const [name, child] of this.dir(node)) entries.push({ name, ino: child.ino, mode: child.mode });
+    const children = this.dir(node);
+    if (!node.listing) {
+      const entries: DirEntry[] = [
+        { name: '.', ino: node.ino, mode: C.S_IFDIR },
+        { name: '..', ino: node.parent!.ino, mode: C.S_IFDIR },
+      ];
+      for (const [name, child] of children) entries.push({ name, ino: child.ino, mode: child.mode & S_IFMT });
+      node.listing = entries;
+    }
     if (!isBefore(node.mtime, node.atime)) node.atime = now();
-    return entries;
+    return node.listing;
   }
 
   statfs(): StatfsOut {
