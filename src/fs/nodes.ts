@@ -34,6 +34,7 @@ import type {
 import type { AttrChanges, Backend, DirEntry, KernelCache, KernelNode, Lookup, OpenRequest, OpenResult } from './backend.js';
 import { FsError } from './errors.js';
 import { IdTable } from './id-table.js';
+import { andThen } from './maybe-promise.js';
 import { LockTable } from './locks.js';
 
 export interface CacheTimeouts {
@@ -211,14 +212,14 @@ export class NodeFileSystem<N extends KernelNode, H> implements RawFileSystem, K
   // ---- RawFileSystem ------------------------------------------------------------------
   // A backend answers now or later (MaybePromise); so does every method here,
   // so that an answer the backend has at once reaches the session without a
-  // promise. Bound arrow properties (entryOut, attrOut) keep that path free of
-  // per-request closures.
+  // promise. Bound arrow properties (entryOut, attrOut, lookupReply,
+  // createReply) keep that path free of per-request closures.
 
   lookup(ctx: RequestContext, parent: number, name: string): MaybePromise<EntryOut> {
     const dir = this.inode(parent);
     this.checkName(name);
     const found = this.backend.lookup(ctx, dir.node, name);
-    return found instanceof Promise ? found.then(this.lookupReply) : this.lookupReply(found);
+    return andThen(found, this.lookupReply);
   }
 
   private readonly lookupReply = (found: Lookup<N> | undefined): EntryOut => {
@@ -242,7 +243,7 @@ export class NodeFileSystem<N extends KernelNode, H> implements RawFileSystem, K
   getattr(ctx: RequestContext, nodeid: number, fh: number | undefined): MaybePromise<AttrOut> {
     const inode = this.inode(nodeid);
     const handle = fh !== undefined ? this.handleOf(inode, fh) : undefined;
-    return then(this.backend.getattr(ctx, inode.node, handle), this.attrOut);
+    return andThen(this.backend.getattr(ctx, inode.node, handle), this.attrOut);
   }
 
   setattr(ctx: RequestContext, nodeid: number, s: SetattrIn): MaybePromise<AttrOut> {
@@ -258,30 +259,30 @@ export class NodeFileSystem<N extends KernelNode, H> implements RawFileSystem, K
     if (v & Fattr.CTIME) changes.ctime = s.ctime;
     if (v & Fattr.KILL_SUIDGID) changes.killSuidgid = true;
     const handle = v & Fattr.FH ? this.handleOf(inode, s.fh) : undefined;
-    return then(this.backend.setattr(ctx, inode.node, changes, handle), this.attrOut);
+    return andThen(this.backend.setattr(ctx, inode.node, changes, handle), this.attrOut);
   }
 
   readlink(ctx: RequestContext, nodeid: number): MaybePromise<Buffer> {
-    return then(this.backend.readlink(ctx, this.inode(nodeid).node), (target) => Buffer.from(target, 'utf8'));
+    return andThen(this.backend.readlink(ctx, this.inode(nodeid).node), (target) => Buffer.from(target, 'utf8'));
   }
 
   symlink(ctx: RequestContext, parent: number, name: string, target: string): MaybePromise<EntryOut> {
     const dir = this.inode(parent);
     this.checkName(name);
     if (Buffer.byteLength(target) > 4095) throw new FsError('ENAMETOOLONG');
-    return then(this.backend.symlink(ctx, dir.node, name, target), this.entryOut);
+    return andThen(this.backend.symlink(ctx, dir.node, name, target), this.entryOut);
   }
 
   mknod(ctx: RequestContext, parent: number, name: string, mode: number, rdev: number): MaybePromise<EntryOut> {
     const dir = this.inode(parent);
     this.checkName(name);
-    return then(this.backend.mknod(ctx, dir.node, name, mode, rdev), this.entryOut);
+    return andThen(this.backend.mknod(ctx, dir.node, name, mode, rdev), this.entryOut);
   }
 
   mkdir(ctx: RequestContext, parent: number, name: string, mode: number): MaybePromise<EntryOut> {
     const dir = this.inode(parent);
     this.checkName(name);
-    return then(this.backend.mkdir(ctx, dir.node, name, (mode & 0o7777) | C.S_IFDIR), this.entryOut);
+    return andThen(this.backend.mkdir(ctx, dir.node, name, (mode & 0o7777) | C.S_IFDIR), this.entryOut);
   }
 
   unlink(ctx: RequestContext, parent: number, name: string): MaybePromise<void> {
@@ -305,12 +306,13 @@ export class NodeFileSystem<N extends KernelNode, H> implements RawFileSystem, K
   link(ctx: RequestContext, nodeid: number, newParent: number, newName: string): MaybePromise<EntryOut> {
     if (!this.backend.link) throw new FsError('EPERM', 'this backend has no hard links');
     this.checkName(newName);
-    return then(this.backend.link(ctx, this.inode(nodeid).node, this.inode(newParent).node, newName), this.entryOut);
+    return andThen(this.backend.link(ctx, this.inode(nodeid).node, this.inode(newParent).node, newName), this.entryOut);
   }
 
   open(ctx: RequestContext, nodeid: number, flags: number, openFlags: number): MaybePromise<OpenOut> {
     const inode = this.inode(nodeid);
     const opened = this.backend.open(ctx, inode.node, openRequest(flags, (openFlags & OPEN_KILL_SUIDGID) !== 0));
+    // Not andThen: the closure it needs would be made on the answer-now path too.
     return opened instanceof Promise ? opened.then((r) => this.addFile(inode, r)) : this.addFile(inode, opened);
   }
 
@@ -323,7 +325,7 @@ export class NodeFileSystem<N extends KernelNode, H> implements RawFileSystem, K
   create(ctx: RequestContext, parent: number, name: string, mode: number, _umask: number, flags: number): MaybePromise<{ entry: EntryOut; open: OpenOut }> {
     const dir = this.inode(parent);
     this.checkName(name);
-    return then(this.backend.create(ctx, dir.node, name, (mode & 0o7777) | C.S_IFREG, openRequest(flags, false)), this.createReply);
+    return andThen(this.backend.create(ctx, dir.node, name, (mode & 0o7777) | C.S_IFREG, openRequest(flags, false)), this.createReply);
   }
 
   private readonly createReply = (r: { entry: Lookup<N>; open: OpenResult<H> }): { entry: EntryOut; open: OpenOut } => {
@@ -441,7 +443,7 @@ export class NodeFileSystem<N extends KernelNode, H> implements RawFileSystem, K
 
   /** Only asked without default_permissions: check the mode bits ourselves. */
   access(ctx: RequestContext, nodeid: number, mask: number): MaybePromise<void> {
-    return then(this.backend.getattr(ctx, this.inode(nodeid).node, undefined), (attr) => {
+    return andThen(this.backend.getattr(ctx, this.inode(nodeid).node, undefined), (attr) => {
       if (!permits(attr, ctx, mask)) throw new FsError('EACCES');
     });
   }
@@ -505,11 +507,6 @@ export class NodeFileSystem<N extends KernelNode, H> implements RawFileSystem, K
     if (flags !== 0) throw new FsError('EINVAL');
     return this.backend.copyFileRange(ctx, this.file(fhIn).handle, offIn, this.file(fhOut).handle, offOut, len);
   }
-}
-
-/** `f` applied to a value now, or to a promise's value later. */
-function then<T, U>(value: MaybePromise<T>, f: (value: T) => U): MaybePromise<U> {
-  return value instanceof Promise ? value.then(f) : f(value);
 }
 
 /** Throws `err` once `pending` settled (its own error, if any, instead). */

@@ -138,6 +138,8 @@ export const ATTR_OUT_SIZE = 104;
 export const OPEN_OUT_SIZE = 16;
 export const INIT_OUT_SIZE = 64;
 export const STATFS_OUT_SIZE = 80;
+/** `fuse_lk_out`: one `fuse_file_lock`. */
+export const FILE_LOCK_SIZE = 24;
 export const DIRENT_HEADER_SIZE = 24;
 export const WRITE_IN_SIZE = 40;
 /** The kernel refuses a read buffer smaller than this. */

@@ -9,6 +9,7 @@ import { FuseChannel } from './channel.js';
 import {
   ATTR_OUT_SIZE,
   ENTRY_OUT_SIZE,
+  FILE_LOCK_SIZE,
   IN_HEADER_SIZE,
   INIT_OUT_SIZE,
   InitFlag,
@@ -627,37 +628,37 @@ export class FuseSession implements Notifier {
     ctx.prev = ctx.next = undefined;
   }
 
+  /** The reply buffer, with the header of a success reply whose body (after the header) is `bodySize` bytes. */
+  private replyBody(ctx: Context, bodySize: number): Buffer {
+    writeOutHeader(this.replyBuffer, OUT_HEADER_SIZE + bodySize, 0, ctx.unique);
+    return this.replyBuffer;
+  }
+
+  /** Sends the reply built with replyBody; `nodeid`: the lookup it carries, undone if the kernel refuses it. */
+  private sendBody(ctx: Context, bodySize: number, nodeid?: number): void {
+    this.send(ctx.unique, this.replyBuffer, OUT_HEADER_SIZE + bodySize, nodeid);
+  }
+
   private replyEntry(ctx: Context, e: EntryOut): void {
-    const out = this.replyBuffer;
-    const length = OUT_HEADER_SIZE + ENTRY_OUT_SIZE;
-    writeOutHeader(out, length, 0, ctx.unique);
-    writeEntryOut(out, OUT_HEADER_SIZE, e);
-    this.send(ctx.unique, out, length, e.nodeid);
+    writeEntryOut(this.replyBody(ctx, ENTRY_OUT_SIZE), OUT_HEADER_SIZE, e);
+    this.sendBody(ctx, ENTRY_OUT_SIZE, e.nodeid);
   }
 
   private replyCreate(ctx: Context, r: { entry: EntryOut; open: OpenOut }): void {
-    const out = this.replyBuffer;
-    const length = OUT_HEADER_SIZE + ENTRY_OUT_SIZE + OPEN_OUT_SIZE;
-    writeOutHeader(out, length, 0, ctx.unique);
+    const out = this.replyBody(ctx, ENTRY_OUT_SIZE + OPEN_OUT_SIZE);
     writeEntryOut(out, OUT_HEADER_SIZE, r.entry);
     writeOpenOut(out, OUT_HEADER_SIZE + ENTRY_OUT_SIZE, r.open);
-    this.send(ctx.unique, out, length, r.entry.nodeid);
+    this.sendBody(ctx, ENTRY_OUT_SIZE + OPEN_OUT_SIZE, r.entry.nodeid);
   }
 
   private replyAttr(ctx: Context, a: AttrOut): void {
-    const out = this.replyBuffer;
-    const length = OUT_HEADER_SIZE + ATTR_OUT_SIZE;
-    writeOutHeader(out, length, 0, ctx.unique);
-    writeAttrOut(out, OUT_HEADER_SIZE, a.attr, a.attrTimeout);
-    this.send(ctx.unique, out, length);
+    writeAttrOut(this.replyBody(ctx, ATTR_OUT_SIZE), OUT_HEADER_SIZE, a.attr, a.attrTimeout);
+    this.sendBody(ctx, ATTR_OUT_SIZE);
   }
 
   private replyOpen(ctx: Context, o: OpenOut): void {
-    const out = this.replyBuffer;
-    const length = OUT_HEADER_SIZE + OPEN_OUT_SIZE;
-    writeOutHeader(out, length, 0, ctx.unique);
-    writeOpenOut(out, OUT_HEADER_SIZE, o);
-    this.send(ctx.unique, out, length);
+    writeOpenOut(this.replyBody(ctx, OPEN_OUT_SIZE), OUT_HEADER_SIZE, o);
+    this.sendBody(ctx, OPEN_OUT_SIZE);
   }
 
   private replyEmpty(ctx: Context): void {
@@ -666,37 +667,26 @@ export class FuseSession implements Notifier {
 
   /** fuse_write_out: a count below 4 GiB (WRITE, COPY_FILE_RANGE). */
   private replyWrite(ctx: Context, count: number): void {
-    const out = this.replyBuffer;
-    const length = OUT_HEADER_SIZE + 8;
-    writeOutHeader(out, length, 0, ctx.unique);
-    out.writeUInt32LE(Math.min(count, 0xffffffff), 16);
-    out.writeUInt32LE(0, 20);
-    this.send(ctx.unique, out, length);
+    const out = this.replyBody(ctx, 8);
+    out.writeUInt32LE(Math.min(count, 0xffffffff), OUT_HEADER_SIZE);
+    out.writeUInt32LE(0, OUT_HEADER_SIZE + 4);
+    this.sendBody(ctx, 8);
   }
 
   /** One u64 (LSEEK's offset, COPY_FILE_RANGE_64's count). */
   private replyOffset(ctx: Context, value: number): void {
-    const out = this.replyBuffer;
-    const length = OUT_HEADER_SIZE + 8;
-    writeOutHeader(out, length, 0, ctx.unique);
-    writeU64(out, OUT_HEADER_SIZE, value);
-    this.send(ctx.unique, out, length);
+    writeU64(this.replyBody(ctx, 8), OUT_HEADER_SIZE, value);
+    this.sendBody(ctx, 8);
   }
 
   private replyStatfs(ctx: Context, s: StatfsOut): void {
-    const out = this.replyBuffer;
-    const length = OUT_HEADER_SIZE + STATFS_OUT_SIZE;
-    writeOutHeader(out, length, 0, ctx.unique);
-    writeStatfs(out, OUT_HEADER_SIZE, s);
-    this.send(ctx.unique, out, length);
+    writeStatfs(this.replyBody(ctx, STATFS_OUT_SIZE), OUT_HEADER_SIZE, s);
+    this.sendBody(ctx, STATFS_OUT_SIZE);
   }
 
   private replyLock(ctx: Context, lk: FileLock): void {
-    const out = this.replyBuffer;
-    const length = OUT_HEADER_SIZE + 24;
-    writeOutHeader(out, length, 0, ctx.unique);
-    writeFileLock(out, OUT_HEADER_SIZE, lk);
-    this.send(ctx.unique, out, length);
+    writeFileLock(this.replyBody(ctx, FILE_LOCK_SIZE), OUT_HEADER_SIZE, lk);
+    this.sendBody(ctx, FILE_LOCK_SIZE);
   }
 
   private replyData(ctx: Context, data: Buffer): void {

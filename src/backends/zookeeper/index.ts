@@ -9,6 +9,7 @@
 import { constants as C } from 'node:fs';
 import type { Attr, AttrChanges, Backend, DirEntry, FileLock, KernelCache, LockIn, Lookup, MaybePromise, OpenRequest, OpenResult, RequestContext, StatfsOut } from '../../fs/backend.js';
 import { FsError } from '../../fs/errors.js';
+import { andThen } from '../../fs/maybe-promise.js';
 import { log } from '../../util/log.js';
 import { ZkClient, type WatchEvent } from './client/client.js';
 import { type Acl, ErrorCode, EventType, type MultiOp, type MultiResult, type Stat, ZkError, ZkMultiError } from './client/protocol.js';
@@ -238,8 +239,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
 
   // ---- state ----------------------------------------------------------------------
 
-  /** The attribute map of directory `dir` (relative path), from cache or ZooKeeper. */
-  /** A directory's attribute map: at once when cached (no promise), else read from its marker. */
+  /** The attribute map of directory `dir` (relative path): at once when cached (no promise), else read from its marker. */
   private loadMeta(dir: string): MaybePromise<DirMeta> {
     const known = this.metas.get(dir);
     if (known) return known;
@@ -268,8 +268,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   private entryMeta(node: ZkNode): MaybePromise<EntryMeta | undefined> {
     if (node.dataOf) return undefined;
     const { dir, name } = this.metaKey(node.path);
-    const meta = this.loadMeta(dir);
-    return meta instanceof Promise ? meta.then((m) => metaFor(m, name, node.stat)) : metaFor(meta, name, node.stat);
+    return andThen(this.loadMeta(dir), (meta) => metaFor(meta, name, node.stat));
   }
 
   /**
@@ -317,8 +316,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
 
   /** A node's attributes: at once when its directory's attribute map is cached. */
   private attr(node: ZkNode): MaybePromise<Attr> {
-    const meta = this.entryMeta(node);
-    return meta instanceof Promise ? meta.then((m) => this.attrWith(node, m)) : this.attrWith(node, meta);
+    return andThen(this.entryMeta(node), (meta) => this.attrWith(node, meta));
   }
 
   private attrWith(node: ZkNode, meta: EntryMeta | undefined): Attr {
@@ -329,8 +327,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   }
 
   private lookupResult(node: ZkNode): MaybePromise<Lookup<ZkNode>> {
-    const attr = this.attr(node);
-    return attr instanceof Promise ? attr.then((a) => this.lookupWith(node, a)) : this.lookupWith(node, attr);
+    return andThen(this.attr(node), (attr) => this.lookupWith(node, attr));
   }
 
   private lookupWith(node: ZkNode, attr: Attr): Lookup<ZkNode> {
