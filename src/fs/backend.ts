@@ -56,7 +56,18 @@ export interface OpenResult<H> {
   directIo?: boolean;
   /** Keep the page cache from earlier opens (FOPEN_KEEP_CACHE): only if the backend invalidates it on remote change. */
   keepCache?: boolean;
+  /**
+   * The file's whole content as this open sees it, when the backend holds it
+   * already and it is at most PRELOAD_MAX bytes. On the first open of a node
+   * the node layer has it stored in the kernel's page cache before the open
+   * returns, so the reads that follow cost no request. A view is fine: it is
+   * written before any other request is served.
+   */
+  content?: Buffer;
 }
+
+/** Largest content worth storing in the page cache at open (a read the caller may not make costs only this copy). */
+export const PRELOAD_MAX = 64 * 1024;
 
 /** How a backend tells the kernel that something changed behind its back. */
 export interface KernelCache<N> {

@@ -31,7 +31,7 @@ import type {
   SetattrIn,
   StatfsOut,
 } from '../fuse/types.js';
-import type { AttrChanges, Backend, DirEntry, KernelCache, KernelNode, Lookup, OpenRequest, OpenResult } from './backend.js';
+import { PRELOAD_MAX, type AttrChanges, type Backend, type DirEntry, type KernelCache, type KernelNode, type Lookup, type OpenRequest, type OpenResult } from './backend.js';
 import { FsError } from './errors.js';
 import { IdTable } from './id-table.js';
 import { andThen } from './maybe-promise.js';
@@ -65,6 +65,8 @@ type XattrBackend<N extends KernelNode, H> = Required<Pick<Backend<N, H>, 'getxa
 
 class Inode<N> {
   lookups = 0;
+  /** A file has been opened on it: the kernel may hold pages of it, and READs or WRITEs may be in flight. */
+  opened = false;
   constructor(
     readonly nodeid: number,
     readonly generation: number,
@@ -319,7 +321,15 @@ export class NodeFileSystem<N extends KernelNode, H> implements RawFileSystem, K
   private addFile(inode: Inode<N>, r: OpenResult<H>): OpenOut {
     const fh = this.files.allocate();
     this.files.set(fh, { inode, handle: r.handle });
-    return { fh, openFlags: fopenFlags(r) };
+    const out: OpenOut = { fh, openFlags: fopenFlags(r) };
+    // The first open of a node the kernel has just learned of: its page cache
+    // is empty and nothing can be reading or writing it, so the content can
+    // go there before the open returns (see OpenOut.preload).
+    if (!inode.opened && r.content && r.content.length > 0 && r.content.length <= PRELOAD_MAX && !r.directIo) {
+      out.preload = { nodeid: inode.nodeid, data: r.content };
+    }
+    inode.opened = true;
+    return out;
   }
 
   create(ctx: RequestContext, parent: number, name: string, mode: number, _umask: number, flags: number): MaybePromise<{ entry: EntryOut; open: OpenOut }> {

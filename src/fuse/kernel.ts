@@ -136,6 +136,8 @@ export const ATTR_SIZE = 88;
 export const ENTRY_OUT_SIZE = 128;
 export const ATTR_OUT_SIZE = 104;
 export const OPEN_OUT_SIZE = 16;
+/** fuse_notify_store_out: nodeid, offset, size, padding. */
+export const NOTIFY_STORE_OUT_SIZE = 24;
 export const INIT_OUT_SIZE = 64;
 export const STATFS_OUT_SIZE = 80;
 /** `fuse_lk_out`: one `fuse_file_lock`. */

@@ -10,6 +10,7 @@ import {
   ATTR_OUT_SIZE,
   ENTRY_OUT_SIZE,
   FILE_LOCK_SIZE,
+  FopenFlag,
   IN_HEADER_SIZE,
   INIT_OUT_SIZE,
   InitFlag,
@@ -18,6 +19,7 @@ import {
   MIN_KERNEL_MINOR,
   MIN_READ_BUFFER,
   Notify,
+  NOTIFY_STORE_OUT_SIZE,
   OPEN_OUT_SIZE,
   Op,
   OUT_HEADER_SIZE,
@@ -162,6 +164,8 @@ export class FuseSession implements Notifier {
   private readonly replyBuffer = Buffer.allocUnsafe(REPLY_BUFFER_SIZE);
   /** The header of a reply whose payload is a buffer of its own (READ, READLINK, GETXATTR). */
   private readonly dataHeader = Buffer.allocUnsafe(OUT_HEADER_SIZE);
+  /** Header and fuse_notify_store_out of a page cache preload (OpenOut.preload). */
+  private readonly storeHeader = Buffer.alloc(OUT_HEADER_SIZE + NOTIFY_STORE_OUT_SIZE);
   private initialized = false;
   private conn: ConnectionInfo | undefined;
   private unmounting: Promise<void> | undefined;
@@ -306,8 +310,8 @@ export class FuseSession implements Notifier {
     await this.sendNotify(buf);
   }
 
-  private notifyHeader(buf: Buffer, code: Notify): void {
-    buf.writeUInt32LE(buf.length, 0);
+  private notifyHeader(buf: Buffer, code: Notify, length = buf.length): void {
+    buf.writeUInt32LE(length, 0);
     buf.writeInt32LE(code, 4);
     buf.writeBigUInt64LE(0n, 8);
   }
@@ -657,8 +661,29 @@ export class FuseSession implements Notifier {
   }
 
   private replyOpen(ctx: Context, o: OpenOut): void {
-    writeOpenOut(this.replyBody(ctx, OPEN_OUT_SIZE), OUT_HEADER_SIZE, o);
+    const keep = o.preload !== undefined && this.preload(o.preload.nodeid, o.preload.data);
+    writeOpenOut(this.replyBody(ctx, OPEN_OUT_SIZE), OUT_HEADER_SIZE, o, keep ? FopenFlag.KEEP_CACHE : 0);
     this.sendBody(ctx, OPEN_OUT_SIZE);
+  }
+
+  /**
+   * Stores a file's content in the kernel's page cache (NOTIFY_STORE) before
+   * the open that offers it returns. Written from this thread, in order, so it
+   * lands before the reply: the store locks each page it fills, and only a
+   * READ or WRITE of the node, impossible before its first open returns, could
+   * hold one. Not with the writeback cache, whose dirty pages the store could
+   * overwrite. Returns whether the pages now hold the content.
+   */
+  private preload(nodeid: number, data: Buffer): boolean {
+    if (this.opts.writebackCache || !this.channel) return false;
+    const h = this.storeHeader;
+    this.notifyHeader(h, Notify.STORE, h.length + data.length);
+    writeU64(h, OUT_HEADER_SIZE, nodeid);
+    writeU64(h, OUT_HEADER_SIZE + 8, 0);
+    h.writeUInt32LE(data.length, OUT_HEADER_SIZE + 16);
+    const errno = this.channel.writev([h, data]);
+    if (errno !== 0 && errno !== Errno.ENOENT) log.debug('kernel refused a page cache preload', { nodeid, errno });
+    return errno === 0;
   }
 
   private replyEmpty(ctx: Context): void {
@@ -746,9 +771,9 @@ function describe(err: unknown): string {
   return err instanceof Error ? (err.stack ?? err.message) : String(err);
 }
 
-function writeOpenOut(buf: Buffer, off: number, o: OpenOut): void {
+function writeOpenOut(buf: Buffer, off: number, o: OpenOut, extraFlags = 0): void {
   writeU64(buf, off, o.fh);
-  buf.writeUInt32LE(o.openFlags ?? 0, off + 8);
+  buf.writeUInt32LE((o.openFlags ?? 0) | extraFlags, off + 8);
   buf.writeUInt32LE(0, off + 12);
 }
 

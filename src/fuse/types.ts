@@ -58,6 +58,13 @@ export interface OpenOut {
   fh: number;
   /** FOPEN_* bits. */
   openFlags?: number;
+  /**
+   * The file's whole content, for the kernel's page cache: the session stores
+   * it (NOTIFY_STORE) before replying and replies with KEEP_CACHE. Only for a
+   * node no open file refers to yet, so that no READ or WRITE of it can be
+   * holding a page the store must lock (that would deadlock).
+   */
+  preload?: { nodeid: number; data: Buffer };
 }
 
 export interface SetattrIn {

@@ -5,7 +5,7 @@
 
 import { constants as C } from 'node:fs';
 import os from 'node:os';
-import type { AttrChanges, Backend, DirEntry, KernelCache, Lookup, OpenRequest, OpenResult, RequestContext, StatfsOut, Timespec } from '../../fs/backend.js';
+import { PRELOAD_MAX, type AttrChanges, type Backend, type DirEntry, type KernelCache, type Lookup, type OpenRequest, type OpenResult, type RequestContext, type StatfsOut, type Timespec } from '../../fs/backend.js';
 import type { Attr } from '../../fs/backend.js';
 import { FsError } from '../../fs/errors.js';
 import { RENAME_EXCHANGE, RENAME_NOREPLACE } from '../../fuse/kernel.js';
@@ -363,7 +363,9 @@ export class MemoryBackend implements Backend<MemNode, MemHandle> {
       node.touchModified();
       if (req.killSuidgid) node.killSuidgid();
     }
-    return { handle: { node, append: req.append }, keepCache: true };
+    const data = node.data;
+    const content = req.read && data && data.size <= PRELOAD_MAX ? data.read(0, data.size) : undefined;
+    return { handle: { node, append: req.append }, keepCache: true, content };
   }
 
   create(ctx: RequestContext, parent: MemNode, name: string, mode: number, req: OpenRequest): { entry: Lookup<MemNode>; open: OpenResult<MemHandle> } {

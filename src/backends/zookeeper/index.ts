@@ -7,7 +7,7 @@
 // own changes cause are recognised and cost nothing.
 
 import { constants as C } from 'node:fs';
-import type { Attr, AttrChanges, Backend, DirEntry, FileLock, KernelCache, LockIn, Lookup, MaybePromise, OpenRequest, OpenResult, RequestContext, StatfsOut } from '../../fs/backend.js';
+import { PRELOAD_MAX, type Attr, type AttrChanges, type Backend, type DirEntry, type FileLock, type KernelCache, type LockIn, type Lookup, type MaybePromise, type OpenRequest, type OpenResult, type RequestContext, type StatfsOut } from '../../fs/backend.js';
 import { FsError } from '../../fs/errors.js';
 import { andThen } from '../../fs/maybe-promise.js';
 import { log } from '../../util/log.js';
@@ -608,6 +608,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     if (node.kind === 'dir') throw new FsError('EISDIR');
     let file = node.file;
     let keepCache = true;
+    let content: Buffer | undefined;
     if (!file) {
       // Opening to write starts from the latest committed content, even if the
       // watch has not told us yet of a close on another node (no lost update).
@@ -617,13 +618,14 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       // through an older open may have refilled them after an invalidation.
       keepCache = node.kernelCached === node.stat.mzxid;
       node.kernelCached = node.stat.mzxid;
+      if (req.read && !req.truncate) content = file.whole(PRELOAD_MAX);
     }
     file.opens++;
     if (req.truncate && file.size > 0) await file.truncate(0);
     // The kernel's page cache stays valid across opens: the watch invalidates it on any change.
     const handle: ZkHandle = { node, file, append: req.append, writes: req.write || req.truncate };
     node.handles.add(handle);
-    return { handle, keepCache };
+    return { handle, keepCache, content };
   }
 
   /** Whether large files can live at this node (hybrid mode keeps their size in the attribute map; a .zdata file is a directory's data). */

@@ -100,6 +100,13 @@ export class OpenFile {
     return this.len;
   }
 
+  /** The whole content, if it is at most `max` bytes and held in memory (a small file as it was loaded or written). */
+  whole(max: number): Buffer | undefined {
+    if (this.len === 0 || this.len > max || this.slots.length !== 1) return undefined;
+    const slot = this.slots[0]!;
+    return slot.buf !== undefined && slot.len >= this.len ? slot.buf.subarray(0, this.len) : undefined;
+  }
+
   /** Bytes of the range of slot `i` (its coverage within the current size). */
   private coverage(i: number): number {
     return Math.max(0, Math.min(this.len, (i + 1) * this.cs) - i * this.cs);
