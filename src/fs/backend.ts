@@ -80,14 +80,21 @@ export interface KernelCache<N> {
 }
 
 /**
- * What every backend node carries for the node layer: the node layer's
- * record of the node while the kernel holds it (as go-fuse's nodes embed an
- * Inode). It saves a hash lookup on every request that names a node. A
- * backend declares the field, initialised to undefined so that all its nodes
- * share one shape, and never reads or writes it.
+ * What every backend node carries for the node layer: the kernel's id for it
+ * and the kernel's reference count, kept on the node itself (as go-fuse's
+ * nodes embed an Inode). A request that names a node then costs no hash
+ * lookup, and the kernel learning a node (thousands in a cold `ls -l`)
+ * allocates nothing that the garbage collector must then copy and promote.
+ * A backend declares the fields with these initial values, so that all its
+ * nodes share one shape, and never reads or writes them.
  */
 export interface KernelNode {
-  kernelRef: object | undefined;
+  /** The node id the kernel knows this node by; 0 while it holds none. */
+  kernelId: number;
+  /** The kernel's lookup count on kernelId. */
+  kernelLookups: number;
+  /** A file was opened on the node since the kernel learned its id (the page cache may then hold data). */
+  kernelOpened: boolean;
 }
 
 export interface Backend<N extends KernelNode, H = unknown> {

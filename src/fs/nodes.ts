@@ -63,24 +63,13 @@ export const defaultNodeLayerOptions: NodeLayerOptions = {
 
 type XattrBackend<N extends KernelNode, H> = Required<Pick<Backend<N, H>, 'getxattr' | 'setxattr' | 'listxattr' | 'removexattr'>>;
 
-class Inode<N> {
-  lookups = 0;
-  /** A file has been opened on it: the kernel may hold pages of it, and READs or WRITEs may be in flight. */
-  opened = false;
-  constructor(
-    readonly nodeid: number,
-    readonly generation: number,
-    readonly node: N,
-  ) {}
-}
-
 interface OpenFile<N, H> {
-  inode: Inode<N>;
+  inode: N;
   handle: H;
 }
 
 interface OpenDir<N> {
-  inode: Inode<N>;
+  inode: N;
   entries: DirEntry[] | undefined;
 }
 
@@ -88,7 +77,7 @@ const O_ACCMODE = 3;
 
 export class NodeFileSystem<N extends KernelNode, H> implements RawFileSystem, KernelCache<N> {
   private readonly opts: NodeLayerOptions;
-  private readonly byId = new IdTable<Inode<N>>(ROOT_ID);
+  private readonly byId = new IdTable<N>(ROOT_ID);
   /** Open files and directories by handle (fh 0 is never given out). */
   private readonly files = new IdTable<OpenFile<N, H>>(1);
   private readonly dirs = new IdTable<OpenDir<N>>(1);
@@ -101,10 +90,10 @@ export class NodeFileSystem<N extends KernelNode, H> implements RawFileSystem, K
   ) {
     this.opts = { ...defaultNodeLayerOptions, ...options };
     // The table's first id is ROOT_ID.
-    const root = new Inode(this.byId.allocate(), 0, backend.root);
-    root.lookups = 1;
-    this.byId.set(root.nodeid, root);
-    backend.root.kernelRef = root;
+    const root = backend.root;
+    root.kernelId = this.byId.allocate();
+    root.kernelLookups = 1;
+    this.byId.set(root.kernelId, root);
   }
 
   /** Connects kernel cache invalidation; the backend gets it through `attach`. */
@@ -125,21 +114,17 @@ export class NodeFileSystem<N extends KernelNode, H> implements RawFileSystem, K
   // ---- KernelCache ------------------------------------------------------------
 
   async invalidateNode(node: N): Promise<void> {
-    const inode = this.inodeOf(node);
-    if (inode && this.notifier) await this.notifier.invalInode(inode.nodeid, 0, 0);
+    if (node.kernelId !== 0 && this.notifier) await this.notifier.invalInode(node.kernelId, 0, 0);
   }
 
   async invalidateEntry(parent: N, name: string): Promise<void> {
-    const inode = this.inodeOf(parent);
-    if (inode && this.notifier) await this.notifier.invalEntry(inode.nodeid, name);
+    if (parent.kernelId !== 0 && this.notifier) await this.notifier.invalEntry(parent.kernelId, name);
   }
 
   async entryDeleted(parent: N, child: N, name: string): Promise<void> {
-    const p = this.inodeOf(parent);
-    const c = this.inodeOf(child);
-    if (!p || !this.notifier) return;
-    if (c) await this.notifier.delete(p.nodeid, c.nodeid, name);
-    else await this.notifier.invalEntry(p.nodeid, name);
+    if (parent.kernelId === 0 || !this.notifier) return;
+    if (child.kernelId !== 0) await this.notifier.delete(parent.kernelId, child.kernelId, name);
+    else await this.notifier.invalEntry(parent.kernelId, name);
   }
 
   // ---- lifecycle ------------------------------------------------------------------
@@ -149,9 +134,11 @@ export class NodeFileSystem<N extends KernelNode, H> implements RawFileSystem, K
   destroy(): void {
     this.files.clear();
     this.dirs.clear();
-    for (const inode of this.byId.values()) {
-      inode.node.kernelRef = undefined;
-      if (inode.nodeid !== ROOT_ID) this.backend.forget?.(inode.node);
+    for (const node of this.byId.values()) {
+      const root = node.kernelId === ROOT_ID;
+      node.kernelId = 0;
+      node.kernelLookups = 0;
+      if (!root) this.backend.forget?.(node);
     }
     this.byId.clear();
     void this.backend.close?.();
@@ -159,11 +146,7 @@ export class NodeFileSystem<N extends KernelNode, H> implements RawFileSystem, K
 
   // ---- helpers ----------------------------------------------------------------------
 
-  private inodeOf(node: N): Inode<N> | undefined {
-    return node.kernelRef as Inode<N> | undefined;
-  }
-
-  private inode(nodeid: number): Inode<N> {
+  private inode(nodeid: number): N {
     const inode = this.byId.get(nodeid);
     if (!inode) throw new FsError('ESTALE', `unknown node id ${nodeid}`);
     return inode;
@@ -176,17 +159,16 @@ export class NodeFileSystem<N extends KernelNode, H> implements RawFileSystem, K
 
   /** Registers one kernel reference to the looked-up node and builds the entry reply. */
   private readonly entryOut = (found: Lookup<N>): EntryOut => {
-    let inode = this.inodeOf(found.node);
-    if (!inode) {
-      const nodeid = this.byId.allocate();
-      inode = new Inode(nodeid, this.byId.generation(nodeid), found.node);
-      this.byId.set(inode.nodeid, inode);
-      found.node.kernelRef = inode;
+    const node = found.node;
+    if (node.kernelId === 0) {
+      node.kernelId = this.byId.allocate();
+      node.kernelOpened = false;
+      this.byId.set(node.kernelId, node);
     }
-    inode.lookups++;
+    node.kernelLookups++;
     return {
-      nodeid: inode.nodeid,
-      generation: inode.generation,
+      nodeid: node.kernelId,
+      generation: this.byId.generation(node.kernelId),
       entryTimeout: found.entryTimeout ?? this.opts.entryTimeout,
       attrTimeout: found.attrTimeout ?? this.opts.attrTimeout,
       attr: found.attr,
@@ -200,7 +182,7 @@ export class NodeFileSystem<N extends KernelNode, H> implements RawFileSystem, K
    * directory sends the directory's handle, a number that may also be a
    * file's (directories and files are numbered apart).
    */
-  private handleOf(inode: Inode<N>, fh: number): H | undefined {
+  private handleOf(inode: N, fh: number): H | undefined {
     const f = this.files.get(fh);
     return f && f.inode === inode ? f.handle : undefined;
   }
@@ -220,7 +202,7 @@ export class NodeFileSystem<N extends KernelNode, H> implements RawFileSystem, K
   lookup(ctx: RequestContext, parent: number, name: string): MaybePromise<EntryOut> {
     const dir = this.inode(parent);
     this.checkName(name);
-    const found = this.backend.lookup(ctx, dir.node, name);
+    const found = this.backend.lookup(ctx, dir, name);
     return andThen(found, this.lookupReply);
   }
 
@@ -232,20 +214,21 @@ export class NodeFileSystem<N extends KernelNode, H> implements RawFileSystem, K
 
   forget(nodeid: number, nlookup: number): void {
     if (nodeid === ROOT_ID) return;
-    const inode = this.byId.get(nodeid);
-    if (!inode) return;
-    inode.lookups -= nlookup;
-    if (inode.lookups > 0) return;
+    const node = this.byId.get(nodeid);
+    if (!node) return;
+    node.kernelLookups -= nlookup;
+    if (node.kernelLookups > 0) return;
     this.byId.delete(nodeid);
     this.locks.forgetFile(nodeid);
-    inode.node.kernelRef = undefined;
-    this.backend.forget?.(inode.node);
+    node.kernelId = 0;
+    node.kernelLookups = 0;
+    this.backend.forget?.(node);
   }
 
   getattr(ctx: RequestContext, nodeid: number, fh: number | undefined): MaybePromise<AttrOut> {
     const inode = this.inode(nodeid);
     const handle = fh !== undefined ? this.handleOf(inode, fh) : undefined;
-    return andThen(this.backend.getattr(ctx, inode.node, handle), this.attrOut);
+    return andThen(this.backend.getattr(ctx, inode, handle), this.attrOut);
   }
 
   setattr(ctx: RequestContext, nodeid: number, s: SetattrIn): MaybePromise<AttrOut> {
@@ -261,40 +244,40 @@ export class NodeFileSystem<N extends KernelNode, H> implements RawFileSystem, K
     if (v & Fattr.CTIME) changes.ctime = s.ctime;
     if (v & Fattr.KILL_SUIDGID) changes.killSuidgid = true;
     const handle = v & Fattr.FH ? this.handleOf(inode, s.fh) : undefined;
-    return andThen(this.backend.setattr(ctx, inode.node, changes, handle), this.attrOut);
+    return andThen(this.backend.setattr(ctx, inode, changes, handle), this.attrOut);
   }
 
   readlink(ctx: RequestContext, nodeid: number): MaybePromise<Buffer> {
-    return andThen(this.backend.readlink(ctx, this.inode(nodeid).node), (target) => Buffer.from(target, 'utf8'));
+    return andThen(this.backend.readlink(ctx, this.inode(nodeid)), (target) => Buffer.from(target, 'utf8'));
   }
 
   symlink(ctx: RequestContext, parent: number, name: string, target: string): MaybePromise<EntryOut> {
     const dir = this.inode(parent);
     this.checkName(name);
     if (Buffer.byteLength(target) > 4095) throw new FsError('ENAMETOOLONG');
-    return andThen(this.backend.symlink(ctx, dir.node, name, target), this.entryOut);
+    return andThen(this.backend.symlink(ctx, dir, name, target), this.entryOut);
   }
 
   mknod(ctx: RequestContext, parent: number, name: string, mode: number, rdev: number): MaybePromise<EntryOut> {
     const dir = this.inode(parent);
     this.checkName(name);
-    return andThen(this.backend.mknod(ctx, dir.node, name, mode, rdev), this.entryOut);
+    return andThen(this.backend.mknod(ctx, dir, name, mode, rdev), this.entryOut);
   }
 
   mkdir(ctx: RequestContext, parent: number, name: string, mode: number): MaybePromise<EntryOut> {
     const dir = this.inode(parent);
     this.checkName(name);
-    return andThen(this.backend.mkdir(ctx, dir.node, name, (mode & 0o7777) | C.S_IFDIR), this.entryOut);
+    return andThen(this.backend.mkdir(ctx, dir, name, (mode & 0o7777) | C.S_IFDIR), this.entryOut);
   }
 
   unlink(ctx: RequestContext, parent: number, name: string): MaybePromise<void> {
     this.checkName(name);
-    return this.backend.unlink(ctx, this.inode(parent).node, name);
+    return this.backend.unlink(ctx, this.inode(parent), name);
   }
 
   rmdir(ctx: RequestContext, parent: number, name: string): MaybePromise<void> {
     this.checkName(name);
-    return this.backend.rmdir(ctx, this.inode(parent).node, name);
+    return this.backend.rmdir(ctx, this.inode(parent), name);
   }
 
   rename(ctx: RequestContext, parent: number, name: string, newParent: number, newName: string, flags: number): MaybePromise<void> {
@@ -302,40 +285,40 @@ export class NodeFileSystem<N extends KernelNode, H> implements RawFileSystem, K
     if (flags & RENAME_NOREPLACE && flags & RENAME_EXCHANGE) throw new FsError('EINVAL');
     this.checkName(name);
     this.checkName(newName);
-    return this.backend.rename(ctx, this.inode(parent).node, name, this.inode(newParent).node, newName, flags);
+    return this.backend.rename(ctx, this.inode(parent), name, this.inode(newParent), newName, flags);
   }
 
   link(ctx: RequestContext, nodeid: number, newParent: number, newName: string): MaybePromise<EntryOut> {
     if (!this.backend.link) throw new FsError('EPERM', 'this backend has no hard links');
     this.checkName(newName);
-    return andThen(this.backend.link(ctx, this.inode(nodeid).node, this.inode(newParent).node, newName), this.entryOut);
+    return andThen(this.backend.link(ctx, this.inode(nodeid), this.inode(newParent), newName), this.entryOut);
   }
 
   open(ctx: RequestContext, nodeid: number, flags: number, openFlags: number): MaybePromise<OpenOut> {
     const inode = this.inode(nodeid);
-    const opened = this.backend.open(ctx, inode.node, openRequest(flags, (openFlags & OPEN_KILL_SUIDGID) !== 0));
+    const opened = this.backend.open(ctx, inode, openRequest(flags, (openFlags & OPEN_KILL_SUIDGID) !== 0));
     // Not andThen: the closure it needs would be made on the answer-now path too.
     return opened instanceof Promise ? opened.then((r) => this.addFile(inode, r)) : this.addFile(inode, opened);
   }
 
-  private addFile(inode: Inode<N>, r: OpenResult<H>): OpenOut {
+  private addFile(inode: N, r: OpenResult<H>): OpenOut {
     const fh = this.files.allocate();
     this.files.set(fh, { inode, handle: r.handle });
     const out: OpenOut = { fh, openFlags: fopenFlags(r) };
     // The first open of a node the kernel has just learned of: its page cache
     // is empty and nothing can be reading or writing it, so the content can
     // go there before the open returns (see OpenOut.preload).
-    if (!inode.opened && r.content && r.content.length > 0 && r.content.length <= PRELOAD_MAX && !r.directIo) {
-      out.preload = { nodeid: inode.nodeid, data: r.content };
+    if (!inode.kernelOpened && r.content && r.content.length > 0 && r.content.length <= PRELOAD_MAX && !r.directIo) {
+      out.preload = { nodeid: inode.kernelId, data: r.content };
     }
-    inode.opened = true;
+    inode.kernelOpened = true;
     return out;
   }
 
   create(ctx: RequestContext, parent: number, name: string, mode: number, _umask: number, flags: number): MaybePromise<{ entry: EntryOut; open: OpenOut }> {
     const dir = this.inode(parent);
     this.checkName(name);
-    return andThen(this.backend.create(ctx, dir.node, name, (mode & 0o7777) | C.S_IFREG, openRequest(flags, false)), this.createReply);
+    return andThen(this.backend.create(ctx, dir, name, (mode & 0o7777) | C.S_IFREG, openRequest(flags, false)), this.createReply);
   }
 
   private readonly createReply = (r: { entry: Lookup<N>; open: OpenResult<H> }): { entry: EntryOut; open: OpenOut } => {
@@ -374,7 +357,7 @@ export class NodeFileSystem<N extends KernelNode, H> implements RawFileSystem, K
   }
 
   /** Runs `step`, then releases `owner`'s locks on the file however the step ended; the step's error wins. */
-  private thenReleaseLocks(step: () => MaybePromise<void>, inode: Inode<N>, owner: bigint, flock: boolean): MaybePromise<void> {
+  private thenReleaseLocks(step: () => MaybePromise<void>, inode: N, owner: bigint, flock: boolean): MaybePromise<void> {
     let done: MaybePromise<void>;
     try {
       done = step();
@@ -401,7 +384,7 @@ export class NodeFileSystem<N extends KernelNode, H> implements RawFileSystem, K
     // A listing is a snapshot taken at offset 0 (opendir or rewinddir), so
     // offsets stay stable while entries are added or removed meanwhile.
     if (offset > 0 && dir.entries) return this.fillDir(ctx, dir, dir.entries, offset, sink);
-    const listed = this.backend.readdir(ctx, dir.inode.node);
+    const listed = this.backend.readdir(ctx, dir.inode);
     if (listed instanceof Promise) {
       return listed.then((entries) => {
         dir.entries = entries;
@@ -421,7 +404,7 @@ export class NodeFileSystem<N extends KernelNode, H> implements RawFileSystem, K
         if (!sink.add(e.name, e.ino, e.mode, i + 1)) return;
         continue;
       }
-      const found = this.backend.lookup(ctx, dir.inode.node, e.name);
+      const found = this.backend.lookup(ctx, dir.inode, e.name);
       if (found instanceof Promise) {
         return found.then((f) => {
           if (this.addPlus(sink, e, i, f)) return this.fillDir(ctx, dir, entries, i + 1, sink);
@@ -453,7 +436,7 @@ export class NodeFileSystem<N extends KernelNode, H> implements RawFileSystem, K
 
   /** Only asked without default_permissions: check the mode bits ourselves. */
   access(ctx: RequestContext, nodeid: number, mask: number): MaybePromise<void> {
-    return andThen(this.backend.getattr(ctx, this.inode(nodeid).node, undefined), (attr) => {
+    return andThen(this.backend.getattr(ctx, this.inode(nodeid), undefined), (attr) => {
       if (!permits(attr, ctx, mask)) throw new FsError('EACCES');
     });
   }
@@ -469,36 +452,36 @@ export class NodeFileSystem<N extends KernelNode, H> implements RawFileSystem, K
   }
 
   setxattr(ctx: RequestContext, nodeid: number, name: string, value: Buffer, flags: number): MaybePromise<void> {
-    return this.xattrBackend().setxattr(ctx, this.inode(nodeid).node, name, value, flags);
+    return this.xattrBackend().setxattr(ctx, this.inode(nodeid), name, value, flags);
   }
 
   getxattr(ctx: RequestContext, nodeid: number, name: string): MaybePromise<Buffer> {
-    return this.xattrBackend().getxattr(ctx, this.inode(nodeid).node, name);
+    return this.xattrBackend().getxattr(ctx, this.inode(nodeid), name);
   }
 
   listxattr(ctx: RequestContext, nodeid: number): MaybePromise<string[]> {
-    return this.xattrBackend().listxattr(ctx, this.inode(nodeid).node);
+    return this.xattrBackend().listxattr(ctx, this.inode(nodeid));
   }
 
   removexattr(ctx: RequestContext, nodeid: number, name: string): MaybePromise<void> {
-    return this.xattrBackend().removexattr(ctx, this.inode(nodeid).node, name);
+    return this.xattrBackend().removexattr(ctx, this.inode(nodeid), name);
   }
 
   /** Drops `owner`'s locks on the file: in the backend's shared locks if it has them, else in this mount's table. */
-  private releaseLocks(inode: Inode<N>, owner: bigint, flock: boolean): MaybePromise<void> {
-    if (this.backend.releaseLocks) return this.backend.releaseLocks(inode.node, owner, flock);
-    this.locks.releaseOwner(inode.nodeid, owner, flock);
+  private releaseLocks(inode: N, owner: bigint, flock: boolean): MaybePromise<void> {
+    if (this.backend.releaseLocks) return this.backend.releaseLocks(inode, owner, flock);
+    this.locks.releaseOwner(inode.kernelId, owner, flock);
   }
 
   getlk(ctx: RequestContext, nodeid: number, lk: LockIn): MaybePromise<FileLock> {
     const inode = this.inode(nodeid);
-    if (this.backend.getlk) return this.backend.getlk(ctx, inode.node, lk);
+    if (this.backend.getlk) return this.backend.getlk(ctx, inode, lk);
     return this.locks.test(nodeid, lk);
   }
 
   setlk(ctx: RequestContext, nodeid: number, lk: LockIn, wait: boolean): MaybePromise<void> {
     const inode = this.inode(nodeid);
-    if (this.backend.setlk) return this.backend.setlk(ctx, inode.node, lk, wait);
+    if (this.backend.setlk) return this.backend.setlk(ctx, inode, lk, wait);
     return this.locks.set(ctx, nodeid, lk, wait);
   }
 

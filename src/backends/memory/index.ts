@@ -59,7 +59,9 @@ export class MemNode {
   parent: MemNode | undefined;
   target: string | undefined;
   xattrs: Map<string, Buffer> | undefined;
-  kernelRef: object | undefined = undefined;
+  kernelId = 0;
+  kernelLookups = 0;
+  kernelOpened = false;
 
   constructor(
     readonly ino: number,

@@ -95,7 +95,9 @@ export class ZkNode {
   readonly handles = new Set<ZkHandle>();
   /** The version (mzxid) the kernel's page cache may hold for this file, if any. */
   kernelCached: bigint | undefined;
-  kernelRef: object | undefined = undefined;
+  kernelId = 0;
+  kernelLookups = 0;
+  kernelOpened = false;
   constructor(
     /** Path relative to the volume root ("/" for the root). */
     public path: string,
