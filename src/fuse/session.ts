@@ -119,6 +119,8 @@ const REPLY_BUFFER_SIZE = 256;
 class DirBuffer {
   readonly buf: Buffer;
   used = 0;
+  /** Node ids the READDIRPLUS entries carry a lookup of: undone if the kernel never gets them. */
+  readonly lookups: number[] = [];
   constructor(
     readonly plus: boolean,
     capacity: number,
@@ -132,8 +134,10 @@ class DirBuffer {
     if (this.used + size > this.buf.length) return false;
     let off = this.used;
     if (this.plus) {
-      if (entry) writeEntryOut(this.buf, off, entry);
-      else this.buf.fill(0, off, off + ENTRY_OUT_SIZE);
+      if (entry) {
+        writeEntryOut(this.buf, off, entry);
+        if (entry.nodeid !== 0) this.lookups.push(entry.nodeid);
+      } else this.buf.fill(0, off, off + ENTRY_OUT_SIZE);
       off += ENTRY_OUT_SIZE;
     }
     this.used = writeDirent(this.buf, off, name, nameLen, ino, mode, nextOffset);
@@ -461,10 +465,7 @@ export class FuseSession implements Notifier {
         const fh = readU64(buf, B);
         const offset = readU64(buf, B + 8);
         const sink = new DirBuffer(opcode === Op.READDIRPLUS, buf.readUInt32LE(B + 16));
-        return this.answer(ctx, fs.readdir(ctx, nodeid, fh, offset, sink), () => {
-          writeOutHeader(sink.buf, sink.used, 0, unique);
-          this.send(unique, sink.buf, sink.used);
-        });
+        return this.answer(ctx, fs.readdir(ctx, nodeid, fh, offset, sink), () => this.sendDir(unique, sink));
       }
       case Op.ACCESS:
         return this.answer(ctx, fs.access(ctx, nodeid, buf.readUInt32LE(B)), this.replyEmpty);
@@ -641,6 +642,16 @@ export class FuseSession implements Notifier {
   /** Sends the reply built with replyBody; `nodeid`: the lookup it carries, undone if the kernel refuses it. */
   private sendBody(ctx: Context, bodySize: number, nodeid?: number): void {
     this.send(ctx.unique, this.replyBuffer, OUT_HEADER_SIZE + bodySize, nodeid);
+  }
+
+  private sendDir(unique: number, sink: DirBuffer): void {
+    const channel = this.channel;
+    if (!channel || channel.closed) return;
+    writeOutHeader(sink.buf, sink.used, 0, unique);
+    const errno = channel.write(sink.buf, sink.used);
+    // Interrupted: the kernel never saw these entries, so it holds none of their lookups.
+    if (errno === Errno.ENOENT) for (const nodeid of sink.lookups) this.fs.forget(nodeid, 1);
+    else this.checkSent(unique, errno, sink.used);
   }
 
   private replyEntry(ctx: Context, e: EntryOut): void {
