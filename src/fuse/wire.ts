@@ -16,13 +16,26 @@ export function readU64(buf: Buffer, off: number): number {
   return buf.readUInt32LE(off) + buf.readUInt32LE(off + 4) * TWO_32;
 }
 
+/**
+ * A u32, little-endian, as four byte stores: several times faster than
+ * `buf.writeUInt32LE`, whose range checks run for every field of every reply.
+ * Callers pass values that fit (a byte store keeps the low 8 bits).
+ */
+export function writeU32(buf: Buffer, off: number, value: number): void {
+  buf[off] = value;
+  buf[off + 1] = value >>> 8;
+  buf[off + 2] = value >>> 16;
+  buf[off + 3] = value >>> 24;
+}
+
 export function writeU64(buf: Buffer, off: number, value: number | bigint): void {
   if (typeof value === 'bigint') {
     buf.writeBigUInt64LE(BigInt.asUintN(64, value), off);
   } else if (value >= 0 && value <= Number.MAX_SAFE_INTEGER) {
-    // `>>> 0` is the value modulo 2^32, exact for any safe integer.
-    buf.writeUInt32LE(value >>> 0, off);
-    buf.writeUInt32LE(Math.floor(value / TWO_32), off + 4);
+    // `>>> 0` is the value modulo 2^32, exact for any safe integer; so is the division of the rest.
+    const low = value >>> 0;
+    writeU32(buf, off, low);
+    writeU32(buf, off + 4, (value - low) / TWO_32);
   } else {
     buf.writeBigInt64LE(BigInt(Math.trunc(value)), off);
   }
@@ -70,16 +83,16 @@ export function writeAttr(buf: Buffer, off: number, a: Attr): void {
   writeU64(buf, off + 24, a.atime.sec);
   writeU64(buf, off + 32, a.mtime.sec);
   writeU64(buf, off + 40, a.ctime.sec);
-  buf.writeUInt32LE(a.atime.nsec, off + 48);
-  buf.writeUInt32LE(a.mtime.nsec, off + 52);
-  buf.writeUInt32LE(a.ctime.nsec, off + 56);
-  buf.writeUInt32LE(a.mode >>> 0, off + 60);
-  buf.writeUInt32LE(a.nlink >>> 0, off + 64);
-  buf.writeUInt32LE(a.uid >>> 0, off + 68);
-  buf.writeUInt32LE(a.gid >>> 0, off + 72);
-  buf.writeUInt32LE(a.rdev >>> 0, off + 76);
-  buf.writeUInt32LE(a.blksize ?? PAGE_SIZE, off + 80);
-  buf.writeUInt32LE(0, off + 84);
+  writeU32(buf, off + 48, a.atime.nsec);
+  writeU32(buf, off + 52, a.mtime.nsec);
+  writeU32(buf, off + 56, a.ctime.nsec);
+  writeU32(buf, off + 60, a.mode >>> 0);
+  writeU32(buf, off + 64, a.nlink >>> 0);
+  writeU32(buf, off + 68, a.uid >>> 0);
+  writeU32(buf, off + 72, a.gid >>> 0);
+  writeU32(buf, off + 76, a.rdev >>> 0);
+  writeU32(buf, off + 80, a.blksize ?? PAGE_SIZE);
+  writeU32(buf, off + 84, 0);
 }
 
 export function writeEntryOut(buf: Buffer, off: number, e: EntryOut): void {
@@ -87,16 +100,16 @@ export function writeEntryOut(buf: Buffer, off: number, e: EntryOut): void {
   writeU64(buf, off + 8, e.generation ?? 0);
   writeU64(buf, off + 16, timeoutSec(e.entryTimeout));
   writeU64(buf, off + 24, timeoutSec(e.attrTimeout));
-  buf.writeUInt32LE(timeoutNsec(e.entryTimeout), off + 32);
-  buf.writeUInt32LE(timeoutNsec(e.attrTimeout), off + 36);
+  writeU32(buf, off + 32, timeoutNsec(e.entryTimeout));
+  writeU32(buf, off + 36, timeoutNsec(e.attrTimeout));
   if (e.attr) writeAttr(buf, off + 40, e.attr);
   else buf.fill(0, off + 40, off + 40 + ATTR_SIZE);
 }
 
 export function writeAttrOut(buf: Buffer, off: number, attr: Attr, timeout: number): void {
   writeU64(buf, off, timeoutSec(timeout));
-  buf.writeUInt32LE(timeoutNsec(timeout), off + 8);
-  buf.writeUInt32LE(0, off + 12);
+  writeU32(buf, off + 8, timeoutNsec(timeout));
+  writeU32(buf, off + 12, 0);
   writeAttr(buf, off + 16, attr);
 }
 
@@ -114,7 +127,7 @@ export function writeStatfs(buf: Buffer, off: number, s: StatfsOut): void {
 
 /** Writes a `fuse_out_header`: total length, negated errno (0: success), the request's unique. */
 export function writeOutHeader(buf: Buffer, length: number, errno: number, unique: number): void {
-  buf.writeUInt32LE(length, 0);
+  writeU32(buf, 0, length);
   // Not -errno for 0: -0 is a heap-allocated double, and this runs per reply.
   buf.writeInt32LE(errno === 0 ? 0 : -errno, 4);
   writeU64(buf, 8, unique);
@@ -133,8 +146,8 @@ export function direntPlusSize(nameLen: number): number {
 export function writeDirent(buf: Buffer, off: number, name: string, nameLen: number, ino: number | bigint, mode: number, nextOffset: number): number {
   writeU64(buf, off, ino);
   writeU64(buf, off + 8, nextOffset);
-  buf.writeUInt32LE(nameLen, off + 16);
-  buf.writeUInt32LE((mode & 0o170000) >>> 12, off + 20);
+  writeU32(buf, off + 16, nameLen);
+  writeU32(buf, off + 20, (mode & 0o170000) >>> 12);
   buf.write(name, off + DIRENT_HEADER_SIZE, nameLen, 'utf8');
   const end = off + direntSize(nameLen);
   buf.fill(0, off + DIRENT_HEADER_SIZE + nameLen, end);
