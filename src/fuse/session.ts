@@ -42,6 +42,7 @@ import {
   writeEntryOut,
   writeStatfs,
   writeOutHeader,
+  writeU32,
   writeU64,
 } from './wire.js';
 
@@ -645,13 +646,8 @@ export class FuseSession implements Notifier {
   }
 
   private sendDir(unique: number, sink: DirBuffer): void {
-    const channel = this.channel;
-    if (!channel || channel.closed) return;
     writeOutHeader(sink.buf, sink.used, 0, unique);
-    const errno = channel.write(sink.buf, sink.used);
-    // Interrupted: the kernel never saw these entries, so it holds none of their lookups.
-    if (errno === Errno.ENOENT) for (const nodeid of sink.lookups) this.fs.forget(nodeid, 1);
-    else this.checkSent(unique, errno, sink.used);
+    this.send(unique, sink.buf, sink.used, sink.lookups);
   }
 
   private replyEntry(ctx: Context, e: EntryOut): void {
@@ -704,8 +700,8 @@ export class FuseSession implements Notifier {
   /** fuse_write_out: a count below 4 GiB (WRITE, COPY_FILE_RANGE). */
   private replyWrite(ctx: Context, count: number): void {
     const out = this.replyBody(ctx, 8);
-    out.writeUInt32LE(Math.min(count, 0xffffffff), OUT_HEADER_SIZE);
-    out.writeUInt32LE(0, OUT_HEADER_SIZE + 4);
+    writeU32(out, OUT_HEADER_SIZE, Math.min(count, 0xffffffff));
+    writeU32(out, OUT_HEADER_SIZE + 4, 0);
     this.sendBody(ctx, 8);
   }
 
@@ -738,10 +734,11 @@ export class FuseSession implements Notifier {
     this.replyData(ctx, value);
   }
 
-  private send(unique: number, out: Buffer, length: number, nodeid?: number): void {
+  /** `lookups`: the node id (or ids, READDIRPLUS) whose lookup the reply carries, undone if the kernel refuses it. */
+  private send(unique: number, out: Buffer, length: number, lookups?: number | readonly number[]): void {
     const channel = this.channel;
     if (!channel || channel.closed) return;
-    this.checkSent(unique, channel.write(out, length), length, nodeid);
+    this.checkSent(unique, channel.write(out, length), length, lookups);
   }
 
   private sendWithData(unique: number, data: Buffer): void {
@@ -750,11 +747,12 @@ export class FuseSession implements Notifier {
     this.checkSent(unique, channel.writev([this.dataHeader, data]), OUT_HEADER_SIZE + data.length);
   }
 
-  private checkSent(unique: number, errno: number, length: number, nodeid?: number): void {
+  private checkSent(unique: number, errno: number, length: number, lookups?: number | readonly number[]): void {
     if (errno === 0) return;
     if (errno === Errno.ENOENT) {
-      // The request was interrupted and is gone; a lookup we counted never reached the kernel.
-      if (nodeid) this.fs.forget(nodeid, 1);
+      // The request was interrupted and is gone; the lookups we counted never reached the kernel.
+      const nodeids = typeof lookups === 'number' ? [lookups] : (lookups ?? []);
+      for (const nodeid of nodeids) if (nodeid !== 0) this.fs.forget(nodeid, 1);
       return;
     }
     if (errno === Errno.ENODEV) return;
@@ -784,8 +782,8 @@ function describe(err: unknown): string {
 
 function writeOpenOut(buf: Buffer, off: number, o: OpenOut, extraFlags = 0): void {
   writeU64(buf, off, o.fh);
-  buf.writeUInt32LE((o.openFlags ?? 0) | extraFlags, off + 8);
-  buf.writeUInt32LE(0, off + 12);
+  writeU32(buf, off + 8, (o.openFlags ?? 0) | extraFlags);
+  writeU32(buf, off + 12, 0);
 }
 
 function decodeSetattr(buf: Buffer, B: number): SetattrIn {
