@@ -36,6 +36,22 @@ function pattern(size: number, seed: number): Buffer {
   return b;
 }
 
+/**
+ * Reads `p` until its checksum is `want`. Another node's change reaches this
+ * one through the ZooKeeper watch, milliseconds after the writer's close
+ * returns (README: p99 7-11 ms), so a reader that already holds the file may
+ * read the old version for that long.
+ */
+async function seenAs(p: string, want: string, what: string, timeoutMs = 3000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const got = sha(fs.readFileSync(p));
+    if (got === want) return;
+    if (Date.now() > deadline) assert.equal(got, want, `${what}: not seen within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
 /** Runs a python program (argv after it) to the end; resolves its stdout. */
 function pyAsync(code: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -160,7 +176,7 @@ describe('ZooKeeper backend, large files', () => {
       fs.closeSync(fd);
       if (fdB !== undefined) fs.closeSync(fdB);
     }
-    assert.equal(sha(fs.readFileSync(path.join(b.mnt, f))), sha(model));
+    await seenAs(path.join(b.mnt, f), sha(model), 'B reads what A wrote');
     // Only the chunks written to were stored again.
     const m = await manifestOf(f);
     assert.ok(m.c.every((g) => g !== null));
@@ -174,25 +190,25 @@ describe('ZooKeeper backend, large files', () => {
     // Down inside a chunk, by name from B.
     fs.truncateSync(path.join(b.mnt, f), 3 * MiB + 17);
     let model = Buffer.from(data.subarray(0, 3 * MiB + 17));
-    assert.equal(sha(fs.readFileSync(path.join(a.mnt, f))), sha(model));
+    await seenAs(path.join(a.mnt, f), sha(model), 'A reads the file B truncated');
     assert.equal((await manifestOf(f)).size, 3 * MiB + 17);
     // Up through an open descriptor on A: zeros, and no chunk stored for them.
     const fd = fs.openSync(path.join(a.mnt, f), 'r+');
     fs.ftruncateSync(fd, 9 * MiB);
     fs.closeSync(fd);
     model = Buffer.concat([model, Buffer.alloc(9 * MiB - model.length)]);
+    await seenAs(path.join(b.mnt, f), sha(model), 'B reads the file A extended');
     assert.equal(fs.statSync(path.join(b.mnt, f)).size, 9 * MiB);
-    assert.equal(sha(fs.readFileSync(path.join(b.mnt, f))), sha(model));
     const m = await manifestOf(f);
     assert.deepEqual(m.c.slice(7), [null, null, null, null, null, null, null, null, null, null, null], 'holes are not stored');
     // Down below the znode limit: a plain znode with exactly the bytes, and the chunks are collected.
     fs.truncateSync(path.join(a.mnt, f), 100_000);
     assert.ok((await plain.getData(`${VOL}/${f}`)).data.equals(data.subarray(0, 100_000)));
-    assert.equal(sha(fs.readFileSync(path.join(b.mnt, f))), sha(data.subarray(0, 100_000)));
+    await seenAs(path.join(b.mnt, f), sha(data.subarray(0, 100_000)), 'B reads the file A truncated');
     await assertNoLeftovers(['5m', '60m', 'random']);
     // And up again past the limit by appending.
     fs.appendFileSync(path.join(b.mnt, f), pattern(2 * MiB, 6));
-    assert.equal(sha(fs.readFileSync(path.join(a.mnt, f))), sha(Buffer.concat([data.subarray(0, 100_000), pattern(2 * MiB, 6)])));
+    await seenAs(path.join(a.mnt, f), sha(Buffer.concat([data.subarray(0, 100_000), pattern(2 * MiB, 6)])), 'A reads what B appended');
     assert.equal((await manifestOf(f)).size, 100_000 + 2 * MiB);
   });
 
@@ -232,7 +248,7 @@ print('\\n'.join(seen))
     const bad = seen.filter((s) => !valid.has(s));
     assert.deepEqual(bad, [], `${bad.length} of ${seen.length} reads saw a mix`);
     assert.ok(seen.length >= 3, `the reader read ${seen.length} times`);
-    assert.equal(sha(fs.readFileSync(path.join(b.mnt, f))), written[written.length - 1]);
+    await seenAs(path.join(b.mnt, f), written[written.length - 1], 'B reads the last version');
   });
 
   it('writers on both nodes rewriting one large file at once: the result is one whole version, nothing leaked', async () => {
@@ -275,7 +291,7 @@ for v in range(6):
     const stored = await storedChunks();
     assert.ok([...oldChunks].every((c) => stored.has(c)), 'the old version stays while B reads it');
     // ... a new open on B sees the new one...
-    assert.equal(sha(fs.readFileSync(path.join(b.mnt, f))), sha(fresh));
+    await seenAs(path.join(b.mnt, f), sha(fresh), 'a new open on B reads the new version');
     // ... and once B closes, the old chunks are collected.
     fs.closeSync(fd);
     await waitFor(async () => [...(await storedChunks())].every((c) => !oldChunks.has(c)), 5000, 'the old chunks collected');
@@ -294,7 +310,7 @@ for v in range(6):
     assert.equal(fs.statSync(path.join(b.mnt, 'dir2', 'one')).size, 2 * MiB);
     // Rename over a large file: its chunks are garbage.
     fs.renameSync(path.join(b.mnt, 'two'), path.join(b.mnt, 'dir2', 'one'));
-    assert.equal(sha(fs.readFileSync(path.join(a.mnt, 'dir2', 'one'))), sha(two));
+    await seenAs(path.join(a.mnt, 'dir2', 'one'), sha(two), 'A reads the file B renamed over its own');
     // Unlink of large files.
     fs.unlinkSync(path.join(a.mnt, '60m'));
     fs.unlinkSync(path.join(b.mnt, 'pinned'));
