@@ -11,6 +11,7 @@ import type { Backend, KernelNode } from '../fs/backend.js';
 import { NodeFileSystem } from '../fs/nodes.js';
 import { MountError } from '../fuse/mount.js';
 import { FuseSession } from '../fuse/session.js';
+import { IdleGc } from '../util/idle-gc.js';
 import { log, setLogLevel } from '../util/log.js';
 import { parseChoice, parseSeconds, parseSize, UsageError } from './options.js';
 import { serveCommand } from './serve.js';
@@ -167,6 +168,8 @@ async function mountCommand(args: string[]): Promise<number> {
     readOnly: values.ro ?? false,
   });
   nodes.setNotifier(session);
+  const idleGc = process.env.SWARMVOL_NO_IDLE_GC ? undefined : IdleGc.create();
+  session.onRequest = idleGc?.request;
 
   let stopping = false;
   const stop = (signal: string) => {
@@ -182,6 +185,7 @@ async function mountCommand(args: string[]): Promise<number> {
   await session.mount(mountpoint);
   log.info('mounted', { mountpoint, backend: backendName, connection: session.connection });
   await session.closed();
+  idleGc?.stop();
   log.info('unmounted', { mountpoint });
   return 0;
 }
