@@ -76,6 +76,8 @@ export const defaultSessionOptions: SessionOptions = {
 };
 
 class Context implements RequestContext {
+  /** Keeps the shape of contexts alive between requests (see Listed.keepsShapeAlive in the memory backend). */
+  static readonly keepsShapeAlive = new Context(0, 0, 0, 0);
   interrupted = false;
   private interruptCallbacks: Array<() => void> | undefined;
   /** Neighbours in the session's list of requests waiting for the filesystem. */
@@ -124,6 +126,8 @@ const REPLY_BUFFER_SIZE = 256;
 
 /** Builds READDIR(PLUS) replies in one buffer (a writev of >1024 parts fails). */
 class DirBuffer {
+  /** Keeps the shape of directory replies alive between listings (see Listed.keepsShapeAlive in the memory backend). */
+  static readonly keepsShapeAlive = new DirBuffer(true, 0);
   readonly buf: Buffer;
   used = 0;
   /** Node ids the READDIRPLUS entries carry a lookup of: undone if the kernel never gets them. */
