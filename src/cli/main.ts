@@ -7,13 +7,14 @@ import { MemoryBackend } from '../backends/memory/index.js';
 import { parseConnectString, ZkClient } from '../backends/zookeeper/client/client.js';
 import { CREATOR_ALL_ACL, OPEN_ACL_UNSAFE } from '../backends/zookeeper/client/protocol.js';
 import { DEFAULT_MAX_FILE_SIZE, DEFAULT_MAX_REQUEST, largestFileSize, MAX_JUTE_MAXBUFFER, MODES, ZooKeeperBackend } from '../backends/zookeeper/index.js';
+import { DEFAULT_READ_AHEAD, MAX_READ_AHEAD } from '../backends/zookeeper/read-ahead.js';
 import type { Backend, KernelNode } from '../fs/backend.js';
 import { NodeFileSystem } from '../fs/nodes.js';
 import { MountError } from '../fuse/mount.js';
 import { FuseSession } from '../fuse/session.js';
 import { IdleGc } from '../util/idle-gc.js';
 import { log, setLogLevel } from '../util/log.js';
-import { parseChoice, parseSeconds, parseSize, UsageError } from './options.js';
+import { parseChoice, parseCount, parseSeconds, parseSize, UsageError } from './options.js';
 import { serveCommand } from './serve.js';
 
 const HELP = `Usage: swarmvol <command> [options]
@@ -66,6 +67,11 @@ mount options:
                                ZooKeeper's own default): sets how much one
                                znode holds and the chunk size of large files
                                (64k to 32M).
+  --read-ahead FILES           Once three files of a directory are read cold
+                               in a row, fetch up to FILES of its other files
+                               ahead, 32 requests in flight (default 1024;
+                               0: never). Costs requests for files that are
+                               then not read.
   --session-timeout SECONDS    ZooKeeper session timeout (default 10).
   --connect-timeout SECONDS    Give up mounting if ZooKeeper does not answer
                                within this time (default 10).
@@ -121,6 +127,7 @@ async function mountCommand(args: string[]): Promise<number> {
       quota: { type: 'string' },
       maxfilesize: { type: 'string' },
       'jute-maxbuffer': { type: 'string' },
+      'read-ahead': { type: 'string' },
       'entry-timeout': { type: 'string' },
       'attr-timeout': { type: 'string' },
       'negative-timeout': { type: 'string' },
@@ -155,7 +162,7 @@ async function mountCommand(args: string[]): Promise<number> {
     throw new UsageError('--writeback-cache: only with --backend memory (the zookeeper backend commits each file at close, and the kernel would hold writes back past it)');
   }
   if (backendName === 'memory') {
-    const zkOnly = (['hosts', 'path', 'mode', 'auth', 'auth-file', 'quota', 'maxfilesize', 'jute-maxbuffer'] as const).find((k) => values[k] !== undefined);
+    const zkOnly = (['hosts', 'path', 'mode', 'auth', 'auth-file', 'quota', 'maxfilesize', 'jute-maxbuffer', 'read-ahead'] as const).find((k) => values[k] !== undefined);
     if (zkOnly) throw new UsageError(`--${zkOnly}: only with --backend zookeeper`);
   }
   const backend = backendName === 'memory' ? new MemoryBackend() : await openZooKeeper(values);
@@ -236,6 +243,7 @@ async function openZooKeeper(values: Record<string, string | boolean | undefined
   if (quota !== undefined && values.ro) throw new UsageError('--quota: a read-only mount cannot set the quota');
   const maxRequest = parseSize('jute-maxbuffer', str('jute-maxbuffer'), DEFAULT_MAX_REQUEST, 64 * 1024, MAX_JUTE_MAXBUFFER);
   const maxFileSize = parseSize('maxfilesize', str('maxfilesize'), DEFAULT_MAX_FILE_SIZE, 1, largestFileSize(maxRequest));
+  const readAhead = parseCount('read-ahead', str('read-ahead'), DEFAULT_READ_AHEAD, 0, MAX_READ_AHEAD);
   const zk = new ZkClient({
     connectString: hosts,
     sessionTimeoutMs: parseSeconds('session-timeout', str('session-timeout'), 10, 86400) * 1000,
@@ -248,7 +256,7 @@ async function openZooKeeper(values: Record<string, string | boolean | undefined
     const acl = authMatch && !values['open-acl'] ? CREATOR_ALL_ACL : OPEN_ACL_UNSAFE;
     return await ZooKeeperBackend.open(
       zk,
-      { root, uid, gid, umask: parseInt(umaskText, 8), cacheTimeout: 3600, acl, maxRequest, maxFileSize, mode, quota },
+      { root, uid, gid, umask: parseInt(umaskText, 8), cacheTimeout: 3600, acl, maxRequest, maxFileSize, mode, quota, readAhead },
       !values.ro,
     );
   } catch (err) {

@@ -29,6 +29,13 @@ export function parseSize(option: string, value: string | undefined, fallback: n
   return n;
 }
 
+export function parseCount(option: string, value: string | undefined, fallback: number, min: number, max: number): number {
+  if (value === undefined) return fallback;
+  const n = /^\s*\d+\s*$/.test(value) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) throw new UsageError(`--${option}: expected a whole number from ${min} to ${max}, got "${value}"`);
+  return n;
+}
+
 export function parseChoice<T extends string>(option: string, value: string | undefined, choices: readonly T[], fallback: T): T {
   if (value === undefined) return fallback;
   const v = value.toLowerCase() as T;

@@ -5,6 +5,7 @@
 import { parseConnectString } from '../backends/zookeeper/client/client.js';
 import { DEFAULT_MAX_REQUEST, largestFileSize, MAX_JUTE_MAXBUFFER } from '../backends/zookeeper/chunks.js';
 import { MODES, type Mode } from '../backends/zookeeper/layout.js';
+import { MAX_READ_AHEAD } from '../backends/zookeeper/read-ahead.js';
 
 export class OptionError extends Error {
   constructor(message: string) {
@@ -29,6 +30,8 @@ export interface VolumeSpec {
   maxfilesize?: number;
   /** The ZooKeeper servers' jute.maxbuffer, if not the default. */
   jutemaxbuffer?: number;
+  /** Most files read ahead in a directory read file by file, if not the default (0: off). */
+  readahead?: number;
 }
 
 /** Plugin-wide defaults, from the plugin's environment. */
@@ -41,7 +44,7 @@ export interface PluginDefaults {
   auth: string | undefined;
 }
 
-export const VOLUME_OPTIONS = ['hosts', 'host', 'path', 'mode', 'auth', 'uid', 'gid', 'umask', 'ro', 'quota', 'maxfilesize', 'jutemaxbuffer'] as const;
+export const VOLUME_OPTIONS = ['hosts', 'host', 'path', 'mode', 'auth', 'uid', 'gid', 'umask', 'ro', 'quota', 'maxfilesize', 'jutemaxbuffer', 'readahead'] as const;
 
 export function defaultsFromEnv(env: NodeJS.ProcessEnv): PluginDefaults {
   const hosts = env.ZK_HOSTS?.trim() || undefined;
@@ -97,6 +100,12 @@ function fileLimits(maxText: string | undefined, juteText: string | undefined): 
   return { ...(max !== undefined ? { maxfilesize: max } : {}), ...(jute !== undefined ? { jutemaxbuffer: jute } : {}) };
 }
 
+function readAhead(value: string): number {
+  const n = /^\s*\d+\s*$/.test(value) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(n) || n > MAX_READ_AHEAD) throw new OptionError(`readahead: expected a number of files from 0 (off) to ${MAX_READ_AHEAD}, got "${value}"`);
+  return n;
+}
+
 function bool(option: string, value: string): boolean {
   const v = value.trim().toLowerCase();
   if (['', 'true', '1', 'yes', 'on'].includes(v)) return true;
@@ -150,6 +159,7 @@ export function parseVolumeOptions(name: string, opts: Record<string, unknown> |
       ro: o.ro !== undefined ? bool('ro', o.ro) : false,
       ...(o.quota !== undefined ? { quota: size('quota', o.quota) } : {}),
       ...fileLimits(o.maxfilesize, o.jutemaxbuffer),
+      ...(o.readahead !== undefined ? { readahead: readAhead(o.readahead) } : {}),
     },
     auth,
   };

@@ -6,7 +6,7 @@ const defaults = { hosts: '127.0.0.1:2181', root: '/swarmvol/volumes', auth: und
 const spec = (opts: Record<string, string>) => parseVolumeOptions('v', opts, defaults).spec;
 const refused = (opts: Record<string, string>, message: RegExp) => assert.throws(() => spec(opts), (e: unknown) => e instanceof OptionError && message.test(e.message));
 
-describe('volume options: quota, maxfilesize, jutemaxbuffer', () => {
+describe('volume options: quota, maxfilesize, jutemaxbuffer, readahead', () => {
   it('takes sizes with suffixes and leaves unset ones to the defaults', () => {
     assert.deepEqual(
       { quota: spec({ quota: '1G' }).quota, maxfilesize: spec({ maxfilesize: '8M' }).maxfilesize, jutemaxbuffer: spec({ jutemaxbuffer: '4M' }).jutemaxbuffer },
@@ -29,5 +29,14 @@ describe('volume options: quota, maxfilesize, jutemaxbuffer', () => {
     assert.equal(spec({ maxfilesize: '1T', jutemaxbuffer: '32M' }).maxfilesize, 1024 ** 4, 'a larger server limit allows larger files');
     refused({ jutemaxbuffer: '64M' }, /^jutemaxbuffer: expected .* from 64k to 32M/);
     refused({ maxfilesize: '1G', jutemaxbuffer: '64k' }, /^maxfilesize: expected at most \d+ bytes with jutemaxbuffer 65536/);
+  });
+
+  it('takes readahead as a number of files, 0 to turn it off, and refuses anything else', () => {
+    assert.equal(spec({ readahead: '64' }).readahead, 64);
+    assert.equal(spec({ readahead: '0' }).readahead, 0);
+    assert.equal(spec({}).readahead, undefined);
+    refused({ readahead: '-1' }, /^readahead: expected a number of files from 0 \(off\) to 100000, got "-1"/);
+    refused({ readahead: 'lots' }, /^readahead: expected a number of files/);
+    refused({ readahead: '100001' }, /^readahead: expected a number of files/);
   });
 });

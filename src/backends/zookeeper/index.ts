@@ -49,6 +49,7 @@ import { ChunkStore, chunkNames, chunkSizeFor, decodeManifest, encodeManifest, i
 import { ZkLocks } from './locks.js';
 import { type ChunkPlan, OpenFile } from './open-file.js';
 import { VolumeQuota } from './quota.js';
+import { DEFAULT_READ_AHEAD, READ_AHEAD_AFTER, READ_AHEAD_GAP_MS, ReadAhead } from './read-ahead.js';
 import { countNodes, createOps, deleteOps, movedMeta, type Subtree, subtreeBytes, subtreeNode } from './subtree.js';
 
 export { DEFAULT_MAX_FILE_SIZE, DEFAULT_MAX_REQUEST, largestFileSize, MAX_JUTE_MAXBUFFER } from './chunks.js';
@@ -69,6 +70,8 @@ export interface ZooKeeperBackendOptions extends Defaults {
   mode: Mode;
   /** Sets the volume's quota in bytes (stored in ZooKeeper for every node); absent: whatever was set before. */
   quota?: number;
+  /** Most files fetched ahead once a directory is read file by file (read-ahead.ts); 0: never. Default 1,024. */
+  readAhead?: number;
 }
 
 const MAX_RETRIES = 20;
@@ -93,6 +96,9 @@ export class ZkNode {
   unlinked = false;
   /** Open handles of this file in this process. */
   readonly handles = new Set<ZkHandle>();
+  /** Directory: files whose content was fetched cold in a row (READ_AHEAD_GAP_MS apart at most), since its last read-ahead. */
+  coldReads = 0;
+  coldReadAt = 0;
   /** The version (mzxid) the kernel's page cache may hold for this file, if any. */
   kernelCached: bigint | undefined;
   kernelId = 0;
@@ -179,6 +185,8 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   private readonly applying = new Set<Promise<void>>();
   /** Chunks of large files (hybrid mode only: the size lives in the attribute map). */
   private readonly chunks: ChunkStore;
+  /** Fetches ahead the files of directories being read one by one; undefined when turned off. */
+  private readonly readAhead: ReadAhead | undefined;
   private readonly inline: number;
   private readonly chunkSize: number;
 
@@ -195,6 +203,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     this.chunks = new ChunkStore(zk, `${opts.root === '/' ? '' : opts.root}/${CHUNKS_NAME}`, opts.acl);
     this.inline = inlineLimit(opts.maxRequest);
     this.chunkSize = chunkSizeFor(opts.maxRequest);
+    if ((opts.readAhead ?? DEFAULT_READ_AHEAD) > 0) this.readAhead = new ReadAhead((path) => this.fetchAhead(path));
     zk.on('watch', (e: WatchEvent) => this.onWatch(e));
     zk.on('session', (s: { expired: boolean }) => {
       if (!s.expired) return;
@@ -513,6 +522,13 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   }
 
   private async lookupRemote(parent: ZkNode, name: string, path: string, known: ZkNode | undefined): Promise<Lookup<ZkNode> | undefined> {
+    const ahead = this.readAhead?.take(path);
+    if (ahead) {
+      await ahead;
+      const fetched = this.nodes.get(path);
+      if (fetched && !fetched.stale && (fetched.data || fetched.kind === 'dir')) return this.lookupResult(fetched);
+      known = fetched;
+    }
     // The content comes along (ZooKeeper data is small): the open that usually follows costs no request.
     let found: { data: Buffer; stat: Stat } | undefined;
     let map: DirMeta;
@@ -532,7 +548,49 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     }
     const node = this.remember(path, found.stat, metaFor(map, name, found.stat));
     node.data = found.data;
+    if (node.kind !== 'dir') this.readCold(parent);
     return this.lookupResult(node);
+  }
+
+  /**
+   * A file of `dir` was fetched cold. After READ_AHEAD_AFTER of them in quick
+   * succession, the directory is being read file by file: its other files
+   * are fetched ahead.
+   */
+  private readCold(dir: ZkNode): void {
+    if (!this.readAhead) return;
+    const now = performance.now();
+    if (now - dir.coldReadAt > READ_AHEAD_GAP_MS) dir.coldReads = 0;
+    dir.coldReadAt = now;
+    if (++dir.coldReads < READ_AHEAD_AFTER) return;
+    dir.coldReads = 0;
+    void this.readAheadIn(dir).catch((err: unknown) => log.debug('read-ahead failed', { path: dir.path, error: (err as Error).message }));
+  }
+
+  private async readAheadIn(dir: ZkNode): Promise<void> {
+    const { children } = await this.zk.getChildren(this.zkPath(dir.path));
+    const paths: string[] = [];
+    const limit = this.opts.readAhead ?? DEFAULT_READ_AHEAD;
+    for (const name of children.sort()) {
+      if (paths.length >= limit) break;
+      if (this.rules.reserved.has(name)) continue;
+      const path = joinPath(dir.path, name);
+      const known = this.nodes.get(path);
+      if (known && !known.stale && (known.data || known.file || known.kind === 'dir')) continue;
+      paths.push(path);
+    }
+    this.readAhead!.schedule(paths);
+  }
+
+  /** One file read ahead: what a lookup of it would fetch, kept as a lookup would keep it. Returns its size. */
+  private async fetchAhead(path: string): Promise<number> {
+    const { dir, name } = parentOf(path);
+    const [found, map] = await Promise.all([this.zk.getData(this.zkPath(path)).catch(missing), this.loadMeta(dir)]);
+    // Gone, or open here meanwhile (an open file's content is its own business).
+    if (!found || this.nodes.get(path)?.file) return 0;
+    const node = this.remember(path, found.stat, metaFor(map, name, found.stat));
+    node.data = found.data;
+    return found.data.length;
   }
 
   /** The file showing a directory's own data (`.zdata` when it has some; dir mode: `_zoo_data_`, always). */
@@ -590,11 +648,20 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   /** A node's committed content, from cache or ZooKeeper. */
   private async content(node: ZkNode): Promise<Buffer> {
     if (node.data && !node.stale) return node.data;
+    const ahead = node.dataOf ? undefined : this.readAhead?.take(node.path);
+    if (ahead) {
+      await ahead;
+      if (node.data && !node.stale) return node.data;
+    }
     try {
       const r = await this.zk.getData(this.zkPath(node.dataOf ?? node.path));
       node.stat = node.dataOf ? { ...r.stat, numChildren: 0 } : r.stat;
       node.stale = false;
       node.data = r.data;
+      if (!node.dataOf) {
+        const parent = this.nodes.get(parentOf(node.path).dir);
+        if (parent) this.readCold(parent);
+      }
       return r.data;
     } catch (err) {
       throw errnoFromZk(err);
@@ -1409,6 +1476,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   }
 
   private async invalidateAll(): Promise<void> {
+    this.readAhead?.clear();
     this.metas.clear();
     for (const node of [...this.nodes.values()]) {
       node.data = undefined;

@@ -1,0 +1,118 @@
+// Reading ahead the files of a directory that is being read file by file.
+//
+// A cold small-file read costs one getData, one round trip to ZooKeeper, and
+// a client that reads a directory's files one after another (a service
+// loading its config directory, `cat dir/*`, `tar c`) pays them one after
+// another. Once a directory has shown that pattern, its other files are
+// fetched ahead, several requests in flight: the same requests the lookups
+// would have made, sent before they are needed. A lookup of a file that is
+// queued and not yet sent sends it at once, ahead of the queue, so the reader
+// never waits behind files it has not asked for.
+
+/** Cold reads in one directory, in quick succession, before its other files are read ahead. */
+export const READ_AHEAD_AFTER = 3;
+/** Longest gap between two cold reads that still counts as a succession. */
+export const READ_AHEAD_GAP_MS = 1000;
+/** Requests a read-ahead keeps in flight: enough to hide the round trip, few enough that other requests do not queue behind many. */
+export const READ_AHEAD_WINDOW = 32;
+/** Default most files one read-ahead fetches (the `--read-ahead` option). */
+export const DEFAULT_READ_AHEAD = 1024;
+/** Largest `--read-ahead`. */
+export const MAX_READ_AHEAD = 100_000;
+/** A read-ahead stops once it has fetched this many bytes (files are mostly small; this bounds memory). */
+export const READ_AHEAD_BYTES = 16 * 1024 * 1024;
+
+interface Queued {
+  sent: boolean;
+  done: Promise<void>;
+  finish: () => void;
+}
+
+/**
+ * A queue of fetches, sent in order with at most `window` in flight. `fetch`
+ * resolves with the bytes it brought; a failed one counts as none, and the
+ * lookup is simply made again when the file is really needed. Once `maxBytes`
+ * have come in, what is still queued is dropped.
+ */
+export class ReadAhead {
+  private readonly queued = new Map<string, Queued>();
+  private readonly order: string[] = [];
+  private next = 0;
+  private inFlight = 0;
+  private bytes = 0;
+
+  constructor(
+    private readonly fetch: (path: string) => Promise<number>,
+    private readonly window = READ_AHEAD_WINDOW,
+    private readonly maxBytes = READ_AHEAD_BYTES,
+  ) {}
+
+  /** Paths queued or in flight. */
+  get size(): number {
+    return this.queued.size;
+  }
+
+  /** Queues `paths` (those not queued already) and starts sending. */
+  schedule(paths: readonly string[]): void {
+    for (const path of paths) {
+      if (this.queued.has(path)) continue;
+      let finish!: () => void;
+      const done = new Promise<void>((resolve) => (finish = resolve));
+      this.queued.set(path, { sent: false, done, finish });
+      this.order.push(path);
+    }
+    this.pump();
+  }
+
+  /**
+   * The fetch of `path` if it is queued or in flight, sent now if it was still
+   * waiting its turn; undefined if the read-ahead has nothing for it.
+   */
+  take(path: string): Promise<void> | undefined {
+    const q = this.queued.get(path);
+    if (!q) return undefined;
+    if (!q.sent) this.send(path, q);
+    return q.done;
+  }
+
+  /** Drops what has not been sent (a session loss: nothing fetched before it can be trusted after). */
+  clear(): void {
+    for (const path of this.order.slice(this.next)) {
+      const q = this.queued.get(path);
+      if (q && !q.sent) {
+        this.queued.delete(path);
+        q.finish();
+      }
+    }
+    this.order.length = 0;
+    this.next = 0;
+  }
+
+  private pump(): void {
+    while (this.inFlight < this.window && this.next < this.order.length) {
+      const path = this.order[this.next++]!;
+      const q = this.queued.get(path);
+      if (q && !q.sent) this.send(path, q);
+    }
+    if (this.next === this.order.length) {
+      this.order.length = 0;
+      this.next = 0;
+    }
+  }
+
+  private send(path: string, q: Queued): void {
+    q.sent = true;
+    this.inFlight++;
+    void this.fetch(path)
+      .catch(() => 0)
+      .then((n) => {
+        this.inFlight--;
+        this.queued.delete(path);
+        q.finish();
+        this.bytes += n;
+        if (this.bytes >= this.maxBytes) this.clear();
+        if (this.queued.size === 0) this.bytes = 0;
+        this.pump();
+      });
+  }
+}

@@ -1,0 +1,109 @@
+// The read-ahead queue on its own: a fetch function the test resolves by hand.
+
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ReadAhead } from '../../src/backends/zookeeper/read-ahead.js';
+
+/** A fetch whose calls the test sees and answers one by one. */
+function manual(): { fetch: (path: string) => Promise<number>; sent: string[]; answer: (path: string, bytes?: number) => Promise<void>; fail: (path: string) => Promise<void> } {
+  const sent: string[] = [];
+  const pending = new Map<string, { resolve: (n: number) => void; reject: (e: Error) => void }>();
+  const settle = () => new Promise((r) => setImmediate(r));
+  return {
+    sent,
+    fetch: (path) =>
+      new Promise<number>((resolve, reject) => {
+        sent.push(path);
+        pending.set(path, { resolve, reject });
+      }),
+    answer: async (path, bytes = 1) => {
+      pending.get(path)!.resolve(bytes);
+      await settle();
+    },
+    fail: async (path) => {
+      pending.get(path)!.reject(new Error('connection loss'));
+      await settle();
+    },
+  };
+}
+
+const names = (n: number) => Array.from({ length: n }, (_, i) => `/d/f${i}`);
+
+describe('read-ahead queue', () => {
+  it('keeps at most `window` fetches in flight, in order, and sends the next as each one ends', async () => {
+    const m = manual();
+    const ra = new ReadAhead(m.fetch, 3);
+    ra.schedule(names(6));
+    assert.deepEqual(m.sent, ['/d/f0', '/d/f1', '/d/f2']);
+    await m.answer('/d/f1');
+    assert.deepEqual(m.sent, ['/d/f0', '/d/f1', '/d/f2', '/d/f3']);
+    for (const p of ['/d/f0', '/d/f2', '/d/f3', '/d/f4', '/d/f5']) await m.answer(p);
+    assert.equal(m.sent.length, 6);
+    assert.equal(ra.size, 0);
+  });
+
+  it('sends a queued path at once when it is taken, and the taker waits for that fetch', async () => {
+    const m = manual();
+    const ra = new ReadAhead(m.fetch, 2);
+    ra.schedule(names(10));
+    const wait = ra.take('/d/f7');
+    assert.ok(wait);
+    assert.deepEqual(m.sent, ['/d/f0', '/d/f1', '/d/f7'], 'f7 jumps the queue');
+    let done = false;
+    void wait.then(() => (done = true));
+    await new Promise((r) => setImmediate(r));
+    assert.equal(done, false, 'not before its fetch ends');
+    await m.answer('/d/f7');
+    assert.equal(done, true);
+    assert.equal(ra.take('/d/f7'), undefined, 'fetched: the read-ahead has nothing more for it');
+    assert.equal(ra.take('/d/other'), undefined);
+    // f7 is not sent twice when the queue reaches it.
+    for (const p of ['/d/f0', '/d/f1', '/d/f2', '/d/f3', '/d/f4', '/d/f5', '/d/f6', '/d/f8']) await m.answer(p);
+    assert.deepEqual(m.sent.filter((p) => p === '/d/f7').length, 1);
+    assert.equal(m.sent.length, 10);
+  });
+
+  it('does not queue a path twice, and a failed fetch releases its waiters', async () => {
+    const m = manual();
+    const ra = new ReadAhead(m.fetch, 4);
+    ra.schedule(['/d/a', '/d/b']);
+    ra.schedule(['/d/b', '/d/c']);
+    assert.deepEqual(m.sent, ['/d/a', '/d/b', '/d/c']);
+    const wait = ra.take('/d/b')!;
+    await m.fail('/d/b');
+    await wait; // resolves: the lookup then fetches the file itself
+    assert.equal(ra.size, 2);
+  });
+
+  it('stops once maxBytes have come in: what is still queued is dropped and its takers released', async () => {
+    const m = manual();
+    const ra = new ReadAhead(m.fetch, 1, 100);
+    ra.schedule(names(5));
+    await m.answer('/d/f0', 60);
+    assert.deepEqual(m.sent, ['/d/f0', '/d/f1']);
+    await m.answer('/d/f1', 60);
+    assert.deepEqual(m.sent, ['/d/f0', '/d/f1'], '120 bytes > 100: nothing more is sent');
+    assert.equal(ra.size, 0);
+    assert.equal(ra.take('/d/f3'), undefined);
+    // A later schedule starts a new budget.
+    ra.schedule(['/d/g']);
+    assert.deepEqual(m.sent, ['/d/f0', '/d/f1', '/d/g']);
+  });
+
+  it('clear() drops what has not been sent and lets fetches in flight end', async () => {
+    const m = manual();
+    const ra = new ReadAhead(m.fetch, 2);
+    ra.schedule(names(5));
+    const queuedWait = ra.take('/d/f4');
+    assert.deepEqual(m.sent, ['/d/f0', '/d/f1', '/d/f4']);
+    ra.clear();
+    assert.equal(ra.size, 3, 'the three in flight stay');
+    assert.equal(ra.take('/d/f2'), undefined, 'dropped');
+    await m.answer('/d/f0');
+    await m.answer('/d/f1');
+    await m.answer('/d/f4');
+    await queuedWait;
+    assert.equal(m.sent.length, 3);
+    assert.equal(ra.size, 0);
+  });
+});

@@ -1,0 +1,126 @@
+// Read-ahead of a directory read file by file: mounted through the real kernel
+// FUSE against a real ZooKeeper, requests counted by the server (mntr).
+
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { ZkClient } from '../../src/backends/zookeeper/client/client.js';
+import { OPEN_ACL_UNSAFE } from '../../src/backends/zookeeper/client/protocol.js';
+import { runPipelined } from '../../src/backends/zookeeper/chunks.js';
+import { CLI, mountCli, sh, type CliMount } from '../helpers/mount.js';
+import { startZooKeeper, type ZooKeeperServer } from '../helpers/zookeeper.js';
+
+const FILES = 200;
+const name = (i: number) => `f${String(i).padStart(3, '0')}`;
+const content = (dir: string, i: number) => `${dir}/${name(i)} v1\n`;
+
+describe('ZooKeeper backend, read-ahead', () => {
+  let zk: ZooKeeperServer;
+  let plain: ZkClient;
+  const mounts: CliMount[] = [];
+
+  // mntr itself counts as a packet received: each call's own is taken off.
+  let mntrCalls = 0;
+  const packets = async () => ((await zk.mntr()).zk_packets_received as number) - ++mntrCalls;
+  /** Requests the server receives until it has been quiet for 300 ms (a read-ahead running in the background). */
+  const settled = async (): Promise<number> => {
+    let last = await packets();
+    for (;;) {
+      await new Promise((r) => setTimeout(r, 300));
+      const now = await packets();
+      if (now === last) return now;
+      last = now;
+    }
+  };
+  const mount = async (extra: string[] = []) => {
+    const m = await mountCli(['--backend', 'zookeeper', '--hosts', zk.connectString, '--path', '/ra', ...extra]);
+    mounts.push(m);
+    return m;
+  };
+  const read = (m: CliMount, dir: string, i: number) => fs.readFileSync(path.join(m.mnt, dir, name(i)), 'utf8');
+
+  before(async () => {
+    zk = await startZooKeeper();
+    plain = new ZkClient({ connectString: zk.connectString });
+    await plain.connect();
+    await plain.create('/ra', Buffer.alloc(0), OPEN_ACL_UNSAFE);
+    for (const dir of ['conf', 'changes', 'few', 'capped', 'off']) {
+      await plain.create(`/ra/${dir}`, Buffer.alloc(0), OPEN_ACL_UNSAFE);
+      await runPipelined(Array.from({ length: FILES }, (_, i) => i), (i) => plain.create(`/ra/${dir}/${name(i)}`, Buffer.from(content(dir, i)), OPEN_ACL_UNSAFE), 64);
+    }
+  });
+  after(async () => {
+    for (const m of mounts) assert.equal(await m.stop(), 0, m.output());
+    plain?.close();
+    await zk?.destroy();
+  });
+
+  it('fetches the other files ahead after three cold reads: reading them then costs no request, and the total stays one per file', async () => {
+    const m = await mount();
+    fs.readdirSync(m.mnt); // the root's attribute map, outside the counts
+    const p0 = await settled();
+    for (let i = 0; i < 3; i++) assert.equal(read(m, 'conf', i), content('conf', i));
+    const p1 = await settled();
+    for (let i = 3; i < FILES; i++) assert.equal(read(m, 'conf', i), content('conf', i));
+    const p2 = await packets();
+    console.log(`read-ahead: 3 cold reads and the read-ahead ${p1 - p0} requests, the other ${FILES - 3} files ${p2 - p1}`);
+    // The directory's lookup and map, 3 files, one listing, 197 files read ahead (and the odd ping).
+    assert.ok(p1 - p0 >= FILES && p1 - p0 <= FILES + 6, `cold reads and read-ahead: ${p1 - p0} requests for ${FILES} files`);
+    assert.ok(p2 - p1 <= 1, `${FILES - 3} files read after the read-ahead cost ${p2 - p1} requests`);
+  });
+
+  it('keeps what it read ahead coherent: a change, a delete and a new file made elsewhere show up', async () => {
+    const m = await mount();
+    for (let i = 0; i < 3; i++) read(m, 'changes', i);
+    await settled();
+    await plain.setData(`/ra/changes/${name(150)}`, Buffer.from('changed\n'));
+    await plain.delete(`/ra/changes/${name(160)}`);
+    await plain.create(`/ra/changes/new`, Buffer.from('new\n'), OPEN_ACL_UNSAFE);
+    const t0 = performance.now();
+    while (read(m, 'changes', 150) !== 'changed\n') {
+      assert.ok(performance.now() - t0 < 3000, 'the change made after the read-ahead is not seen after 3 s');
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    assert.throws(() => read(m, 'changes', 160), { code: 'ENOENT' });
+    assert.equal(fs.readFileSync(path.join(m.mnt, 'changes', 'new'), 'utf8'), 'new\n');
+    for (let i = 3; i < FILES; i++) if (i !== 150 && i !== 160) assert.equal(read(m, 'changes', i), content('changes', i));
+  });
+
+  it('does not read ahead for a file read now and then', async () => {
+    const m = await mount();
+    fs.readdirSync(m.mnt);
+    const p0 = await settled();
+    assert.equal(read(m, 'few', 10), content('few', 10));
+    assert.equal(read(m, 'few', 20), content('few', 20));
+    await new Promise((r) => setTimeout(r, 1100)); // longer than the gap that still counts as "in a row"
+    assert.equal(read(m, 'few', 30), content('few', 30));
+    const p1 = await settled();
+    // The directory's lookup and map, and three files.
+    assert.ok(p1 - p0 <= 6, `three files read apart cost ${p1 - p0} requests`);
+  });
+
+  it('fetches at most --read-ahead files, and none with --read-ahead 0', async () => {
+    const capped = await mount(['--read-ahead', '50']);
+    const off = await mount(['--read-ahead', '0']);
+    fs.readdirSync(capped.mnt);
+    fs.readdirSync(off.mnt);
+    let p0 = await settled();
+    for (let i = 0; i < 3; i++) read(capped, 'capped', i);
+    let p1 = await settled();
+    // Lookup and map of the directory, 3 files, the listing, 50 files.
+    assert.ok(p1 - p0 >= 3 + 1 + 50 && p1 - p0 <= 3 + 1 + 50 + 4, `--read-ahead 50: ${p1 - p0} requests`);
+    p0 = await settled();
+    for (let i = 0; i < 3; i++) read(off, 'off', i);
+    p1 = await settled();
+    assert.ok(p1 - p0 <= 3 + 3, `--read-ahead 0: ${p1 - p0} requests for 3 files`);
+  });
+
+  it('rejects a bad --read-ahead with a message naming the option', async () => {
+    for (const value of ['-1', 'many', '1.5', '100001']) {
+      const r = await sh(`'${CLI}' mount --backend zookeeper --hosts ${zk.connectString} --path /x --read-ahead=${value} /mnt`);
+      assert.equal(r.code, 2, `--read-ahead ${value}: ${r.stderr}`);
+      assert.match(r.stderr, /--read-ahead: expected a whole number from 0 to 100000/);
+    }
+  });
+});
