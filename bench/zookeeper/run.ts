@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { ZkClient } from '../../src/backends/zookeeper/client/client.js';
 import { chunkSizeFor, DEFAULT_MAX_REQUEST, runPipelined } from '../../src/backends/zookeeper/chunks.js';
 import { OPEN_ACL_UNSAFE } from '../../src/backends/zookeeper/client/protocol.js';
-import { DEFAULT_READ_AHEAD, READ_AHEAD_AFTER, READ_AHEAD_WINDOW } from '../../src/backends/zookeeper/read-ahead.js';
+import { DEFAULT_READ_AHEAD, LIST_AHEAD_AFTER, LIST_AHEAD_WINDOW, READ_AHEAD_AFTER, READ_AHEAD_WINDOW } from '../../src/backends/zookeeper/read-ahead.js';
 import { startZooKeeper, type ZooKeeperServer } from '../../test/helpers/zookeeper.js';
 
 const FILES = Number(process.env.FILES ?? 1000);
@@ -257,15 +257,19 @@ async function main(): Promise<void> {
         });
       }
       // Per directory: its listing and attribute map, then every child's stat, pipelined.
-      const listTree = async (dir: string): Promise<void> => {
+      const listDir = async (dir: string): Promise<string[]> => {
         const [{ children }] = await Promise.all([c.getChildren(dir), c.getData(`${dir}/.swarmvol`).catch(() => undefined)]);
         await Promise.all(children.map((ch) => c.exists(`${dir}/${ch}`)));
-        for (const ch of children) if (ch.startsWith('d')) await listTree(`${dir}/${ch}`);
+        return children.filter((ch) => ch.startsWith('d')).sort();
       };
-      // The lookup of the measured tree's top (its data; the root's attribute map is known from the warm-up), then the tree.
+      // The lookup of the measured tree's top (its data; the root's attribute map is known
+      // from the warm-up), its listing, its first LIST_AHEAD_AFTER subdirectories' one after
+      // another; then the walk is recognised and the others are listed LIST_AHEAD_WINDOW at a time.
       const same = await best(zk, async () => {
         await c.getData('/tree/data');
-        await listTree('/tree/data');
+        const dirs = await listDir('/tree/data');
+        for (const d of dirs.slice(0, LIST_AHEAD_AFTER)) await listDir(`/tree/data/${d}`);
+        await runPipelined(dirs.slice(LIST_AHEAD_AFTER), (d) => listDir(`/tree/data/${d}`), LIST_AHEAD_WINDOW);
       });
       const minimalList = async (dir: string): Promise<void> => {
         const { children } = await c.getChildren(dir);

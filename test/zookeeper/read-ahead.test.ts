@@ -1,4 +1,4 @@
-// Read-ahead of a directory read file by file: mounted through the real kernel
+// Read-ahead of a directory read file by file, and list-ahead of a tree being walked: mounted through the real kernel
 // FUSE against a real ZooKeeper, requests counted by the server (mntr).
 
 import assert from 'node:assert/strict';
@@ -12,6 +12,8 @@ import { CLI, mountCli, sh, type CliMount } from '../helpers/mount.js';
 import { startZooKeeper, type ZooKeeperServer } from '../helpers/zookeeper.js';
 
 const FILES = 200;
+const TREE_DIRS = 20;
+const TREE_FILES = 30;
 const name = (i: number) => `f${String(i).padStart(3, '0')}`;
 const content = (dir: string, i: number) => `${dir}/${name(i)} v1\n`;
 
@@ -45,6 +47,14 @@ describe('ZooKeeper backend, read-ahead', () => {
     plain = new ZkClient({ connectString: zk.connectString });
     await plain.connect();
     await plain.create('/ra', Buffer.alloc(0), OPEN_ACL_UNSAFE);
+    for (const tree of ['tree', 'tree2']) {
+      await plain.create(`/ra/${tree}`, Buffer.alloc(0), OPEN_ACL_UNSAFE);
+      for (let d = 0; d < TREE_DIRS; d++) {
+        const dir = `/ra/${tree}/d${String(d).padStart(2, '0')}`;
+        await plain.create(dir, Buffer.alloc(0), OPEN_ACL_UNSAFE);
+        await runPipelined(Array.from({ length: TREE_FILES }, (_, i) => i), (i) => plain.create(`${dir}/${name(i)}`, Buffer.from('x'), OPEN_ACL_UNSAFE), 64);
+      }
+    }
     for (const dir of ['conf', 'changes', 'few', 'capped', 'off']) {
       await plain.create(`/ra/${dir}`, Buffer.alloc(0), OPEN_ACL_UNSAFE);
       await runPipelined(Array.from({ length: FILES }, (_, i) => i), (i) => plain.create(`/ra/${dir}/${name(i)}`, Buffer.from(content(dir, i)), OPEN_ACL_UNSAFE), 64);
@@ -114,6 +124,58 @@ describe('ZooKeeper backend, read-ahead', () => {
     for (let i = 0; i < 3; i++) read(off, 'off', i);
     p1 = await settled();
     assert.ok(p1 - p0 <= 3 + 3, `--read-ahead 0: ${p1 - p0} requests for 3 files`);
+  });
+
+  it('lists ahead the other subdirectories once two were listed in a row: the walk then costs no request, the total stays the same', async () => {
+    const m = await mount();
+    fs.readdirSync(m.mnt);
+    const p0 = await settled();
+    const top = path.join(m.mnt, 'tree');
+    assert.equal(fs.readdirSync(top).length, TREE_DIRS);
+    assert.equal(fs.readdirSync(path.join(top, 'd00')).length, TREE_FILES);
+    assert.equal(fs.readdirSync(path.join(top, 'd01')).length, TREE_FILES);
+    const p1 = await settled();
+    const r = await sh(`ls -lR '${top}' | grep -c '^-'`);
+    assert.equal(r.stdout.trim(), String(TREE_DIRS * TREE_FILES), r.stderr);
+    const p2 = await packets();
+    console.log(`list-ahead: the tree's top, its first two directories and the others listed ahead ${p1 - p0} requests, the walk ${p2 - p1}`);
+    // Lookup of the top; per directory its listing, its map and one stat per entry.
+    const entries = TREE_DIRS * (TREE_FILES + 1);
+    assert.ok(p1 - p0 >= entries && p1 - p0 <= entries + 2 * (TREE_DIRS + 1) + 6, `walk start and list-ahead: ${p1 - p0} requests for ${entries} entries`);
+    assert.ok(p2 - p1 <= 1, `the walk after the list-ahead cost ${p2 - p1} requests`);
+  });
+
+  it('does not list ahead when one subdirectory is listed', async () => {
+    const m = await mount();
+    fs.readdirSync(m.mnt);
+    const p0 = await settled();
+    fs.readdirSync(path.join(m.mnt, 'tree'));
+    fs.readdirSync(path.join(m.mnt, 'tree', 'd05'));
+    const p1 = await settled();
+    // The top's lookup, listing, map and stats; d05's listing, map and stats.
+    const expected = 1 + 2 + TREE_DIRS + 2 + TREE_FILES;
+    assert.ok(p1 - p0 <= expected + 2, `two listings cost ${p1 - p0} requests, expected about ${expected}`);
+  });
+
+  it('keeps listings made ahead coherent: entries created and removed elsewhere show up', async () => {
+    const m = await mount();
+    const top = path.join(m.mnt, 'tree2');
+    fs.readdirSync(top);
+    fs.readdirSync(path.join(top, 'd00'));
+    fs.readdirSync(path.join(top, 'd01'));
+    await settled();
+    await plain.create('/ra/tree2/d07/added', Buffer.from('a'), OPEN_ACL_UNSAFE);
+    await plain.delete('/ra/tree2/d08/f003');
+    const t0 = performance.now();
+    for (;;) {
+      const d7 = fs.readdirSync(path.join(top, 'd07'));
+      const d8 = fs.readdirSync(path.join(top, 'd08'));
+      if (d7.includes('added') && !d8.includes('f003')) break;
+      assert.ok(performance.now() - t0 < 3000, `changes made after the list-ahead not seen after 3 s: ${d7.length} ${d8.length}`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    assert.equal(fs.readdirSync(path.join(top, 'd07')).length, TREE_FILES + 1);
+    assert.equal(fs.readdirSync(path.join(top, 'd08')).length, TREE_FILES - 1);
   });
 
   it('rejects a bad --read-ahead with a message naming the option', async () => {

@@ -49,7 +49,7 @@ import { ChunkStore, chunkNames, chunkSizeFor, decodeManifest, encodeManifest, i
 import { ZkLocks } from './locks.js';
 import { type ChunkPlan, OpenFile } from './open-file.js';
 import { VolumeQuota } from './quota.js';
-import { DEFAULT_READ_AHEAD, READ_AHEAD_AFTER, READ_AHEAD_GAP_MS, ReadAhead } from './read-ahead.js';
+import { DEFAULT_READ_AHEAD, LIST_AHEAD_AFTER, LIST_AHEAD_DIRS, LIST_AHEAD_ENTRIES, LIST_AHEAD_WINDOW, READ_AHEAD_AFTER, READ_AHEAD_GAP_MS, ReadAhead } from './read-ahead.js';
 import { countNodes, createOps, deleteOps, movedMeta, type Subtree, subtreeBytes, subtreeNode } from './subtree.js';
 
 export { DEFAULT_MAX_FILE_SIZE, DEFAULT_MAX_REQUEST, largestFileSize, MAX_JUTE_MAXBUFFER } from './chunks.js';
@@ -96,6 +96,11 @@ export class ZkNode {
   unlinked = false;
   /** Open handles of this file in this process. */
   readonly handles = new Set<ZkHandle>();
+  /** Directory: bumped whenever its entries change; a listing fetched across a change is not kept. */
+  entriesVersion = 0;
+  /** Directory: subdirectories listed cold in a row (READ_AHEAD_GAP_MS apart at most), since its last list-ahead. */
+  coldLists = 0;
+  coldListAt = 0;
   /** Directory: files whose content was fetched cold in a row (READ_AHEAD_GAP_MS apart at most), since its last read-ahead. */
   coldReads = 0;
   coldReadAt = 0;
@@ -187,6 +192,8 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   private readonly chunks: ChunkStore;
   /** Fetches ahead the files of directories being read one by one; undefined when turned off. */
   private readonly readAhead: ReadAhead | undefined;
+  /** Lists ahead the directories of a tree being walked; undefined when read-ahead is off. */
+  private readonly listAhead: ReadAhead | undefined;
   private readonly inline: number;
   private readonly chunkSize: number;
 
@@ -203,7 +210,10 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     this.chunks = new ChunkStore(zk, `${opts.root === '/' ? '' : opts.root}/${CHUNKS_NAME}`, opts.acl);
     this.inline = inlineLimit(opts.maxRequest);
     this.chunkSize = chunkSizeFor(opts.maxRequest);
-    if ((opts.readAhead ?? DEFAULT_READ_AHEAD) > 0) this.readAhead = new ReadAhead((path) => this.fetchAhead(path));
+    if ((opts.readAhead ?? DEFAULT_READ_AHEAD) > 0) {
+      this.readAhead = new ReadAhead((path) => this.fetchAhead(path));
+      this.listAhead = new ReadAhead((path) => this.listAheadOne(path), LIST_AHEAD_WINDOW, Infinity);
+    }
     zk.on('watch', (e: WatchEvent) => this.onWatch(e));
     zk.on('session', (s: { expired: boolean }) => {
       if (!s.expired) return;
@@ -347,12 +357,14 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
 
   /** Another node changed a directory's entries: what we knew of them is stale. */
   private entriesChanged(dir: ZkNode): void {
+    dir.entriesVersion++;
     dir.listing = undefined;
     dir.names = undefined;
   }
 
   /** We changed a directory's entries: the listing is re-read, the name set follows. */
   private entriesChangedHere(dir: ZkNode, added: string | undefined, removed: string | undefined): void {
+    dir.entriesVersion++;
     dir.listing = undefined;
     if (removed !== undefined) dir.names?.delete(removed);
     if (added !== undefined) dir.names?.add(added);
@@ -607,14 +619,66 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
 
   readdir(_ctx: RequestContext, node: ZkNode): MaybePromise<DirEntry[]> {
     if (node.listing && !node.stale) return node.listing;
+    const queued = this.listAhead?.take(node.path);
+    if (queued) return queued.then(() => (node.listing && !node.stale ? node.listing : this.list(node)));
+    const parent = node === this.root ? undefined : this.nodes.get(parentOf(node.path).dir);
+    if (parent) this.listedCold(parent, node);
     return this.list(node);
+  }
+
+  /**
+   * A subdirectory of `parent` is listed cold. After LIST_AHEAD_AFTER of them
+   * in quick succession, the tree is being walked (ls -R, find, du, tar c):
+   * the parent's other subdirectories are listed ahead.
+   */
+  private listedCold(parent: ZkNode, current: ZkNode): void {
+    if (!this.listAhead) return;
+    const now = performance.now();
+    if (now - parent.coldListAt > READ_AHEAD_GAP_MS) parent.coldLists = 0;
+    parent.coldListAt = now;
+    if (++parent.coldLists < LIST_AHEAD_AFTER) return;
+    parent.coldLists = 0;
+    this.listSiblingsAhead(parent, current);
+  }
+
+  /**
+   * Lists ahead the subdirectories of `parent` not listed yet, those after
+   * `current` (in name order) first: LIST_AHEAD_WINDOW listings at a time, at
+   * most LIST_AHEAD_DIRS directories and LIST_AHEAD_ENTRIES entries.
+   */
+  private listSiblingsAhead(parent: ZkNode, current: ZkNode): void {
+    const listing = parent.listing;
+    if (!listing) return;
+    const at = listing.findIndex((e) => joinPath(parent.path, e.name) === current.path);
+    const ordered = at < 0 ? listing : [...listing.slice(at + 1), ...listing.slice(0, at)];
+    const paths: string[] = [];
+    let entries = 0;
+    for (const e of ordered) {
+      if (e.mode !== C.S_IFDIR || e.name === '.' || e.name === '..') continue;
+      const path = joinPath(parent.path, e.name);
+      const dir = this.nodes.get(path);
+      if (!dir || dir.kind !== 'dir' || (dir.listing && !dir.stale)) continue;
+      entries += dir.stat.numChildren;
+      if (paths.length >= LIST_AHEAD_DIRS || entries > LIST_AHEAD_ENTRIES) break;
+      paths.push(path);
+    }
+    this.listAhead!.schedule(paths);
+  }
+
+  private async listAheadOne(path: string): Promise<number> {
+    const dir = this.nodes.get(path);
+    if (dir && dir.kind === 'dir' && !(dir.listing && !dir.stale)) await this.list(dir);
+    return 0;
   }
 
   private async list(node: ZkNode): Promise<DirEntry[]> {
     let children: string[];
     let map: DirMeta;
+    let version: number;
     try {
       const [r, m] = await Promise.all([this.zk.getChildren(this.zkPath(node.path)), this.loadMeta(node.path)]);
+      // An entry change reported after this answer is not in it: then the listing is not kept.
+      version = node.entriesVersion;
       children = r.children.filter((c) => !this.rules.reserved.has(c)).sort();
       node.names = new Set(children);
       map = m;
@@ -641,7 +705,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     });
     const zdata = this.dirDataNode(node);
     if (zdata) entries.push({ name: this.rules.dataName!, ino: inoOf(zdata.stat.czxid, undefined, '', DIR_DATA_ORDINAL), mode: C.S_IFREG });
-    node.listing = entries;
+    if (node.entriesVersion === version) node.listing = entries;
     return entries;
   }
 
@@ -1477,6 +1541,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
 
   private async invalidateAll(): Promise<void> {
     this.readAhead?.clear();
+    this.listAhead?.clear();
     this.metas.clear();
     for (const node of [...this.nodes.values()]) {
       node.data = undefined;

@@ -1,4 +1,5 @@
-// Reading ahead the files of a directory that is being read file by file.
+// Reading ahead the files of a directory that is being read file by file,
+// and the directories of a tree that is being walked.
 //
 // A cold small-file read costs one getData, one round trip to ZooKeeper, and
 // a client that reads a directory's files one after another (a service
@@ -7,7 +8,9 @@
 // fetched ahead, several requests in flight: the same requests the lookups
 // would have made, sent before they are needed. A lookup of a file that is
 // queued and not yet sent sends it at once, ahead of the queue, so the reader
-// never waits behind files it has not asked for.
+// never waits behind files it has not asked for. In the same way, when two
+// subdirectories of a directory are listed one after the other (ls -R, find,
+// du, tar c walking a tree), its other subdirectories are listed ahead.
 
 /** Cold reads in one directory, in quick succession, before its other files are read ahead. */
 export const READ_AHEAD_AFTER = 3;
@@ -21,6 +24,13 @@ export const DEFAULT_READ_AHEAD = 1024;
 export const MAX_READ_AHEAD = 100_000;
 /** A read-ahead stops once it has fetched this many bytes (files are mostly small; this bounds memory). */
 export const READ_AHEAD_BYTES = 16 * 1024 * 1024;
+/** Subdirectories of one directory listed cold in quick succession before its others are listed ahead. */
+export const LIST_AHEAD_AFTER = 2;
+/** Directory listings a walk keeps in flight (each is itself a pipelined burst of one request per entry). */
+export const LIST_AHEAD_WINDOW = 4;
+/** Most sibling directories listed ahead at once, and most entries they may hold together. */
+export const LIST_AHEAD_DIRS = 64;
+export const LIST_AHEAD_ENTRIES = 10_000;
 
 interface Queued {
   sent: boolean;
