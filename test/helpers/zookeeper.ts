@@ -156,7 +156,12 @@ export async function startZooKeeper(opts: { tickTimeMs?: number; heap?: string 
 }
 
 /** A TCP proxy we can cut, to make a client lose its server for a while. */
-export async function startProxy(targetPort: number): Promise<{ port: number; cut(): void; restore(): void; close(): Promise<void> }> {
+/**
+ * A TCP proxy to ZooKeeper in this process. `coalesceMs`: what the server
+ * sends is held and passed on in one write every so many milliseconds, so
+ * replies and events that follow each other reach the client in one read.
+ */
+export async function startProxy(targetPort: number, opts: { coalesceMs?: number } = {}): Promise<{ port: number; cut(): void; restore(): void; close(): Promise<void> }> {
   const conns = new Set<net.Socket>();
   let open = true;
   const server = net.createServer((client) => {
@@ -166,7 +171,18 @@ export async function startProxy(targetPort: number): Promise<{ port: number; cu
     }
     const upstream = net.connect(targetPort, '127.0.0.1');
     conns.add(client).add(upstream);
-    client.pipe(upstream).pipe(client);
+    client.pipe(upstream);
+    if (opts.coalesceMs === undefined) upstream.pipe(client);
+    else {
+      let held: Buffer[] = [];
+      upstream.on('data', (chunk: Buffer) => {
+        if (held.push(chunk) > 1) return;
+        setTimeout(() => {
+          client.write(Buffer.concat(held));
+          held = [];
+        }, opts.coalesceMs);
+      });
+    }
     const drop = () => {
       client.destroy();
       upstream.destroy();

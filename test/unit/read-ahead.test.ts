@@ -2,7 +2,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ReadAhead } from '../../src/backends/zookeeper/read-ahead.js';
+import { inSuccession, READ_AHEAD_GAP_MS, ReadAhead, type Succession } from '../../src/backends/zookeeper/read-ahead.js';
 
 /** A fetch whose calls the test sees and answers one by one. */
 function manual(): { fetch: (path: string) => Promise<number>; sent: string[]; answer: (path: string, bytes?: number) => Promise<void>; fail: (path: string) => Promise<void> } {
@@ -105,5 +105,17 @@ describe('read-ahead queue', () => {
     await queuedWait;
     assert.equal(m.sent.length, 3);
     assert.equal(ra.size, 0);
+  });
+
+  it('counts a succession of distinct names only: one name read again and again never completes one', async () => {
+    const dir: { cold: Succession | undefined } = { cold: undefined };
+    for (let i = 0; i < 10; i++) assert.equal(inSuccession(dir, 'same', 'cold', 3), false);
+    assert.equal(inSuccession(dir, 'other', 'cold', 3), false);
+    assert.equal(inSuccession(dir, 'third', 'cold', 3), true, 'three distinct names');
+    assert.equal(dir.cold, undefined, 'then it starts over');
+    assert.equal(inSuccession(dir, 'a', 'cold', 2), false);
+    await new Promise((r) => setTimeout(r, READ_AHEAD_GAP_MS + 50));
+    assert.equal(inSuccession(dir, 'b', 'cold', 2), false, 'a gap longer than READ_AHEAD_GAP_MS breaks the succession');
+    assert.equal(inSuccession(dir, 'c', 'cold', 2), true);
   });
 });

@@ -4,12 +4,12 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, afterEach, before, describe, it } from 'node:test';
 import { ZkClient } from '../../src/backends/zookeeper/client/client.js';
 import { OPEN_ACL_UNSAFE } from '../../src/backends/zookeeper/client/protocol.js';
 import { runPipelined } from '../../src/backends/zookeeper/chunks.js';
 import { CLI, mountCli, sh, type CliMount } from '../helpers/mount.js';
-import { startZooKeeper, type ZooKeeperServer } from '../helpers/zookeeper.js';
+import { startProxy, startZooKeeper, type ZooKeeperServer } from '../helpers/zookeeper.js';
 
 const FILES = 200;
 const TREE_DIRS = 20;
@@ -55,13 +55,17 @@ describe('ZooKeeper backend, read-ahead', () => {
         await runPipelined(Array.from({ length: TREE_FILES }, (_, i) => i), (i) => plain.create(`${dir}/${name(i)}`, Buffer.from('x'), OPEN_ACL_UNSAFE), 64);
       }
     }
-    for (const dir of ['conf', 'changes', 'few', 'capped', 'off']) {
+    await plain.create('/ra/race', Buffer.alloc(0), OPEN_ACL_UNSAFE);
+    for (const dir of ['conf', 'changes', 'few', 'capped', 'off', 'poll']) {
       await plain.create(`/ra/${dir}`, Buffer.alloc(0), OPEN_ACL_UNSAFE);
       await runPipelined(Array.from({ length: FILES }, (_, i) => i), (i) => plain.create(`/ra/${dir}/${name(i)}`, Buffer.from(content(dir, i)), OPEN_ACL_UNSAFE), 64);
     }
   });
+  // One test's mounts at a time: every live mount's pings show in the request counts.
+  afterEach(async () => {
+    for (const m of mounts.splice(0)) assert.equal(await m.stop(), 0, m.output());
+  });
   after(async () => {
-    for (const m of mounts) assert.equal(await m.stop(), 0, m.output());
     plain?.close();
     await zk?.destroy();
   });
@@ -110,6 +114,24 @@ describe('ZooKeeper backend, read-ahead', () => {
     assert.ok(p1 - p0 <= 6, `three files read apart cost ${p1 - p0} requests`);
   });
 
+  it('does not read ahead for a poller re-reading one file that keeps changing', async () => {
+    const m = await mount();
+    fs.readdirSync(m.mnt);
+    assert.equal(read(m, 'poll', 7), content('poll', 7));
+    const p0 = await settled();
+    for (let v = 2; v <= 7; v++) {
+      await plain.setData(`/ra/poll/${name(7)}`, Buffer.from(`v${v}\n`));
+      const t0 = performance.now();
+      while (read(m, 'poll', 7) !== `v${v}\n`) {
+        assert.ok(performance.now() - t0 < 3000, `version ${v} not seen after 3 s`);
+        await new Promise((r) => setTimeout(r, 2));
+      }
+    }
+    const p1 = await settled();
+    // Per change: the plain client's setData and the mount's new read of that one file (and the odd ping).
+    assert.ok(p1 - p0 <= 6 * 3 + 2, `six changes of one file read by a poller cost ${p1 - p0} requests`);
+  });
+
   it('fetches at most --read-ahead files, and none with --read-ahead 0', async () => {
     const capped = await mount(['--read-ahead', '50']);
     const off = await mount(['--read-ahead', '0']);
@@ -154,7 +176,7 @@ describe('ZooKeeper backend, read-ahead', () => {
     const p1 = await settled();
     // The top's lookup, listing, map and stats; d05's listing, map and stats.
     const expected = 1 + 2 + TREE_DIRS + 2 + TREE_FILES;
-    assert.ok(p1 - p0 <= expected + 2, `two listings cost ${p1 - p0} requests, expected about ${expected}`);
+    assert.ok(p1 - p0 <= expected + 4, `two listings cost ${p1 - p0} requests, expected about ${expected} (and pings)`);
   });
 
   it('keeps listings made ahead coherent: entries created and removed elsewhere show up', async () => {
@@ -176,6 +198,32 @@ describe('ZooKeeper backend, read-ahead', () => {
     }
     assert.equal(fs.readdirSync(path.join(top, 'd07')).length, TREE_FILES + 1);
     assert.equal(fs.readdirSync(path.join(top, 'd08')).length, TREE_FILES - 1);
+  });
+
+  it('never keeps a reply older than a change whose event came with it: files changed during their cold read end up new', async () => {
+    // Through a proxy that passes on what the server sends every 5 ms: a reply
+    // and the event of a change made right after it then arrive together.
+    const proxy = await startProxy(zk.port, { coalesceMs: 5 });
+    const m = await mountCli(['--backend', 'zookeeper', '--hosts', `127.0.0.1:${proxy.port}`, '--path', '/ra']);
+    mounts.push(m);
+    const RACES = 600;
+    for (let i = 0; i < RACES; i++) await plain.create(`/ra/race/r${i}`, Buffer.from('v1'), OPEN_ACL_UNSAFE);
+    // Each cold read races a change made by another client 0 to 2 ms later.
+    await runPipelined(Array.from({ length: RACES }, (_, i) => i), async (i) => {
+      const change = new Promise((r) => setTimeout(r, i % 3)).then(() => plain.setData(`/ra/race/r${i}`, Buffer.from('v2')));
+      await Promise.all([fs.promises.readFile(path.join(m.mnt, 'race', `r${i}`)), change]);
+    }, 8);
+    const t0 = performance.now();
+    let stale: number[] = [];
+    do {
+      stale = [];
+      for (let i = 0; i < RACES; i++) if ((await fs.promises.readFile(path.join(m.mnt, 'race', `r${i}`), 'utf8')) !== 'v2') stale.push(i);
+      if (stale.length === 0) break;
+      await new Promise((r) => setTimeout(r, 100));
+    } while (performance.now() - t0 < 3000);
+    for (const mount of mounts.splice(0)) assert.equal(await mount.stop(), 0, mount.output());
+    await proxy.close();
+    assert.deepEqual(stale, [], `files still showing their old content 3 s after the change`);
   });
 
   it('rejects a bad --read-ahead with a message naming the option', async () => {

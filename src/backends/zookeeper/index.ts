@@ -48,8 +48,9 @@ import {
 import { ChunkStore, chunkNames, chunkSizeFor, decodeManifest, encodeManifest, inlineLimit, type Manifest, newGeneration, REQUEST_HEADROOM } from './chunks.js';
 import { ZkLocks } from './locks.js';
 import { type ChunkPlan, OpenFile } from './open-file.js';
+import { ChangeLog } from './change-log.js';
 import { VolumeQuota } from './quota.js';
-import { DEFAULT_READ_AHEAD, LIST_AHEAD_AFTER, LIST_AHEAD_DIRS, LIST_AHEAD_ENTRIES, LIST_AHEAD_WINDOW, READ_AHEAD_AFTER, READ_AHEAD_GAP_MS, ReadAhead } from './read-ahead.js';
+import { DEFAULT_READ_AHEAD, inSuccession, LIST_AHEAD_AFTER, LIST_AHEAD_DIRS, LIST_AHEAD_ENTRIES, LIST_AHEAD_WINDOW, READ_AHEAD_AFTER, READ_AHEAD_UNCLAIMED_BYTES, ReadAhead, type Succession } from './read-ahead.js';
 import { countNodes, createOps, deleteOps, movedMeta, type Subtree, subtreeBytes, subtreeNode } from './subtree.js';
 
 export { DEFAULT_MAX_FILE_SIZE, DEFAULT_MAX_REQUEST, largestFileSize, MAX_JUTE_MAXBUFFER } from './chunks.js';
@@ -98,12 +99,12 @@ export class ZkNode {
   readonly handles = new Set<ZkHandle>();
   /** Directory: bumped whenever its entries change; a listing fetched across a change is not kept. */
   entriesVersion = 0;
-  /** Directory: subdirectories listed cold in a row (READ_AHEAD_GAP_MS apart at most), since its last list-ahead. */
-  coldLists = 0;
-  coldListAt = 0;
-  /** Directory: files whose content was fetched cold in a row (READ_AHEAD_GAP_MS apart at most), since its last read-ahead. */
-  coldReads = 0;
-  coldReadAt = 0;
+  /** Directory: distinct files fetched cold in a row (READ_AHEAD_GAP_MS apart at most), since its last read-ahead. */
+  coldReads: Succession | undefined;
+  /** Directory: distinct subdirectories listed cold in a row, since its last list-ahead. */
+  coldLists: Succession | undefined;
+  /** Read ahead and not yet looked up by the kernel: the content bytes counted for it. */
+  unclaimedBytes = 0;
   /** The version (mzxid) the kernel's page cache may hold for this file, if any. */
   kernelCached: bigint | undefined;
   kernelId = 0;
@@ -194,6 +195,11 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   private readonly readAhead: ReadAhead | undefined;
   /** Lists ahead the directories of a tree being walked; undefined when read-ahead is off. */
   private readonly listAhead: ReadAhead | undefined;
+  /** Files read ahead that the kernel has not asked for yet, oldest first, and the bytes they hold. */
+  private readonly unclaimed = new Set<ZkNode>();
+  private unclaimedBytes = 0;
+  /** Events that came in while reads were in flight (a reply older than an event must not be cached). */
+  private readonly changes = new ChangeLog();
   private readonly inline: number;
   private readonly chunkSize: number;
 
@@ -247,6 +253,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
 
   forget(node: ZkNode): void {
     if (this.nodes.get(node.path) === node && node !== this.root) this.nodes.delete(node.path);
+    if (this.unclaimed.delete(node)) this.unclaimedBytes -= node.unclaimedBytes;
   }
 
   async close(): Promise<void> {
@@ -297,8 +304,12 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
    * znode keeps its czxid and kind; a re-created znode or a kind change is a new
    * object, hence a new kernel node id.
    */
+  private kindAt(path: string, stat: Stat, meta: EntryMeta | undefined): Kind {
+    return this.pinnedDirs.has(path) ? 'dir' : kindOf(stat, meta, path === '/', this.opts.mode);
+  }
+
   private remember(path: string, stat: Stat, meta: EntryMeta | undefined, dataOf?: string): ZkNode {
-    const kind = dataOf ? 'file' : this.pinnedDirs.has(path) ? 'dir' : kindOf(stat, meta, path === '/', this.opts.mode);
+    const kind = dataOf ? 'file' : this.kindAt(path, stat, meta);
     const known = this.nodes.get(path);
     if (known && (known.stat.czxid === stat.czxid || known.adopt) && known.kind === kind) {
       if (known.stat.mzxid !== stat.mzxid || known.stat.czxid !== stat.czxid) known.data = undefined;
@@ -312,6 +323,26 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     return fresh;
   }
 
+  /**
+   * Runs `read` (of the znodes `zkPaths`) again while the watch reported a
+   * change of one of them during it: its reply may predate that change.
+   */
+  private async readFresh<T>(zkPaths: string[], read: () => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      const since = this.changes.begin();
+      let value: T;
+      let changed: boolean;
+      try {
+        value = await read();
+        changed = zkPaths.some((p) => this.changes.changedSince(p, since));
+      } finally {
+        this.changes.end(since);
+      }
+      if (!changed) return value;
+      if (attempt >= MAX_RETRIES) throw new FsError('EIO', `${zkPaths[0]} keeps changing; could not read one version of it`);
+    }
+  }
+
   /** Re-reads a node's Stat after the watch said it changed; ENOENT if it is gone or became something else. */
   private async refresh(node: ZkNode): Promise<ZkNode> {
     if (!node.stale) return node;
@@ -320,7 +351,8 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     let stat: Stat | null;
     let meta: DirMeta;
     try {
-      [stat, meta] = await Promise.all([this.zk.exists(this.zkPath(target)), this.loadMeta(dir)]);
+      const zkPath = this.zkPath(target);
+      [stat, meta] = await this.readFresh([zkPath], () => Promise.all([this.zk.exists(zkPath), this.loadMeta(dir)]));
     } catch (err) {
       throw errnoFromZk(err);
     }
@@ -545,7 +577,8 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     let found: { data: Buffer; stat: Stat } | undefined;
     let map: DirMeta;
     try {
-      [found, map] = await Promise.all([this.zk.getData(this.zkPath(path)).catch(missing), this.loadMeta(parent.path)]);
+      const zkPath = this.zkPath(path);
+      [found, map] = await this.readFresh([zkPath], () => Promise.all([this.zk.getData(zkPath).catch(missing), this.loadMeta(parent.path)]));
     } catch (err) {
       throw errnoFromZk(err);
     }
@@ -560,7 +593,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     }
     const node = this.remember(path, found.stat, metaFor(map, name, found.stat));
     node.data = found.data;
-    if (node.kind !== 'dir') this.readCold(parent);
+    if (node.kind !== 'dir') this.readCold(parent, name);
     return this.lookupResult(node);
   }
 
@@ -569,18 +602,14 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
    * succession, the directory is being read file by file: its other files
    * are fetched ahead.
    */
-  private readCold(dir: ZkNode): void {
+  private readCold(dir: ZkNode, name: string): void {
     if (!this.readAhead) return;
-    const now = performance.now();
-    if (now - dir.coldReadAt > READ_AHEAD_GAP_MS) dir.coldReads = 0;
-    dir.coldReadAt = now;
-    if (++dir.coldReads < READ_AHEAD_AFTER) return;
-    dir.coldReads = 0;
+    if (!inSuccession(dir, name, 'coldReads', READ_AHEAD_AFTER)) return;
     void this.readAheadIn(dir).catch((err: unknown) => log.debug('read-ahead failed', { path: dir.path, error: (err as Error).message }));
   }
 
   private async readAheadIn(dir: ZkNode): Promise<void> {
-    const { children } = await this.zk.getChildren(this.zkPath(dir.path));
+    const children = dir.names && !dir.stale ? [...dir.names] : (await this.zk.getChildren(this.zkPath(dir.path))).children;
     const paths: string[] = [];
     const limit = this.opts.readAhead ?? DEFAULT_READ_AHEAD;
     for (const name of children.sort()) {
@@ -597,12 +626,42 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   /** One file read ahead: what a lookup of it would fetch, kept as a lookup would keep it. Returns its size. */
   private async fetchAhead(path: string): Promise<number> {
     const { dir, name } = parentOf(path);
-    const [found, map] = await Promise.all([this.zk.getData(this.zkPath(path)).catch(missing), this.loadMeta(dir)]);
-    // Gone, or open here meanwhile (an open file's content is its own business).
-    if (!found || this.nodes.get(path)?.file) return 0;
+    const zkPath = this.zkPath(path);
+    const since = this.changes.begin();
+    let found: { data: Buffer; stat: Stat } | undefined;
+    let map: DirMeta;
+    let changed: boolean;
+    try {
+      [found, map] = await Promise.all([this.zk.getData(zkPath).catch(missing), this.loadMeta(dir)]);
+      changed = this.changes.changedSince(zkPath, since);
+    } finally {
+      this.changes.end(since);
+    }
+    // Gone, changed meanwhile (the lookup will read it), or open here (an open file's content is its own business).
+    if (!found || changed || this.nodes.get(path)?.file) return 0;
     const node = this.remember(path, found.stat, metaFor(map, name, found.stat));
     node.data = found.data;
+    if (node.kernelId === 0) this.keepUnclaimed(node);
     return found.data.length;
+  }
+
+  /**
+   * Bounds the memory of files read ahead and never asked for: past
+   * READ_AHEAD_UNCLAIMED_BYTES, the oldest lose their content (a lookup
+   * reads it again).
+   */
+  private keepUnclaimed(node: ZkNode): void {
+    if (this.unclaimed.delete(node)) this.unclaimedBytes -= node.unclaimedBytes;
+    // The node itself counts too, so that empty files are bounded in number.
+    node.unclaimedBytes = (node.data?.length ?? 0) + 256;
+    this.unclaimed.add(node);
+    this.unclaimedBytes += node.unclaimedBytes;
+    for (const old of this.unclaimed) {
+      if (this.unclaimedBytes <= READ_AHEAD_UNCLAIMED_BYTES) break;
+      this.unclaimed.delete(old);
+      this.unclaimedBytes -= old.unclaimedBytes;
+      if (old.kernelId === 0 && !old.file) old.data = undefined;
+    }
   }
 
   /** The file showing a directory's own data (`.zdata` when it has some; dir mode: `_zoo_data_`, always). */
@@ -633,11 +692,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
    */
   private listedCold(parent: ZkNode, current: ZkNode): void {
     if (!this.listAhead) return;
-    const now = performance.now();
-    if (now - parent.coldListAt > READ_AHEAD_GAP_MS) parent.coldLists = 0;
-    parent.coldListAt = now;
-    if (++parent.coldLists < LIST_AHEAD_AFTER) return;
-    parent.coldLists = 0;
+    if (!inSuccession(parent, parentOf(current.path).name, 'coldLists', LIST_AHEAD_AFTER)) return;
     this.listSiblingsAhead(parent, current);
   }
 
@@ -674,13 +729,12 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   private async list(node: ZkNode): Promise<DirEntry[]> {
     let children: string[];
     let map: DirMeta;
-    let version: number;
+    // An entry change reported while the listing is fetched may be missing from it: then it is not kept.
+    const version = node.entriesVersion;
     try {
       const [r, m] = await Promise.all([this.zk.getChildren(this.zkPath(node.path)), this.loadMeta(node.path)]);
-      // An entry change reported after this answer is not in it: then the listing is not kept.
-      version = node.entriesVersion;
       children = r.children.filter((c) => !this.rules.reserved.has(c)).sort();
-      node.names = new Set(children);
+      if (node.entriesVersion === version) node.names = new Set(children);
       map = m;
       if (r.stat.czxid === node.stat.czxid) {
         node.stat = r.stat;
@@ -690,18 +744,30 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       throw errnoFromZk(err);
     }
     // Stat every child at once (pipelined), so READDIRPLUS's lookups hit the cache.
-    const stats = await Promise.all(children.map((c) => this.zk.exists(this.zkPath(joinPath(node.path, c))).catch(() => null)));
+    const zkPaths = children.map((c) => this.zkPath(joinPath(node.path, c)));
+    const since = this.changes.begin();
+    let stats: Array<Stat | null>;
+    let changed: boolean[];
+    try {
+      stats = await Promise.all(zkPaths.map((p) => this.zk.exists(p).catch(() => null)));
+      changed = zkPaths.map((p) => this.changes.changedSince(p, since));
+    } finally {
+      this.changes.end(since);
+    }
     const up = this.nodes.get(parentOf(node.path).dir) ?? this.root;
     const entries: DirEntry[] = [
       { name: '.', ino: (await this.attr(node)).ino, mode: C.S_IFDIR },
       { name: '..', ino: (await this.attr(up)).ino, mode: C.S_IFDIR },
     ];
+    const current = node.entriesVersion === version;
     children.forEach((name, i) => {
       const stat = stats[i];
       if (!stat) return; // deleted meanwhile
       const meta = metaFor(map, name, stat);
-      const child = this.remember(joinPath(node.path, name), stat, meta);
-      entries.push({ name, ino: inoOf(stat.czxid, meta, name), mode: child.kind === 'dir' ? C.S_IFDIR : child.kind === 'symlink' ? C.S_IFLNK : C.S_IFREG });
+      const path = joinPath(node.path, name);
+      // A child changed meanwhile (or the entries did) is listed but not cached: its lookup reads it again.
+      const kind = current && !changed[i] ? this.remember(path, stat, meta).kind : this.kindAt(path, stat, meta);
+      entries.push({ name, ino: inoOf(stat.czxid, meta, name), mode: kind === 'dir' ? C.S_IFDIR : kind === 'symlink' ? C.S_IFLNK : C.S_IFREG });
     });
     const zdata = this.dirDataNode(node);
     if (zdata) entries.push({ name: this.rules.dataName!, ino: inoOf(zdata.stat.czxid, undefined, '', DIR_DATA_ORDINAL), mode: C.S_IFREG });
@@ -710,7 +776,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   }
 
   /** A node's committed content, from cache or ZooKeeper. */
-  private async content(node: ZkNode): Promise<Buffer> {
+  private async content(node: ZkNode, reading = false): Promise<Buffer> {
     if (node.data && !node.stale) return node.data;
     const ahead = node.dataOf ? undefined : this.readAhead?.take(node.path);
     if (ahead) {
@@ -718,13 +784,15 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       if (node.data && !node.stale) return node.data;
     }
     try {
-      const r = await this.zk.getData(this.zkPath(node.dataOf ?? node.path));
+      const zkPath = this.zkPath(node.dataOf ?? node.path);
+      const r = await this.readFresh([zkPath], () => this.zk.getData(zkPath));
       node.stat = node.dataOf ? { ...r.stat, numChildren: 0 } : r.stat;
       node.stale = false;
       node.data = r.data;
-      if (!node.dataOf) {
-        const parent = this.nodes.get(parentOf(node.path).dir);
-        if (parent) this.readCold(parent);
+      if (reading && !node.dataOf) {
+        const { dir, name } = parentOf(node.path);
+        const parent = this.nodes.get(dir);
+        if (parent) this.readCold(parent, name);
       }
       return r.data;
     } catch (err) {
@@ -746,7 +814,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       // Opening to write starts from the latest committed content, even if the
       // watch has not told us yet of a close on another node (no lost update).
       if ((req.write || req.truncate) && !justCreated) await this.revalidate(node);
-      file = this.adopt(node, await this.loadFile(node));
+      file = this.adopt(node, await this.loadFile(node, !req.write && !req.truncate));
       // The kernel keeps its pages only if they hold this very version: a read
       // through an older open may have refilled them after an invalidation.
       keepCache = node.kernelCached === node.stat.mzxid;
@@ -786,11 +854,12 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
    * version is still the current one (a commit elsewhere would see the pin
    * and keep its chunks), else the new version is read.
    */
-  private async loadFile(node: ZkNode): Promise<OpenFile> {
+  /** `reading`: opened only to read (a cold one counts towards the directory's read-ahead). */
+  private async loadFile(node: ZkNode, reading = false): Promise<OpenFile> {
     const maxSize = this.chunkable(node) ? this.opts.maxFileSize : Math.min(this.opts.maxFileSize, this.inline);
     const options = { chunkSize: this.chunkSize, maxSize, load: (name: string) => this.chunks.load(name) };
     for (let attempt = 0; ; attempt++) {
-      const data = await this.content(node);
+      const data = await this.content(node, reading);
       const manifest = await this.manifestOf(node, data);
       if (!manifest) return new OpenFile(options, data);
       const seen = node.stat.mzxid;
@@ -1393,6 +1462,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   // ---- invalidation ------------------------------------------------------------------
 
   private onWatch(e: WatchEvent): void {
+    this.changes.record(e.path);
     if (isUnder(e.path, this.locks.dir)) return this.locks.notify();
     if (isUnder(e.path, this.chunks.dir)) return; // large files change through their manifests
     let ours = this.inflight.get(e.path);

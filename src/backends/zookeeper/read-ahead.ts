@@ -26,11 +26,35 @@ export const MAX_READ_AHEAD = 100_000;
 export const READ_AHEAD_BYTES = 16 * 1024 * 1024;
 /** Subdirectories of one directory listed cold in quick succession before its others are listed ahead. */
 export const LIST_AHEAD_AFTER = 2;
+/** Most content kept for files read ahead that the kernel has not asked for; past it the oldest is dropped. */
+export const READ_AHEAD_UNCLAIMED_BYTES = 64 * 1024 * 1024;
 /** Directory listings a walk keeps in flight (each is itself a pipelined burst of one request per entry). */
 export const LIST_AHEAD_WINDOW = 4;
 /** Most sibling directories listed ahead at once, and most entries they may hold together. */
 export const LIST_AHEAD_DIRS = 64;
 export const LIST_AHEAD_ENTRIES = 10_000;
+
+/** Distinct names met in a row (each within READ_AHEAD_GAP_MS of the last). */
+export interface Succession {
+  names: Set<string>;
+  at: number;
+}
+
+/**
+ * Notes `name` in `holder[field]`; true when it completes a succession of
+ * `count` distinct names (which then starts over). Reading one name again
+ * and again (a poller) never completes one.
+ */
+export function inSuccession<K extends string>(holder: { [key in K]: Succession | undefined }, name: string, field: K, count: number): boolean {
+  const now = performance.now();
+  let s = holder[field];
+  if (!s || now - s.at > READ_AHEAD_GAP_MS) s = holder[field] = { names: new Set(), at: now };
+  s.at = now;
+  s.names.add(name);
+  if (s.names.size < count) return false;
+  holder[field] = undefined;
+  return true;
+}
 
 interface Queued {
   sent: boolean;

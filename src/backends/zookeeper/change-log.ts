@@ -1,0 +1,49 @@
+// Which znodes the watch reported as changed while a read was in flight.
+//
+// ZooKeeper sends a change's event before any reply that reflects the change,
+// but a reply read *before* a change can reach us in the same TCP read as that
+// change's event. The event is then applied first (it finds nothing cached to
+// drop) and the reply's continuation runs after it, and would cache content
+// the event already declared old, with nothing left to ever drop it. A reader
+// asks `changedSince` and keeps nothing (or reads again) when it says yes.
+
+export class ChangeLog {
+  private seq = 0;
+  /** ZooKeeper path → number of its latest event. */
+  private readonly latest = new Map<string, number>();
+  /** Reads in flight, by the event number they started at. */
+  private readonly reading = new Map<number, number>();
+
+  /** An event for `path` came in. */
+  record(path: string): void {
+    this.latest.set(path, ++this.seq);
+  }
+
+  /** Call before sending a read; pass the result to `changedSince` and `end`. */
+  begin(): number {
+    this.reading.set(this.seq, (this.reading.get(this.seq) ?? 0) + 1);
+    return this.seq;
+  }
+
+  /** Whether an event for `path` came in since `begin` returned `since`. */
+  changedSince(path: string, since: number): boolean {
+    return (this.latest.get(path) ?? 0) > since;
+  }
+
+  /** The read is over (whatever its outcome). Forgets events no read in flight can still need. */
+  end(since: number): void {
+    const n = this.reading.get(since)! - 1;
+    if (n > 0) this.reading.set(since, n);
+    else this.reading.delete(since);
+    if (this.reading.size === 0) this.latest.clear();
+    else if (this.latest.size > 4096) {
+      const oldest = Math.min(...this.reading.keys());
+      for (const [path, seq] of this.latest) if (seq <= oldest) this.latest.delete(path);
+    }
+  }
+
+  /** Events remembered (for tests). */
+  get size(): number {
+    return this.latest.size;
+  }
+}

@@ -1,0 +1,43 @@
+// The log of watch events seen while reads are in flight.
+
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ChangeLog } from '../../src/backends/zookeeper/change-log.js';
+
+describe('change log', () => {
+  it('says whether an event for a path came in since a read began', () => {
+    const log = new ChangeLog();
+    log.record('/v/before');
+    const since = log.begin();
+    assert.equal(log.changedSince('/v/before', since), false, 'an event before the read is in its reply');
+    log.record('/v/a');
+    assert.equal(log.changedSince('/v/a', since), true);
+    assert.equal(log.changedSince('/v/b', since), false);
+    const later = log.begin();
+    assert.equal(log.changedSince('/v/a', later), false, 'a read begun after the event');
+    log.end(later);
+    log.end(since);
+  });
+
+  it('forgets events once no read is in flight, and past 4,096 those older than every read in flight', () => {
+    const log = new ChangeLog();
+    let first = log.begin();
+    for (let i = 0; i < 10; i++) log.record(`/v/f${i}`);
+    let second = log.begin();
+    log.end(first);
+    assert.equal(log.size, 10, 'a read is still in flight: kept while few');
+    log.end(second);
+    assert.equal(log.size, 0, 'no read in flight: nothing kept');
+
+    first = log.begin();
+    for (let i = 0; i < 5000; i++) log.record(`/v/f${i}`);
+    second = log.begin();
+    log.record('/v/late');
+    log.end(first);
+    assert.equal(log.size, 1, 'only the event newer than the oldest read in flight is kept');
+    assert.equal(log.changedSince('/v/late', second), true);
+    assert.equal(log.changedSince('/v/f1', second), false);
+    log.end(second);
+    assert.equal(log.size, 0);
+  });
+});
