@@ -339,7 +339,10 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
         this.changes.end(since);
       }
       if (!changed) return value;
-      if (attempt >= MAX_RETRIES) throw new FsError('EIO', `${zkPaths[0]} keeps changing; could not read one version of it`);
+      if (attempt >= MAX_RETRIES) {
+        log.warn('a znode keeps changing; could not read one version of it', { path: zkPaths[0] });
+        throw new FsError('EIO', `${zkPaths[0]} keeps changing; could not read one version of it`);
+      }
     }
   }
 
