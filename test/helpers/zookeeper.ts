@@ -155,9 +155,9 @@ export async function startZooKeeper(opts: { tickTimeMs?: number; heap?: string 
   return server;
 }
 
-/** A TCP proxy we can cut, to make a client lose its server for a while. */
 /**
- * A TCP proxy to ZooKeeper in this process. `coalesceMs`: what the server
+ * A TCP proxy to ZooKeeper in this process, which we can cut to make a client
+ * lose its server for a while. `coalesceMs`: what the server
  * sends is held and passed on in one write every so many milliseconds, so
  * replies and events that follow each other reach the client in one read.
  */

@@ -40,4 +40,19 @@ describe('change log', () => {
     log.end(second);
     assert.equal(log.size, 0);
   });
+
+  it('read() reports, per path, an event that came in while its fetch was in flight, and ends the read', async () => {
+    const log = new ChangeLog();
+    const r = await log.read(['/v/a', '/v/b'], async () => {
+      await new Promise((res) => setImmediate(res));
+      log.record('/v/b');
+      return 42;
+    });
+    assert.deepEqual(r, { value: 42, changed: [false, true] });
+    assert.equal(log.size, 0, 'no read in flight any more');
+    const failed = log.read(['/v/a'], () => Promise.reject(new Error('lost')));
+    log.record('/v/c');
+    await assert.rejects(failed, /lost/);
+    assert.equal(log.size, 0, 'a failed read ended too: what came in during it is forgotten');
+  });
 });

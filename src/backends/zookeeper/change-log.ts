@@ -5,7 +5,7 @@
 // change's event. The event is then applied first (it finds nothing cached to
 // drop) and the reply's continuation runs after it, and would cache content
 // the event already declared old, with nothing left to ever drop it. A reader
-// asks `changedSince` and keeps nothing (or reads again) when it says yes.
+// goes through `read` and keeps nothing (or reads again) for a changed path.
 
 export class ChangeLog {
   private seq = 0;
@@ -17,6 +17,21 @@ export class ChangeLog {
   /** An event for `path` came in. */
   record(path: string): void {
     this.latest.set(path, ++this.seq);
+  }
+
+  /**
+   * Runs `fetch` (a read of the znodes `paths`) and says, for each path,
+   * whether an event for it came in meanwhile: then the reply may be older
+   * than a change already reported.
+   */
+  async read<T>(paths: readonly string[], fetch: () => Promise<T>): Promise<{ value: T; changed: boolean[] }> {
+    const since = this.begin();
+    try {
+      const value = await fetch();
+      return { value, changed: paths.map((p) => this.changedSince(p, since)) };
+    } finally {
+      this.end(since);
+    }
   }
 
   /** Call before sending a read; pass the result to `changedSince` and `end`. */

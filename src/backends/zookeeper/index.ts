@@ -304,10 +304,6 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
    * znode keeps its czxid and kind; a re-created znode or a kind change is a new
    * object, hence a new kernel node id.
    */
-  private kindAt(path: string, stat: Stat, meta: EntryMeta | undefined): Kind {
-    return this.pinnedDirs.has(path) ? 'dir' : kindOf(stat, meta, path === '/', this.opts.mode);
-  }
-
   private remember(path: string, stat: Stat, meta: EntryMeta | undefined, dataOf?: string): ZkNode {
     const kind = dataOf ? 'file' : this.kindAt(path, stat, meta);
     const known = this.nodes.get(path);
@@ -323,22 +319,19 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     return fresh;
   }
 
+  /** What the entry at `path` is, from its Stat and attributes (a directory pinned as one stays one). */
+  private kindAt(path: string, stat: Stat, meta: EntryMeta | undefined): Kind {
+    return this.pinnedDirs.has(path) ? 'dir' : kindOf(stat, meta, path === '/', this.opts.mode);
+  }
+
   /**
    * Runs `read` (of the znodes `zkPaths`) again while the watch reported a
    * change of one of them during it: its reply may predate that change.
    */
   private async readFresh<T>(zkPaths: string[], read: () => Promise<T>): Promise<T> {
     for (let attempt = 0; ; attempt++) {
-      const since = this.changes.begin();
-      let value: T;
-      let changed: boolean;
-      try {
-        value = await read();
-        changed = zkPaths.some((p) => this.changes.changedSince(p, since));
-      } finally {
-        this.changes.end(since);
-      }
-      if (!changed) return value;
+      const { value, changed } = await this.changes.read(zkPaths, read);
+      if (!changed.includes(true)) return value;
       if (attempt >= MAX_RETRIES) {
         log.warn('a znode keeps changing; could not read one version of it', { path: zkPaths[0] });
         throw new FsError('EIO', `${zkPaths[0]} keeps changing; could not read one version of it`);
@@ -630,16 +623,10 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   private async fetchAhead(path: string): Promise<number> {
     const { dir, name } = parentOf(path);
     const zkPath = this.zkPath(path);
-    const since = this.changes.begin();
-    let found: { data: Buffer; stat: Stat } | undefined;
-    let map: DirMeta;
-    let changed: boolean;
-    try {
-      [found, map] = await Promise.all([this.zk.getData(zkPath).catch(missing), this.loadMeta(dir)]);
-      changed = this.changes.changedSince(zkPath, since);
-    } finally {
-      this.changes.end(since);
-    }
+    const {
+      value: [found, map],
+      changed: [changed],
+    } = await this.changes.read([zkPath], () => Promise.all([this.zk.getData(zkPath).catch(missing), this.loadMeta(dir)]));
     // Gone, changed meanwhile (the lookup will read it), or open here (an open file's content is its own business).
     if (!found || changed || this.nodes.get(path)?.file) return 0;
     const node = this.remember(path, found.stat, metaFor(map, name, found.stat));
@@ -683,8 +670,11 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     if (node.listing && !node.stale) return node.listing;
     const queued = this.listAhead?.take(node.path);
     if (queued) return queued.then(() => (node.listing && !node.stale ? node.listing : this.list(node)));
-    const parent = node === this.root ? undefined : this.nodes.get(parentOf(node.path).dir);
-    if (parent) this.listedCold(parent, node);
+    if (node !== this.root) {
+      const { dir, name } = parentOf(node.path);
+      const parent = this.nodes.get(dir);
+      if (parent) this.listedCold(parent, name);
+    }
     return this.list(node);
   }
 
@@ -693,10 +683,10 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
    * in quick succession, the tree is being walked (ls -R, find, du, tar c):
    * the parent's other subdirectories are listed ahead.
    */
-  private listedCold(parent: ZkNode, current: ZkNode): void {
+  private listedCold(parent: ZkNode, name: string): void {
     if (!this.listAhead) return;
-    if (!inSuccession(parent, parentOf(current.path).name, 'coldLists', LIST_AHEAD_AFTER)) return;
-    this.listSiblingsAhead(parent, current);
+    if (!inSuccession(parent, name, 'coldLists', LIST_AHEAD_AFTER)) return;
+    this.listSiblingsAhead(parent, name);
   }
 
   /**
@@ -704,10 +694,10 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
    * `current` (in name order) first: LIST_AHEAD_WINDOW listings at a time, at
    * most LIST_AHEAD_DIRS directories and LIST_AHEAD_ENTRIES entries.
    */
-  private listSiblingsAhead(parent: ZkNode, current: ZkNode): void {
+  private listSiblingsAhead(parent: ZkNode, current: string): void {
     const listing = parent.listing;
     if (!listing) return;
-    const at = listing.findIndex((e) => joinPath(parent.path, e.name) === current.path);
+    const at = listing.findIndex((e) => e.name === current);
     const ordered = at < 0 ? listing : [...listing.slice(at + 1), ...listing.slice(0, at)];
     const paths: string[] = [];
     let entries = 0;
@@ -748,15 +738,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     }
     // Stat every child at once (pipelined), so READDIRPLUS's lookups hit the cache.
     const zkPaths = children.map((c) => this.zkPath(joinPath(node.path, c)));
-    const since = this.changes.begin();
-    let stats: Array<Stat | null>;
-    let changed: boolean[];
-    try {
-      stats = await Promise.all(zkPaths.map((p) => this.zk.exists(p).catch(() => null)));
-      changed = zkPaths.map((p) => this.changes.changedSince(p, since));
-    } finally {
-      this.changes.end(since);
-    }
+    const { value: stats, changed } = await this.changes.read(zkPaths, () => Promise.all(zkPaths.map((p) => this.zk.exists(p).catch(() => null))));
     const up = this.nodes.get(parentOf(node.path).dir) ?? this.root;
     const entries: DirEntry[] = [
       { name: '.', ino: (await this.attr(node)).ino, mode: C.S_IFDIR },
@@ -855,9 +837,9 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
    * A file's committed content as an OpenFile. A large file's version is
    * pinned before it is used: the pin goes first, then ZooKeeper confirms the
    * version is still the current one (a commit elsewhere would see the pin
-   * and keep its chunks), else the new version is read.
+   * and keep its chunks), else the new version is read. `reading`: opened
+   * only to read (a cold one counts towards the directory's read-ahead).
    */
-  /** `reading`: opened only to read (a cold one counts towards the directory's read-ahead). */
   private async loadFile(node: ZkNode, reading = false): Promise<OpenFile> {
     const maxSize = this.chunkable(node) ? this.opts.maxFileSize : Math.min(this.opts.maxFileSize, this.inline);
     const options = { chunkSize: this.chunkSize, maxSize, load: (name: string) => this.chunks.load(name) };

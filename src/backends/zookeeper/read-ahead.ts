@@ -24,10 +24,10 @@ export const DEFAULT_READ_AHEAD = 1024;
 export const MAX_READ_AHEAD = 100_000;
 /** A read-ahead stops once it has fetched this many bytes (files are mostly small; this bounds memory). */
 export const READ_AHEAD_BYTES = 16 * 1024 * 1024;
-/** Subdirectories of one directory listed cold in quick succession before its others are listed ahead. */
-export const LIST_AHEAD_AFTER = 2;
 /** Most content kept for files read ahead that the kernel has not asked for; past it the oldest is dropped. */
 export const READ_AHEAD_UNCLAIMED_BYTES = 64 * 1024 * 1024;
+/** Subdirectories of one directory listed cold in quick succession before its others are listed ahead. */
+export const LIST_AHEAD_AFTER = 2;
 /** Directory listings a walk keeps in flight (each is itself a pipelined burst of one request per entry). */
 export const LIST_AHEAD_WINDOW = 4;
 /** Most sibling directories listed ahead at once, and most entries they may hold together. */
