@@ -7,6 +7,9 @@ import { ChangeLog } from '../../src/backends/zookeeper/change-log.js';
 describe('change log', () => {
   it('says whether an event for a path came in since a read began', () => {
     const log = new ChangeLog();
+    log.record('/v/idle');
+    assert.equal(log.size, 0, 'no read in flight: an event is not kept');
+    const first = log.begin();
     log.record('/v/before');
     const since = log.begin();
     assert.equal(log.changedSince('/v/before', since), false, 'an event before the read is in its reply');
@@ -17,6 +20,7 @@ describe('change log', () => {
     assert.equal(log.changedSince('/v/a', later), false, 'a read begun after the event');
     log.end(later);
     log.end(since);
+    log.end(first);
   });
 
   it('forgets events once no read is in flight, and past 4,096 those older than every read in flight', () => {

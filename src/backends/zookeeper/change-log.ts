@@ -14,9 +14,9 @@ export class ChangeLog {
   /** Reads in flight, by the event number they started at. */
   private readonly reading = new Map<number, number>();
 
-  /** An event for `path` came in. */
+  /** An event for `path` came in (kept only while a read that could predate it is in flight). */
   record(path: string): void {
-    this.latest.set(path, ++this.seq);
+    if (this.reading.size > 0) this.latest.set(path, ++this.seq);
   }
 
   /**
