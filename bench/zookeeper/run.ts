@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { ZkClient } from '../../src/backends/zookeeper/client/client.js';
 import { chunkSizeFor, DEFAULT_MAX_REQUEST, runPipelined } from '../../src/backends/zookeeper/chunks.js';
 import { OPEN_ACL_UNSAFE } from '../../src/backends/zookeeper/client/protocol.js';
+import { maxBatchOps, PROBE_OPS } from '../../src/backends/zookeeper/batch-reads.js';
 import { DEFAULT_READ_AHEAD, LIST_AHEAD_AFTER, LIST_AHEAD_WINDOW, READ_AHEAD_AFTER, READ_AHEAD_WINDOW } from '../../src/backends/zookeeper/read-ahead.js';
 import { startZooKeeper, type ZooKeeperServer } from '../../test/helpers/zookeeper.js';
 
@@ -30,6 +31,8 @@ const WARMUP = Number(process.env.WARMUP ?? 3);
 const warmups = Array.from({ length: WARMUP }, (_, i) => `warm${i}`);
 /** Chunk size of large files under the default server limit (512 KiB). */
 const CHUNK = chunkSizeFor(DEFAULT_MAX_REQUEST);
+/** getData per multiRead (listings' Stats, read-ahead). */
+const MAX_OPS = maxBatchOps(DEFAULT_MAX_REQUEST);
 /** Chunk reads the mount keeps in flight: the one needed and three read ahead (creates on commit: runPipelined's default, as the mount). */
 const READ_PIPELINE = 4;
 const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../bin/swarmvol');
@@ -122,6 +125,13 @@ const readFiles = (dir: string) => {
   for (let i = 0; i < FILES; i++) fs.readFileSync(path.join(dir, `f${i}`));
 };
 
+/** getData of each path, MAX_OPS per multiRead. */
+const multiReads = (c: ZkClient, paths: string[]) => {
+  const batches: Array<Promise<unknown>> = [];
+  for (let i = 0; i < paths.length; i += MAX_OPS) batches.push(c.multiRead(paths.slice(i, i + MAX_OPS).map((path) => ({ op: 'getData' as const, path }))));
+  return Promise.all(batches);
+};
+
 async function main(): Promise<void> {
   // Room for the large-file rows: ZooKeeper holds their chunks, and its last 500 transactions, in memory.
   const zk = await startZooKeeper({ heap: '3g' });
@@ -203,7 +213,8 @@ async function main(): Promise<void> {
       // The directory's lookup (its data, and the root's attribute map is known from the
       // warm-up), its attribute map once, then per file one getData (the lookup fetches the
       // content, which the open then uses): the first READ_AHEAD_AFTER one after another,
-      // then the read-ahead's listing and the other files, READ_AHEAD_WINDOW in flight.
+      // then the read-ahead's listing and the other files, READ_AHEAD_WINDOW in flight
+      // (they answer together, so they leave together: one multiRead of MAX_OPS at a time).
       const same = await best(zk, async () => {
         await c.getData('/w0/data');
         await c.getData('/w0/data/.swarmvol').catch(() => undefined);
@@ -212,11 +223,13 @@ async function main(): Promise<void> {
         if (cold === FILES) return;
         const { children } = await c.getChildren('/w0/data');
         const read = new Set(['.swarmvol', ...Array.from({ length: cold }, (_, i) => `f${i}`)]);
-        const ahead = children.filter((n) => !read.has(n)).sort().slice(0, DEFAULT_READ_AHEAD);
-        await runPipelined(ahead, (n) => c.getData(`/w0/data/${n}`), READ_AHEAD_WINDOW);
+        const ahead = children.filter((n) => !read.has(n)).sort().slice(0, DEFAULT_READ_AHEAD).map((n) => `/w0/data/${n}`);
+        const window = Math.min(READ_AHEAD_WINDOW, MAX_OPS);
+        for (let i = 0; i < ahead.length; i += window) await multiReads(c, ahead.slice(i, i + window));
       });
+      // Names known, all in flight at once.
       const minimal = await best(zk, async () => {
-        for (let i = 0; i < FILES; i++) await c.getData(`/w0/data/f${i}`);
+        await multiReads(c, Array.from({ length: FILES }, (_, i) => `/w0/data/f${i}`));
       });
       const fuseOnly = await memoryMount(async (mount) => {
         writeFiles(path.join(mount.mnt, 'warm'));
@@ -256,10 +269,13 @@ async function main(): Promise<void> {
           if (!warm || m2.ms < warm.ms) warm = m2;
         });
       }
-      // Per directory: its listing and attribute map, then every child's stat, pipelined.
+      // Per directory: its listing and attribute map, then the children's Stats (with their
+      // data, which is small here): PROBE_OPS first, then the others MAX_OPS per multiRead.
       const listDir = async (dir: string): Promise<string[]> => {
         const [{ children }] = await Promise.all([c.getChildren(dir), c.getData(`${dir}/.swarmvol`).catch(() => undefined)]);
-        await Promise.all(children.map((ch) => c.exists(`${dir}/${ch}`)));
+        const paths = children.map((ch) => `${dir}/${ch}`);
+        await multiReads(c, paths.slice(0, PROBE_OPS));
+        await multiReads(c, paths.slice(PROBE_OPS));
         return children.filter((ch) => ch.startsWith('d')).sort();
       };
       // The lookup of the measured tree's top (its data; the root's attribute map is known
@@ -271,13 +287,25 @@ async function main(): Promise<void> {
         for (const d of dirs.slice(0, LIST_AHEAD_AFTER)) await listDir(`/tree/data/${d}`);
         await runPipelined(dirs.slice(LIST_AHEAD_AFTER), (d) => listDir(`/tree/data/${d}`), LIST_AHEAD_WINDOW);
       });
+      // Each listing's Stats all in flight at once, every subdirectory at once.
       const minimalList = async (dir: string): Promise<void> => {
         const { children } = await c.getChildren(dir);
-        await Promise.all(children.map((ch) => c.exists(`${dir}/${ch}`)));
+        await multiReads(c, children.map((ch) => `${dir}/${ch}`));
         await Promise.all(children.filter((ch) => ch.startsWith('d')).map((ch) => minimalList(`${dir}/${ch}`)));
       };
       const minimal = await best(zk, () => minimalList('/tree/data'));
-      rows.push({ workload: `ls -lR, ${entries} entries, cold`, swarmvol: cold!, same, minimal });
+      // The same tree on a memory-backend mount, kernel caches dropped: the FUSE requests of a cold walk without ZooKeeper.
+      const fuseOnly = await memoryMount(async (mount) => {
+        for (const top of ['warm', 'data']) {
+          for (let d = 0; d < TREE_DIRS; d++) {
+            fs.mkdirSync(path.join(mount.mnt, top, `d${d}`), { recursive: true });
+            for (let f = 0; f < TREE_FILES; f++) fs.writeFileSync(path.join(mount.mnt, top, `d${d}`, `f${f}`), 'x');
+          }
+        }
+        for (let i = 0; i < WARMUP; i++) await lsR(path.join(mount.mnt, 'warm'));
+        return best(zk, () => lsR(path.join(mount.mnt, 'data')), async () => fs.writeFileSync('/proc/sys/vm/drop_caches', '3'));
+      });
+      rows.push({ workload: `ls -lR, ${entries} entries, cold`, swarmvol: cold!, same, minimal, fuseOnly });
       rows.push({ workload: `ls -lR, ${entries} entries, warm`, swarmvol: warm!, same: { ms: 0, requests: 0 }, minimal: { ms: 0, requests: 0 } });
     }
 

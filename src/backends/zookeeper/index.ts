@@ -48,6 +48,7 @@ import {
 import { ChunkStore, chunkNames, chunkSizeFor, decodeManifest, encodeManifest, inlineLimit, type Manifest, newGeneration, REQUEST_HEADROOM } from './chunks.js';
 import { ZkLocks } from './locks.js';
 import { type ChunkPlan, OpenFile } from './open-file.js';
+import { BatchReads, maxBatchOps } from './batch-reads.js';
 import { ChangeLog } from './change-log.js';
 import { VolumeQuota } from './quota.js';
 import { DEFAULT_READ_AHEAD, inSuccession, LIST_AHEAD_AFTER, LIST_AHEAD_DIRS, LIST_AHEAD_ENTRIES, LIST_AHEAD_WINDOW, READ_AHEAD_AFTER, READ_AHEAD_UNCLAIMED_BYTES, ReadAhead, type Succession } from './read-ahead.js';
@@ -202,6 +203,8 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   private readonly changes = new ChangeLog();
   private readonly inline: number;
   private readonly chunkSize: number;
+  /** Listings' Stats and read-ahead in multiReads. */
+  private readonly batch: BatchReads;
 
   private constructor(
     private readonly zk: ZkClient,
@@ -216,6 +219,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     this.chunks = new ChunkStore(zk, `${opts.root === '/' ? '' : opts.root}/${CHUNKS_NAME}`, opts.acl);
     this.inline = inlineLimit(opts.maxRequest);
     this.chunkSize = chunkSizeFor(opts.maxRequest);
+    this.batch = new BatchReads(zk, maxBatchOps(opts.maxRequest));
     if ((opts.readAhead ?? DEFAULT_READ_AHEAD) > 0) {
       this.readAhead = new ReadAhead((path) => this.fetchAhead(path));
       this.listAhead = new ReadAhead((path) => this.listAheadOne(path), LIST_AHEAD_WINDOW, Infinity);
@@ -626,7 +630,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     const {
       value: [found, map],
       changed: [changed],
-    } = await this.changes.read([zkPath], () => Promise.all([this.zk.getData(zkPath).catch(missing), this.loadMeta(dir)]));
+    } = await this.changes.read([zkPath], () => Promise.all([this.batch.getData(zkPath), this.loadMeta(dir)]));
     // Gone, changed meanwhile (the lookup will read it), or open here (an open file's content is its own business).
     if (!found || changed || this.nodes.get(path)?.file) return 0;
     const node = this.remember(path, found.stat, metaFor(map, name, found.stat));
@@ -736,9 +740,15 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     } catch (err) {
       throw errnoFromZk(err);
     }
-    // Stat every child at once (pipelined), so READDIRPLUS's lookups hit the cache.
+    // Stat every child in a few multiReads, so READDIRPLUS's lookups hit the cache.
     const zkPaths = children.map((c) => this.zkPath(joinPath(node.path, c)));
-    const { value: stats, changed } = await this.changes.read(zkPaths, () => Promise.all(zkPaths.map((p) => this.zk.exists(p).catch(() => null))));
+    let stats: Array<Stat | null>;
+    let changed: boolean[];
+    try {
+      ({ value: stats, changed } = await this.changes.read(zkPaths, () => this.batch.statMany(zkPaths)));
+    } catch (err) {
+      throw errnoFromZk(err);
+    }
     const up = this.nodes.get(parentOf(node.path).dir) ?? this.root;
     const entries: DirEntry[] = [
       { name: '.', ino: (await this.attr(node)).ino, mode: C.S_IFDIR },

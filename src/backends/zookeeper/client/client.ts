@@ -68,6 +68,9 @@ export interface ZkClientOptions {
   auth: Array<{ scheme: string; credential: string }>;
 }
 
+/** Largest reply frame accepted; a longer length means a broken stream. */
+export const MAX_REPLY_BYTES = 64 * 1024 * 1024;
+
 export const defaultZkClientOptions: Omit<ZkClientOptions, 'connectString'> = {
   sessionTimeoutMs: 10_000,
   connectTimeoutMs: 10_000,
@@ -344,7 +347,7 @@ export class ZkClient extends EventEmitter {
     while (this.inbufBytes >= 4) {
       if (this.inbuf[0]!.length < 4) this.inbuf = [Buffer.concat(this.inbuf, this.inbufBytes)];
       const len = this.inbuf[0]!.readInt32BE(0);
-      if (len < 0 || len > 64 * 1024 * 1024) {
+      if (len < 0 || len > MAX_REPLY_BYTES) {
         this.lastError = `bad frame length ${len}`;
         socket.destroy();
         return;
