@@ -53,14 +53,16 @@ describe('BatchReads against a real ZooKeeper', () => {
     await zk?.destroy();
   });
 
-  it('statMany of a directory of small znodes: the Stats exists() gives, missing ones null, in a few multiReads', async () => {
+  it('statMany of a directory of small znodes: the Stats exists() gives and the data, missing ones null, in a few multiReads', async () => {
     const paths = await makeChildren('/small', 100, (i) => Buffer.from(`file ${i}`));
     const asked = [...paths.slice(0, 50), '/small/missing', ...paths.slice(50)];
     const { value: stats, requests } = await counted(() => batch.statMany(asked));
     const expected = await Promise.all(asked.map((p) => c.exists(p)));
     assert.equal(stats.length, asked.length);
-    stats.forEach((s, i) => sameStat(s, expected[i]!));
+    stats.forEach((s, i) => sameStat(s?.stat ?? null, expected[i]!));
     assert.equal(stats[50], null);
+    assert.equal(stats[0]?.data?.toString(), 'file 0');
+    assert.equal(stats[99]?.data?.toString(), 'file 98');
     // The probe, then the other 93 in ceil(93 / 32) multiReads.
     assert.equal(requests, 1 + Math.ceil((asked.length - PROBE_OPS) / MAX_OPS), `${requests} requests for ${asked.length} Stats`);
   });
@@ -69,7 +71,8 @@ describe('BatchReads against a real ZooKeeper', () => {
     const size = 2 * LIST_DATA_PER_NODE;
     const paths = await makeChildren('/large', 40, () => Buffer.alloc(size, 1));
     const { value: stats, requests } = await counted(() => batch.statMany(paths));
-    stats.forEach((s) => assert.equal(s?.dataLength, size));
+    stats.forEach((s) => assert.equal(s?.stat.dataLength, size));
+    assert.ok(stats.slice(PROBE_OPS).every((s) => s?.data === undefined), 'data read beyond the probe');
     assert.equal(requests, 1 + (paths.length - PROBE_OPS), `${requests} requests: the probe and one exists per other znode`);
   });
 
@@ -78,8 +81,8 @@ describe('BatchReads against a real ZooKeeper', () => {
     await assert.rejects(c.getData(paths[0]!), (e: ZkError) => e.code === ErrorCode.NOAUTH);
     const stats = await batch.statMany(paths);
     const expected = await Promise.all(paths.map((p) => c.exists(p)));
-    stats.forEach((s, i) => sameStat(s, expected[i]!));
-    assert.ok(stats.every((s) => s !== null));
+    stats.forEach((s, i) => sameStat(s?.stat ?? null, expected[i]!));
+    assert.ok(stats.every((s) => s !== null && s.data === undefined));
   });
 
   it('getData calls made in one tick leave in one multiRead per MAX_OPS; each answers on its own', async () => {

@@ -62,7 +62,7 @@ describe('ZooKeeper backend, read-ahead', () => {
       }
     }
     await plain.create('/ra/race', Buffer.alloc(0), OPEN_ACL_UNSAFE);
-    for (const dir of ['conf', 'changes', 'few', 'capped', 'off', 'poll']) {
+    for (const dir of ['conf', 'changes', 'few', 'capped', 'off', 'poll', 'listed']) {
       await plain.create(`/ra/${dir}`, Buffer.alloc(0), OPEN_ACL_UNSAFE);
       await runPipelined(Array.from({ length: FILES }, (_, i) => i), (i) => plain.create(`/ra/${dir}/${name(i)}`, Buffer.from(content(dir, i)), OPEN_ACL_UNSAFE), 64);
     }
@@ -88,7 +88,8 @@ describe('ZooKeeper backend, read-ahead', () => {
     // The directory's map (its Stat came with the root's listing), 3 files, one listing, 197 files read ahead in multiReads.
     const expected = 1 + 3 + 1 + readAheadRequests(FILES - 3);
     assert.ok(p1 - p0 >= expected && p1 - p0 <= expected + 2, `cold reads and read-ahead: ${p1 - p0} requests for ${FILES} files, expected ${expected}`);
-    assert.ok(p2 - p1 <= 1, `${FILES - 3} files read after the read-ahead cost ${p2 - p1} requests`);
+    // Nothing but the odd ping (the mount and the plain client each send one every few seconds).
+    assert.ok(p2 - p1 <= 2, `${FILES - 3} files read after the read-ahead cost ${p2 - p1} requests`);
   });
 
   it('keeps what it read ahead coherent: a change, a delete and a new file made elsewhere show up', async () => {
@@ -106,6 +107,24 @@ describe('ZooKeeper backend, read-ahead', () => {
     assert.throws(() => read(m, 'changes', 160), { code: 'ENOENT' });
     assert.equal(fs.readFileSync(path.join(m.mnt, 'changes', 'new'), 'utf8'), 'new\n');
     for (let i = 3; i < FILES; i++) if (i !== 150 && i !== 160) assert.equal(read(m, 'changes', i), content('changes', i));
+  });
+
+  it('a listing brings the content of small files along: reading them, and the symlinks, after ls -l costs no request', async () => {
+    const writer = await mount();
+    for (let i = 0; i < 5; i++) fs.symlinkSync(name(i), path.join(writer.mnt, 'listed', `link${i}`));
+    const m = await mount();
+    fs.readdirSync(m.mnt);
+    const p0 = await settled();
+    const r = await sh(`ls -l '${path.join(m.mnt, 'listed')}'`);
+    for (let i = 0; i < 5; i++) assert.match(r.stdout, new RegExp(`link${i} -> ${name(i)}\n`), r.stderr);
+    const p1 = await settled();
+    for (let i = 0; i < FILES; i++) assert.equal(read(m, 'listed', i), content('listed', i));
+    for (let i = 0; i < 5; i++) assert.equal(fs.readFileSync(path.join(m.mnt, 'listed', `link${i}`), 'utf8'), content('listed', i));
+    const p2 = await packets();
+    console.log(`listing with content: ls -l ${p1 - p0} requests, then reading its ${FILES} files and 5 symlinks ${p2 - p1}`);
+    const expected = listingRequests(FILES + 5);
+    assert.ok(p1 - p0 >= expected && p1 - p0 <= expected + 2, `ls -l of ${FILES + 5} entries: ${p1 - p0} requests, expected ${expected}`);
+    assert.ok(p2 - p1 <= 2, `reading the files after the listing cost ${p2 - p1} requests`);
   });
 
   it('does not read ahead for a file read now and then', async () => {
@@ -154,7 +173,7 @@ describe('ZooKeeper backend, read-ahead', () => {
     const p2 = await packets();
     for (let i = 3; i < 53; i++) assert.equal(read(capped, 'capped', i), content('capped', i));
     const p3 = await packets();
-    assert.ok(p3 - p2 <= 1, `the 50 files read ahead cost ${p3 - p2} requests`);
+    assert.ok(p3 - p2 <= 2, `the 50 files read ahead cost ${p3 - p2} requests`);
     assert.equal(read(capped, 'capped', 53), content('capped', 53));
     assert.ok((await packets()) - p3 >= 1, 'the 54th file was read ahead despite --read-ahead 50');
     p0 = await settled();
@@ -179,7 +198,7 @@ describe('ZooKeeper backend, read-ahead', () => {
     // Per directory (the top's Stat came with the root's listing) its listing, its map and the Stats of its entries in multiReads.
     const expected = listingRequests(TREE_DIRS) + TREE_DIRS * listingRequests(TREE_FILES);
     assert.ok(p1 - p0 >= expected && p1 - p0 <= expected + 2, `walk start and list-ahead: ${p1 - p0} requests, expected ${expected}`);
-    assert.ok(p2 - p1 <= 1, `the walk after the list-ahead cost ${p2 - p1} requests`);
+    assert.ok(p2 - p1 <= 2, `the walk after the list-ahead cost ${p2 - p1} requests`);
   });
 
   it('does not list ahead when one subdirectory is listed', async () => {

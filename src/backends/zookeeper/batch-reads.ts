@@ -13,6 +13,12 @@ export interface Found {
   stat: Stat;
 }
 
+/** A listing's view of a znode: its Stat, and its data when it came along. */
+export interface Listed {
+  stat: Stat;
+  data?: Buffer;
+}
+
 /** Znodes of a listing read first, with their data, to learn how large this directory's znodes are. */
 export const PROBE_OPS = 8;
 /** Average data per znode up to which a listing reads the data along with the Stats (beyond: one `exists` each). */
@@ -56,13 +62,14 @@ export class BatchReads {
   }
 
   /**
-   * The Stat of each znode (null where it does not exist). Read with the
-   * data, maxOps per multiRead, all in flight at once, while the znodes are
-   * small (the first PROBE_OPS tell): a directory of large files gets one
-   * `exists` each, so that listing it does not transfer its content.
+   * The Stat of each znode (null where it does not exist), and its data when
+   * it came along. Read with the data, maxOps per multiRead, all in flight
+   * at once, while the znodes are small (the first PROBE_OPS tell): a
+   * directory of large files gets one `exists` each, so that listing it
+   * does not transfer its content.
    */
-  async statMany(paths: string[]): Promise<Array<Stat | null>> {
-    if (paths.length <= 1) return Promise.all(paths.map((p) => this.zk.exists(p)));
+  async statMany(paths: string[]): Promise<Array<Listed | null>> {
+    if (paths.length <= 1) return Promise.all(paths.map((p) => this.zk.exists(p).then((stat) => stat && { stat })));
     const probe = await this.read(paths.slice(0, PROBE_OPS));
     const rest = paths.slice(PROBE_OPS);
     let bytes = 0;
@@ -72,10 +79,10 @@ export class BatchReads {
     return Promise.all([...probe, ...restOutcomes].map((o, i) => this.statOf(o, paths[i]!)));
   }
 
-  private statOf(o: Outcome | Stat, path: string): Stat | null | Promise<Stat | null> {
-    if (!(o instanceof ZkError)) return o && 'stat' in o ? o.stat : o;
+  private statOf(o: Outcome | Stat, path: string): Listed | null | Promise<Listed | null> {
+    if (!(o instanceof ZkError)) return o && ('data' in o ? o : { stat: o });
     // Listing an entry needs no READ permission on it, reading its data does.
-    if (o.code === ErrorCode.NOAUTH) return this.zk.exists(path);
+    if (o.code === ErrorCode.NOAUTH) return this.zk.exists(path).then((stat) => stat && { stat });
     throw o;
   }
 

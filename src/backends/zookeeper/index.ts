@@ -48,7 +48,7 @@ import {
 import { ChunkStore, chunkNames, chunkSizeFor, decodeManifest, encodeManifest, inlineLimit, type Manifest, newGeneration, REQUEST_HEADROOM } from './chunks.js';
 import { ZkLocks } from './locks.js';
 import { type ChunkPlan, OpenFile } from './open-file.js';
-import { BatchReads, maxBatchOps } from './batch-reads.js';
+import { BatchReads, type Listed, maxBatchOps } from './batch-reads.js';
 import { ChangeLog } from './change-log.js';
 import { VolumeQuota } from './quota.js';
 import { DEFAULT_READ_AHEAD, inSuccession, LIST_AHEAD_AFTER, LIST_AHEAD_DIRS, LIST_AHEAD_ENTRIES, LIST_AHEAD_WINDOW, READ_AHEAD_AFTER, READ_AHEAD_UNCLAIMED_BYTES, ReadAhead, type Succession } from './read-ahead.js';
@@ -104,7 +104,9 @@ export class ZkNode {
   coldReads: Succession | undefined;
   /** Directory: distinct subdirectories listed cold in a row, since its last list-ahead. */
   coldLists: Succession | undefined;
-  /** Read ahead and not yet looked up by the kernel: the content bytes counted for it. */
+  /** Content fetched ahead (read-ahead, or along with a listing) that no open or readlink has used yet. */
+  prefetched = false;
+  /** While prefetched: the bytes counted for it against READ_AHEAD_UNCLAIMED_BYTES. */
   unclaimedBytes = 0;
   /** The version (mzxid) the kernel's page cache may hold for this file, if any. */
   kernelCached: bigint | undefined;
@@ -196,7 +198,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   private readonly readAhead: ReadAhead | undefined;
   /** Lists ahead the directories of a tree being walked; undefined when read-ahead is off. */
   private readonly listAhead: ReadAhead | undefined;
-  /** Files read ahead that the kernel has not asked for yet, oldest first, and the bytes they hold. */
+  /** Files whose content was fetched ahead and not used yet, oldest first, and the bytes they hold. */
   private readonly unclaimed = new Set<ZkNode>();
   private unclaimedBytes = 0;
   /** Events that came in while reads were in flight (a reply older than an event must not be cached). */
@@ -257,7 +259,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
 
   forget(node: ZkNode): void {
     if (this.nodes.get(node.path) === node && node !== this.root) this.nodes.delete(node.path);
-    if (this.unclaimed.delete(node)) this.unclaimedBytes -= node.unclaimedBytes;
+    this.claim(node);
   }
 
   async close(): Promise<void> {
@@ -634,28 +636,34 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     // Gone, changed meanwhile (the lookup will read it), or open here (an open file's content is its own business).
     if (!found || changed || this.nodes.get(path)?.file) return 0;
     const node = this.remember(path, found.stat, metaFor(map, name, found.stat));
-    node.data = found.data;
-    if (node.kernelId === 0) this.keepUnclaimed(node);
+    this.keepUnclaimed(node, found.data);
     return found.data.length;
   }
 
   /**
-   * Bounds the memory of files read ahead and never asked for: past
-   * READ_AHEAD_UNCLAIMED_BYTES, the oldest lose their content (a lookup
-   * reads it again).
+   * Keeps content fetched ahead of any read, within READ_AHEAD_UNCLAIMED_BYTES
+   * for all such files: past it, the oldest lose their content (a read
+   * fetches it again). A read that uses it claims it (`claim`).
    */
-  private keepUnclaimed(node: ZkNode): void {
+  private keepUnclaimed(node: ZkNode, data: Buffer): void {
+    node.data = data;
     if (this.unclaimed.delete(node)) this.unclaimedBytes -= node.unclaimedBytes;
+    node.prefetched = true;
     // The node itself counts too, so that empty files are bounded in number.
-    node.unclaimedBytes = (node.data?.length ?? 0) + 256;
+    node.unclaimedBytes = data.length + 256;
     this.unclaimed.add(node);
     this.unclaimedBytes += node.unclaimedBytes;
     for (const old of this.unclaimed) {
       if (this.unclaimedBytes <= READ_AHEAD_UNCLAIMED_BYTES) break;
-      this.unclaimed.delete(old);
-      this.unclaimedBytes -= old.unclaimedBytes;
-      if (old.kernelId === 0 && !old.file) old.data = undefined;
+      this.claim(old);
+      if (!old.file) old.data = undefined;
     }
+  }
+
+  /** Content fetched ahead is being used: it no longer counts against the read-ahead budget. */
+  private claim(node: ZkNode): void {
+    node.prefetched = false;
+    if (this.unclaimed.delete(node)) this.unclaimedBytes -= node.unclaimedBytes;
   }
 
   /** The file showing a directory's own data (`.zdata` when it has some; dir mode: `_zoo_data_`, always). */
@@ -742,7 +750,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     }
     // Stat every child in a few multiReads, so READDIRPLUS's lookups hit the cache.
     const zkPaths = children.map((c) => this.zkPath(joinPath(node.path, c)));
-    let stats: Array<Stat | null>;
+    let stats: Array<Listed | null>;
     let changed: boolean[];
     try {
       ({ value: stats, changed } = await this.changes.read(zkPaths, () => this.batch.statMany(zkPaths)));
@@ -756,12 +764,21 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     ];
     const current = node.entriesVersion === version;
     children.forEach((name, i) => {
-      const stat = stats[i];
-      if (!stat) return; // deleted meanwhile
+      const listed = stats[i];
+      if (!listed) return; // deleted meanwhile
+      const { stat, data } = listed;
       const meta = metaFor(map, name, stat);
       const path = joinPath(node.path, name);
-      // A child changed meanwhile (or the entries did) is listed but not cached: its lookup reads it again.
-      const kind = current && !changed[i] ? this.remember(path, stat, meta).kind : this.kindAt(path, stat, meta);
+      let kind: Kind;
+      if (current && !changed[i]) {
+        const child = this.remember(path, stat, meta);
+        kind = child.kind;
+        // The content came along: a read (or readlink) of it after the listing costs no request.
+        if (data && kind !== 'dir' && !child.data && !child.file) this.keepUnclaimed(child, data);
+      } else {
+        // A child changed meanwhile (or the entries did) is listed but not cached: its lookup reads it again.
+        kind = this.kindAt(path, stat, meta);
+      }
       entries.push({ name, ino: inoOf(stat.czxid, meta, name), mode: kind === 'dir' ? C.S_IFDIR : kind === 'symlink' ? C.S_IFLNK : C.S_IFREG });
     });
     const zdata = this.dirDataNode(node);
@@ -772,11 +789,11 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
 
   /** A node's committed content, from cache or ZooKeeper. */
   private async content(node: ZkNode, reading = false): Promise<Buffer> {
-    if (node.data && !node.stale) return node.data;
+    if (node.data && !node.stale) return this.used(node, node.data);
     const ahead = node.dataOf ? undefined : this.readAhead?.take(node.path);
     if (ahead) {
       await ahead;
-      if (node.data && !node.stale) return node.data;
+      if (node.data && !node.stale) return this.used(node, node.data);
     }
     try {
       const zkPath = this.zkPath(node.dataOf ?? node.path);
@@ -784,6 +801,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       node.stat = node.dataOf ? { ...r.stat, numChildren: 0 } : r.stat;
       node.stale = false;
       node.data = r.data;
+      if (node.prefetched) this.claim(node);
       if (reading && !node.dataOf) {
         const { dir, name } = parentOf(node.path);
         const parent = this.nodes.get(dir);
@@ -793,6 +811,11 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     } catch (err) {
       throw errnoFromZk(err);
     }
+  }
+
+  private used(node: ZkNode, data: Buffer): Buffer {
+    if (node.prefetched) this.claim(node);
+    return data;
   }
 
   async readlink(_ctx: RequestContext, node: ZkNode): Promise<string> {
