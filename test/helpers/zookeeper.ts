@@ -9,6 +9,8 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { ZkClient } from '../../src/backends/zookeeper/client/client.js';
+import { maxBatchOps, PROBE_OPS } from '../../src/backends/zookeeper/batch-reads.js';
+import { DEFAULT_MAX_REQUEST } from '../../src/backends/zookeeper/chunks.js';
 import { type CliMount, mountCli, waitFor } from './mount.js';
 
 const ZK_JAR = '/usr/share/java/zookeeper.jar';
@@ -243,4 +245,19 @@ export async function startTwoNodes(vol: string, argsA: string[] = []): Promise<
     throw err;
   }
   return { zk, plain, a: mounts[0]!, b: mounts[1]!, stop };
+}
+
+/** Requests BatchReads.statMany makes for n small znodes: the probe, then batches doubling up to maxBatchOps. */
+export function statRequests(n: number): number {
+  if (n <= 1) return n;
+  const maxOps = maxBatchOps(DEFAULT_MAX_REQUEST);
+  let requests = 1;
+  let done = Math.min(PROBE_OPS, n);
+  let size = PROBE_OPS;
+  while (done < n) {
+    size = Math.min(size * 2, maxOps);
+    done += size;
+    requests++;
+  }
+  return requests;
 }

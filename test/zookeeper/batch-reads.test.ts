@@ -7,7 +7,7 @@ import { BatchReads, LIST_DATA_PER_NODE, maxBatchOps, PROBE_OPS } from '../../sr
 import { chunkSizeFor, DEFAULT_MAX_REQUEST, runPipelined } from '../../src/backends/zookeeper/chunks.js';
 import { ZkClient } from '../../src/backends/zookeeper/client/client.js';
 import { ErrorCode, OPEN_ACL_UNSAFE, Perms, type Stat, ZkError } from '../../src/backends/zookeeper/client/protocol.js';
-import { startZooKeeper, type ZooKeeperServer } from '../helpers/zookeeper.js';
+import { startZooKeeper, statRequests, type ZooKeeperServer } from '../helpers/zookeeper.js';
 
 const MAX_OPS = maxBatchOps(DEFAULT_MAX_REQUEST);
 /** Everyone may do everything but read the data. */
@@ -63,8 +63,9 @@ describe('BatchReads against a real ZooKeeper', () => {
     assert.equal(stats[50], null);
     assert.equal(stats[0]?.data?.toString(), 'file 0');
     assert.equal(stats[99]?.data?.toString(), 'file 98');
-    // The probe, then the other 93 in ceil(93 / 32) multiReads.
-    assert.equal(requests, 1 + Math.ceil((asked.length - PROBE_OPS) / MAX_OPS), `${requests} requests for ${asked.length} Stats`);
+    // The probe of 8, then 16, 32, 32 and the last 13.
+    assert.equal(requests, statRequests(asked.length), `${requests} requests for ${asked.length} Stats`);
+    assert.equal(requests, 5);
   });
 
   it('statMany of a directory of large znodes reads only the probe with data, the rest with one exists each', async () => {
@@ -74,6 +75,35 @@ describe('BatchReads against a real ZooKeeper', () => {
     stats.forEach((s) => assert.equal(s?.stat.dataLength, size));
     assert.ok(stats.slice(PROBE_OPS).every((s) => s?.data === undefined), 'data read beyond the probe');
     assert.equal(requests, 1 + (paths.length - PROBE_OPS), `${requests} requests: the probe and one exists per other znode`);
+  });
+
+  it('statMany of small znodes followed by large ones stops reading data after the first batch that shows them', async () => {
+    const size = 2 * LIST_DATA_PER_NODE;
+    const paths = await makeChildren('/mixed', 48, (i) => (i < PROBE_OPS ? Buffer.from(`small ${i}`) : Buffer.alloc(size, 2)));
+    const { value: stats, requests } = await counted(() => batch.statMany(paths));
+    const expected = await Promise.all(paths.map((p) => c.exists(p)));
+    stats.forEach((s, i) => sameStat(s?.stat ?? null, expected[i]!));
+    // The probe (small), the next 16 (large: the average is now past the limit), then one exists each.
+    const withData = PROBE_OPS + 2 * PROBE_OPS;
+    assert.ok(stats.slice(0, withData).every((s) => s?.data !== undefined));
+    assert.ok(stats.slice(withData).every((s) => s?.data === undefined), 'data read after the large znodes showed');
+    assert.equal(requests, 2 + (paths.length - withData));
+  });
+
+  it('statMany reads a reply too large for the client again in halves, on the same session', async () => {
+    const small = new ZkClient({ connectString: zk.connectString, sessionTimeoutMs: 30_000, maxReplyBytes: 64 * 1024 });
+    await small.connect();
+    try {
+      const paths = await makeChildren('/halves', 10, (i) => Buffer.alloc(20_000, i));
+      const session = small.session.id;
+      const stats = await new BatchReads(small, MAX_OPS).statMany(paths);
+      const expected = await Promise.all(paths.map((p) => c.exists(p)));
+      stats.forEach((s, i) => sameStat(s?.stat ?? null, expected[i]!));
+      assert.equal(small.session.id, session);
+      assert.equal((await small.getData(paths[0]!)).data.length, 20_000, 'the connection still works');
+    } finally {
+      small.close();
+    }
   });
 
   it('statMany gives the Stat of a znode this session may not read (exists needs no permission)', async () => {

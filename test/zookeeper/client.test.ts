@@ -2,7 +2,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { parseConnectString, ZkClient, type WatchEvent } from '../../src/backends/zookeeper/client/client.js';
+import { parseConnectString, ReplyTooLargeError, ZkClient, type WatchEvent } from '../../src/backends/zookeeper/client/client.js';
 import { CREATOR_ALL_ACL, CreateMode, ErrorCode, EventType, OPEN_ACL_UNSAFE, ZkError, ZkMultiError } from '../../src/backends/zookeeper/client/protocol.js';
 import { waitFor } from '../helpers/mount.js';
 import { startProxy, startZooKeeper, type ZooKeeperServer } from '../helpers/zookeeper.js';
@@ -121,6 +121,20 @@ describe('ZkClient against a real ZooKeeper', () => {
     assert.deepEqual(res[1] instanceof ZkError ? 'err' : res[1]!.op === 'getChildren' && res[1]!.children, ['k']);
     assert.ok(res[2] instanceof ZkError && res[2].codeName === 'NONODE');
     assert.equal(res[3] instanceof ZkError ? 'err' : res[3]!.op === 'getData' && res[3]!.data.toString(), 'kid');
+  });
+
+  it('skips a reply larger than maxReplyBytes: only its request fails, the session goes on', async () => {
+    const c = await client({ maxReplyBytes: 64 * 1024 });
+    await c.create('/big-reply', Buffer.alloc(100_000, 3), OPEN_ACL_UNSAFE);
+    await c.create('/big-reply/small', b('small'), OPEN_ACL_UNSAFE);
+    const session = c.session.id;
+    const [big, small, listing] = await Promise.allSettled([c.getData('/big-reply'), c.getData('/big-reply/small'), c.getChildren('/big-reply')]);
+    assert.ok(big.status === 'rejected' && big.reason instanceof ReplyTooLargeError, 'the large reply fails on its own');
+    assert.match((big as PromiseRejectedResult).reason.message, /reply of 100\d{3} bytes is larger than the 65536 bytes this client takes/);
+    assert.equal(small.status === 'fulfilled' && small.value.data.toString(), 'small', 'the request after it is answered');
+    assert.deepEqual(listing.status === 'fulfilled' && listing.value.children, ['small']);
+    assert.equal(c.session.id, session);
+    assert.equal(c.state, 'connected');
   });
 
   it('a persistent recursive watch reports every change in the subtree made by another client', async () => {

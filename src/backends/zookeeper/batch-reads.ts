@@ -4,7 +4,7 @@
 // Measured here, a cold walk of 5,000 entries: one `exists` each, 5,051
 // requests and 300-550 ms; in multiReads, 250 requests and 25-120 ms.
 
-import { MAX_REPLY_BYTES, type ZkClient } from './client/client.js';
+import { MAX_REPLY_BYTES, ReplyTooLargeError, type ZkClient } from './client/client.js';
 import { ErrorCode, type Stat, ZkError } from './client/protocol.js';
 
 /** A znode read with its data. */
@@ -23,6 +23,10 @@ export interface Listed {
 export const PROBE_OPS = 8;
 /** Average data per znode up to which a listing reads the data along with the Stats (beyond: one `exists` each). */
 export const LIST_DATA_PER_NODE = 4096;
+/** Most data one listing reads along with its Stats; the rest of its entries get one `exists` each. */
+export const LIST_DATA_BYTES = 16 * 1024 * 1024;
+/** multiReads one listing keeps in flight. */
+export const LIST_BATCHES_IN_FLIGHT = 2;
 
 /**
  * The most reads one multiRead carries: even if every znode is as large as
@@ -63,27 +67,55 @@ export class BatchReads {
 
   /**
    * The Stat of each znode (null where it does not exist), and its data when
-   * it came along. Read with the data, maxOps per multiRead, all in flight
-   * at once, while the znodes are small (the first PROBE_OPS tell): a
-   * directory of large files gets one `exists` each, so that listing it
-   * does not transfer its content.
+   * it came along. Read with the data in multiReads while the znodes are
+   * small: PROBE_OPS first, then batches that double up to maxOps (two in
+   * flight after the first). Once the average passes LIST_DATA_PER_NODE, or the total
+   * LIST_DATA_BYTES, the rest get one `exists` each, so that listing a
+   * directory of large files does not transfer them. `withData` false: one
+   * `exists` each (a mode where no entry is a file).
    */
-  async statMany(paths: string[]): Promise<Array<Listed | null>> {
-    if (paths.length <= 1) return Promise.all(paths.map((p) => this.zk.exists(p).then((stat) => stat && { stat })));
-    const probe = await this.read(paths.slice(0, PROBE_OPS));
-    const rest = paths.slice(PROBE_OPS);
+  async statMany(paths: string[], withData = true): Promise<Array<Listed | null>> {
+    if (!withData || paths.length <= 1) return Promise.all(paths.map((p) => this.statOnly(p)));
+    const out = new Array<Listed | null>(paths.length);
     let bytes = 0;
-    for (const o of probe) if (o && !(o instanceof ZkError)) bytes += o.data.length;
-    const small = bytes <= LIST_DATA_PER_NODE * probe.length;
-    const restOutcomes: Array<Outcome | Stat> = small ? await this.readAll(rest) : await Promise.all(rest.map((p) => this.zk.exists(p)));
-    return Promise.all([...probe, ...restOutcomes].map((o, i) => this.statOf(o, paths[i]!)));
+    let counted = 0;
+    let next = 0;
+    let size = PROBE_OPS;
+    const small = () => bytes <= LIST_DATA_PER_NODE * counted && bytes <= LIST_DATA_BYTES;
+    const readBatch = async (from: number, to: number) => {
+      const outcomes = await this.read(paths.slice(from, to));
+      for (const o of outcomes) if (o && !(o instanceof ZkError)) bytes += o.data.length;
+      counted += outcomes.length;
+      const listed = await Promise.all(outcomes.map((o, i) => this.listedOf(o, paths[from + i]!)));
+      listed.forEach((l, i) => (out[from + i] = l));
+    };
+    const worker = async (batches: number) => {
+      for (let n = 0; n < batches && next < paths.length && (next === 0 || small()); n++) {
+        const from = next;
+        if (from > 0) size = Math.min(size * 2, this.maxOps);
+        next = Math.min(from + size, paths.length);
+        await readBatch(from, next);
+      }
+    };
+    // The probe and the next batch one at a time: a directory of large znodes shows before much of it is read.
+    await worker(2);
+    await Promise.all(Array.from({ length: LIST_BATCHES_IN_FLIGHT }, () => worker(Infinity)));
+    const rest = paths.slice(next);
+    const restListed = await Promise.all(rest.map((p) => this.statOnly(p)));
+    restListed.forEach((l, i) => (out[next + i] = l));
+    return out;
   }
 
-  private statOf(o: Outcome | Stat, path: string): Listed | null | Promise<Listed | null> {
-    if (!(o instanceof ZkError)) return o && ('data' in o ? o : { stat: o });
-    // Listing an entry needs no READ permission on it, reading its data does.
-    if (o.code === ErrorCode.NOAUTH) return this.zk.exists(path).then((stat) => stat && { stat });
-    throw o;
+  private async statOnly(path: string): Promise<Listed | null> {
+    const stat = await this.zk.exists(path);
+    return stat && { stat };
+  }
+
+  private listedOf(o: Outcome, path: string): Listed | null | Promise<Listed | null> {
+    if (!(o instanceof ZkError)) return o;
+    // Listing an entry needs no READ permission on it, reading its data does; nor is its data too large to list.
+    if (o.code === ErrorCode.NOAUTH || o instanceof ReplyTooLargeError) return this.statOnly(path);
+    return Promise.reject(o);
   }
 
   private flush(): void {
@@ -103,23 +135,31 @@ export class BatchReads {
     }
   }
 
-  private readAll(paths: string[]): Promise<Outcome[]> {
-    const batches: Array<Promise<Outcome[]>> = [];
-    for (let i = 0; i < paths.length; i += this.maxOps) batches.push(this.read(paths.slice(i, i + this.maxOps)));
-    return Promise.all(batches).then((parts) => parts.flat());
-  }
-
-  /** One request: a multiRead, or a plain getData for a single path. Rejects only when the request as a whole failed. */
+  /**
+   * One request: a multiRead, or a plain getData for a single path. Rejects
+   * only when the request as a whole failed. A reply larger than the client
+   * takes (the servers allow larger znodes than `--jute-maxbuffer` says) is
+   * read again in halves.
+   */
   private async read(paths: string[]): Promise<Outcome[]> {
     if (paths.length === 1) {
       try {
         return [await this.zk.getData(paths[0]!)];
       } catch (err) {
-        if (err instanceof ZkError && (err.code === ErrorCode.NONODE || err.code === ErrorCode.NOAUTH)) return [err.code === ErrorCode.NONODE ? null : err];
+        if (err instanceof ZkError && err.code === ErrorCode.NONODE) return [null];
+        if (err instanceof ZkError && (err.code === ErrorCode.NOAUTH || err instanceof ReplyTooLargeError)) return [err];
         throw err;
       }
     }
-    const results = await this.zk.multiRead(paths.map((path) => ({ op: 'getData', path })));
+    let results;
+    try {
+      results = await this.zk.multiRead(paths.map((path) => ({ op: 'getData', path })));
+    } catch (err) {
+      if (!(err instanceof ReplyTooLargeError)) throw err;
+      const half = Math.ceil(paths.length / 2);
+      const [a, b] = await Promise.all([this.read(paths.slice(0, half)), this.read(paths.slice(half))]);
+      return [...a, ...b];
+    }
     if (results.length !== paths.length) throw new ZkError(ErrorCode.MARSHALLINGERROR, paths[0], `multiRead answered ${results.length} of ${paths.length} reads`);
     return results.map((r, i) => {
       if (r instanceof ZkError) return r.code === ErrorCode.NONODE ? null : r;

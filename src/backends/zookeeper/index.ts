@@ -314,7 +314,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     const kind = dataOf ? 'file' : this.kindAt(path, stat, meta);
     const known = this.nodes.get(path);
     if (known && (known.stat.czxid === stat.czxid || known.adopt) && known.kind === kind) {
-      if (known.stat.mzxid !== stat.mzxid || known.stat.czxid !== stat.czxid) known.data = undefined;
+      if (known.stat.mzxid !== stat.mzxid || known.stat.czxid !== stat.czxid) this.dropData(known);
       known.stat = stat;
       known.stale = false;
       known.adopt = false;
@@ -660,7 +660,13 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     }
   }
 
-  /** Content fetched ahead is being used: it no longer counts against the read-ahead budget. */
+  /** A node's cached content is no longer valid. */
+  private dropData(node: ZkNode): void {
+    node.data = undefined;
+    this.claim(node);
+  }
+
+  /** Content fetched ahead is being used (or dropped): it no longer counts against the read-ahead budget. */
   private claim(node: ZkNode): void {
     node.prefetched = false;
     if (this.unclaimed.delete(node)) this.unclaimedBytes -= node.unclaimedBytes;
@@ -748,20 +754,22 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     } catch (err) {
       throw errnoFromZk(err);
     }
-    // Stat every child in a few multiReads, so READDIRPLUS's lookups hit the cache.
-    const zkPaths = children.map((c) => this.zkPath(joinPath(node.path, c)));
-    let stats: Array<Listed | null>;
-    let changed: boolean[];
-    try {
-      ({ value: stats, changed } = await this.changes.read(zkPaths, () => this.batch.statMany(zkPaths)));
-    } catch (err) {
-      throw errnoFromZk(err);
-    }
     const up = this.nodes.get(parentOf(node.path).dir) ?? this.root;
     const entries: DirEntry[] = [
       { name: '.', ino: (await this.attr(node)).ino, mode: C.S_IFDIR },
       { name: '..', ino: (await this.attr(up)).ino, mode: C.S_IFDIR },
     ];
+    // Stat every child in a few multiReads, so READDIRPLUS's lookups hit the cache. Nothing
+    // may be awaited between the end of this read and caching its replies: an event coming
+    // in meanwhile would no longer be noted, and an older reply would be cached after it.
+    const zkPaths = children.map((c) => this.zkPath(joinPath(node.path, c)));
+    let stats: Array<Listed | null>;
+    let changed: boolean[];
+    try {
+      ({ value: stats, changed } = await this.changes.read(zkPaths, () => this.batch.statMany(zkPaths, this.opts.mode !== 'dir')));
+    } catch (err) {
+      throw errnoFromZk(err);
+    }
     const current = node.entriesVersion === version;
     children.forEach((name, i) => {
       const listed = stats[i];
@@ -892,7 +900,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       void this.chunks.unpin(pin.path).catch(() => undefined);
       if (!stat) throw new FsError('ENOENT');
       if (attempt >= MAX_RETRIES) throw new FsError('EIO', `${node.path} keeps changing; could not read one version of it`);
-      node.data = undefined;
+      this.dropData(node);
       node.stale = true;
     }
   }
@@ -931,7 +939,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     }
     if (!stat) throw new FsError('ENOENT');
     if (stat.mzxid === node.stat.mzxid && !node.stale) return;
-    node.data = undefined;
+    this.dropData(node);
     node.stale = true;
     node.kernelCached = undefined;
     await this.cache?.invalidateNode(node);
@@ -1555,7 +1563,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       const parent = this.nodes.get(dir);
       if (e.type === EventType.NodeDataChanged) {
         if (!node) return;
-        node.data = undefined;
+        this.dropData(node);
         node.stale = true;
         node.kernelCached = undefined;
         if (node.file && !node.file.dirty) {
@@ -1632,7 +1640,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     this.listAhead?.clear();
     this.metas.clear();
     for (const node of [...this.nodes.values()]) {
-      node.data = undefined;
+      this.dropData(node);
       this.entriesChanged(node);
       node.stale = true;
       node.kernelCached = undefined;

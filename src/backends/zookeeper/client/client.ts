@@ -66,17 +66,33 @@ export interface ZkClientOptions {
   operationTimeoutMs: number;
   /** e.g. [{ scheme: 'digest', credential: 'user:password' }]; resent on every new connection. */
   auth: Array<{ scheme: string; credential: string }>;
+  /** Largest reply taken: a longer one is skipped and its request fails (REPLY_TOO_LARGE), the connection stays. */
+  maxReplyBytes: number;
 }
 
-/** Largest reply frame accepted; a longer length means a broken stream. */
+/** Default largest reply taken (a multiRead of 32 of the largest znodes the server allows by default fits twice). */
 export const MAX_REPLY_BYTES = 64 * 1024 * 1024;
+/** A frame length beyond this is not a reply but a broken stream: the connection is dropped. */
+const BROKEN_FRAME_BYTES = 1024 * 1024 * 1024;
 
 export const defaultZkClientOptions: Omit<ZkClientOptions, 'connectString'> = {
   sessionTimeoutMs: 10_000,
   connectTimeoutMs: 10_000,
   operationTimeoutMs: 10_000,
   auth: [],
+  maxReplyBytes: MAX_REPLY_BYTES,
 };
+
+/** A reply longer than `maxReplyBytes` (a multiRead of many large znodes): skipped, only its request fails. */
+export class ReplyTooLargeError extends ZkError {
+  constructor(
+    readonly bytes: number,
+    path: string | undefined,
+    limit: number,
+  ) {
+    super(ErrorCode.MARSHALLINGERROR, path, `the reply of ${bytes} bytes is larger than the ${limit} bytes this client takes`);
+  }
+}
 
 export type ZkState = 'connecting' | 'connected' | 'disconnected' | 'closed';
 
@@ -112,6 +128,8 @@ export class ZkClient extends EventEmitter {
   /** Received bytes not yet parsed, kept as the socket's pieces: a large reply is joined once, not once per piece. */
   private inbuf: Buffer[] = [];
   private inbufBytes = 0;
+  /** Bytes of a reply too large to take that are still to be skipped. */
+  private skipping = 0;
   private handshakeDone = false;
   private nextXid = 1;
   private readonly sent = new Map<number, Request>();
@@ -314,6 +332,7 @@ export class ZkClient extends EventEmitter {
     this.handshakeDone = false;
     this.inbuf = [];
     this.inbufBytes = 0;
+    this.skipping = 0;
     const socket = net.connect({ host, port });
     socket.setNoDelay(true);
     this.socket = socket;
@@ -344,13 +363,22 @@ export class ZkClient extends EventEmitter {
     this.lastReceived = Date.now();
     this.inbuf.push(chunk);
     this.inbufBytes += chunk.length;
-    while (this.inbufBytes >= 4) {
-      if (this.inbuf[0]!.length < 4) this.inbuf = [Buffer.concat(this.inbuf, this.inbufBytes)];
+    for (;;) {
+      if (this.skipping > 0) this.skip();
+      if (this.inbufBytes < 4) break;
+      if (this.inbuf[0]!.length < 8 && this.inbuf.length > 1) this.inbuf = [Buffer.concat(this.inbuf, this.inbufBytes)];
       const len = this.inbuf[0]!.readInt32BE(0);
-      if (len < 0 || len > MAX_REPLY_BYTES) {
+      if (len < 0 || len > BROKEN_FRAME_BYTES) {
         this.lastError = `bad frame length ${len}`;
         socket.destroy();
         return;
+      }
+      if (len > this.opts.maxReplyBytes && this.handshakeDone) {
+        // Too large to hold: its request fails, the bytes are skipped as they come, the session goes on.
+        if (this.inbufBytes < 8) break;
+        this.rejectTooLarge(this.inbuf[0]!.readInt32BE(4), len);
+        this.skipping = 4 + len;
+        continue;
       }
       if (this.inbufBytes < 4 + len) break;
       const buf = this.inbuf.length === 1 ? this.inbuf[0]! : Buffer.concat(this.inbuf, this.inbufBytes);
@@ -367,6 +395,25 @@ export class ZkClient extends EventEmitter {
         return;
       }
     }
+  }
+
+  /** Drops what has come of a reply being skipped. */
+  private skip(): void {
+    while (this.skipping > 0 && this.inbufBytes > 0) {
+      const first = this.inbuf[0]!;
+      const n = Math.min(this.skipping, first.length);
+      this.skipping -= n;
+      this.inbufBytes -= n;
+      if (n === first.length) this.inbuf.shift();
+      else this.inbuf[0] = first.subarray(n);
+    }
+  }
+
+  private rejectTooLarge(xid: number, bytes: number): void {
+    const req = this.sent.get(xid);
+    if (!req) return;
+    this.sent.delete(xid);
+    this.fail(req, new ReplyTooLargeError(bytes, req.path, this.opts.maxReplyBytes));
   }
 
   private onHandshake(socket: net.Socket, r: JuteReader): void {
