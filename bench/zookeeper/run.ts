@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { ZkClient } from '../../src/backends/zookeeper/client/client.js';
 import { chunkSizeFor, DEFAULT_MAX_REQUEST, runPipelined } from '../../src/backends/zookeeper/chunks.js';
 import { OPEN_ACL_UNSAFE } from '../../src/backends/zookeeper/client/protocol.js';
-import { maxBatchOps, PROBE_OPS } from '../../src/backends/zookeeper/batch-reads.js';
+import { LIST_BATCHES_IN_FLIGHT, maxBatchOps, PROBE_OPS } from '../../src/backends/zookeeper/batch-reads.js';
 import { DEFAULT_READ_AHEAD, LIST_AHEAD_AFTER, LIST_AHEAD_WINDOW, READ_AHEAD_AFTER, READ_AHEAD_WINDOW } from '../../src/backends/zookeeper/read-ahead.js';
 import { startZooKeeper, type ZooKeeperServer } from '../../test/helpers/zookeeper.js';
 
@@ -294,12 +294,17 @@ async function main(): Promise<void> {
         });
       }
       // Per directory: its listing and attribute map, then the children's Stats (with their
-      // data, which is small here): PROBE_OPS first, then the others MAX_OPS per multiRead.
+      // data, which is small here) as BatchReads.statMany reads them: PROBE_OPS, then twice
+      // as many, then batches doubling up to MAX_OPS, LIST_BATCHES_IN_FLIGHT at a time.
       const listDir = async (dir: string): Promise<string[]> => {
         const [{ children }] = await Promise.all([c.getChildren(dir), c.getData(`${dir}/.swarmvol`).catch(() => undefined)]);
         const paths = children.map((ch) => `${dir}/${ch}`);
-        await multiReads(c, paths.slice(0, PROBE_OPS));
-        await multiReads(c, paths.slice(PROBE_OPS));
+        const batches: string[][] = [];
+        for (let from = 0, size = PROBE_OPS; from < paths.length; from += size, size = Math.min(size * 2, MAX_OPS)) {
+          batches.push(paths.slice(from, from + size));
+        }
+        for (const b of batches.slice(0, 2)) await multiReads(c, b);
+        await runPipelined(batches.slice(2), (b) => multiReads(c, b), LIST_BATCHES_IN_FLIGHT);
         return children.filter((ch) => ch.startsWith('d')).sort();
       };
       // The lookup of the measured tree's top (its data; the root's attribute map is known
