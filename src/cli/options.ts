@@ -1,5 +1,7 @@
 // Validation of command-line values: every error names the option and what it accepts.
 
+import { sizeInBytes, wholeNumber } from '../util/numbers.js';
+
 export class UsageError extends Error {
   constructor(message: string) {
     super(message);
@@ -16,14 +18,11 @@ export function parseSeconds(option: string, value: string | undefined, fallback
   return n;
 }
 
-const SIZE_UNITS: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
-
 /** Sizes like 131072, 128k, 1M, 64MiB (binary units). */
 export function parseSize(option: string, value: string | undefined, fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
   if (value === undefined) return fallback;
-  const m = /^\s*(\d+)\s*([kmgt]?)(i?b)?\s*$/i.exec(value);
-  const n = m ? Number(m[1]) * SIZE_UNITS[m[2]!.toLowerCase()]! : NaN;
-  if (!Number.isSafeInteger(n) || n < min || n > max) {
+  const n = sizeInBytes(value);
+  if (!(n >= min && n <= max)) {
     throw new UsageError(`--${option}: expected a size from ${min} to ${max} bytes (suffixes k, M, G, T), got "${value}"`);
   }
   return n;
@@ -31,8 +30,8 @@ export function parseSize(option: string, value: string | undefined, fallback: n
 
 export function parseCount(option: string, value: string | undefined, fallback: number, min: number, max: number): number {
   if (value === undefined) return fallback;
-  const n = /^\s*\d+\s*$/.test(value) ? Number(value) : NaN;
-  if (!Number.isSafeInteger(n) || n < min || n > max) throw new UsageError(`--${option}: expected a whole number from ${min} to ${max}, got "${value}"`);
+  const n = wholeNumber(value);
+  if (!(n >= min && n <= max)) throw new UsageError(`--${option}: expected a whole number from ${min} to ${max}, got "${value}"`);
   return n;
 }
 

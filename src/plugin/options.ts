@@ -6,6 +6,7 @@ import { parseConnectString } from '../backends/zookeeper/client/client.js';
 import { DEFAULT_MAX_REQUEST, largestFileSize, MAX_JUTE_MAXBUFFER } from '../backends/zookeeper/chunks.js';
 import { MODES, type Mode } from '../backends/zookeeper/layout.js';
 import { MAX_READ_AHEAD } from '../backends/zookeeper/read-ahead.js';
+import { sizeInBytes, wholeNumber } from '../util/numbers.js';
 
 export class OptionError extends Error {
   constructor(message: string) {
@@ -79,12 +80,9 @@ function id(option: string, value: string): number {
   return Number(value);
 }
 
-const SIZE_UNITS: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
-
 function size(option: string, value: string): number {
-  const m = /^\s*(\d+)\s*([kmgt]?)(i?b)?\s*$/i.exec(value);
-  const n = m ? Number(m[1]) * SIZE_UNITS[m[2]!.toLowerCase()]! : NaN;
-  if (!Number.isSafeInteger(n) || n < 1) throw new OptionError(`${option}: expected a size in bytes with an optional suffix k, M, G or T (e.g. 512M), got "${value}"`);
+  const n = sizeInBytes(value);
+  if (!(n >= 1)) throw new OptionError(`${option}: expected a size in bytes with an optional suffix k, M, G or T (e.g. 512M), got "${value}"`);
   return n;
 }
 
@@ -101,8 +99,8 @@ function fileLimits(maxText: string | undefined, juteText: string | undefined): 
 }
 
 function readAhead(value: string): number {
-  const n = /^\s*\d+\s*$/.test(value) ? Number(value) : NaN;
-  if (!Number.isSafeInteger(n) || n > MAX_READ_AHEAD) throw new OptionError(`readahead: expected a number of files from 0 (off) to ${MAX_READ_AHEAD}, got "${value}"`);
+  const n = wholeNumber(value);
+  if (!(n <= MAX_READ_AHEAD)) throw new OptionError(`readahead: expected a number of files from 0 (off) to ${MAX_READ_AHEAD}, got "${value}"`);
   return n;
 }
 
