@@ -69,10 +69,11 @@ mount options:
                                (64k to 32M).
   --read-ahead FILES           Once three files of a directory are read cold
                                in a row, fetch up to FILES of its other files
-                               ahead, 32 requests in flight (default 1024);
-                               once two of its subdirectories are listed in a
-                               row, list the others ahead. 0: neither. Costs
-                               requests for what is then not read.
+                               ahead, 64 at a time in multiReads of 32
+                               (default 1024); once two of its subdirectories
+                               are listed in a row, list the others ahead.
+                               0: neither. Costs requests for what is then
+                               not read.
   --session-timeout SECONDS    ZooKeeper session timeout (default 10).
   --connect-timeout SECONDS    Give up mounting if ZooKeeper does not answer
                                within this time (default 10).

@@ -104,9 +104,7 @@ export class ZkNode {
   coldReads: Succession | undefined;
   /** Directory: distinct subdirectories listed cold in a row, since its last list-ahead. */
   coldLists: Succession | undefined;
-  /** Content fetched ahead (read-ahead, or along with a listing) that no open or readlink has used yet. */
-  prefetched = false;
-  /** While prefetched: the bytes counted for it against READ_AHEAD_UNCLAIMED_BYTES. */
+  /** While its content, fetched ahead (read-ahead, or along with a listing), is unused: the bytes counted for it against READ_AHEAD_UNCLAIMED_BYTES. */
   unclaimedBytes = 0;
   /** The version (mzxid) the kernel's page cache may hold for this file, if any. */
   kernelCached: bigint | undefined;
@@ -648,7 +646,6 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   private keepUnclaimed(node: ZkNode, data: Buffer): void {
     node.data = data;
     if (this.unclaimed.delete(node)) this.unclaimedBytes -= node.unclaimedBytes;
-    node.prefetched = true;
     // The node itself counts too, so that empty files are bounded in number.
     node.unclaimedBytes = data.length + 256;
     this.unclaimed.add(node);
@@ -668,7 +665,6 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
 
   /** Content fetched ahead is being used (or dropped): it no longer counts against the read-ahead budget. */
   private claim(node: ZkNode): void {
-    node.prefetched = false;
     if (this.unclaimed.delete(node)) this.unclaimedBytes -= node.unclaimedBytes;
   }
 
@@ -809,7 +805,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       node.stat = node.dataOf ? { ...r.stat, numChildren: 0 } : r.stat;
       node.stale = false;
       node.data = r.data;
-      if (node.prefetched) this.claim(node);
+      this.claim(node);
       if (reading && !node.dataOf) {
         const { dir, name } = parentOf(node.path);
         const parent = this.nodes.get(dir);
@@ -821,8 +817,9 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     }
   }
 
+  /** Content about to be read: if it was fetched ahead, it is claimed. */
   private used(node: ZkNode, data: Buffer): Buffer {
-    if (node.prefetched) this.claim(node);
+    this.claim(node);
     return data;
   }
 
