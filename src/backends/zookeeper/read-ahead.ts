@@ -5,8 +5,8 @@
 // a client that reads a directory's files one after another (a service
 // loading its config directory, `cat dir/*`, `tar c`) pays them one after
 // another. Once a directory has shown that pattern, its other files are
-// fetched ahead, several requests in flight: the same requests the lookups
-// would have made, sent before they are needed. A lookup of a file that is
+// fetched ahead, in multiReads: the same reads the lookups would have made,
+// sent before they are needed. A lookup of a file that is
 // queued and not yet sent sends it at once, ahead of the queue, so the reader
 // never waits behind files it has not asked for. In the same way, when two
 // subdirectories of a directory are listed one after the other (ls -R, find,
@@ -29,11 +29,11 @@ export const DEFAULT_READ_AHEAD = 1024;
 export const MAX_READ_AHEAD = 100_000;
 /** A read-ahead stops once it has fetched this many bytes (files are mostly small; this bounds memory). */
 export const READ_AHEAD_BYTES = 16 * 1024 * 1024;
-/** Most content kept for files read ahead that the kernel has not asked for; past it the oldest is dropped. */
+/** Most content kept that was fetched ahead (read-ahead, listings) and not read yet; past it the oldest is dropped. */
 export const READ_AHEAD_UNCLAIMED_BYTES = 64 * 1024 * 1024;
 /** Subdirectories of one directory listed cold in quick succession before its others are listed ahead. */
 export const LIST_AHEAD_AFTER = 2;
-/** Directory listings a walk keeps in flight (each is itself a pipelined burst of one request per entry). */
+/** Directory listings a walk keeps in flight (each reads its entries' Stats in a few multiReads). */
 export const LIST_AHEAD_WINDOW = 4;
 /** Most sibling directories listed ahead at once, and most entries they may hold together. */
 export const LIST_AHEAD_DIRS = 64;
