@@ -42,7 +42,8 @@ describe('ZooKeeper backend, read-ahead', () => {
     }
   };
   const mount = async (extra: string[] = []) => {
-    const m = await mountCli(['--backend', 'zookeeper', '--hosts', zk.connectString, '--path', '/ra', ...extra]);
+    // Long sessions: a ping (every third of it) seldom lands in a counted step.
+    const m = await mountCli(['--backend', 'zookeeper', '--hosts', zk.connectString, '--path', '/ra', '--session-timeout', '30', ...extra]);
     mounts.push(m);
     return m;
   };
@@ -50,7 +51,7 @@ describe('ZooKeeper backend, read-ahead', () => {
 
   before(async () => {
     zk = await startZooKeeper();
-    plain = new ZkClient({ connectString: zk.connectString });
+    plain = new ZkClient({ connectString: zk.connectString, sessionTimeoutMs: 30_000 });
     await plain.connect();
     await plain.create('/ra', Buffer.alloc(0), OPEN_ACL_UNSAFE);
     for (const tree of ['tree', 'tree2']) {
@@ -88,8 +89,7 @@ describe('ZooKeeper backend, read-ahead', () => {
     // The directory's map (its Stat came with the root's listing), 3 files, one listing, 197 files read ahead in multiReads.
     const expected = 1 + 3 + 1 + readAheadRequests(FILES - 3);
     assert.ok(p1 - p0 >= expected && p1 - p0 <= expected + 2, `cold reads and read-ahead: ${p1 - p0} requests for ${FILES} files, expected ${expected}`);
-    // Nothing but the odd ping (the mount and the plain client each send one every few seconds).
-    assert.ok(p2 - p1 <= 2, `${FILES - 3} files read after the read-ahead cost ${p2 - p1} requests`);
+    assert.ok(p2 - p1 <= 1, `${FILES - 3} files read after the read-ahead cost ${p2 - p1} requests`);
   });
 
   it('keeps what it read ahead coherent: a change, a delete and a new file made elsewhere show up', async () => {
@@ -125,7 +125,7 @@ describe('ZooKeeper backend, read-ahead', () => {
     console.log(`listing with content: ls -l ${p1 - p0} requests, then reading its ${FILES} files and 5 symlinks ${p2 - p1}`);
     const expected = listingRequests(FILES + 5);
     assert.ok(p1 - p0 >= expected && p1 - p0 <= expected + 2, `ls -l of ${FILES + 5} entries: ${p1 - p0} requests, expected ${expected}`);
-    assert.ok(p2 - p1 <= 2, `reading the files after the listing cost ${p2 - p1} requests`);
+    assert.ok(p2 - p1 <= 1, `reading the files after the listing cost ${p2 - p1} requests`);
   });
 
   it('keeps content that came with a listing coherent: a change made elsewhere after ls -l shows up', async () => {
@@ -187,7 +187,7 @@ describe('ZooKeeper backend, read-ahead', () => {
     const p2 = await packets();
     for (let i = 3; i < 53; i++) assert.equal(read(capped, 'capped', i), content('capped', i));
     const p3 = await packets();
-    assert.ok(p3 - p2 <= 2, `the 50 files read ahead cost ${p3 - p2} requests`);
+    assert.ok(p3 - p2 <= 1, `the 50 files read ahead cost ${p3 - p2} requests`);
     assert.equal(read(capped, 'capped', 53), content('capped', 53));
     assert.ok((await packets()) - p3 >= 1, 'the 54th file was read ahead despite --read-ahead 50');
     p0 = await settled();
@@ -212,7 +212,7 @@ describe('ZooKeeper backend, read-ahead', () => {
     // Per directory (the top's Stat came with the root's listing) its listing, its map and the Stats of its entries in multiReads.
     const expected = listingRequests(TREE_DIRS) + TREE_DIRS * listingRequests(TREE_FILES);
     assert.ok(p1 - p0 >= expected && p1 - p0 <= expected + 2, `walk start and list-ahead: ${p1 - p0} requests, expected ${expected}`);
-    assert.ok(p2 - p1 <= 2, `the walk after the list-ahead cost ${p2 - p1} requests`);
+    assert.ok(p2 - p1 <= 1, `the walk after the list-ahead cost ${p2 - p1} requests`);
   });
 
   it('does not list ahead when one subdirectory is listed', async () => {
