@@ -198,7 +198,8 @@ async function main(): Promise<void> {
       // The same requests, one round trip after another as a sequence of writeFileSync makes them:
       // the mkdir (the directory and its marker in one multi, its Stat read in the same flight;
       // the names of the root and of the new directory are known, so missing names cost
-      // nothing), then per file the create (at open) and the commit (at close).
+      // nothing), then per file the create with the content (at close: a file made here
+      // gets its znode from its first commit).
       const same = await best(zk, async (rep) => {
         const dir = `/ws${rep}/data`;
         await Promise.all([
@@ -208,11 +209,7 @@ async function main(): Promise<void> {
           ]),
           c.exists(dir),
         ]);
-        for (let i = 0; i < FILES; i++) {
-          const p = `${dir}/f${i}`;
-          await c.create(p, Buffer.alloc(0), OPEN_ACL_UNSAFE);
-          await c.setData(p, payload(i));
-        }
+        for (let i = 0; i < FILES; i++) await c.create(`${dir}/f${i}`, payload(i), OPEN_ACL_UNSAFE);
       }, (rep) => c.create(`/ws${rep}`, Buffer.alloc(0), OPEN_ACL_UNSAFE).then(() => undefined));
       const minimal = await best(zk, async (rep) => {
         await c.create(`/wm${rep}`, Buffer.alloc(0), OPEN_ACL_UNSAFE);

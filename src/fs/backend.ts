@@ -73,6 +73,8 @@ export const PRELOAD_MAX = 64 * 1024;
 export interface KernelCache<N> {
   /** The attributes and data of `node` changed. */
   invalidateNode(node: N): Promise<void>;
+  /** The attributes of `node` changed, its content did not. */
+  invalidateAttributes(node: N): Promise<void>;
   /** `name` in `parent` now names something else, or nothing, or something new. */
   invalidateEntry(parent: N, name: string): Promise<void>;
   /** `name` in `parent`, which was `child`, was removed. */
@@ -141,6 +143,8 @@ export interface Backend<N extends KernelNode, H = unknown> {
 
   /** A snapshot of the directory's entries, "." and ".." first. */
   readdir(ctx: RequestContext, node: N): MaybePromise<DirEntry[]>;
+  /** fsync(2) of a directory: its entries are durable when this returns (a backend that stores them at once needs none). */
+  fsyncdir?(ctx: RequestContext, node: N): MaybePromise<void>;
   statfs(ctx: RequestContext): MaybePromise<StatfsOut>;
 
   /**

@@ -117,6 +117,11 @@ export class NodeFileSystem<N extends KernelNode, H> implements RawFileSystem, K
     if (node.kernelId !== 0 && this.notifier) await this.notifier.invalInode(node.kernelId, 0, 0);
   }
 
+  async invalidateAttributes(node: N): Promise<void> {
+    // A negative offset: the kernel drops the attributes and keeps the pages.
+    if (node.kernelId !== 0 && this.notifier) await this.notifier.invalInode(node.kernelId, -1, 0);
+  }
+
   async invalidateEntry(parent: N, name: string): Promise<void> {
     if (parent.kernelId !== 0 && this.notifier) await this.notifier.invalEntry(parent.kernelId, name);
   }
@@ -428,7 +433,9 @@ export class NodeFileSystem<N extends KernelNode, H> implements RawFileSystem, K
     this.dirs.delete(fh);
   }
 
-  fsyncdir(): void {}
+  fsyncdir(ctx: RequestContext, nodeid: number): MaybePromise<void> {
+    return this.backend.fsyncdir?.(ctx, this.inode(nodeid));
+  }
 
   statfs(ctx: RequestContext): MaybePromise<StatfsOut> {
     return this.backend.statfs(ctx);

@@ -28,8 +28,9 @@ export interface Expectation {
 
 /** Replays a journal into what must hold on every node. */
 export function expectations(journal: string): Expectation {
-  // A new file exists, empty, from its open(O_CREAT) until its first close commits the content (as on a local
-  // disk after a crash between creat and write): empty is a state the application was told about, not a mix.
+  // A new file opened with O_TRUNC and without O_EXCL is stored with its content by its first close or fsync; one opened with
+  // O_EXCL exists, empty, from its open until then (as on a local disk after a crash between creat and write):
+  // empty is a state the application was told about, not a mix.
   const e: Expectation = { files: new Map(), uncertain: new Set(), deleted: new Set(), intended: new Set([sha(Buffer.alloc(0))]), ackedWrites: 0, failures: 0, badReads: [], ops: 0 };
   for (const line of journal.split('\n')) {
     const [kind, op, a, b] = line.split(' ');

@@ -96,6 +96,10 @@ export class ZkNode {
   adopt = false;
   /** Removed by this process: buffered writes have nowhere to go and are dropped, as on a local disk. */
   unlinked = false;
+  /** A file created here whose znode its first commit makes (createLater); until then it exists in this process only. */
+  pending: PendingCreate | undefined;
+  /** The inode number of a file created here until its znode is made (and ZooKeeper gives it a czxid). */
+  ino: bigint | undefined;
   /** Open handles of this file in this process. */
   readonly handles = new Set<ZkHandle>();
   /** Directory: bumped whenever its entries change; a listing fetched across a change is not kept. */
@@ -121,6 +125,18 @@ export class ZkNode {
   ) {}
 }
 
+/** What the first commit of a file created here needs to make its znode. */
+interface PendingCreate {
+  parent: ZkNode;
+  /** Its attributes, when they differ from the volume defaults. */
+  meta: EntryMeta | undefined;
+  /** The create under way (by a commit, or by an operation that needs the znode); true if it stored the content given. */
+  creating: Promise<boolean> | undefined;
+}
+
+/** Inode numbers given to files created here before they have a czxid: bit 63, never set by one from a czxid below epoch 2,048. */
+const PROVISIONAL_INO = 1n << 63n;
+
 interface InFlight {
   count: number;
   failed: boolean;
@@ -132,7 +148,7 @@ export interface ZkHandle {
   file: OpenFile;
   /** O_APPEND: every write goes to the end of the content as this node knows it now. */
   append: boolean;
-  /** Opened to write (or to truncate): its flush and close commit; a reader's never do (nor report a writer's errors). */
+  /** Opened to write (or to truncate), or created the file: its flush and close commit; a reader's never do (nor report a writer's errors). */
   writes: boolean;
 }
 
@@ -176,6 +192,9 @@ function now(): [number, number] {
 export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   readonly root: ZkNode;
   private readonly nodes = new Map<string, ZkNode>();
+  /** Files created here whose znode is not made yet, by path (createLater). */
+  private readonly pendingCreates = new Map<string, ZkNode>();
+  private provisionalInos = 0n;
   /** Attribute maps by directory path (relative), kept until the watch reports a change. */
   private readonly metas = new Map<string, DirMeta>();
   /** Absolute paths our own changes are touching: their watch events are ours, held until we know. */
@@ -299,6 +318,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
 
   private entryMeta(node: ZkNode): MaybePromise<EntryMeta | undefined> {
     if (node.dataOf) return undefined;
+    if (node.pending) return node.pending.meta;
     const { dir, name } = this.metaKey(node.path);
     return andThen(this.loadMeta(dir), (meta) => metaFor(meta, name, node.stat));
   }
@@ -345,7 +365,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
 
   /** Re-reads a node's Stat after the watch said it changed; ENOENT if it is gone or became something else. */
   private async refresh(node: ZkNode): Promise<ZkNode> {
-    if (!node.stale) return node;
+    if (!node.stale || node.pending) return node;
     const target = node.dataOf ?? node.path;
     const { dir, name } = this.metaKey(target);
     let stat: Stat | null;
@@ -376,6 +396,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     const size = node.kind === 'dir' ? 4096 : (node.file?.size ?? largeFileSize(meta, node.stat) ?? node.stat.dataLength);
     const a = attrOf(node.kind, node.stat, meta, this.opts, size, this.metaKey(node.path).name);
     if (node.dataOf) a.ino = inoOf(node.stat.czxid, undefined, '', DIR_DATA_ORDINAL);
+    if (node.ino !== undefined) a.ino = node.ino;
     return a;
   }
 
@@ -499,18 +520,35 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     }
   }
 
-  /**
-   * Creates an entry (file, symlink or directory with its marker) in one
-   * transaction with its attributes, then reads its Stat (same session: the
-   * answer comes after the create, no extra round trip).
-   */
-  private async createEntry(ctx: RequestContext, parent: ZkNode, name: string, kind: Kind, perms: number, data: Buffer): Promise<ZkNode> {
+  private checkCreate(name: string, kind: Kind): void {
     this.checkName(name);
     if (kind === 'symlink' && !this.rules.markers) throw new FsError('EPERM', `no symlinks in ${this.opts.mode} mode (hybrid mode has them)`);
     if (kind === 'file' && this.opts.mode === 'dir') throw new FsError('EPERM', `in dir mode every znode is a directory: mkdir it, and write its data to ${this.rules.dataName}`);
+  }
+
+  /** Creates an entry (file, symlink or directory with its marker) now. */
+  private async createEntry(ctx: RequestContext, parent: ZkNode, name: string, kind: Kind, perms: number, data: Buffer): Promise<ZkNode> {
+    this.checkCreate(name, kind);
+    const path = joinPath(parent.path, name);
+    const meta = await this.newMeta(ctx, parent, kind, perms);
+    const stat = await this.storeEntry(parent, name, kind, meta, data);
+    this.entriesChangedHere(parent, name, undefined);
+    if (kind === 'dir' && this.rules.markers) this.metas.set(path, { marker: true, version: 0, entries: new Map() });
+    if (kind === 'dir' && this.opts.mode === 'file') this.pinnedDirs.add(path);
+    const node = this.remember(path, stat, meta && { ...meta, z: Number(stat.czxid) });
+    node.data = data;
+    if (kind === 'dir') node.names = new Set();
+    return node;
+  }
+
+  /**
+   * Makes an entry's znode (a directory's with its marker) in one transaction
+   * with its attributes, and reads its Stat (same session: the answer comes
+   * after the create, no extra round trip). EEXIST if the name is taken.
+   */
+  private async storeEntry(parent: ZkNode, name: string, kind: Kind, meta: EntryMeta | undefined, data: Buffer): Promise<Stat> {
     const path = joinPath(parent.path, name);
     const zkPath = this.zkPath(path);
-    const meta = await this.newMeta(ctx, parent, kind, perms);
     const marker = `${zkPath}/${MARKER_NAME}`;
     const parentMarker = this.zkPath(joinPath(parent.path, MARKER_NAME));
     const before = this.zk.lastSeenZxid;
@@ -540,13 +578,111 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       }, [parent.path]),
     );
     if (!stat) throw new FsError('EIO', `${path} vanished right after its creation`);
+    return stat;
+  }
+
+  /**
+   * A new file whose znode its first commit makes, with the content: one
+   * request where a create at open and a setData at close took two. Until
+   * then the file exists in this process only; whatever needs its znode
+   * (renames, removals, locks, attribute changes) makes it first
+   * (materialize). See canCreateLater for when.
+   */
+  private async createLater(ctx: RequestContext, parent: ZkNode, name: string, perms: number): Promise<ZkNode> {
+    this.checkCreate(name, 'file');
+    const meta = await this.newMeta(ctx, parent, 'file', perms);
+    const path = joinPath(parent.path, name);
+    const t = BigInt(Date.now());
+    const stat: Stat = { czxid: 0n, mzxid: 0n, ctime: t, mtime: t, version: 0, cversion: 0, aversion: 0, ephemeralOwner: 0n, dataLength: 0, numChildren: 0, pzxid: 0n };
+    const node = new ZkNode(path, stat, 'file');
+    node.pending = { parent, meta, creating: undefined };
+    node.ino = PROVISIONAL_INO | ++this.provisionalInos;
+    node.data = Buffer.alloc(0);
+    this.nodes.set(path, node);
+    this.pendingCreates.set(path, node);
     this.entriesChangedHere(parent, name, undefined);
-    if (kind === 'dir' && this.rules.markers) this.metas.set(path, { marker: true, version: 0, entries: new Map() });
-    if (kind === 'dir' && this.opts.mode === 'file') this.pinnedDirs.add(path);
-    const node = this.remember(path, stat, meta && { ...meta, z: Number(stat.czxid) });
-    node.data = data;
-    if (kind === 'dir') node.names = new Set();
     return node;
+  }
+
+  /**
+   * Whether a new file can be created by its first commit: a whole file being
+   * written (O_TRUNC, as `>`, open(..., 'w') and writeFile do), without O_EXCL,
+   * under a name known to be free. Its inode number changes at that commit,
+   * so not for files opened to be kept open and updated (SQLite opens its
+   * database without O_TRUNC and takes a changed inode number for a moved file).
+   */
+  private canCreateLater(parent: ZkNode, name: string, req: OpenRequest): boolean {
+    if (!this.rules.markers || !req.truncate || req.flags & C.O_EXCL) return false;
+    if (!parent.names || parent.stale || parent.names.has(name)) return false;
+    const known = this.nodes.get(joinPath(parent.path, name));
+    return known === undefined || known.stale;
+  }
+
+  /**
+   * Makes the znode of a file created here (createLater) with `data`; true
+   * once stored. False if the name was taken meanwhile (another node made
+   * it): the node then stands for that znode, and the caller's commit
+   * replaces its content (the last commit wins, as between any two writers).
+   */
+  private async storePending(node: ZkNode, data: Buffer, attempt = 0): Promise<boolean> {
+    const p = node.pending!;
+    const { name } = parentOf(node.path);
+    let stat: Stat;
+    try {
+      stat = await this.storeEntry(p.parent, name, 'file', p.meta, data);
+    } catch (err) {
+      if (!(err instanceof FsError && err.code === 'EEXIST')) {
+        p.creating = undefined; // the next commit tries again
+        if (err instanceof FsError && err.code === 'ENOENT') throw new FsError('ENOENT', `the directory of ${node.path} was removed or renamed on another node; this file was not stored`);
+        throw err;
+      }
+      const existing = await this.zk.exists(this.zkPath(node.path)).catch((e: unknown) => {
+        p.creating = undefined;
+        throw errnoFromZk(e);
+      });
+      if (!existing) {
+        // Removed again meanwhile: try again.
+        if (attempt >= MAX_RETRIES) {
+          p.creating = undefined;
+          throw new FsError('EIO', `${node.path} keeps being created and removed on another node; this file was not stored`);
+        }
+        return this.storePending(node, data, attempt + 1);
+      }
+      stat = existing;
+      this.dropData(node);
+      node.stat = stat;
+      this.settle(node);
+      node.ino = undefined;
+      await this.cache?.invalidateAttributes(node);
+      return false;
+    }
+    node.stat = stat;
+    node.data = data;
+    this.settle(node);
+    this.entriesChangedHere(p.parent, name, undefined);
+    // From now on the inode number from its czxid, the same on every node: the kernel asks again.
+    node.ino = undefined;
+    await this.cache?.invalidateAttributes(node);
+    return true;
+  }
+
+  /** A file created here has its znode: from now on it is like any other. */
+  private settle(node: ZkNode): void {
+    node.pending = undefined;
+    if (this.pendingCreates.get(node.path) === node) this.pendingCreates.delete(node.path);
+  }
+
+  /** Makes the znode of a file created here (createLater) now, empty if its content is not committed yet. */
+  private async materialize(node: ZkNode | undefined): Promise<void> {
+    const p = node?.pending;
+    if (!node || !p) return;
+    p.creating ??= this.storePending(node, Buffer.alloc(0));
+    await p.creating;
+  }
+
+  /** Materializes every file created here at or under `path` (before a rename or removal that ZooKeeper must see whole). */
+  private async materializeUnder(path: string): Promise<void> {
+    await Promise.all([...this.pendingCreates].filter(([p]) => isUnder(p, path)).map(([, node]) => this.materialize(node)));
   }
 
   // ---- reading --------------------------------------------------------------------
@@ -741,7 +877,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     try {
       const [r, m] = await Promise.all([this.zk.getChildren(this.zkPath(node.path)), this.loadMeta(node.path)]);
       children = r.children.filter((c) => !this.rules.reserved.has(c)).sort();
-      if (node.entriesVersion === version) node.names = new Set(children);
+      if (node.entriesVersion === version) node.names = new Set([...children, ...this.pendingIn(node).map((p) => parentOf(p.path).name)]);
       map = m;
       if (r.stat.czxid === node.stat.czxid) {
         node.stat = r.stat;
@@ -767,6 +903,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       throw errnoFromZk(err);
     }
     const current = node.entriesVersion === version;
+    let ino: bigint | undefined;
     children.forEach((name, i) => {
       const listed = stats[i];
       if (!listed) return; // deleted meanwhile
@@ -777,18 +914,32 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       if (current && !changed[i]) {
         const child = this.remember(path, stat, meta);
         kind = child.kind;
+        ino = child.ino;
         // The content came along: a read (or readlink) of it after the listing costs no request.
         if (data && kind !== 'dir' && !child.data && !child.file) this.keepUnclaimed(child, data);
       } else {
         // A child changed meanwhile (or the entries did) is listed but not cached: its lookup reads it again.
         kind = this.kindAt(path, stat, meta);
+        ino = undefined;
       }
-      entries.push({ name, ino: inoOf(stat.czxid, meta, name), mode: kind === 'dir' ? C.S_IFDIR : kind === 'symlink' ? C.S_IFLNK : C.S_IFREG });
+      entries.push({ name, ino: ino ?? inoOf(stat.czxid, meta, name), mode: kind === 'dir' ? C.S_IFDIR : kind === 'symlink' ? C.S_IFLNK : C.S_IFREG });
     });
+    // Files created here whose znode their first commit makes.
+    const stored = new Set(children);
+    for (const p of this.pendingIn(node)) {
+      const name = parentOf(p.path).name;
+      if (!stored.has(name)) entries.push({ name, ino: p.ino!, mode: C.S_IFREG });
+    }
     const zdata = this.dirDataNode(node);
     if (zdata) entries.push({ name: this.rules.dataName!, ino: inoOf(zdata.stat.czxid, undefined, '', DIR_DATA_ORDINAL), mode: C.S_IFREG });
     if (node.entriesVersion === version) node.listing = entries;
     return entries;
+  }
+
+  /** The files created here in `dir` whose znode is not made yet. */
+  private pendingIn(dir: ZkNode): ZkNode[] {
+    if (this.pendingCreates.size === 0) return [];
+    return [...this.pendingCreates.values()].filter((p) => parentOf(p.path).dir === dir.path);
   }
 
   /** A node's committed content, from cache or ZooKeeper. */
@@ -836,7 +987,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     if (!file) {
       // Opening to write starts from the latest committed content, even if the
       // watch has not told us yet of a close on another node (no lost update).
-      if ((req.write || req.truncate) && !justCreated) await this.revalidate(node);
+      if ((req.write || req.truncate) && !justCreated && !node.pending) await this.revalidate(node);
       file = this.adopt(node, await this.loadFile(node, !req.write && !req.truncate));
       // The kernel keeps its pages only if they hold this very version: a read
       // through an older open may have refilled them after an invalidation.
@@ -1007,10 +1158,16 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       .catch(() => undefined)
       .then(async () => {
         if (file.refused) throw file.refused;
-        if (!file.dirty) return;
+        // A file created here is stored by its first commit even if nothing was written.
+        if (!file.dirty && !node.pending) return;
+        const dirty = file.dirty;
         file.dirty = false;
         if (node.unlinked) return; // removed by this process: nothing to keep, as on a local disk
         try {
+          if (node.pending) {
+            if (await this.commitCreate(node, file)) return;
+            if (!dirty) return; // made meanwhile by another node, and nothing written here: its content stays
+          }
           if (!(await this.commitPlain(node, file))) await this.commitVersion(node, file);
         } catch (err) {
           file.dirty = true;
@@ -1022,6 +1179,33 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       });
     file.committing = run;
     return run;
+  }
+
+  /**
+   * The first commit of a file created here: its znode made with the content
+   * in one request. False when the content is not stored by it: a large file
+   * (its znode is made empty, then the usual commit stores the chunks), or a
+   * name taken meanwhile by another node (the usual commit replaces that).
+   */
+  private async commitCreate(node: ZkNode, file: OpenFile): Promise<boolean> {
+    const p = node.pending!;
+    if (!p.creating && file.size <= this.inline && !file.base) {
+      p.creating = (async () => {
+        const { data, snapshot } = await file.contentBytes();
+        try {
+          await this.checkQuota(node, file, data.length);
+        } catch (err) {
+          p.creating = undefined;
+          throw err;
+        }
+        const stored = await this.storePending(node, data);
+        if (stored) file.committed(snapshot, undefined, data.length);
+        return stored;
+      })();
+      return p.creating;
+    }
+    await this.materialize(node);
+    return false;
   }
 
   /** The one-request commit of a small file that was small before; false when the file is (or was, or became meanwhile) a large one. */
@@ -1147,13 +1331,19 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   }
 
   async fsync(_ctx: RequestContext, h: ZkHandle): Promise<void> {
-    if (h.writes) await this.commit(h.node, h.file);
+    if (h.writes || h.node.pending) await this.commit(h.node, h.file);
+  }
+
+  /** fsync(2) of a directory: the files created in it here get their znodes. */
+  async fsyncdir(_ctx: RequestContext, dir: ZkNode): Promise<void> {
+    await Promise.all(this.pendingIn(dir).map((node) => this.materialize(node)));
   }
 
   async release(_ctx: RequestContext, h: ZkHandle): Promise<void> {
     try {
       if (h.writes) await this.commit(h.node, h.file);
     } catch (err) {
+      if (h.node.pending && h.node.handles.size === 1) await this.dropPending(h.node);
       if (h.file.refused) {
         // Nothing of this open was stored: the kernel's pages must not keep it either.
         h.node.kernelCached = undefined;
@@ -1165,11 +1355,29 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     }
   }
 
+  /** A file created here that could not be stored, closed for the last time: it never existed. */
+  private async dropPending(node: ZkNode): Promise<void> {
+    const p = node.pending!;
+    this.settle(node);
+    node.unlinked = true;
+    const { name } = parentOf(node.path);
+    if (this.nodes.get(node.path) === node) this.nodes.delete(node.path);
+    this.entriesChangedHere(p.parent, undefined, name);
+    await this.cache?.entryDeleted(p.parent, node, name);
+  }
+
   async create(ctx: RequestContext, parent: ZkNode, name: string, mode: number, req: OpenRequest): Promise<{ entry: Lookup<ZkNode>; open: OpenResult<ZkHandle> }> {
     if (name === this.rules.dataName) {
       // Writing a directory's own data through a .zdata that does not show yet (the data is empty).
       const zdata = this.remember(joinPath(parent.path, name), { ...parent.stat, numChildren: 0 }, undefined, parent.path);
       return { entry: await this.lookupResult(zdata), open: await this.open(ctx, zdata, req) };
+    }
+    if (this.canCreateLater(parent, name, req)) {
+      const node = await this.createLater(ctx, parent, name, mode & 0o7777);
+      const open = await this.open(ctx, node, req, true);
+      // Its close stores the file, even if opened read-only (other descriptors' never do).
+      open.handle.writes = true;
+      return { entry: await this.lookupResult(node), open };
     }
     let node: ZkNode;
     try {
@@ -1202,6 +1410,12 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     node = await this.refresh(node);
     if (changes.size !== undefined) await this.truncate(node, changes.size, handle);
     const { mode, uid, gid, atime, mtime } = changes;
+    if (node.pending) {
+      // touch: times set to now on a file created here, which its first commit stamps later still.
+      const onlyNow = mode === undefined && uid === undefined && gid === undefined && (atime === undefined || atime === 'now') && (mtime === undefined || mtime === 'now');
+      if (onlyNow) return this.attr(node);
+      await this.materialize(node);
+    }
     const killSuidgid = changes.killSuidgid === true && changes.mode === undefined;
     // Times pinned now must survive the commit of content written before (cp -p sets them before close).
     if ((atime !== undefined || mtime !== undefined) && node.file?.dirty) await this.commit(node, node.file);
@@ -1285,11 +1499,14 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       return;
     }
     this.checkName(name);
+    await this.materialize(this.nodes.get(joinPath(parent.path, name)));
     await this.remove(parent, name, 'file');
   }
 
   async rmdir(_ctx: RequestContext, parent: ZkNode, name: string): Promise<void> {
     this.checkName(name);
+    // Files created in it here make it non-empty in ZooKeeper too.
+    await this.materializeUnder(joinPath(parent.path, name));
     await this.remove(parent, name, 'dir');
   }
 
@@ -1387,6 +1604,8 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     const to = joinPath(newParent.path, newName);
     if (from === to) return;
     const exchange = (flags & EXCHANGE) !== 0;
+    // The transaction moves znodes: files created here, on either side, get theirs first.
+    await Promise.all([this.materializeUnder(from), this.materializeUnder(to)]);
     const markers = [parent.path, newParent.path].map((d) => this.zkPath(joinPath(d, MARKER_NAME)));
     let moved = false;
     let collect: string | undefined;
@@ -1501,11 +1720,15 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
 
   // ---- locks ---------------------------------------------------------------------------
 
+  // Locks are keyed by czxid: a file created here gets its znode first.
+
   async getlk(_ctx: RequestContext, node: ZkNode, lk: LockIn): Promise<FileLock> {
+    await this.materialize(node);
     return this.locks.test(String(node.stat.czxid), lk);
   }
 
   async setlk(ctx: RequestContext, node: ZkNode, lk: LockIn, wait: boolean): Promise<void> {
+    await this.materialize(node);
     await this.locks.set(ctx, String(node.stat.czxid), lk, wait, {
       beforeRelease: async () => {
         if (node.file?.dirty) await this.commit(node, node.file);
@@ -1545,6 +1768,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   }
 
   async releaseLocks(node: ZkNode, owner: bigint, flock: boolean): Promise<void> {
+    if (node.pending) return; // never locked: setlk makes the znode first
     await this.locks.release(String(node.stat.czxid), owner, flock);
   }
 
@@ -1558,6 +1782,11 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       if (name === MARKER_NAME && this.rules.markers) return await this.metaChanged(dir);
       const node = this.nodes.get(path);
       const parent = this.nodes.get(dir);
+      if (node?.pending) {
+        // Another node made (or removed) the name of a file created here: our first commit replaces it.
+        if (parent) this.entriesChanged(parent);
+        return;
+      }
       if (e.type === EventType.NodeDataChanged) {
         if (!node) return;
         this.dropData(node);
@@ -1637,6 +1866,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     this.listAhead?.clear();
     this.metas.clear();
     for (const node of [...this.nodes.values()]) {
+      if (node.pending) continue; // known to this process only
       this.dropData(node);
       this.entriesChanged(node);
       node.stale = true;
