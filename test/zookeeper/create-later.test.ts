@@ -157,14 +157,63 @@ with open(sys.argv[1], 'w') as f:
   it('replaces a file another node made under the same name meanwhile: the last commit wins, no error', async () => {
     const [da, db, zp] = fresh('race');
     const fd = fs.openSync(path.join(da, 'f'), 'w');
+    const ino = fs.fstatSync(fd).ino;
     await plain.create(`${zp}/f`, Buffer.from('theirs'), OPEN_ACL_UNSAFE);
     eventually(() => assert.equal(fs.readFileSync(path.join(db, 'f'), 'utf8'), 'theirs'));
+    // Listing here meanwhile shows this node's file once, still the one being written.
+    assert.deepEqual(fs.readdirSync(da), ['f']);
+    assert.equal(fs.statSync(path.join(da, 'f')).ino, ino);
+    assert.equal(fs.readFileSync(path.join(da, 'f'), 'utf8'), '');
     fs.writeSync(fd, 'mine');
     fs.closeSync(fd);
     assert.equal(await stored(`${zp}/f`), 'mine');
     eventually(() => assert.equal(fs.readFileSync(path.join(db, 'f'), 'utf8'), 'mine'));
     assert.equal(fs.readFileSync(path.join(da, 'f'), 'utf8'), 'mine');
     assert.equal(fs.statSync(path.join(da, 'f')).ino, fs.statSync(path.join(db, 'f')).ino);
+  });
+
+  it('fails the close with EISDIR when another node made a directory of that name meanwhile; the file is gone, the directory shows', async () => {
+    const [da, db, zp] = fresh('kind');
+    const writer = fs.openSync(path.join(da, 'x'), 'w');
+    const reader = fs.openSync(path.join(da, 'x'), 'r');
+    fs.writeSync(writer, 'lost');
+    fs.mkdirSync(path.join(db, 'x'));
+    assertErrno(() => fs.closeSync(writer), 'EISDIR');
+    // The last close (a reader's) tries once more, then the file is dropped.
+    fs.closeSync(reader);
+    eventually(() => assert.ok(fs.statSync(path.join(da, 'x')).isDirectory()));
+    assert.deepEqual(fs.readdirSync(da), ['x']);
+    assert.equal((await plain.getData(`${zp}/x`)).data.length, 0, 'the directory\'s own data is untouched');
+  });
+
+  it('stores a new file larger than one znode in chunks, and keeps touch and unlink of a file being written free of requests', async () => {
+    const [da, db, zp] = fresh('misc');
+    const big = Buffer.alloc(3_000_000);
+    for (let i = 0; i < big.length; i++) big[i] = (i * 7) % 251;
+    fs.writeFileSync(path.join(da, 'big'), big);
+    eventually(() => assert.ok(fs.readFileSync(path.join(db, 'big')).equals(big)));
+    // Times set to now on a file being written: nothing stored for them (the commit stamps it later).
+    const touched = pyTry(
+      `
+fd = os.open(A[0], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+os.utime(fd)
+os.close(fd)
+`,
+      [path.join(da, 'touched')],
+    );
+    assert.equal(touched, 'OK');
+    assert.equal((await plain.exists(`${zp}/touched`))?.version, 0, 'one create, no write after it');
+    assert.ok(!(await plain.getData(`${zp}/.swarmvol`)).data.toString().includes('touched'), 'no attributes stored for it');
+    // A file removed before its first close never reaches ZooKeeper.
+    const before = await packets();
+    const fd = fs.openSync(path.join(da, 'scratch'), 'w');
+    fs.writeSync(fd, 'x');
+    fs.unlinkSync(path.join(da, 'scratch'));
+    fs.closeSync(fd);
+    const used = (await packets()) - before;
+    assert.ok(used <= 1, `a file removed before its close cost ${used} requests (0 expected, at most a ping beside)`);
+    assert.equal(await exists(`${zp}/scratch`), false);
+    assert.deepEqual(fs.readdirSync(da).sort(), ['big', 'touched']);
   });
 
   it('fails the close with ENOENT when the directory was removed on another node meanwhile, and the file is gone', async () => {

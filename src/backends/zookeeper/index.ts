@@ -11,6 +11,7 @@ import { PRELOAD_MAX, type Attr, type AttrChanges, type Backend, type DirEntry, 
 import { FsError } from '../../fs/errors.js';
 import { andThen } from '../../fs/maybe-promise.js';
 import { log } from '../../util/log.js';
+import { F_UNLCK } from '../../fuse/kernel.js';
 import { ZkClient, type WatchEvent } from './client/client.js';
 import { type Acl, ErrorCode, EventType, type MultiOp, type MultiResult, type Stat, ZkError, ZkMultiError } from './client/protocol.js';
 import {
@@ -192,8 +193,8 @@ function now(): [number, number] {
 export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   readonly root: ZkNode;
   private readonly nodes = new Map<string, ZkNode>();
-  /** Files created here whose znode is not made yet, by path (createLater). */
-  private readonly pendingCreates = new Map<string, ZkNode>();
+  /** Files created here whose znode is not made yet (createLater); a rename moves them, so not keyed by path. */
+  private readonly pendingCreates = new Set<ZkNode>();
   private provisionalInos = 0n;
   /** Attribute maps by directory path (relative), kept until the watch reports a change. */
   private readonly metas = new Map<string, DirMeta>();
@@ -276,6 +277,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
 
   forget(node: ZkNode): void {
     if (this.nodes.get(node.path) === node && node !== this.root) this.nodes.delete(node.path);
+    if (node.pending && node.handles.size === 0) this.forgetPending(node);
     this.claim(node);
   }
 
@@ -329,8 +331,10 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
    * object, hence a new kernel node id.
    */
   private remember(path: string, stat: Stat, meta: EntryMeta | undefined, dataOf?: string): ZkNode {
-    const kind = dataOf ? 'file' : this.kindAt(path, stat, meta);
     const known = this.nodes.get(path);
+    // A file created here stays itself until its first commit, whatever another node made under its name meanwhile.
+    if (known?.pending) return known;
+    const kind = dataOf ? 'file' : this.kindAt(path, stat, meta);
     if (known && (known.stat.czxid === stat.czxid || known.adopt) && known.kind === kind) {
       if (known.stat.mzxid !== stat.mzxid || known.stat.czxid !== stat.czxid) this.dropData(known);
       known.stat = stat;
@@ -545,6 +549,8 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
    * Makes an entry's znode (a directory's with its marker) in one transaction
    * with its attributes, and reads its Stat (same session: the answer comes
    * after the create, no extra round trip). EEXIST if the name is taken.
+   * After a lost connection, a file made since with other content is not ours:
+   * EEXIST too.
    */
   private async storeEntry(parent: ZkNode, name: string, kind: Kind, meta: EntryMeta | undefined, data: Buffer): Promise<Stat> {
     const path = joinPath(parent.path, name);
@@ -555,11 +561,13 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     const stat = await this.change([zkPath, marker, parentMarker], () =>
       this.retrying(async (afterLoss) => {
         if (afterLoss) {
-          // The attempt cut off by the lost connection may have created it: a znode made since is ours.
-          const existing = await this.zk.exists(zkPath);
-          if (existing && existing.czxid > before) {
+          // The attempt cut off by the lost connection may have created it: a znode made since is ours,
+          // if a file, only with exactly this content (else another node made it meanwhile).
+          const existing = await this.zk.getData(zkPath).catch(missing);
+          if (existing && existing.stat.czxid > before) {
+            if (kind === 'file' && (existing.stat.version !== 0 || !existing.data.equals(data))) throw new FsError('EEXIST');
             this.metas.delete(parent.path);
-            return existing;
+            return existing.stat;
           }
         }
         const ops: MultiOp[] = [{ op: 'create', path: zkPath, data, acl: this.opts.acl }];
@@ -599,7 +607,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     node.ino = PROVISIONAL_INO | ++this.provisionalInos;
     node.data = Buffer.alloc(0);
     this.nodes.set(path, node);
-    this.pendingCreates.set(path, node);
+    this.pendingCreates.add(node);
     this.entriesChangedHere(parent, name, undefined);
     return node;
   }
@@ -619,70 +627,87 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   }
 
   /**
-   * Makes the znode of a file created here (createLater) with `data`; true
-   * once stored. False if the name was taken meanwhile (another node made
-   * it): the node then stands for that znode, and the caller's commit
-   * replaces its content (the last commit wins, as between any two writers).
+   * Makes the znode of a file created here (createLater) with `data` (its
+   * content if `content`, else empty); true once stored. False if another
+   * node made a file of that name meanwhile: the node then stands for that
+   * znode, and the caller's commit replaces its content (the last commit
+   * wins, as between any two writers).
    */
-  private async storePending(node: ZkNode, data: Buffer, attempt = 0): Promise<boolean> {
-    const p = node.pending!;
-    const { name } = parentOf(node.path);
-    let stat: Stat;
+  private async storePending(node: ZkNode, data: Buffer, content: boolean): Promise<boolean> {
     try {
-      stat = await this.storeEntry(p.parent, name, 'file', p.meta, data);
+      return await this.createPending(node, data, content);
     } catch (err) {
-      if (!(err instanceof FsError && err.code === 'EEXIST')) {
-        p.creating = undefined; // the next commit tries again
-        if (err instanceof FsError && err.code === 'ENOENT') throw new FsError('ENOENT', `the directory of ${node.path} was removed or renamed on another node; this file was not stored`);
-        throw err;
-      }
-      const existing = await this.zk.exists(this.zkPath(node.path)).catch((e: unknown) => {
-        p.creating = undefined;
-        throw errnoFromZk(e);
-      });
-      if (!existing) {
-        // Removed again meanwhile: try again.
-        if (attempt >= MAX_RETRIES) {
-          p.creating = undefined;
-          throw new FsError('EIO', `${node.path} keeps being created and removed on another node; this file was not stored`);
-        }
-        return this.storePending(node, data, attempt + 1);
-      }
-      stat = existing;
-      this.dropData(node);
-      node.stat = stat;
-      this.settle(node);
-      node.ino = undefined;
-      await this.cache?.invalidateAttributes(node);
-      return false;
+      if (node.pending) node.pending.creating = undefined; // the next commit tries again
+      throw err;
     }
-    node.stat = stat;
-    node.data = data;
-    this.settle(node);
-    this.entriesChangedHere(p.parent, name, undefined);
-    // From now on the inode number from its czxid, the same on every node: the kernel asks again.
-    node.ino = undefined;
-    await this.cache?.invalidateAttributes(node);
-    return true;
   }
 
-  /** A file created here has its znode: from now on it is like any other. */
-  private settle(node: ZkNode): void {
+  private async createPending(node: ZkNode, data: Buffer, content: boolean): Promise<boolean> {
+    const p = node.pending!;
+    const { dir, name } = parentOf(node.path);
+    const gone = () => new FsError('ENOENT', `the directory of ${node.path} was removed or replaced on another node; this file was not stored`);
+    for (let attempt = 0; ; attempt++) {
+      if (this.nodes.get(dir) !== p.parent) throw gone();
+      let stat: Stat;
+      try {
+        stat = await this.storeEntry(p.parent, name, 'file', p.meta, data);
+      } catch (err) {
+        if (err instanceof FsError && err.code === 'ENOENT') throw gone();
+        if (!(err instanceof FsError && err.code === 'EEXIST')) throw err;
+        let existing: Stat | null;
+        let map: DirMeta;
+        try {
+          [existing, map] = await Promise.all([this.zk.exists(this.zkPath(node.path)), this.loadMeta(dir)]);
+        } catch (e) {
+          throw errnoFromZk(e);
+        }
+        if (!existing) {
+          if (attempt >= MAX_RETRIES) throw new FsError('EIO', `${node.path} keeps being created and removed on another node; this file was not stored`);
+          continue; // removed again meanwhile
+        }
+        const kind = this.kindAt(node.path, existing, metaFor(map, name, existing));
+        if (kind !== 'file') {
+          throw new FsError(kind === 'dir' ? 'EISDIR' : 'EEXIST', `another node made a ${kind === 'dir' ? 'directory' : 'symlink'} named ${node.path} meanwhile; this file was not stored`);
+        }
+        this.dropData(node);
+        node.stat = existing;
+        await this.settled(node);
+        return false;
+      }
+      if (content) this.stored(node, stat, data);
+      else {
+        node.stat = stat;
+        node.data = data;
+      }
+      await this.settled(node);
+      this.entriesChangedHere(p.parent, name, undefined);
+      return true;
+    }
+  }
+
+  /** A file created here has its znode: from now on it is like any other, with the inode number from its czxid (the same on every node; the kernel asks again). */
+  private async settled(node: ZkNode): Promise<void> {
+    this.forgetPending(node);
+    node.ino = undefined;
+    await this.cache?.invalidateAttributes(node);
+  }
+
+  private forgetPending(node: ZkNode): void {
     node.pending = undefined;
-    if (this.pendingCreates.get(node.path) === node) this.pendingCreates.delete(node.path);
+    this.pendingCreates.delete(node);
   }
 
   /** Makes the znode of a file created here (createLater) now, empty if its content is not committed yet. */
   private async materialize(node: ZkNode | undefined): Promise<void> {
     const p = node?.pending;
     if (!node || !p) return;
-    p.creating ??= this.storePending(node, Buffer.alloc(0));
+    p.creating ??= this.storePending(node, Buffer.alloc(0), false);
     await p.creating;
   }
 
   /** Materializes every file created here at or under `path` (before a rename or removal that ZooKeeper must see whole). */
   private async materializeUnder(path: string): Promise<void> {
-    await Promise.all([...this.pendingCreates].filter(([p]) => isUnder(p, path)).map(([, node]) => this.materialize(node)));
+    await Promise.all([...this.pendingCreates].filter((node) => isUnder(node.path, path)).map((node) => this.materialize(node)));
   }
 
   // ---- reading --------------------------------------------------------------------
@@ -939,7 +964,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   /** The files created here in `dir` whose znode is not made yet. */
   private pendingIn(dir: ZkNode): ZkNode[] {
     if (this.pendingCreates.size === 0) return [];
-    return [...this.pendingCreates.values()].filter((p) => parentOf(p.path).dir === dir.path);
+    return [...this.pendingCreates].filter((p) => parentOf(p.path).dir === dir.path);
   }
 
   /** A node's committed content, from cache or ZooKeeper. */
@@ -1160,14 +1185,11 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
         if (file.refused) throw file.refused;
         // A file created here is stored by its first commit even if nothing was written.
         if (!file.dirty && !node.pending) return;
-        const dirty = file.dirty;
         file.dirty = false;
         if (node.unlinked) return; // removed by this process: nothing to keep, as on a local disk
         try {
-          if (node.pending) {
-            if (await this.commitCreate(node, file)) return;
-            if (!dirty) return; // made meanwhile by another node, and nothing written here: its content stays
-          }
+          // Not stored by it: a large file (its znode made empty) or one another node made meanwhile (opened with O_TRUNC: replaced).
+          if (node.pending && (await this.commitCreate(node, file))) return;
           if (!(await this.commitPlain(node, file))) await this.commitVersion(node, file);
         } catch (err) {
           file.dirty = true;
@@ -1189,23 +1211,34 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
    */
   private async commitCreate(node: ZkNode, file: OpenFile): Promise<boolean> {
     const p = node.pending!;
-    if (!p.creating && file.size <= this.inline && !file.base) {
-      p.creating = (async () => {
-        const { data, snapshot } = await file.contentBytes();
+    if (!p.creating && !file.base && (await this.createFits(node, file.size)) && !p.creating) {
+      const creating = (async () => {
         try {
+          const { data, snapshot } = await file.contentBytes();
           await this.checkQuota(node, file, data.length);
+          const stored = await this.storePending(node, data, true);
+          if (stored) file.committed(snapshot, undefined, data.length);
+          return stored;
         } catch (err) {
-          p.creating = undefined;
+          if (node.pending) node.pending.creating = undefined;
           throw err;
         }
-        const stored = await this.storePending(node, data);
-        if (stored) file.committed(snapshot, undefined, data.length);
-        return stored;
       })();
-      return p.creating;
+      p.creating = creating;
+      return creating;
     }
     await this.materialize(node);
     return false;
+  }
+
+  /** Whether a new file of `size` bytes fits in the one request that creates it (with its directory's attribute map, if it has attributes). */
+  private async createFits(node: ZkNode, size: number): Promise<boolean> {
+    if (size > this.inline) return false;
+    const p = node.pending!;
+    if (!p.meta) return true;
+    const { name } = parentOf(node.path);
+    const base = await this.loadMeta(p.parent.path);
+    return size + encodeMeta(new Map(base.entries).set(name, p.meta), new Set([name])).length <= this.inline;
   }
 
   /** The one-request commit of a small file that was small before; false when the file is (or was, or became meanwhile) a large one. */
@@ -1340,10 +1373,13 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   }
 
   async release(_ctx: RequestContext, h: ZkHandle): Promise<void> {
+    // The last close of a file created here stores it, whichever descriptor that is (asked again after
+    // the commit: another descriptor's close may have finished meanwhile, the releases are not ordered).
+    const lastOfPending = () => h.node.pending !== undefined && h.node.handles.size === 1;
     try {
-      if (h.writes) await this.commit(h.node, h.file);
+      if (h.writes || lastOfPending()) await this.commit(h.node, h.file);
     } catch (err) {
-      if (h.node.pending && h.node.handles.size === 1) await this.dropPending(h.node);
+      if (lastOfPending()) await this.dropPending(h.node);
       if (h.file.refused) {
         // Nothing of this open was stored: the kernel's pages must not keep it either.
         h.node.kernelCached = undefined;
@@ -1358,7 +1394,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   /** A file created here that could not be stored, closed for the last time: it never existed. */
   private async dropPending(node: ZkNode): Promise<void> {
     const p = node.pending!;
-    this.settle(node);
+    this.forgetPending(node);
     node.unlinked = true;
     const { name } = parentOf(node.path);
     if (this.nodes.get(node.path) === node) this.nodes.delete(node.path);
@@ -1412,7 +1448,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     const { mode, uid, gid, atime, mtime } = changes;
     if (node.pending) {
       // touch: times set to now on a file created here, which its first commit stamps later still.
-      const onlyNow = mode === undefined && uid === undefined && gid === undefined && (atime === undefined || atime === 'now') && (mtime === undefined || mtime === 'now');
+      const onlyNow = mode === undefined && uid === undefined && gid === undefined && !changes.killSuidgid && (atime === undefined || atime === 'now') && (mtime === undefined || mtime === 'now');
       if (onlyNow) return this.attr(node);
       await this.materialize(node);
     }
@@ -1499,7 +1535,17 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       return;
     }
     this.checkName(name);
-    await this.materialize(this.nodes.get(joinPath(parent.path, name)));
+    const path = joinPath(parent.path, name);
+    const target = this.nodes.get(path);
+    if (target?.pending && !target.pending.creating) {
+      // A file created here with no znode yet: nothing to remove in ZooKeeper; its commits store nothing.
+      this.forgetPending(target);
+      target.unlinked = true;
+      this.nodes.delete(path);
+      this.entriesChangedHere(parent, undefined, name);
+      return;
+    }
+    await this.materialize(target);
     await this.remove(parent, name, 'file');
   }
 
@@ -1720,14 +1766,15 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
 
   // ---- locks ---------------------------------------------------------------------------
 
-  // Locks are keyed by czxid: a file created here gets its znode first.
+  // Locks are keyed by czxid: a file created here gets its znode before its first lock (until then nobody holds one).
 
   async getlk(_ctx: RequestContext, node: ZkNode, lk: LockIn): Promise<FileLock> {
-    await this.materialize(node);
+    if (node.pending) return { start: 0n, end: 0n, type: F_UNLCK, pid: 0 };
     return this.locks.test(String(node.stat.czxid), lk);
   }
 
   async setlk(ctx: RequestContext, node: ZkNode, lk: LockIn, wait: boolean): Promise<void> {
+    if (node.pending && lk.lock.type === F_UNLCK) return;
     await this.materialize(node);
     await this.locks.set(ctx, String(node.stat.czxid), lk, wait, {
       beforeRelease: async () => {
