@@ -178,6 +178,8 @@ with open(sys.argv[1], 'w') as f:
     const reader = fs.openSync(path.join(da, 'x'), 'r');
     fs.writeSync(writer, 'lost');
     fs.mkdirSync(path.join(db, 'x'));
+    // A listing here meanwhile learns the name exists in ZooKeeper; dropping the file must not unlearn it.
+    eventually(() => assert.deepEqual(fs.readdirSync(da), ['x']));
     assertErrno(() => fs.closeSync(writer), 'EISDIR');
     // The last close (a reader's) tries once more, then the file is dropped.
     fs.closeSync(reader);

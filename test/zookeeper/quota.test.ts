@@ -9,6 +9,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ZkClient } from '../../src/backends/zookeeper/client/client.js';
 import { CLI, sh, waitFor, type CliMount } from '../helpers/mount.js';
+import { assertErrno } from '../helpers/posix.js';
 import { startTwoNodes, type TwoNodes, type ZooKeeperServer } from '../helpers/zookeeper.js';
 
 const QUOTA = 400 * 1024;
@@ -56,6 +57,15 @@ describe('ZooKeeper backend, volume quota', () => {
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /quota exceeded/i);
     assert.equal(fs.statSync(path.join(b.mnt, 'big')).size, 0, 'nothing partial is visible on the other node');
+    assert.equal(await stats(), before, 'usage unchanged');
+    // A new file refused for the quota is never stored: gone after its close, here and on the other node.
+    // (python, not a shell's >: the shell closes a duplicate descriptor first, which stores the file empty)
+    const fresh = await sh(`python3 -c "f = open('${a.mnt}/new-big', 'wb'); f.write(bytes(${350 * 1024})); f.close()"`);
+    assert.match(fresh.stderr, /Disk quota exceeded/);
+    // (its last close, the asynchronous RELEASE, drops it)
+    await waitFor(() => !fs.existsSync(path.join(a.mnt, 'new-big')), 3000, 'the refused new file to go');
+    assertErrno(() => fs.statSync(path.join(a.mnt, 'new-big')), 'ENOENT');
+    assertErrno(() => fs.statSync(path.join(b.mnt, 'new-big')), 'ENOENT');
     assert.equal(await stats(), before, 'usage unchanged');
     // Within the quota, B writes.
     await fs.promises.writeFile(path.join(b.mnt, 'small'), Buffer.alloc(50 * 1024, 2));

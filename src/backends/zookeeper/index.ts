@@ -133,6 +133,8 @@ interface PendingCreate {
   meta: EntryMeta | undefined;
   /** The create under way (by a commit, or by an operation that needs the znode); true if it stored the content given. */
   creating: Promise<boolean> | undefined;
+  /** A write was refused for the quota: the file is never stored (nothing partial), every commit fails with it. */
+  refused: FsError | undefined;
 }
 
 /** Inode numbers given to files created here before they have a czxid: bit 63, never set by one from a czxid below epoch 2,048. */
@@ -603,7 +605,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     const t = BigInt(Date.now());
     const stat: Stat = { czxid: 0n, mzxid: 0n, ctime: t, mtime: t, version: 0, cversion: 0, aversion: 0, ephemeralOwner: 0n, dataLength: 0, numChildren: 0, pzxid: 0n };
     const node = new ZkNode(path, stat, 'file');
-    node.pending = { parent, meta, creating: undefined };
+    node.pending = { parent, meta, creating: undefined, refused: undefined };
     node.ino = PROVISIONAL_INO | ++this.provisionalInos;
     node.data = Buffer.alloc(0);
     this.nodes.set(path, node);
@@ -671,7 +673,10 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
         }
         this.dropData(node);
         node.stat = existing;
+        // Opened with O_TRUNC: what is open here replaces that content, even if nothing was written.
+        if (node.file) node.file.dirty = true;
         await this.settled(node);
+        this.entriesChangedHere(p.parent, undefined, undefined);
         return false;
       }
       if (content) this.stored(node, stat, data);
@@ -748,7 +753,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       // Learn the directory's names once: later lookups of missing names (creating files) cost nothing.
       if (!parent.names) {
         const names = await this.zk.getChildren(this.zkPath(parent.path)).catch(() => undefined);
-        if (names) parent.names = new Set(names.children.filter((c) => !this.rules.reserved.has(c)));
+        if (names) parent.names = this.namesIn(parent, names.children);
       }
       return undefined;
     }
@@ -902,7 +907,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     try {
       const [r, m] = await Promise.all([this.zk.getChildren(this.zkPath(node.path)), this.loadMeta(node.path)]);
       children = r.children.filter((c) => !this.rules.reserved.has(c)).sort();
-      if (node.entriesVersion === version) node.names = new Set([...children, ...this.pendingIn(node).map((p) => parentOf(p.path).name)]);
+      if (node.entriesVersion === version) node.names = this.namesIn(node, children);
       map = m;
       if (r.stat.czxid === node.stat.czxid) {
         node.stat = r.stat;
@@ -944,8 +949,9 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
         if (data && kind !== 'dir' && !child.data && !child.file) this.keepUnclaimed(child, data);
       } else {
         // A child changed meanwhile (or the entries did) is listed but not cached: its lookup reads it again.
-        kind = this.kindAt(path, stat, meta);
-        ino = undefined;
+        const known = this.nodes.get(path);
+        kind = known?.pending ? 'file' : this.kindAt(path, stat, meta);
+        ino = known?.pending ? known.ino : undefined;
       }
       entries.push({ name, ino: ino ?? inoOf(stat.czxid, meta, name), mode: kind === 'dir' ? C.S_IFDIR : kind === 'symlink' ? C.S_IFLNK : C.S_IFREG });
     });
@@ -959,6 +965,13 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     if (zdata) entries.push({ name: this.rules.dataName!, ino: inoOf(zdata.stat.czxid, undefined, '', DIR_DATA_ORDINAL), mode: C.S_IFREG });
     if (node.entriesVersion === version) node.listing = entries;
     return entries;
+  }
+
+  /** The names in `dir`: its children in ZooKeeper (reserved ones left out), and the files created here not stored yet. */
+  private namesIn(dir: ZkNode, children: string[]): Set<string> {
+    const names = new Set(children.filter((c) => !this.rules.reserved.has(c)));
+    for (const p of this.pendingIn(dir)) names.add(parentOf(p.path).name);
+    return names;
   }
 
   /** The files created here in `dir` whose znode is not made yet. */
@@ -1165,6 +1178,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       const e = errnoFromZk(err);
       if (e.code === 'EDQUOT') {
         file.refused = e;
+        if (node.pending) node.pending.refused = e;
         // New opens read what is stored, not this refused content.
         if (node.file === file) node.file = undefined;
       }
@@ -1183,6 +1197,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       .catch(() => undefined)
       .then(async () => {
         if (file.refused) throw file.refused;
+        if (node.pending?.refused) throw node.pending.refused;
         // A file created here is stored by its first commit even if nothing was written.
         if (!file.dirty && !node.pending) return;
         file.dirty = false;
@@ -1211,21 +1226,25 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
    */
   private async commitCreate(node: ZkNode, file: OpenFile): Promise<boolean> {
     const p = node.pending!;
-    if (!p.creating && !file.base && (await this.createFits(node, file.size)) && !p.creating) {
-      const creating = (async () => {
+    if (!p.creating && file.size <= this.inline) {
+      // Set before any await: an unlink or a materialize meanwhile waits for it rather than racing it.
+      p.creating = (async () => {
         try {
           const { data, snapshot } = await file.contentBytes();
+          if (!(await this.createFits(node, data.length))) {
+            await this.createPending(node, Buffer.alloc(0), false);
+            return false;
+          }
           await this.checkQuota(node, file, data.length);
-          const stored = await this.storePending(node, data, true);
+          const stored = await this.createPending(node, data, true);
           if (stored) file.committed(snapshot, undefined, data.length);
           return stored;
         } catch (err) {
-          if (node.pending) node.pending.creating = undefined;
+          if (node.pending === p) p.creating = undefined;
           throw err;
         }
       })();
-      p.creating = creating;
-      return creating;
+      return p.creating;
     }
     await this.materialize(node);
     return false;
@@ -1373,32 +1392,38 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   }
 
   async release(_ctx: RequestContext, h: ZkHandle): Promise<void> {
-    // The last close of a file created here stores it, whichever descriptor that is (asked again after
-    // the commit: another descriptor's close may have finished meanwhile, the releases are not ordered).
-    const lastOfPending = () => h.node.pending !== undefined && h.node.handles.size === 1;
+    const node = h.node;
+    let failed: Error | undefined;
     try {
-      if (h.writes || lastOfPending()) await this.commit(h.node, h.file);
+      // The last close of a file created here stores it, whichever descriptor that is.
+      if (h.writes || (node.pending && node.handles.size === 1)) await this.commit(node, h.file);
     } catch (err) {
-      if (lastOfPending()) await this.dropPending(h.node);
-      if (h.file.refused) {
-        // Nothing of this open was stored: the kernel's pages must not keep it either.
-        h.node.kernelCached = undefined;
-        await this.cache?.invalidateNode(h.node);
-      } else log.error('content lost: the last close could not store it', { path: h.node.path, error: (err as Error).message });
-    } finally {
-      h.node.handles.delete(h);
-      this.closeFile(h.node, h.file);
+      failed = err as Error;
     }
+    node.handles.delete(h);
+    this.closeFile(node, h.file);
+    if (!failed) return;
+    // Releases are not ordered: whichever failed one finds no other descriptor left drops the file never stored.
+    if (node.pending && node.handles.size === 0) await this.dropPending(node);
+    if (h.file.refused) {
+      // Nothing of this open was stored: the kernel's pages must not keep it either.
+      node.kernelCached = undefined;
+      await this.cache?.invalidateNode(node);
+    } else log.error('content lost: the last close could not store it', { path: node.path, error: failed.message });
   }
 
   /** A file created here that could not be stored, closed for the last time: it never existed. */
   private async dropPending(node: ZkNode): Promise<void> {
-    const p = node.pending!;
+    // A create under way (a rename, lock or fsync of the directory needed the znode) decides: if it made it, the file stays.
+    while (node.pending?.creating) await node.pending.creating.catch(() => undefined);
+    const p = node.pending;
+    if (!p) return;
     this.forgetPending(node);
     node.unlinked = true;
     const { name } = parentOf(node.path);
     if (this.nodes.get(node.path) === node) this.nodes.delete(node.path);
-    this.entriesChangedHere(p.parent, undefined, name);
+    // Not just this name: another node may have made one (the reason the commit failed).
+    this.entriesChanged(p.parent);
     await this.cache?.entryDeleted(p.parent, node, name);
   }
 
@@ -1537,15 +1562,15 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     this.checkName(name);
     const path = joinPath(parent.path, name);
     const target = this.nodes.get(path);
-    if (target?.pending && !target.pending.creating) {
+    while (target?.pending?.creating) await target.pending.creating.catch(() => undefined);
+    if (target?.pending) {
       // A file created here with no znode yet: nothing to remove in ZooKeeper; its commits store nothing.
       this.forgetPending(target);
       target.unlinked = true;
       this.nodes.delete(path);
-      this.entriesChangedHere(parent, undefined, name);
+      this.entriesChanged(parent); // another node may have made this name meanwhile
       return;
     }
-    await this.materialize(target);
     await this.remove(parent, name, 'file');
   }
 
@@ -1740,10 +1765,11 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     for (const [p] of [...this.metas]) if (isUnder(p, from) || isUnder(p, to)) this.metas.delete(p);
     for (const [node, path] of moves) {
       node.path = path;
+      this.nodes.set(path, node);
+      if (node.pending) continue; // no znode was moved for it: nothing to re-read
       node.stale = true;
       node.adopt = true;
       this.entriesChanged(node);
-      this.nodes.set(path, node);
     }
   }
 
