@@ -172,6 +172,33 @@ with open(sys.argv[1], 'w') as f:
     assert.equal(fs.statSync(path.join(da, 'f')).ino, fs.statSync(path.join(db, 'f')).ino);
   });
 
+  it('an empty new file still replaces a file another node made meanwhile when an operation makes its znode before the close (O_TRUNC)', async () => {
+    const [da, db, zp] = fresh('trunc');
+    const fd = fs.openSync(path.join(da, 'f'), 'w');
+    await plain.create(`${zp}/f`, Buffer.from('theirs'), OPEN_ACL_UNSAFE);
+    eventually(() => assert.equal(fs.readFileSync(path.join(db, 'f'), 'utf8'), 'theirs'));
+    // The rename needs the znode: it takes theirs, and moves it.
+    fs.renameSync(path.join(da, 'f'), path.join(da, 'g'));
+    fs.closeSync(fd);
+    assert.equal(await stored(`${zp}/g`), '', 'opened with O_TRUNC and closed: empty');
+    eventually(() => assert.equal(fs.readFileSync(path.join(db, 'g'), 'utf8'), ''));
+  });
+
+  it('fails the close with ENOENT when the directory was removed and made again on another node meanwhile', async () => {
+    const [da, db, zp] = fresh('replaced');
+    fs.mkdirSync(path.join(da, 'd'));
+    const before = fs.statSync(path.join(da, 'd')).ino;
+    const fd = fs.openSync(path.join(da, 'd', 'f'), 'w');
+    fs.writeSync(fd, 'for the old directory');
+    eventually(() => assert.ok(fs.statSync(path.join(db, 'd')).isDirectory()));
+    fs.rmdirSync(path.join(db, 'd'));
+    fs.mkdirSync(path.join(db, 'd'));
+    eventually(() => assert.notEqual(fs.statSync(path.join(da, 'd')).ino, before));
+    assertErrno(() => fs.closeSync(fd), 'ENOENT');
+    assert.equal(await exists(`${zp}/d/f`), false, 'not stored in the new directory');
+    eventually(() => assert.deepEqual(fs.readdirSync(path.join(da, 'd')), []));
+  });
+
   it('fails the close with EISDIR when another node made a directory of that name meanwhile; the file is gone, the directory shows', async () => {
     const [da, db, zp] = fresh('kind');
     const writer = fs.openSync(path.join(da, 'x'), 'w');
