@@ -233,6 +233,12 @@ os.close(fd)
     assert.equal(touched, 'OK');
     assert.equal((await plain.exists(`${zp}/touched`))?.version, 0, 'one create, no write after it');
     assert.ok(!(await plain.getData(`${zp}/.swarmvol`)).data.toString().includes('touched'), 'no attributes stored for it');
+    // coreutils touch (no O_TRUNC: made at open): the times it sets to now through that descriptor need no request either.
+    const before0 = await packets();
+    pyTry(`import subprocess; subprocess.run(['touch', A[0]], check=True)`, [path.join(da, 'marker')]);
+    const touchCost = (await packets()) - before0;
+    assert.ok(touchCost >= 1 && touchCost <= 2, `touch of a new file cost ${touchCost} requests (1, the create, expected; at most a ping beside)`);
+    assert.ok(!(await plain.getData(`${zp}/.swarmvol`)).data.toString().includes('marker'), 'no attributes stored for it');
     // A file removed before its first close never reaches ZooKeeper.
     const before = await packets();
     const fd = fs.openSync(path.join(da, 'scratch'), 'w');
@@ -242,7 +248,7 @@ os.close(fd)
     const used = (await packets()) - before;
     assert.ok(used <= 1, `a file removed before its close cost ${used} requests (0 expected, at most a ping beside)`);
     assert.equal(await exists(`${zp}/scratch`), false);
-    assert.deepEqual(fs.readdirSync(da).sort(), ['big', 'touched']);
+    assert.deepEqual(fs.readdirSync(da).sort(), ['big', 'marker', 'touched']);
   });
 
   it('fails the close with ENOENT when the directory was removed on another node meanwhile, and the file is gone', async () => {

@@ -78,6 +78,8 @@ export interface ZooKeeperBackendOptions extends Defaults {
 }
 
 const MAX_RETRIES = 20;
+/** How recent a create must be for setting its times to now to need nothing (touch of a new file). */
+const JUST_CREATED_MS = 1000;
 const STATFS_BLOCK = 4096;
 const S_ISUID = 0o4000;
 const S_ISGID = 0o2000;
@@ -153,6 +155,8 @@ export interface ZkHandle {
   append: boolean;
   /** Opened to write (or to truncate), or created the file: its flush and close commit; a reader's never do (nor report a writer's errors). */
   writes: boolean;
+  /** Opened by the create that made the file, at this time (ms): the znode's mtime is that moment. */
+  created?: number;
 }
 
 /** ZooKeeper errors as errno: NONODE → ENOENT, NOAUTH → EACCES, lost connection → EIO. */
@@ -1450,7 +1454,9 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       if (!found) throw err;
       return { entry: found, open: await this.open(ctx, found.node, req) };
     }
-    return { entry: await this.lookupResult(node), open: await this.open(ctx, node, req, true) };
+    const open = await this.open(ctx, node, req, true);
+    open.handle.created = Date.now();
+    return { entry: await this.lookupResult(node), open };
   }
 
   async mknod(ctx: RequestContext, parent: ZkNode, name: string, mode: number): Promise<Lookup<ZkNode>> {
@@ -1471,12 +1477,11 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     node = await this.refresh(node);
     if (changes.size !== undefined) await this.truncate(node, changes.size, handle);
     const { mode, uid, gid, atime, mtime } = changes;
-    if (node.pending) {
-      // touch: times set to now on a file created here, which its first commit stamps later still.
-      const onlyNow = mode === undefined && uid === undefined && gid === undefined && !changes.killSuidgid && (atime === undefined || atime === 'now') && (mtime === undefined || mtime === 'now');
-      if (onlyNow) return this.attr(node);
-      await this.materialize(node);
-    }
+    // touch of a new file: times set to now while the create is still open. Its first commit stamps it
+    // later still, or the znode, never written since, was made within the last second: nothing to store.
+    const onlyNow = mode === undefined && uid === undefined && gid === undefined && !changes.killSuidgid && (atime === undefined || atime === 'now') && (mtime === undefined || mtime === 'now');
+    if (onlyNow && (node.pending || this.justCreated(node))) return this.attr(node);
+    await this.materialize(node);
     const killSuidgid = changes.killSuidgid === true && changes.mode === undefined;
     // Times pinned now must survive the commit of content written before (cp -p sets them before close).
     if ((atime !== undefined || mtime !== undefined) && node.file?.dirty) await this.commit(node, node.file);
@@ -1502,6 +1507,14 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       });
     }
     return this.attr(node);
+  }
+
+  /** Made by a create of this process less than a second ago, still open, and never written since. */
+  private justCreated(node: ZkNode): boolean {
+    if (node.stat.version !== 0) return false;
+    const now = Date.now();
+    for (const h of node.handles) if (h.created !== undefined && now - h.created < JUST_CREATED_MS) return true;
+    return false;
   }
 
   /** Read-modify-write of a node's entry in its directory's map, retried when another node got there first. */
