@@ -45,6 +45,20 @@ export function sleepMs(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
+/** Retries an assertion while another node's change propagates (the watch delivers it in milliseconds). */
+export function eventually(check: () => void, timeoutMs = 3000): void {
+  const t0 = performance.now();
+  for (;;) {
+    try {
+      check();
+      return;
+    } catch (err) {
+      if (performance.now() - t0 > timeoutMs) throw err;
+      sleepMs(2);
+    }
+  }
+}
+
 export interface RunResult {
   code: number | null;
   stdout: string;

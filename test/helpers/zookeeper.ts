@@ -27,6 +27,12 @@ export interface ZooKeeperServer {
   command(cmd: string): Promise<string>;
   /** The `mntr` counters as numbers where they are numbers. */
   mntr(): Promise<Record<string, number | string>>;
+  /**
+   * Requests the server has received (`mntr` zk_packets_received), less the
+   * calls of this method (its `mntr` counts as one): the difference between
+   * two calls is what others sent in between.
+   */
+  requestsReceived(): Promise<number>;
   /** Stops the server (SIGTERM, then SIGKILL); its data stays. */
   stop(): Promise<void>;
   /** Starts it again on the same port and data. */
@@ -94,6 +100,7 @@ export async function startZooKeeper(opts: { tickTimeMs?: number; heap?: string 
   );
   let child: ChildProcess | undefined;
   let log = '';
+  let counts = 0;
 
   const server: ZooKeeperServer = {
     port,
@@ -109,6 +116,9 @@ export async function startZooKeeper(opts: { tickTimeMs?: number; heap?: string 
         out[k] = /^-?\d+(\.\d+)?$/.test(v) ? Number(v) : v;
       }
       return out;
+    },
+    async requestsReceived() {
+      return ((await server.mntr()).zk_packets_received as number) - ++counts;
     },
     async start() {
       if (child) return;

@@ -26,9 +26,7 @@ describe('BatchReads against a real ZooKeeper', () => {
   let zk: ZooKeeperServer;
   let c: ZkClient;
   let batch: BatchReads;
-  let mntrCalls = 0;
-  /** Requests the server received, less our own mntr calls (a four-letter word counts as a packet). */
-  const packets = async () => ((await zk.mntr()).zk_packets_received as number) - ++mntrCalls;
+  const packets = () => zk.requestsReceived();
   const counted = async <T>(fn: () => Promise<T>): Promise<{ value: T; requests: number }> => {
     const before = await packets();
     const value = await fn();

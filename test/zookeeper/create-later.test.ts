@@ -10,22 +10,8 @@ import { after, before, describe, it } from 'node:test';
 import { ZkClient } from '../../src/backends/zookeeper/client/client.js';
 import { OPEN_ACL_UNSAFE } from '../../src/backends/zookeeper/client/protocol.js';
 import { type CliMount } from '../helpers/mount.js';
-import { assertErrno, pyTry, sleepMs } from '../helpers/posix.js';
+import { assertErrno, eventually, pyTry } from '../helpers/posix.js';
 import { startTwoNodes, type TwoNodes, type ZooKeeperServer } from '../helpers/zookeeper.js';
-
-/** Retries an assertion while another node's change propagates (the watch delivers it in milliseconds). */
-function eventually(check: () => void, timeoutMs = 3000): void {
-  const t0 = performance.now();
-  for (;;) {
-    try {
-      check();
-      return;
-    } catch (err) {
-      if (performance.now() - t0 > timeoutMs) throw err;
-      sleepMs(2);
-    }
-  }
-}
 
 describe('ZooKeeper backend, files created by their first commit', () => {
   let zk: ZooKeeperServer;
@@ -41,9 +27,7 @@ describe('ZooKeeper backend, files created by their first commit', () => {
   };
   const exists = async (zkPath: string) => (await plain.exists(zkPath)) !== null;
   const stored = async (zkPath: string) => (await plain.getData(zkPath)).data.toString();
-  // mntr itself counts as a packet received: each call's own is taken off.
-  let mntrCalls = 0;
-  const packets = async () => ((await zk.mntr()).zk_packets_received as number) - ++mntrCalls;
+  const packets = () => zk.requestsReceived();
 
   let nodes: TwoNodes | undefined;
   before(async () => {

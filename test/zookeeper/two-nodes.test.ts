@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { ZkClient } from '../../src/backends/zookeeper/client/client.js';
 import { OPEN_ACL_UNSAFE } from '../../src/backends/zookeeper/client/protocol.js';
 import { type CliMount } from '../helpers/mount.js';
-import { assertErrno, errnoOf, NOBODY, renameat2, RENAME_EXCHANGE, RENAME_NOREPLACE, shSync, sleepMs } from '../helpers/posix.js';
+import { assertErrno, errnoOf, eventually, NOBODY, renameat2, RENAME_EXCHANGE, RENAME_NOREPLACE, shSync, sleepMs } from '../helpers/posix.js';
 import { startTwoNodes, type TwoNodes } from '../helpers/zookeeper.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -28,20 +28,6 @@ function waitSync(cond: () => boolean, what: string, timeoutMs = 3000): number {
     sleepMs(1);
   }
   return performance.now() - t0;
-}
-
-/** Retries an assertion while another node's change propagates (the watch delivers it in milliseconds). */
-function eventually(check: () => void, timeoutMs = 3000): void {
-  const t0 = performance.now();
-  for (;;) {
-    try {
-      check();
-      return;
-    } catch (err) {
-      if (performance.now() - t0 > timeoutMs) throw err;
-      sleepMs(2);
-    }
-  }
 }
 
 function readOr(p: string): string {

@@ -937,7 +937,6 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       throw errnoFromZk(err);
     }
     const current = node.entriesVersion === version;
-    let ino: bigint | undefined;
     children.forEach((name, i) => {
       const listed = stats[i];
       if (!listed) return; // deleted meanwhile
@@ -945,6 +944,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       const meta = metaFor(map, name, stat);
       const path = joinPath(node.path, name);
       let kind: Kind;
+      let ino: bigint | undefined;
       if (current && !changed[i]) {
         const child = this.remember(path, stat, meta);
         kind = child.kind;
@@ -955,7 +955,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
         // A child changed meanwhile (or the entries did) is listed but not cached: its lookup reads it again.
         const known = this.nodes.get(path);
         kind = known?.pending ? 'file' : this.kindAt(path, stat, meta);
-        ino = known?.pending ? known.ino : undefined;
+        ino = known?.ino;
       }
       entries.push({ name, ino: ino ?? inoOf(stat.czxid, meta, name), mode: kind === 'dir' ? C.S_IFDIR : kind === 'symlink' ? C.S_IFLNK : C.S_IFREG });
     });
@@ -1418,17 +1418,28 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
 
   /** A file created here that could not be stored, closed for the last time: it never existed. */
   private async dropPending(node: ZkNode): Promise<void> {
-    // A create under way (a rename, lock or fsync of the directory needed the znode) decides: if it made it, the file stays.
+    const { name } = parentOf(node.path);
+    const parent = await this.discardPending(node);
+    if (parent) await this.cache?.entryDeleted(parent, node, name);
+  }
+
+  /**
+   * Forgets a file created here whose znode is not made (its commits then
+   * store nothing) and returns its directory; undefined if it has its znode.
+   * A create under way (a commit, or a rename, lock or fsync of the
+   * directory that needed the znode) decides first: if it made it, the
+   * file stays.
+   */
+  private async discardPending(node: ZkNode): Promise<ZkNode | undefined> {
     while (node.pending?.creating) await node.pending.creating.catch(() => undefined);
     const p = node.pending;
-    if (!p) return;
+    if (!p) return undefined;
     this.forgetPending(node);
     node.unlinked = true;
-    const { name } = parentOf(node.path);
     if (this.nodes.get(node.path) === node) this.nodes.delete(node.path);
-    // Not just this name: another node may have made one (the reason the commit failed).
+    // Not just this name: another node may have made one meanwhile (why a commit failed, say).
     this.entriesChanged(p.parent);
-    await this.cache?.entryDeleted(p.parent, node, name);
+    return p.parent;
   }
 
   async create(ctx: RequestContext, parent: ZkNode, name: string, mode: number, req: OpenRequest): Promise<{ entry: Lookup<ZkNode>; open: OpenResult<ZkHandle> }> {
@@ -1573,17 +1584,9 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       return;
     }
     this.checkName(name);
-    const path = joinPath(parent.path, name);
-    const target = this.nodes.get(path);
-    while (target?.pending?.creating) await target.pending.creating.catch(() => undefined);
-    if (target?.pending) {
-      // A file created here with no znode yet: nothing to remove in ZooKeeper; its commits store nothing.
-      this.forgetPending(target);
-      target.unlinked = true;
-      this.nodes.delete(path);
-      this.entriesChanged(parent); // another node may have made this name meanwhile
-      return;
-    }
+    const target = this.nodes.get(joinPath(parent.path, name));
+    // A file created here with no znode yet: nothing to remove in ZooKeeper.
+    if (target && (await this.discardPending(target))) return;
     await this.remove(parent, name, 'file');
   }
 
