@@ -303,7 +303,11 @@ export class FuseSession implements Notifier {
     writeU64(buf, 16, nodeid);
     buf.writeBigInt64LE(BigInt(offset), 24);
     buf.writeBigInt64LE(BigInt(length), 32);
-    await this.sendNotify(buf);
+    // Attributes only: the kernel takes no lock we could be holding up (no
+    // directory lock, no page lock; only the inode's spinlock), so this one is
+    // written at once from the event loop, without a threadpool round trip.
+    if (offset < 0) this.notifyNow(buf);
+    else await this.sendNotify(buf);
   }
 
   async invalEntry(parent: number, name: string): Promise<void> {
@@ -335,7 +339,15 @@ export class FuseSession implements Notifier {
 
   private async sendNotify(buf: Buffer): Promise<void> {
     if (!this.channel || !this.initialized) return;
-    const errno = await this.channel.notify(buf);
+    this.checkNotified(buf, await this.channel.notify(buf));
+  }
+
+  private notifyNow(buf: Buffer): void {
+    if (!this.channel || !this.initialized || this.channel.closed) return;
+    this.checkNotified(buf, this.channel.write(buf));
+  }
+
+  private checkNotified(buf: Buffer, errno: number): void {
     // ENOENT: nothing cached for it, which is what we wanted.
     if (errno !== 0 && errno !== Errno.ENOENT && errno !== Errno.ENODEV) {
       log.warn('kernel refused a notification', { code: buf.readInt32LE(4), errno });
