@@ -1,8 +1,11 @@
 // The floor of the TypeScript transport: a FuseSession over a file system
-// that answers every LOOKUP with the same regular file and every GETATTR with
-// constant attributes, with no node layer and no backend. floor.sh measures a
-// cold stat on it against memfs_ll (C) and swarmvol's memory mount: what is
-// left between this server and C is the event loop, the stream callback's
+// that answers with constants, with no node layer and no backend. Two parts:
+// every name in the root is the same regular file (for a cold stat), except
+// c0 .. c999: empty directories that take any number of new files, which
+// exist only as node ids handed out (for create + write + close; a pass per
+// directory, so that each pass creates names the kernel has never seen). floor.sh measures
+// both workloads on it against memfs_ll (C) and swarmvol's memory mount: what
+// is left between this server and C is the event loop, the stream callback's
 // entry into JavaScript and write(2); what is left between swarmvol and this
 // server is swarmvol's own work.
 //
@@ -14,27 +17,52 @@ import { FuseSession } from '../../src/fuse/session.js';
 import type { Attr, AttrOut, EntryOut, OpenOut, RawFileSystem } from '../../src/fuse/types.js';
 
 const FILE_ID = 2;
+/** Directory cN has node id FIRST_DIR_ID + N. */
+const FIRST_DIR_ID = 3;
+const DIRS = 1000;
+/** Node ids of created files start here; the kernel forgets them, nothing here keeps them. */
+const FIRST_CREATED_ID = FIRST_DIR_ID + DIRS;
+let nextCreated = FIRST_CREATED_ID;
 const time = { sec: 1_700_000_000, nsec: 0 };
 const attr = (ino: number, mode: number): Attr => ({ ino, size: 100, atime: time, mtime: time, ctime: time, mode, nlink: 1, uid: 0, gid: 0, rdev: 0 });
 const rootAttr: AttrOut = { attr: attr(ROOT_ID, 0o40755), attrTimeout: 1 };
 const fileAttr: AttrOut = { attr: attr(FILE_ID, 0o100644), attrTimeout: 1 };
 const fileEntry: EntryOut = { nodeid: FILE_ID, entryTimeout: 1, attrTimeout: 1, attr: fileAttr.attr };
+const dirAttrs: AttrOut[] = Array.from({ length: DIRS }, (_, n) => ({ attr: { ...attr(FIRST_DIR_ID + n, 0o40777), nlink: 2 }, attrTimeout: 1 }));
+const dirEntries: EntryOut[] = dirAttrs.map(({ attr }, n) => ({ nodeid: FIRST_DIR_ID + n, entryTimeout: 1, attrTimeout: 1, attr }));
+const isDir = (nodeid: number) => nodeid >= FIRST_DIR_ID && nodeid < FIRST_CREATED_ID;
+/** A name not there, cached by the kernel for 1 s (memfs_ll and the memory mount answer the same way). */
+const absent: EntryOut = { nodeid: 0, entryTimeout: 1, attrTimeout: 0 };
 
 function nosys(): never {
   throw new FsError('ENOSYS');
 }
 
-/** Every name is the same file; only what `stat` needs is answered, the rest is ENOSYS. */
+/** Only what `stat` and create + write + close need is answered, the rest is ENOSYS. */
 class ConstantFileSystem implements RawFileSystem {
   init(): void {}
   destroy(): void {}
-  lookup(): EntryOut {
-    return fileEntry;
+  lookup(_ctx: unknown, parent: number, name: string): EntryOut {
+    if (isDir(parent)) return absent;
+    const dir = /^c(\d{1,3})$/.exec(name);
+    return dir ? dirEntries[Number(dir[1])]! : fileEntry;
   }
   forget(): void {}
   getattr(_ctx: unknown, nodeid: number): AttrOut {
-    return nodeid === ROOT_ID ? rootAttr : fileAttr;
+    if (nodeid === ROOT_ID) return rootAttr;
+    if (isDir(nodeid)) return dirAttrs[nodeid - FIRST_DIR_ID]!;
+    return nodeid >= FIRST_CREATED_ID ? { attr: { ...fileAttr.attr, ino: nodeid }, attrTimeout: 1 } : fileAttr;
   }
+  create(_ctx: unknown, parent: number): { entry: EntryOut; open: OpenOut } {
+    if (!isDir(parent)) throw new FsError('EACCES');
+    const nodeid = nextCreated++;
+    return { entry: { nodeid, entryTimeout: 1, attrTimeout: 1, attr: { ...fileAttr.attr, ino: nodeid, size: 0 } }, open: { fh: nodeid } };
+  }
+  write(_ctx: unknown, _nodeid: number, _fh: number, _offset: number, data: Buffer): number {
+    return data.length;
+  }
+  flush(): void {}
+  release(): void {}
   opendir(): OpenOut {
     return { fh: 1 };
   }
@@ -50,12 +78,8 @@ class ConstantFileSystem implements RawFileSystem {
   rename = nosys;
   link = nosys;
   open = nosys;
-  create = nosys;
   read = nosys;
-  write = nosys;
-  flush = nosys;
   fsync = nosys;
-  release = nosys;
   fsyncdir = nosys;
   statfs = nosys;
   access = nosys;

@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
-# bench/fuse-overhead/floor.sh -- cold stat(2) latency, everything on one CPU:
-# memfs_ll (C, libfuse) against constant-fs (swarmvol's transport and session
-# answering constants: the floor of a Node.js daemon) and swarmvol's memory
-# mount. Mounts are interleaved round by round; the best of the cold passes
-# of all rounds is reported, with each target's ratio to memfs_ll.
+# bench/fuse-overhead/floor.sh -- cold stat(2) and create + write + close
+# latency, everything on one CPU: memfs_ll (C, libfuse) against constant-fs
+# (swarmvol's transport and session answering constants: the floor of a
+# Node.js daemon) and swarmvol's memory mount. Mounts are interleaved round by
+# round; the best pass of all rounds is reported, with each target's ratio to
+# memfs_ll.
 #
 # Must run as root (mounts, /proc/sys/vm/drop_caches), after `npm run build`.
 #
 # Environment (all optional):
 #   N=5000        files stat'ed per pass
 #   ROUNDS=3      fresh mounts per target
-#   PASSES=4      measured cold passes per mount (after 2 unmeasured ones)
+#   PASSES=4      measured passes of each workload per mount (after unmeasured
+#                 ones: 2 of stat, 1 of create)
 #   PIN_CPU=0     the CPU every daemon and client runs on
 set -euo pipefail
 
@@ -42,11 +44,22 @@ gcc -O2 -Wall -o "$WORK/memfs_ll" "$REPO/bench/cfs/memfs_ll.c" $(pkg-config --cf
 gcc -O2 -Wall -o "$WORK/workload" "$REPO/bench/cfs/workload.c"
 pin() { taskset -c "$PIN_CPU" "$@"; }
 
+# per_op_us WORKLOAD DIR: one pass, microseconds per operation
+per_op_us() {
+	pin "$WORK/workload" "$1" "$2" "$N" | awk '/^RESULT/ { printf "%.2f", $4 * 1000000 / $3 }'
+}
+
 # stat_us DIR: one cold pass, microseconds per stat
 stat_us() {
 	sync
 	echo 3 >/proc/sys/vm/drop_caches
-	pin "$WORK/workload" stat "$1" "$N" | awk '/^RESULT/ { printf "%.2f", $4 * 1000000 / $3 }'
+	per_op_us stat "$1"
+}
+
+# keep_best KEY US: BEST[KEY] = min(BEST[KEY], US)
+keep_best() {
+	[[ -n $2 ]] || die "$1: a pass printed no result"
+	if [[ -z ${BEST[$1]:-} ]] || awk -v a="$2" -v b="${BEST[$1]}" 'BEGIN { exit !(a < b) }'; then BEST[$1]=$2; fi
 }
 
 declare -A BEST=()
@@ -61,6 +74,13 @@ for ((round = 1; round <= ROUNDS; round++)); do
 		daemon=$!
 		for _ in $(seq 100); do grep -q " $MNT " /proc/mounts && break; sleep 0.1; done
 		grep -q " $MNT " /proc/mounts || die "$t did not mount: $(tail -n 3 "$WORK/$t.log")"
+		# create + write 100 B + close, a new directory per pass (constant-fs
+		# has c0..c999 already)
+		for ((p = 0; p <= PASSES; p++)); do
+			[[ $t == constant-fs ]] || mkdir "$MNT/c$p"
+			us=$(per_op_us create "$MNT/c$p")
+			((p > 0)) && keep_best "create $t" "$us"
+		done
 		dir=$MNT
 		if [[ $t != constant-fs ]]; then # constant-fs has every name already
 			dir=$MNT/files
@@ -69,9 +89,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
 		fi
 		for ((p = 1; p <= PASSES + 2; p++)); do
 			us=$(stat_us "$dir")
-			[[ -n $us ]] || die "$t: the stat pass printed no result"
-			((p > 2)) || continue # the first passes warm up the JIT
-			if [[ -z ${BEST[$t]:-} ]] || awk -v a="$us" -v b="${BEST[$t]}" 'BEGIN { exit !(a < b) }'; then BEST[$t]=$us; fi
+			((p > 2)) && keep_best "stat $t" "$us" # the first passes warm up the JIT
 		done
 		umount "$MNT"
 		wait "$daemon" 2>/dev/null || true
@@ -79,8 +97,9 @@ for ((round = 1; round <= ROUNDS; round++)); do
 	done
 done
 
-echo "cold stat of $N files, pinned to CPU $PIN_CPU, best of $ROUNDS mounts x $PASSES passes"
-printf '%-12s %12s %12s\n' target 'us per stat' 'memfs_ll/it'
+echo "$N files per pass, pinned to CPU $PIN_CPU, best of $ROUNDS mounts x $PASSES passes"
+printf '%-12s %14s %12s %16s %12s\n' target 'us per stat' 'memfs_ll/it' 'us per create' 'memfs_ll/it'
 for t in "${TARGETS[@]}"; do
-	printf '%-12s %12s %12s\n' "$t" "${BEST[$t]}" "$(awk -v c="${BEST[memfs_ll]}" -v x="${BEST[$t]}" 'BEGIN { printf "%.2f", c / x }')"
+	printf '%-12s %14s %12s %16s %12s\n' "$t" "${BEST[stat $t]}" "$(awk -v c="${BEST[stat memfs_ll]}" -v x="${BEST[stat $t]}" 'BEGIN { printf "%.2f", c / x }')" \
+		"${BEST[create $t]}" "$(awk -v c="${BEST[create memfs_ll]}" -v x="${BEST[create $t]}" 'BEGIN { printf "%.2f", c / x }')"
 done
