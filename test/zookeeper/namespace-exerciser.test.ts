@@ -1,0 +1,31 @@
+// The namespace exerciser (test/helpers/namespace-exerciser.ts) on two
+// mounts of one ZooKeeper volume, which take turns: every operation answers
+// as on tmpfs, and both nodes end each turn with tmpfs's tree.
+
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { CHECK_EVERY, exercise } from '../helpers/namespace-exerciser.js';
+import { startTwoNodes, type TwoNodes } from '../helpers/zookeeper.js';
+
+const SEED = Number(process.env.EXERCISER_SEED ?? 20261130);
+const OPS = Number(process.env.EXERCISER_OPS ?? 3000);
+
+describe('namespace exerciser: random operations on a ZooKeeper mount answer as tmpfs does', () => {
+  let nodes: TwoNodes | undefined;
+  let model = '';
+
+  before(async () => {
+    nodes = await startTwoNodes('/ns');
+    model = fs.mkdtempSync(path.join(fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir(), 'swarmvol-model-'));
+  });
+  after(async () => {
+    if (model) fs.rmSync(model, { recursive: true, force: true });
+    await nodes?.stop();
+  });
+
+  it(`${OPS} operations (seed ${SEED}), the whole tree compared every ${CHECK_EVERY} on both nodes, then the other node goes on`, () => {
+    exercise({ model, mounts: [nodes!.a.mnt, nodes!.b.mnt], seed: SEED, ops: OPS });
+  });
+});
