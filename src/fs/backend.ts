@@ -70,6 +70,14 @@ export interface OpenResult<H> {
 export const PRELOAD_MAX = 64 * 1024;
 
 /** How a backend tells the kernel that something changed behind its back. */
+/**
+ * Each method resolves once the kernel has processed the notification. A
+ * FUSE request's handler must not wait for that: the kernel may hold a lock
+ * for a notification (a directory's, for DELETE; a page's, for data) that
+ * the request waiting for our reply holds. Request paths fire and forget;
+ * only work no request waits for (applying another node's changes, a lock
+ * grant) may wait.
+ */
 export interface KernelCache<N> {
   /** The attributes and data of `node` changed. */
   invalidateNode(node: N): Promise<void>;

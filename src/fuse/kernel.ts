@@ -130,6 +130,10 @@ export const enum Notify {
   DELETE = 6,
 }
 
+/** INVAL_ENTRY flag (protocol 7.38): expire the dentry without taking the directory's lock. */
+export const NOTIFY_EXPIRE_ONLY = 1 << 0;
+export const EXPIRE_ONLY_MINOR = 38;
+
 export const IN_HEADER_SIZE = 40;
 export const OUT_HEADER_SIZE = 16;
 export const ATTR_SIZE = 88;

@@ -19,7 +19,9 @@ import {
   MIN_KERNEL_MINOR,
   MIN_READ_BUFFER,
   Notify,
+  NOTIFY_EXPIRE_ONLY,
   NOTIFY_STORE_OUT_SIZE,
+  EXPIRE_ONLY_MINOR,
   OPEN_OUT_SIZE,
   Op,
   OUT_HEADER_SIZE,
@@ -316,6 +318,11 @@ export class FuseSession implements Notifier {
     this.notifyHeader(buf, Notify.INVAL_ENTRY);
     writeU64(buf, 16, parent);
     buf.writeUInt32LE(nameBuf.length, 24);
+    // Without EXPIRE_ONLY the kernel takes the directory's lock, which a
+    // request in that directory may hold while it waits for our reply: the
+    // threadpool thread writing this would wait that long. Expired, the entry
+    // is looked up again at its next use, which is all a remote change needs.
+    if ((this.conn?.minor ?? 0) >= EXPIRE_ONLY_MINOR) buf.writeUInt32LE(NOTIFY_EXPIRE_ONLY, 28);
     nameBuf.copy(buf, 32);
     await this.sendNotify(buf);
   }
@@ -375,6 +382,7 @@ export class FuseSession implements Notifier {
       }
       if (err instanceof InvalidNameError) return this.sendError(unique, Errno.EILSEQ);
       if (!(err instanceof FsError)) log.error('request failed', { opcode, err: describe(err) });
+      else logEio(err);
       this.sendError(unique, errnoOf(err));
     }
   }
@@ -678,6 +686,7 @@ export class FuseSession implements Notifier {
       (err: unknown) => {
         this.stopWaiting(ctx);
         if (!(err instanceof FsError)) log.error('operation failed', { err: describe(err) });
+        else logEio(err);
         this.sendError(ctx.unique, ctx.interrupted && !(err instanceof FsError) ? Errno.EINTR : errnoOf(err));
       },
     );
@@ -837,6 +846,11 @@ export class FuseSession implements Notifier {
     writeOutHeader(this.replyBuffer, OUT_HEADER_SIZE, 0, unique);
     channel.write(this.replyBuffer, OUT_HEADER_SIZE);
   }
+}
+
+/** EIO tells the application nothing: the reason the file system gave goes to the log. */
+function logEio(err: FsError): void {
+  if (err.code === 'EIO') log.warn('answered EIO', { reason: err.message });
 }
 
 function describe(err: unknown): string {

@@ -64,7 +64,7 @@ interface Entry {
 }
 
 /** The tree under `root`: type, permission bits, file size and digest, symlink targets. */
-function snapshot(root: string): Map<string, Entry> {
+export function snapshot(root: string): Map<string, Entry> {
   const out = new Map<string, Entry>();
   const walk = (rel: string) => {
     for (const name of fs.readdirSync(path.join(root, rel)).sort()) {

@@ -306,15 +306,29 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     return this.fetchMeta(dir);
   }
 
+  /**
+   * The attribute map's znode. A read that classifies an entry (file,
+   * directory, symlink) from its Stat and this map watches both: a map read
+   * just before a symlink's creation, which writes the map, would make the
+   * new symlink a file.
+   */
+  private markerZkPath(dir: string): string {
+    return this.zkPath(joinPath(dir, MARKER_NAME));
+  }
+
   private async fetchMeta(dir: string): Promise<DirMeta> {
-    let meta: DirMeta;
-    try {
-      const r = await this.zk.getData(this.zkPath(joinPath(dir, MARKER_NAME)));
-      meta = decodeMeta(r.data, r.stat.version, r.stat.mzxid);
-    } catch (err) {
-      if (!(err instanceof ZkError && err.code === ErrorCode.NONODE)) throw errnoFromZk(err);
-      meta = NO_MARKER;
-    }
+    // Read through the change log: a map read just before another node's write, whose event
+    // came in meanwhile, must not be cached after that event (it would stay, stale).
+    const zkPath = this.markerZkPath(dir);
+    const meta = await this.readFresh([zkPath], async () => {
+      try {
+        const r = await this.zk.getData(zkPath);
+        return decodeMeta(r.data, r.stat.version, r.stat.mzxid);
+      } catch (err) {
+        if (!(err instanceof ZkError && err.code === ErrorCode.NONODE)) throw errnoFromZk(err);
+        return NO_MARKER;
+      }
+    });
     this.metas.set(dir, meta);
     return meta;
   }
@@ -382,7 +396,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     let meta: DirMeta;
     try {
       const zkPath = this.zkPath(target);
-      [stat, meta] = await this.readFresh([zkPath], () => Promise.all([this.zk.exists(zkPath), this.loadMeta(dir)]));
+      [stat, meta] = await this.readFresh([zkPath, this.markerZkPath(dir)], () => Promise.all([this.zk.exists(zkPath), this.loadMeta(dir)]));
     } catch (err) {
       throw errnoFromZk(err);
     }
@@ -564,7 +578,11 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     const marker = `${zkPath}/${MARKER_NAME}`;
     const parentMarker = this.zkPath(joinPath(parent.path, MARKER_NAME));
     const before = this.zk.lastSeenZxid;
-    const stat = await this.change([zkPath, marker, parentMarker], () =>
+    // Only what this request writes is claimed: an event for a path claimed is taken for our own
+    // change's and dropped, and another node's change of the parent's attribute map (a symlink made
+    // there) must reach the cache.
+    const claimed = [zkPath, ...(kind === 'dir' ? [marker] : []), ...(meta ? [parentMarker] : [])];
+    const stat = await this.change(claimed, () =>
       this.retrying(async (afterLoss) => {
         if (afterLoss) {
           // The attempt cut off by the lost connection may have created it: a znode made since is ours,
@@ -663,7 +681,9 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
         let existing: Stat | null;
         let map: DirMeta;
         try {
-          [existing, map] = await Promise.all([this.zk.exists(this.zkPath(node.path)), this.loadMeta(dir)]);
+          const zkPath = this.zkPath(node.path);
+          // Watched with the map: a symlink made there meanwhile must not read as a file (its target would be overwritten).
+          [existing, map] = await this.readFresh([zkPath, this.markerZkPath(dir)], () => Promise.all([this.zk.exists(zkPath), this.loadMeta(dir)]));
         } catch (e) {
           throw errnoFromZk(e);
         }
@@ -748,7 +768,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     let map: DirMeta;
     try {
       const zkPath = this.zkPath(path);
-      [found, map] = await this.readFresh([zkPath], () => Promise.all([this.zk.getData(zkPath).catch(missing), this.loadMeta(parent.path)]));
+      [found, map] = await this.readFresh([zkPath, this.markerZkPath(parent.path)], () => Promise.all([this.zk.getData(zkPath).catch(missing), this.loadMeta(parent.path)]));
     } catch (err) {
       throw errnoFromZk(err);
     }
@@ -799,10 +819,10 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     const zkPath = this.zkPath(path);
     const {
       value: [found, map],
-      changed: [changed],
-    } = await this.changes.read([zkPath], () => Promise.all([this.batch.getData(zkPath), this.loadMeta(dir)]));
+      changed: [changed, metaChanged],
+    } = await this.changes.read([zkPath, this.markerZkPath(dir)], () => Promise.all([this.batch.getData(zkPath), this.loadMeta(dir)]));
     // Gone, changed meanwhile (the lookup will read it), or open here (an open file's content is its own business).
-    if (!found || changed || this.nodes.get(path)?.file) return 0;
+    if (!found || changed || metaChanged || this.nodes.get(path)?.file) return 0;
     const node = this.remember(path, found.stat, metaFor(map, name, found.stat));
     this.keepUnclaimed(node, found.data);
     return found.data.length;
@@ -904,6 +924,17 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   }
 
   private async list(node: ZkNode): Promise<DirEntry[]> {
+    // The attribute map is watched over the whole listing: if it changes, entries are classified
+    // with the map read before and are neither cached nor kept (lookups read them again).
+    const since = this.changes.begin();
+    try {
+      return await this.listWatched(node, since);
+    } finally {
+      this.changes.end(since);
+    }
+  }
+
+  private async listWatched(node: ZkNode, since: number): Promise<DirEntry[]> {
     let children: string[];
     let map: DirMeta;
     // An entry change reported while the listing is fetched may be missing from it: then it is not kept.
@@ -936,7 +967,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     } catch (err) {
       throw errnoFromZk(err);
     }
-    const current = node.entriesVersion === version;
+    const current = node.entriesVersion === version && !this.changes.changedSince(this.markerZkPath(node.path), since);
     children.forEach((name, i) => {
       const listed = stats[i];
       if (!listed) return; // deleted meanwhile
@@ -967,7 +998,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     }
     const zdata = this.dirDataNode(node);
     if (zdata) entries.push({ name: this.rules.dataName!, ino: inoOf(zdata.stat.czxid, undefined, '', DIR_DATA_ORDINAL), mode: C.S_IFREG });
-    if (node.entriesVersion === version) node.listing = entries;
+    if (current) node.listing = entries;
     return entries;
   }
 
@@ -995,8 +1026,16 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     try {
       const zkPath = this.zkPath(node.dataOf ?? node.path);
       const r = await this.readFresh([zkPath], () => this.zk.getData(zkPath));
+      if (!node.dataOf && node.stat.czxid !== 0n && r.stat.czxid !== node.stat.czxid && !(node.adopt && (await this.sameKind(node, r.stat)))) {
+        // Another znode under this name: what the kernel asks about was removed on another node and
+        // the name reused (a symlink's target must not become a file's content). ESTALE makes the
+        // kernel look the name up again.
+        node.stale = true;
+        throw new FsError('ESTALE', `${node.path} was replaced on another node`);
+      }
       node.stat = node.dataOf ? { ...r.stat, numChildren: 0 } : r.stat;
       node.stale = false;
+      node.adopt = false;
       node.data = r.data;
       this.claim(node);
       if (reading && !node.dataOf) {
@@ -1008,6 +1047,13 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     } catch (err) {
       throw errnoFromZk(err);
     }
+  }
+
+  /** Whether the znode `stat` at a node's path (moved there by our rename: a new czxid) is of the node's kind. */
+  private async sameKind(node: ZkNode, stat: Stat): Promise<boolean> {
+    const { dir, name } = parentOf(node.path);
+    const meta = await this.loadMeta(dir);
+    return this.kindAt(node.path, stat, metaFor(meta, name, stat)) === node.kind;
   }
 
   /** Content about to be read: if it was fetched ahead, it is claimed. */
@@ -1131,8 +1177,9 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     if (stat.mzxid === node.stat.mzxid && !node.stale) return;
     this.dropData(node);
     node.stale = true;
+    // The open's reply then goes without KEEP_CACHE, which drops the pages anyway.
     node.kernelCached = undefined;
-    await this.cache?.invalidateNode(node);
+    void this.cache?.invalidateNode(node);
   }
 
   async read(_ctx: RequestContext, h: ZkHandle, offset: number, size: number): Promise<Buffer> {
@@ -1269,6 +1316,9 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     // Plain setData is checked against the version we know, so a large file written meanwhile elsewhere is not overwritten without collecting its chunks.
     const checked = this.chunkable(node);
     if (checked && (file.base || file.size > this.inline || largeFileSize(await this.entryMeta(node), node.stat) !== undefined)) return false;
+    // The watch said it changed: another node may have put something else under its name, which
+    // a version check alone does not see (a new znode starts at version 0 too). commitVersion looks.
+    if (node.stale && !node.adopt) return false;
     const { data, snapshot } = await file.contentBytes();
     const target = this.zkPath(node.dataOf ?? node.path);
     await this.checkQuota(node, file, data.length - node.stat.dataLength);
@@ -1325,8 +1375,12 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     try {
       await this.change([target, marker], () =>
         this.retrying(async () => {
-          const [cur, base] = await Promise.all([this.zk.getData(target), this.loadMeta(dir)]);
+          const [cur, base] = await this.readFresh([target, marker], () => Promise.all([this.zk.getData(target), this.loadMeta(dir)]));
           const curMeta = metaFor(base, name, cur.stat);
+          if (!node.dataOf && !node.adopt && cur.stat.czxid !== node.stat.czxid && this.kindAt(node.path, cur.stat, curMeta) !== 'file') {
+            // Another node made a directory or a symlink under this name: this file's content must not become its data.
+            throw new FsError('ESTALE', `${node.path} was replaced on another node by a ${cur.stat.numChildren > 0 ? 'directory' : 'symlink'}; this content was not stored`);
+          }
           const curManifest = largeFileSize(curMeta, cur.stat) !== undefined ? decodeManifest(cur.data) : undefined;
           if (sent && curManifest?.g === sent.gen) {
             // The attempt cut off by a lost connection switched it.
@@ -1412,7 +1466,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     if (h.file.refused) {
       // Nothing of this open was stored: the kernel's pages must not keep it either.
       node.kernelCached = undefined;
-      await this.cache?.invalidateNode(node);
+      void this.cache?.invalidateNode(node);
     } else log.error('content lost: the last close could not store it', { path: node.path, error: failed.message });
   }
 
@@ -1420,7 +1474,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   private async dropPending(node: ZkNode): Promise<void> {
     const { name } = parentOf(node.path);
     const parent = await this.discardPending(node);
-    if (parent) await this.cache?.entryDeleted(parent, node, name);
+    if (parent) void this.cache?.entryDeleted(parent, node, name);
   }
 
   /**
@@ -1463,6 +1517,8 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       if (!(err instanceof FsError && err.code === 'EEXIST') || req.flags & C.O_EXCL) throw err;
       const found = await this.lookup(ctx, parent, name);
       if (!found) throw err;
+      // A symlink is followed by the kernel, not here: ESTALE makes it look the name up again.
+      if (found.node.kind === 'symlink') throw new FsError('ESTALE', `${found.node.path} became a symlink on another node`);
       return { entry: found, open: await this.open(ctx, found.node, req) };
     }
     const open = await this.open(ctx, node, req, true);
@@ -1548,7 +1604,8 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
         this.metaWritten(dir, entries, new Set(), result);
       }, [dir]),
     );
-    if (node.kind === 'symlink' || node.kind === 'file' || node.kind === 'dir') await this.cache?.invalidateNode(node);
+    // Not awaited: chmod holds this inode's lock until we reply (see KernelCache).
+    if (node.kind === 'symlink' || node.kind === 'file' || node.kind === 'dir') void this.cache?.invalidateNode(node);
   }
 
   private async truncate(node: ZkNode, size: number, handle: ZkHandle | undefined): Promise<void> {

@@ -1,0 +1,97 @@
+// A stress tool, not part of the test suite (it still finds races: see
+// bench/README.md, "Stress"). Writers racing on one small tree from two nodes at once: creates, writes,
+// renames, removals, symlinks, chmod, descriptors kept open, each writer a
+// process of its own (bench/stress/namespace-worker.ts). Races have no single
+// right outcome, so what is checked is what must hold whatever the order:
+// every failure is an errno a local file system gives for such races, or the
+// documented ESTALE (never EIO), and once the writers stop, both nodes and a fresh mount (no caches:
+// what ZooKeeper holds) show the same tree.
+
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { mountCli } from '../../test/helpers/mount.js';
+import { snapshot } from '../../test/helpers/namespace-exerciser.js';
+import { eventually } from '../../test/helpers/posix.js';
+import { startTwoNodes } from '../../test/helpers/zookeeper.js';
+
+const WORKER = path.join(path.dirname(fileURLToPath(import.meta.url)), 'namespace-worker.js');
+const WRITERS_PER_NODE = 3;
+const OPS = Number(process.env.CONCURRENT_OPS ?? 1500);
+const SEED = Number(process.env.CONCURRENT_SEED ?? 20261130);
+/**
+ * What racing operations answer: what a local file system answers too, and
+ * ESTALE, the documented answer of a close whose file another node removed
+ * or renamed meanwhile (docs/failure-behaviour.md; NFS answers the same).
+ */
+const RACE_ERRNOS = new Set(['ENOENT', 'EEXIST', 'ENOTDIR', 'EISDIR', 'ENOTEMPTY', 'EINVAL', 'ELOOP', 'ESTALE']);
+
+interface WorkerReport {
+  counts: Record<string, number>;
+  examples: Record<string, string>;
+}
+
+function runWorker(root: string, seed: number): Promise<WorkerReport> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [WORKER, root, String(seed), String(OPS)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      if (code !== 0) return reject(new Error(`writer ${seed} exited with ${code}: ${err}`));
+      resolve(JSON.parse(out) as WorkerReport);
+    });
+  });
+}
+
+/**
+ *   npm run build && sudo node dist/bench/stress/concurrent-namespace.js
+ *   CONCURRENT_OPS=1500 CONCURRENT_SEED=20261130 ROUNDS=1
+ * Exits 1 at the first round that breaks a rule, with what it saw.
+ */
+async function round(seed: number): Promise<void> {
+  const nodes = await startTwoNodes('/race');
+  try {
+    const { a, b, zk } = nodes;
+    const writers = [a.mnt, b.mnt].flatMap((mnt, n) => Array.from({ length: WRITERS_PER_NODE }, (_, i) => runWorker(mnt, seed + n * WRITERS_PER_NODE + i)));
+    const totals: Record<string, number> = {};
+    const examples: string[] = [];
+    for (const [n, r] of (await Promise.all(writers)).entries()) {
+      for (const [k, v] of Object.entries(r.counts)) totals[k] = (totals[k] ?? 0) + v;
+      for (const [k, v] of Object.entries(r.examples)) examples.push(`writer ${n} (node ${n < WRITERS_PER_NODE ? 'A' : 'B'}): ${k}: ${v}`);
+    }
+
+    const unexpected = Object.entries(totals).filter(([k]) => {
+      const result = k.slice(k.indexOf(' ') + 1).replace(/ \(.*\)$/, '');
+      return result !== 'OK' && !RACE_ERRNOS.has(result);
+    });
+    assert.deepEqual(unexpected, [], `answers no local file system gives: ${JSON.stringify(unexpected)}\n${examples.join('\n')}\nall: ${JSON.stringify(totals)}\nnode A:\n${a.output().slice(-3000)}\nnode B:\n${b.output().slice(-3000)}`);
+    const succeeded = Object.entries(totals).filter(([k]) => k.endsWith(' OK')).reduce((n, [, v]) => n + v, 0);
+    assert.ok(succeeded > OPS, `the writers did something: ${JSON.stringify(totals)}`);
+
+    eventually(() => assert.deepEqual(Object.fromEntries(snapshot(b.mnt)), Object.fromEntries(snapshot(a.mnt)), 'both nodes show the same tree'), 10_000);
+    const fresh = await mountCli(['--backend', 'zookeeper', '--hosts', zk.connectString, '--path', '/race']);
+    try {
+      assert.deepEqual(Object.fromEntries(snapshot(fresh.mnt)), Object.fromEntries(snapshot(a.mnt)), 'a fresh mount (what ZooKeeper holds) shows that tree too');
+    } finally {
+      assert.equal(await fresh.stop(), 0, fresh.output());
+    }
+  } finally {
+    await nodes.stop();
+  }
+}
+
+const ROUNDS = Number(process.env.ROUNDS ?? 1);
+for (let r = 0; r < ROUNDS; r++) {
+  const seed = SEED + r * 1000;
+  try {
+    await round(seed);
+    console.log(`round ${r + 1} (seed ${seed}): only race errnos, one tree on both nodes and in ZooKeeper`);
+  } catch (err) {
+    console.error(`round ${r + 1} (seed ${seed}) failed:\n${(err as Error).message}`);
+    process.exit(1);
+  }
+}

@@ -1,0 +1,83 @@
+// One writer of bench/stress/concurrent-namespace: random operations on a small
+// shared tree (the same names as every other writer, on this node and the
+// other), as a process of its own so that writers really run at once. Prints
+// one JSON line: how often each operation answered what, and for answers
+// other than OK and the usual race errnos, the paths of the first such case.
+//
+//   node dist/bench/stress/namespace-worker.js ROOT SEED OPS
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { errnoName } from '../../test/helpers/posix.js';
+
+const [root, seedArg, opsArg] = process.argv.slice(2);
+if (!root || !seedArg || !opsArg) {
+  console.error('usage: namespace-worker ROOT SEED OPS');
+  process.exit(2);
+}
+
+let s = Number(seedArg) >>> 0;
+const rnd = () => {
+  s = (s + 0x6d2b79f5) >>> 0;
+  let t = s;
+  t = Math.imul(t ^ (t >>> 15), t | 1);
+  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+};
+const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
+const NAMES = ['a', 'b', 'c'];
+/** The paths the current operation picked, for the report of an unusual answer. */
+let picked: string[] = [];
+const randomPath = () => {
+  const p = path.join(root, ...Array.from({ length: 1 + Math.floor(rnd() * rnd() * 3) }, () => pick(NAMES)));
+  picked.push(p.slice(root.length));
+  return p;
+};
+
+const ops: Array<[string, () => unknown]> = [
+  ['writeFile', () => fs.writeFileSync(randomPath(), `${seedArg}:${Math.floor(rnd() * 1e9)}\n`.repeat(1 + Math.floor(rnd() * 40)))],
+  ['createExcl', () => fs.writeFileSync(randomPath(), 'x', { flag: 'wx' })],
+  ['append', () => fs.appendFileSync(randomPath(), 'more\n')],
+  ['unlink', () => fs.unlinkSync(randomPath())],
+  ['mkdir', () => fs.mkdirSync(randomPath())],
+  ['rmdir', () => fs.rmdirSync(randomPath())],
+  ['rename', () => fs.renameSync(randomPath(), randomPath())],
+  ['symlink', () => fs.symlinkSync(pick(['a', '../b', 'nowhere']), randomPath())],
+  ['chmod', () => fs.chmodSync(randomPath(), pick([0o644, 0o600, 0o755]))],
+  ['read', () => fs.readFileSync(randomPath())],
+  ['readdir', () => fs.readdirSync(randomPath())],
+  ['stat', () => fs.statSync(randomPath())],
+  [
+    'keepOpen',
+    () => {
+      const fd = fs.openSync(randomPath(), pick(['w', 'r+', 'a']));
+      try {
+        fs.writeSync(fd, 'kept open\n');
+        fs.readdirSync(path.dirname(randomPath()));
+      } finally {
+        fs.closeSync(fd);
+      }
+    },
+  ],
+];
+
+const USUAL = new Set(['OK', 'ENOENT', 'EEXIST', 'ENOTDIR', 'EISDIR', 'ENOTEMPTY', 'EINVAL', 'ELOOP']);
+const counts: Record<string, number> = {};
+const examples: Record<string, string> = {};
+for (let i = 0; i < Number(opsArg); i++) {
+  const [name, op] = pick(ops);
+  picked = [];
+  let result = 'OK';
+  try {
+    op();
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    // libuv names no ESTALE: Node then says "Unknown system error -116".
+    result = e.code?.startsWith('Unknown system error') && e.errno ? errnoName(-e.errno) : (e.code ?? `threw ${String(err)}`);
+    if (!USUAL.has(result) && e.syscall) result += ` (${e.syscall})`;
+  }
+  const key = `${name} ${result}`;
+  counts[key] = (counts[key] ?? 0) + 1;
+  if (!USUAL.has(result)) examples[key] ??= `${picked.join(' ')} at ${new Date().toISOString()}`;
+}
+console.log(JSON.stringify({ counts, examples }));
