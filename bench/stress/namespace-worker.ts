@@ -8,6 +8,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
+import { prng } from '../../test/helpers/namespace-exerciser.js';
 import { errnoName } from '../../test/helpers/posix.js';
 
 const [root, seedArg, opsArg] = process.argv.slice(2);
@@ -16,14 +17,7 @@ if (!root || !seedArg || !opsArg) {
   process.exit(2);
 }
 
-let s = Number(seedArg) >>> 0;
-const rnd = () => {
-  s = (s + 0x6d2b79f5) >>> 0;
-  let t = s;
-  t = Math.imul(t ^ (t >>> 15), t | 1);
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-};
+const rnd = prng(Number(seedArg));
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
 const NAMES = ['a', 'b', 'c'];
 /** The paths the current operation picked, for the report of an unusual answer. */

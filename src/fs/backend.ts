@@ -69,8 +69,8 @@ export interface OpenResult<H> {
 /** Largest content worth storing in the page cache at open (a read the caller may not make costs only this copy). */
 export const PRELOAD_MAX = 64 * 1024;
 
-/** How a backend tells the kernel that something changed behind its back. */
 /**
+ * How a backend tells the kernel that something changed behind its back.
  * Each method resolves once the kernel has processed the notification. A
  * FUSE request's handler must not wait for that: the kernel may hold a lock
  * for a notification (a directory's, for DELETE; a page's, for data) that

@@ -4,14 +4,11 @@
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { CHECK_EVERY, exercise } from '../helpers/namespace-exerciser.js';
+import { CHECK_EVERY, exercise, opsOr, SEED, tmpfsModel } from '../helpers/namespace-exerciser.js';
 import { mountCli, type CliMount } from '../helpers/mount.js';
 
-const SEED = Number(process.env.EXERCISER_SEED ?? 20261130);
-const OPS = Number(process.env.EXERCISER_OPS ?? 5000);
+const OPS = opsOr(5000);
 
 describe('namespace exerciser: random operations on a memory mount answer as tmpfs does', () => {
   let m: CliMount | undefined;
@@ -19,7 +16,7 @@ describe('namespace exerciser: random operations on a memory mount answer as tmp
 
   before(async () => {
     m = await mountCli();
-    model = fs.mkdtempSync(path.join(fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir(), 'swarmvol-model-'));
+    model = tmpfsModel();
   });
   after(async () => {
     if (model) fs.rmSync(model, { recursive: true, force: true });

@@ -3,14 +3,11 @@
 // as on tmpfs, and both nodes end each turn with tmpfs's tree.
 
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { CHECK_EVERY, exercise } from '../helpers/namespace-exerciser.js';
+import { CHECK_EVERY, exercise, opsOr, SEED, tmpfsModel } from '../helpers/namespace-exerciser.js';
 import { startTwoNodes, type TwoNodes } from '../helpers/zookeeper.js';
 
-const SEED = Number(process.env.EXERCISER_SEED ?? 20261130);
-const OPS = Number(process.env.EXERCISER_OPS ?? 3000);
+const OPS = opsOr(3000);
 
 describe('namespace exerciser: random operations on a ZooKeeper mount answer as tmpfs does', () => {
   let nodes: TwoNodes | undefined;
@@ -18,7 +15,7 @@ describe('namespace exerciser: random operations on a ZooKeeper mount answer as 
 
   before(async () => {
     nodes = await startTwoNodes('/ns');
-    model = fs.mkdtempSync(path.join(fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir(), 'swarmvol-model-'));
+    model = tmpfsModel();
   });
   after(async () => {
     if (model) fs.rmSync(model, { recursive: true, force: true });

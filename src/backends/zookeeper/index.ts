@@ -174,8 +174,7 @@ export function errnoFromZk(err: unknown): FsError {
     case ErrorCode.BADARGUMENTS:
       return new FsError('EINVAL', err.message);
     default:
-      // The application only sees EIO: say why in the log.
-      log.warn('ZooKeeper request failed', { path: err.path, error: err.message });
+      // The application only sees EIO; the session logs this reason with it.
       return new FsError('EIO', err.message);
   }
 }
@@ -380,10 +379,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     for (let attempt = 0; ; attempt++) {
       const { value, changed } = await this.changes.read(zkPaths, read);
       if (!changed.includes(true)) return value;
-      if (attempt >= MAX_RETRIES) {
-        log.warn('a znode keeps changing; could not read one version of it', { path: zkPaths[0] });
-        throw new FsError('EIO', `${zkPaths[0]} keeps changing; could not read one version of it`);
-      }
+      if (attempt >= MAX_RETRIES) throw new FsError('EIO', `${zkPaths[0]} keeps changing; could not read one version of it`);
     }
   }
 
@@ -504,7 +500,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
    * which also keeps a directory made by another tool a directory once emptied.
    */
   private metaOp(dir: string, base: DirMeta, entries: Map<string, EntryMeta>, fresh: ReadonlySet<string> = new Set()): MultiOp {
-    const path = this.zkPath(joinPath(dir, MARKER_NAME));
+    const path = this.markerZkPath(dir);
     const data = encodeMeta(entries, fresh);
     if (data.length > this.opts.maxRequest / 2) throw new FsError('ENOSPC', `the attribute map of ${dir} is full (${data.length} bytes)`);
     return base.marker ? { op: 'setData', path, data, version: base.version } : { op: 'create', path, data, acl: this.opts.acl };
@@ -576,7 +572,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     const path = joinPath(parent.path, name);
     const zkPath = this.zkPath(path);
     const marker = `${zkPath}/${MARKER_NAME}`;
-    const parentMarker = this.zkPath(joinPath(parent.path, MARKER_NAME));
+    const parentMarker = this.markerZkPath(parent.path);
     const before = this.zk.lastSeenZxid;
     // Only what this request writes is claimed: an event for a path claimed is taken for our own
     // change's and dropped, and another node's change of the parent's attribute map (a symlink made
@@ -651,21 +647,26 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   }
 
   /**
+   * Starts `create` as the create under way of a file created here: an
+   * unlink or a materialize meanwhile waits for it rather than racing it. If
+   * it fails, none is under way any more and the next commit tries again.
+   */
+  private startCreate(node: ZkNode, create: () => Promise<boolean>): Promise<boolean> {
+    const p = node.pending!;
+    p.creating = create().catch((err: unknown) => {
+      if (node.pending === p) p.creating = undefined;
+      throw err;
+    });
+    return p.creating;
+  }
+
+  /**
    * Makes the znode of a file created here (createLater) with `data` (its
    * content if `content`, else empty); true once stored. False if another
    * node made a file of that name meanwhile: the node then stands for that
    * znode, and the caller's commit replaces its content (the last commit
    * wins, as between any two writers).
    */
-  private async storePending(node: ZkNode, data: Buffer, content: boolean): Promise<boolean> {
-    try {
-      return await this.createPending(node, data, content);
-    } catch (err) {
-      if (node.pending) node.pending.creating = undefined; // the next commit tries again
-      throw err;
-    }
-  }
-
   private async createPending(node: ZkNode, data: Buffer, content: boolean): Promise<boolean> {
     const p = node.pending!;
     const { dir, name } = parentOf(node.path);
@@ -730,8 +731,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   private async materialize(node: ZkNode | undefined): Promise<void> {
     const p = node?.pending;
     if (!node || !p) return;
-    p.creating ??= this.storePending(node, Buffer.alloc(0), false);
-    await p.creating;
+    await (p.creating ?? this.startCreate(node, () => this.createPending(node, Buffer.alloc(0), false)));
   }
 
   /** Materializes every file created here at or under `path` (before a rename or removal that ZooKeeper must see whole). */
@@ -1278,24 +1278,17 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   private async commitCreate(node: ZkNode, file: OpenFile): Promise<boolean> {
     const p = node.pending!;
     if (!p.creating && file.size <= this.inline) {
-      // Set before any await: an unlink or a materialize meanwhile waits for it rather than racing it.
-      p.creating = (async () => {
-        try {
-          const { data, snapshot } = await file.contentBytes();
-          if (!(await this.createFits(node, data.length))) {
-            await this.createPending(node, Buffer.alloc(0), false);
-            return false;
-          }
-          await this.checkQuota(node, file, data.length);
-          const stored = await this.createPending(node, data, true);
-          if (stored) file.committed(snapshot, undefined, data.length);
-          return stored;
-        } catch (err) {
-          if (node.pending === p) p.creating = undefined;
-          throw err;
+      return this.startCreate(node, async () => {
+        const { data, snapshot } = await file.contentBytes();
+        if (!(await this.createFits(node, data.length))) {
+          await this.createPending(node, Buffer.alloc(0), false);
+          return false;
         }
-      })();
-      return p.creating;
+        await this.checkQuota(node, file, data.length);
+        const stored = await this.createPending(node, data, true);
+        if (stored) file.committed(snapshot, undefined, data.length);
+        return stored;
+      });
     }
     await this.materialize(node);
     return false;
@@ -1371,7 +1364,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     };
     const target = this.zkPath(node.path);
     const { dir, name } = parentOf(node.path);
-    const marker = this.zkPath(joinPath(dir, MARKER_NAME));
+    const marker = this.markerZkPath(dir);
     try {
       await this.change([target, marker], () =>
         this.retrying(async () => {
@@ -1588,7 +1581,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   private async setMeta(node: ZkNode, edit: (current: EntryMeta, attr: Attr) => Promise<EntryMeta>): Promise<void> {
     if (node.dataOf) throw new FsError('EPERM', `${this.rules.dataName} has the attributes of its directory`);
     const { dir, name } = this.metaKey(node.path);
-    const markerPath = this.zkPath(joinPath(dir, MARKER_NAME));
+    const markerPath = this.markerZkPath(dir);
     await this.change([markerPath], () =>
       this.retrying(async () => {
         const base = await this.loadMeta(dir);
@@ -1659,7 +1652,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     const path = joinPath(parent.path, name);
     const zkPath = this.zkPath(path);
     const marker = `${zkPath}/${MARKER_NAME}`;
-    const parentMarker = this.zkPath(joinPath(parent.path, MARKER_NAME));
+    const parentMarker = this.markerZkPath(parent.path);
     let collect: string | undefined;
     await this.change([zkPath, marker, parentMarker], () =>
       this.retrying(async (afterLoss) => {
@@ -1750,7 +1743,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     const exchange = (flags & EXCHANGE) !== 0;
     // The transaction moves znodes: files created here, on either side, get theirs first.
     await Promise.all([this.materializeUnder(from), this.materializeUnder(to)]);
-    const markers = [parent.path, newParent.path].map((d) => this.zkPath(joinPath(d, MARKER_NAME)));
+    const markers = [parent.path, newParent.path].map((d) => this.markerZkPath(d));
     let moved = false;
     let collect: string | undefined;
     await this.change(markers, () =>
