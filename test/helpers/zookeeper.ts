@@ -169,13 +169,21 @@ export async function startZooKeeper(opts: { tickTimeMs?: number; heap?: string 
 
 /**
  * A TCP proxy to ZooKeeper in this process, which we can cut to make a client
- * lose its server for a while. `coalesceMs`: what the server
- * sends is held and passed on in one write every so many milliseconds, so
- * replies and events that follow each other reach the client in one read.
+ * lose its server for a while, or `hold` to keep what the server sends (replies,
+ * events) from the client until `release`, while its requests still go through:
+ * the client acts on a view that is behind, as when events are in flight.
+ * `coalesceMs`: what the server sends is held and passed on in one write every
+ * so many milliseconds, so replies and events that follow each other reach the
+ * client in one read.
  */
-export async function startProxy(targetPort: number, opts: { coalesceMs?: number } = {}): Promise<{ port: number; cut(): void; restore(): void; close(): Promise<void> }> {
+export async function startProxy(
+  targetPort: number,
+  opts: { coalesceMs?: number } = {},
+): Promise<{ port: number; cut(): void; restore(): void; hold(): void; release(): void; close(): Promise<void> }> {
   const conns = new Set<net.Socket>();
   let open = true;
+  let holding = false;
+  const withheld: Array<[net.Socket, Buffer]> = [];
   const server = net.createServer((client) => {
     if (!open) {
       client.destroy();
@@ -184,8 +192,12 @@ export async function startProxy(targetPort: number, opts: { coalesceMs?: number
     const upstream = net.connect(targetPort, '127.0.0.1');
     conns.add(client).add(upstream);
     client.pipe(upstream);
-    if (opts.coalesceMs === undefined) upstream.pipe(client);
-    else {
+    if (opts.coalesceMs === undefined) {
+      upstream.on('data', (chunk: Buffer) => {
+        if (holding) withheld.push([client, chunk]);
+        else client.write(chunk);
+      });
+    } else {
       let held: Buffer[] = [];
       upstream.on('data', (chunk: Buffer) => {
         if (held.push(chunk) > 1) return;
@@ -213,6 +225,16 @@ export async function startProxy(targetPort: number, opts: { coalesceMs?: number
     },
     restore() {
       open = true;
+    },
+    hold() {
+      holding = true;
+    },
+    release() {
+      holding = false;
+      // All at once, per client: replies and events it held reach the client in one read.
+      const byClient = new Map<net.Socket, Buffer[]>();
+      for (const [client, chunk] of withheld.splice(0)) byClient.set(client, [...(byClient.get(client) ?? []), chunk]);
+      for (const [client, chunks] of byClient) if (!client.destroyed) client.write(Buffer.concat(chunks));
     },
     close: () =>
       new Promise((r) => {

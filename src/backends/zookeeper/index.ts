@@ -80,6 +80,8 @@ export interface ZooKeeperBackendOptions extends Defaults {
 const MAX_RETRIES = 20;
 /** How recent a create must be for setting its times to now to need nothing (touch of a new file). */
 const JUST_CREATED_MS = 1000;
+/** The data version of a znode this mount creates (created empty, its data set in the same transaction: see storeEntry). */
+const CREATED_VERSION = 1;
 const STATFS_BLOCK = 4096;
 const S_ISUID = 0o4000;
 const S_ISGID = 0o2000;
@@ -95,6 +97,13 @@ export class ZkNode {
   file: OpenFile | undefined;
   /** A change reported by the watch: refetch the Stat before trusting it. */
   stale = false;
+  /**
+   * Directory: seen with its marker. If the marker is gone, so is this
+   * directory (removed or replaced on another node): nothing is written in it
+   * any more (a child or a new marker would turn a file of that name into a
+   * directory).
+   */
+  marked = false;
   /** Moved by our rename: the next Stat (a re-created znode, a new czxid) is still this node. */
   adopt = false;
   /** Removed by this process: buffered writes have nowhere to go and are dropped, as on a local disk. */
@@ -144,9 +153,12 @@ const PROVISIONAL_INO = 1n << 63n;
 
 interface InFlight {
   count: number;
-  failed: boolean;
   held: WatchEvent[];
+  /** Events our own writes caused (type and path), each the echo of one held event. */
+  echoes: Map<string, number>;
 }
+
+const echoKey = (e: WatchEvent) => `${e.type} ${e.path}`;
 
 export interface ZkHandle {
   node: ZkNode;
@@ -250,6 +262,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       this.listAhead = new ReadAhead((path) => this.listAheadOne(path), LIST_AHEAD_WINDOW, Infinity);
     }
     zk.on('watch', (e: WatchEvent) => this.onWatch(e));
+    zk.on('applied', (caused: WatchEvent[]) => this.ownWrites(caused));
     zk.on('session', (s: { expired: boolean }) => {
       if (!s.expired) return;
       // Events may have been missed: drop everything cached and let the kernel ask again.
@@ -328,8 +341,36 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
         return NO_MARKER;
       }
     });
-    this.metas.set(dir, meta);
+    this.keepMeta(dir, meta);
     return meta;
+  }
+
+  private keepMeta(dir: string, meta: DirMeta): void {
+    this.metas.set(dir, meta);
+    const node = meta.marker ? this.nodes.get(dir) : undefined;
+    if (node) node.marked = true;
+  }
+
+  /**
+   * The attribute map of directory `dir` for a transaction that writes in it,
+   * which must check that the directory is still there: writes the map
+   * (version-checked) or checks its marker (see markerCheck). ESTALE if the
+   * directory had a marker and has none now: removed or replaced on another
+   * node (the kernel looks the path up again).
+   */
+  private async mapToWriteIn(dir: string, dirNode = this.nodes.get(dir)): Promise<DirMeta> {
+    const meta = await this.loadMeta(dir);
+    if (meta.marker && dirNode) dirNode.marked = true;
+    else if (dirNode?.marked) {
+      dirNode.stale = true;
+      throw new FsError('ESTALE', `the directory ${dir} was removed or replaced on another node`);
+    }
+    return meta;
+  }
+
+  /** The op that fails a transaction if directory `dir` lost its marker (see mapToWriteIn); none for a directory without one. */
+  private markerCheck(dir: string, meta: DirMeta): MultiOp[] {
+    return meta.marker ? [{ op: 'check', path: this.markerZkPath(dir), version: -1 }] : [];
   }
 
   /** Where a node's attributes live: its parent's map under its name (the root: its own, under "."). */
@@ -445,30 +486,53 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
 
   /**
    * Runs a change to ZooKeeper. Watch events for `paths` (and anything under
-   * `trees`) that arrive meanwhile are its own echo, or changes it supersedes:
-   * they are dropped if it succeeds and applied if it fails.
+   * `trees`) that arrive meanwhile are held until it is over; then those its
+   * own writes caused are dropped (they tell us nothing new), and the rest,
+   * other nodes' changes, are applied after the caller has updated the
+   * caches. Counting matters: another node's change can arrive in the same
+   * read as our reply, and must not pass for ours.
    */
   private async change<T>(paths: string[], run: () => Promise<T>, trees: string[] = []): Promise<T> {
     const claims: Array<[Map<string, InFlight>, string]> = [...paths.map((p) => [this.inflight, p] as [Map<string, InFlight>, string]), ...trees.map((p) => [this.inflightTrees, p] as [Map<string, InFlight>, string])];
     for (const [map, p] of claims) {
       const f = map.get(p);
       if (f) f.count++;
-      else map.set(p, { count: 1, failed: false, held: [] });
+      else map.set(p, { count: 1, held: [], echoes: new Map() });
     }
-    let ok = false;
     try {
-      const r = await run();
-      ok = true;
-      return r;
+      return await run();
     } finally {
       for (const [map, p] of claims) {
         const f = map.get(p)!;
-        f.failed ||= !ok;
         if (--f.count > 0) continue;
         map.delete(p);
-        // A failed change explains nothing: what happened meanwhile was someone else.
-        if (f.failed) for (const e of f.held) void this.applyEvent(e);
+        const others = f.held.filter((e) => {
+          const key = echoKey(e);
+          const echoes = f.echoes.get(key) ?? 0;
+          if (echoes > 0) f.echoes.set(key, echoes - 1);
+          return echoes === 0;
+        });
+        // Once the caller has recorded its change in the caches (its code right after this returns): these undo that.
+        if (others.length > 0) this.track(new Promise((resolve) => setImmediate(resolve)).then(() => Promise.all(others.map((e) => this.applyEvent(e)))).then(() => undefined));
       }
+    }
+  }
+
+  /** Which change in flight claims `path` (its events are held), if any. */
+  private claimOf(path: string): InFlight | undefined {
+    const ours = this.inflight.get(path);
+    if (ours) return ours;
+    for (const [root, f] of this.inflightTrees) if (isUnder(path, root)) return f;
+    return undefined;
+  }
+
+  /** Our write succeeded: the events it caused on claimed paths are echoes to drop. */
+  private ownWrites(caused: WatchEvent[]): void {
+    for (const e of caused) {
+      const f = this.claimOf(e.path);
+      if (!f) continue;
+      const key = echoKey(e);
+      f.echoes.set(key, (f.echoes.get(key) ?? 0) + 1);
     }
   }
 
@@ -518,7 +582,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       const m = resolveThisTxn(meta, txn);
       resolved.set(name, fresh.has(name) ? { ...m, z: txn, ...(m.mz !== undefined ? { mz: txn } : {}) } : m);
     }
-    this.metas.set(dir, { marker: true, version: result.stat.version, entries: resolved });
+    this.keepMeta(dir, { marker: true, version: result.stat.version, entries: resolved });
   }
 
   /** Attributes a new entry needs stored: owner and mode when they differ from the volume defaults. */
@@ -553,9 +617,9 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     const meta = await this.newMeta(ctx, parent, kind, perms);
     const stat = await this.storeEntry(parent, name, kind, meta, data);
     this.entriesChangedHere(parent, name, undefined);
-    if (kind === 'dir' && this.rules.markers) this.metas.set(path, { marker: true, version: 0, entries: new Map() });
     if (kind === 'dir' && this.opts.mode === 'file') this.pinnedDirs.add(path);
     const node = this.remember(path, stat, meta && { ...meta, z: Number(stat.czxid) });
+    if (kind === 'dir' && this.rules.markers) this.keepMeta(path, { marker: true, version: 0, entries: new Map() });
     node.data = data;
     if (kind === 'dir') node.names = new Set();
     return node;
@@ -563,50 +627,52 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
 
   /**
    * Makes an entry's znode (a directory's with its marker) in one transaction
-   * with its attributes, and reads its Stat (same session: the answer comes
-   * after the create, no extra round trip). EEXIST if the name is taken.
-   * After a lost connection, a file made since with other content is not ours:
-   * EEXIST too.
+   * with its attributes. The znode is created empty and its data set in the
+   * same transaction: a multi's create answers without a Stat, its setData
+   * with one (so a new znode is at data version CREATED_VERSION). The
+   * transaction checks that the parent is still the directory we know
+   * (mapToWriteIn). EEXIST if the name is taken. After a lost connection, a
+   * file made since with other content is not ours: EEXIST too.
    */
   private async storeEntry(parent: ZkNode, name: string, kind: Kind, meta: EntryMeta | undefined, data: Buffer): Promise<Stat> {
     const path = joinPath(parent.path, name);
     const zkPath = this.zkPath(path);
     const marker = `${zkPath}/${MARKER_NAME}`;
-    const parentMarker = this.markerZkPath(parent.path);
     const before = this.zk.lastSeenZxid;
-    // Only what this request writes is claimed: an event for a path claimed is taken for our own
-    // change's and dropped, and another node's change of the parent's attribute map (a symlink made
-    // there) must reach the cache.
-    const claimed = [zkPath, ...(kind === 'dir' ? [marker] : []), ...(meta ? [parentMarker] : [])];
-    const stat = await this.change(claimed, () =>
+    // Only what this request writes is claimed: another node's change of the parent's attribute
+    // map (a symlink made there) must reach the cache.
+    const claimed = [zkPath, ...(kind === 'dir' ? [marker] : []), ...(meta ? [this.markerZkPath(parent.path)] : [])];
+    return this.change(claimed, () =>
       this.retrying(async (afterLoss) => {
         if (afterLoss) {
           // The attempt cut off by the lost connection may have created it: a znode made since is ours,
           // if a file, only with exactly this content (else another node made it meanwhile).
           const existing = await this.zk.getData(zkPath).catch(missing);
           if (existing && existing.stat.czxid > before) {
-            if (kind === 'file' && (existing.stat.version !== 0 || !existing.data.equals(data))) throw new FsError('EEXIST');
+            if (kind === 'file' && (existing.stat.version !== CREATED_VERSION || !existing.data.equals(data))) throw new FsError('EEXIST');
             this.metas.delete(parent.path);
             return existing.stat;
           }
         }
-        const ops: MultiOp[] = [{ op: 'create', path: zkPath, data, acl: this.opts.acl }];
+        const base = await this.mapToWriteIn(parent.path, parent);
+        const ops: MultiOp[] = meta ? [] : this.markerCheck(parent.path, base);
+        ops.push({ op: 'create', path: zkPath, data: Buffer.alloc(0), acl: this.opts.acl });
         if (kind === 'dir' && this.rules.markers) ops.push({ op: 'create', path: marker, data: Buffer.alloc(0), acl: this.opts.acl });
+        // After the marker's create: the Stat counts it.
+        const created = ops.push({ op: 'setData', path: zkPath, data, version: CREATED_VERSION - 1 }) - 1;
         let entries: Map<string, EntryMeta> | undefined;
         const fresh = new Set([name]);
         if (meta) {
-          const base = await this.loadMeta(parent.path);
           entries = new Map(base.entries).set(name, meta);
           ops.push(this.metaOp(parent.path, base, entries, fresh));
         }
-        if (ops.length === 1) return (await this.zk.create(zkPath, data, this.opts.acl)).stat;
-        const [results, stat] = await Promise.all([this.zk.multi(ops), this.zk.exists(zkPath)]);
+        const results = await this.zk.multi(ops);
         if (entries) this.metaWritten(parent.path, entries, fresh, results[results.length - 1]);
-        return stat;
+        const result = results[created];
+        if (result?.op !== 'setData') throw new FsError('EIO', 'unexpected multi result');
+        return result.stat;
       }, [parent.path]),
     );
-    if (!stat) throw new FsError('EIO', `${path} vanished right after its creation`);
-    return stat;
   }
 
   /**
@@ -677,7 +743,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       try {
         stat = await this.storeEntry(p.parent, name, 'file', p.meta, data);
       } catch (err) {
-        if (err instanceof FsError && err.code === 'ENOENT') throw gone();
+        if (err instanceof FsError && (err.code === 'ENOENT' || err.code === 'ESTALE')) throw gone();
         if (!(err instanceof FsError && err.code === 'EEXIST')) throw err;
         let existing: Stat | null;
         let map: DirMeta;
@@ -1310,16 +1376,32 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     const checked = this.chunkable(node);
     if (checked && (file.base || file.size > this.inline || largeFileSize(await this.entryMeta(node), node.stat) !== undefined)) return false;
     // The watch said it changed: another node may have put something else under its name, which
-    // a version check alone does not see (a new znode starts at version 0 too). commitVersion looks.
+    // a version check alone does not see (a new znode starts at the same version). commitVersion looks.
     if (node.stale && !node.adopt) return false;
+    const { dir, name } = parentOf(node.path);
+    const map = checked ? await this.loadMeta(dir) : NO_MARKER;
+    // The map names another znode under this name (a symlink made there, say): ours is gone.
+    const entry = map.entries.get(name);
+    if (entry && entry.z !== Number(node.stat.czxid)) return false;
     const { data, snapshot } = await file.contentBytes();
     const target = this.zkPath(node.dataOf ?? node.path);
     await this.checkQuota(node, file, data.length - node.stat.dataLength);
     let stat: Stat;
     try {
-      stat = await this.change([target], () => this.zk.setData(target, data, checked ? node.stat.version : -1));
+      if (!map.marker) stat = await this.change([target], () => this.zk.setData(target, data, checked ? node.stat.version : -1));
+      else {
+        // Checked against the map we know too: if another node replaced the file by a symlink since
+        // (which writes the map), the version check alone could pass, on the new znode.
+        const ops: MultiOp[] = [{ op: 'setData', path: target, data, version: node.stat.version }, { op: 'check', path: this.markerZkPath(dir), version: map.version }];
+        const [result] = await this.change([target], () => this.zk.multi(ops));
+        if (result?.op !== 'setData') throw new FsError('EIO', 'unexpected multi result');
+        stat = result.stat;
+      }
     } catch (err) {
-      if (checked && err instanceof ZkError && err.code === ErrorCode.BADVERSION) return false;
+      if (checked && err instanceof ZkError && err.code === ErrorCode.BADVERSION) {
+        if (err instanceof ZkMultiError && err.failedIndex === 1) this.metas.delete(dir);
+        return false;
+      }
       throw err;
     }
     this.stored(node, stat, data);
@@ -1409,7 +1491,9 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
           if (next) entries.set(name, next);
           else entries.delete(name);
           const metaChanged = JSON.stringify(curMeta) !== JSON.stringify(next);
+          // The file was told from a symlink with this map: it must still be the map (its write checks that too).
           if (metaChanged) ops.push(this.metaOp(dir, base, entries));
+          else if (base.marker && !node.dataOf) ops.push({ op: 'check', path: marker, version: base.version });
           const garbage = [...chunkNames(curManifest)].filter((n) => !chunkNames(manifest).has(n));
           if (curManifest && garbage.length > 0) ops.push(this.chunks.garbage(curManifest.g, garbage));
           if (attempt.names.length > 0) ops.push(this.chunks.pendingDone(gen));
@@ -1571,7 +1655,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
 
   /** Made by a create of this process less than a second ago, still open, and never written since. */
   private justCreated(node: ZkNode): boolean {
-    if (node.stat.version !== 0) return false;
+    if (node.stat.version > CREATED_VERSION) return false;
     const now = Date.now();
     for (const h of node.handles) if (h.created !== undefined && now - h.created < JUST_CREATED_MS) return true;
     return false;
@@ -1584,7 +1668,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     const markerPath = this.markerZkPath(dir);
     await this.change([markerPath], () =>
       this.retrying(async () => {
-        const base = await this.loadMeta(dir);
+        const base = await this.mapToWriteIn(dir);
         const attr = await this.attr(node);
         const current = metaFor(base, name, node.stat) ?? { z: Number(node.stat.czxid) };
         const next = pruneMeta(await edit(current, attr), node.kind, this.opts);
@@ -1661,7 +1745,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
         let stat: Stat | null;
         let base: DirMeta;
         try {
-          [stat, base] = await Promise.all([this.zk.exists(zkPath), this.loadMeta(parent.path)]);
+          [stat, base] = await Promise.all([this.zk.exists(zkPath), this.mapToWriteIn(parent.path, parent)]);
         } catch (err) {
           throw errnoFromZk(err);
         }
@@ -1749,7 +1833,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     await this.change(markers, () =>
       this.retrying(async (afterLoss) => {
         collect = undefined;
-        const [fromMeta, toMeta] = await Promise.all([this.loadMeta(parent.path), this.loadMeta(newParent.path)]);
+        const [fromMeta, toMeta] = await Promise.all([this.mapToWriteIn(parent.path, parent), this.mapToWriteIn(newParent.path, newParent)]);
         const [src, dst] = await Promise.all([this.readSubtree(from, fromMeta), this.readSubtree(to, toMeta)]);
         if (!src && dst && afterLoss && !exchange) {
           moved = true; // the attempt cut off by the lost connection did it
@@ -1845,8 +1929,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     this.changes.record(e.path);
     if (isUnder(e.path, this.locks.dir)) return this.locks.notify();
     if (isUnder(e.path, this.chunks.dir)) return; // large files change through their manifests
-    let ours = this.inflight.get(e.path);
-    if (!ours) for (const [root, f] of this.inflightTrees) if (isUnder(e.path, root)) ours = f;
+    const ours = this.claimOf(e.path);
     if (ours) ours.held.push(e);
     else this.track(this.applyEvent(e));
   }

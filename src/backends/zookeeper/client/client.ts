@@ -11,6 +11,7 @@ import {
   AddWatchMode,
   CreateMode,
   ErrorCode,
+  EventType,
   type MultiOp,
   type MultiResult,
   OpCode,
@@ -117,7 +118,9 @@ interface Request {
 /**
  * Events: 'watch' (WatchEvent), 'state' (ZkState), 'session' ({ expired: boolean }):
  * a session was established; `expired` means the previous one was lost, with
- * its ephemeral nodes, so everything cached must be revalidated.
+ * its ephemeral nodes, so everything cached must be revalidated; 'applied'
+ * (WatchEvent[]): a write of this client succeeded, and these are the events
+ * it caused, which a watch on the paths reports (to tell them from others').
  */
 export class ZkClient extends EventEmitter {
   readonly opts: ZkClientOptions;
@@ -199,11 +202,14 @@ export class ZkClient extends EventEmitter {
   // ---- operations (paths are relative to the chroot) ----------------------------------
 
   async create(path: string, data: Buffer, acl: Acl[], mode: number = CreateMode.PERSISTENT): Promise<{ path: string; stat: Stat }> {
-    return this.request(OpCode.create2, path, (w) => writeCreate(w, this.abs(path), data, acl, mode), (r) => ({ path: this.rel(r.string() ?? ''), stat: readStat(r) }));
+    const made = await this.request(OpCode.create2, path, (w) => writeCreate(w, this.abs(path), data, acl, mode), (r) => ({ path: this.rel(r.string() ?? ''), stat: readStat(r) }));
+    this.applied([{ type: EventType.NodeCreated, path: made.path }]);
+    return made;
   }
 
   async delete(path: string, version = -1): Promise<void> {
     await this.request(OpCode.delete, path, (w) => w.string(this.abs(path)).int(version), () => undefined);
+    this.applied([{ type: EventType.NodeDeleted, path }]);
   }
 
   /** The node's stat, or null if it does not exist. */
@@ -222,7 +228,9 @@ export class ZkClient extends EventEmitter {
 
   /** With version -1 (unconditional) it is sent again after a lost connection: applying it twice leaves the same data. */
   async setData(path: string, data: Buffer, version = -1): Promise<Stat> {
-    return this.request(OpCode.setData, path, (w) => w.string(this.abs(path)).buffer(data).int(version), readStat, version === -1);
+    const stat = await this.request(OpCode.setData, path, (w) => w.string(this.abs(path)).buffer(data).int(version), readStat, version === -1);
+    this.applied([{ type: EventType.NodeDataChanged, path }]);
+    return stat;
   }
 
   async getChildren(path: string, watch = false): Promise<{ children: string[]; stat: Stat }> {
@@ -237,13 +245,25 @@ export class ZkClient extends EventEmitter {
   async multi(ops: MultiOp[]): Promise<MultiResult[]> {
     const absOps = ops.map((o) => ({ ...o, path: this.abs(o.path) }));
     const results = await this.request(OpCode.multi, ops[0]?.path, (w) => writeMulti(w, absOps), (r) => readMultiResult(r, ops));
-    return results.map((res) => (res.op === 'create' ? { ...res, path: this.rel(res.path) } : res));
+    const rel = results.map((res) => (res.op === 'create' ? { ...res, path: this.rel(res.path) } : res));
+    const caused: WatchEvent[] = [];
+    rel.forEach((res, i) => {
+      if (res.op === 'create') caused.push({ type: EventType.NodeCreated, path: res.path });
+      else if (res.op === 'delete') caused.push({ type: EventType.NodeDeleted, path: ops[i]!.path });
+      else if (res.op === 'setData') caused.push({ type: EventType.NodeDataChanged, path: ops[i]!.path });
+    });
+    this.applied(caused);
+    return rel;
   }
 
   /** Several reads in one round trip; each answers on its own (a ZkError in its slot if it failed). */
   async multiRead(ops: ReadOp[]): Promise<ReadResult[]> {
     const absOps = ops.map((o) => ({ ...o, path: this.abs(o.path) }));
     return this.request(OpCode.multiRead, ops[0]?.path, (w) => writeMultiRead(w, absOps), (r) => readMultiReadResult(r, ops), true);
+  }
+
+  private applied(caused: WatchEvent[]): void {
+    if (caused.length > 0) this.emit('applied', caused);
   }
 
   /** A watch that stays armed; recursive covers the whole subtree. Re-armed after reconnects. */

@@ -1,0 +1,183 @@
+// A node acting on a view that is behind: node B reaches ZooKeeper through a
+// proxy that holds back what the server sends (replies and watch events) while
+// B's requests still go through. So B's write is applied after another node's
+// change that B has not heard of yet, as happens when events are in flight.
+// Whatever B did, what the other node made must stay as it was made.
+// B is only ever touched asynchronously here: its proxy runs in this process.
+
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { ZkClient } from '../../src/backends/zookeeper/client/client.js';
+import { mountCli, type CliMount } from '../helpers/mount.js';
+import { startProxy, startZooKeeper, type ZooKeeperServer } from '../helpers/zookeeper.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Retries an assertion while a change propagates. Asynchronous: B's proxy runs
+ * in this process, so nothing here may block on B's mount.
+ */
+async function eventually(check: () => Promise<void>, timeoutMs = 3000): Promise<void> {
+  const t0 = performance.now();
+  for (;;) {
+    try {
+      return await check();
+    } catch (err) {
+      if (performance.now() - t0 > timeoutMs) throw err;
+      await sleep(5);
+    }
+  }
+}
+
+/** The errno a promise rejects with, or 'ok'. */
+async function outcome(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+    return 'ok';
+  } catch (err) {
+    // libuv has no name for some errnos (ESTALE): "Unknown system error -116".
+    const { code, errno } = err as NodeJS.ErrnoException;
+    const named = Object.entries(os.constants.errno).find(([, n]) => n === -(errno ?? 0));
+    return code?.startsWith('Unknown') && named ? named[0] : (code ?? String(err));
+  }
+}
+
+describe('ZooKeeper backend, a node whose view is behind', () => {
+  let zk: ZooKeeperServer;
+  let proxy: Awaited<ReturnType<typeof startProxy>>;
+  let plain: ZkClient;
+  let a: CliMount;
+  let b: CliMount;
+  let seq = 0;
+
+  before(async () => {
+    zk = await startZooKeeper();
+    proxy = await startProxy(zk.port);
+    plain = new ZkClient({ connectString: zk.connectString });
+    await plain.connect();
+    const args = ['--backend', 'zookeeper', '--path', '/vol'];
+    a = await mountCli([...args, '--hosts', zk.connectString]);
+    b = await mountCli([...args, '--hosts', `127.0.0.1:${proxy.port}`]);
+  });
+  after(async () => {
+    const codes = [await b?.stop(), await a?.stop()];
+    plain?.close();
+    await proxy?.close();
+    await zk?.destroy();
+    assert.deepEqual(codes, [0, 0], `${a.output()}\n${b.output()}`);
+  });
+
+  /**
+   * Runs `elsewhere` (on A, or with the plain client) while B hears nothing, then
+   * starts `onB`, lets its request reach ZooKeeper, and only then lets B hear
+   * everything. Returns how `onB` ended.
+   */
+  async function behind(elsewhere: () => void | Promise<void>, onB: () => Promise<unknown>): Promise<string> {
+    proxy.hold();
+    let result: Promise<string>;
+    try {
+      await elsewhere();
+      result = outcome(onB());
+      await sleep(300);
+    } finally {
+      proxy.release();
+    }
+    return result;
+  }
+
+  /** A fresh directory D holding a directory X, made on A and known to B (listed there). */
+  async function setUp(): Promise<{ onA: string; onB: string; zkPath: string }> {
+    const name = `${++seq}`;
+    const onA = path.join(a.mnt, name);
+    fs.mkdirSync(path.join(onA, 'X'), { recursive: true });
+    const onB = path.join(b.mnt, name);
+    await eventually(async () => assert.deepEqual(await fs.promises.readdir(path.join(onB, 'X')), []));
+    return { onA, onB, zkPath: `/vol/${name}` };
+  }
+
+  /** X, replaced on A by a file, must still be that file everywhere. */
+  async function assertStillFile(t: { onA: string; onB: string; zkPath: string }): Promise<void> {
+    const x = `${t.zkPath}/X`;
+    assert.deepEqual((await plain.getChildren(x)).children, [], 'X in ZooKeeper has no children (it is not a directory)');
+    assert.equal((await plain.getData(x)).data.toString(), 'a file now');
+    assert.equal(fs.readFileSync(path.join(t.onA, 'X'), 'utf8'), 'a file now');
+    await eventually(async () => assert.equal(await fs.promises.readFile(path.join(t.onB, 'X'), 'utf8'), 'a file now'));
+  }
+
+  const replaceXByFile = (onA: string) => () => {
+    fs.rmSync(path.join(onA, 'X'), { recursive: true });
+    fs.writeFileSync(path.join(onA, 'X'), 'a file now');
+  };
+
+  it('mkdir in a directory another node has just replaced by a file: ENOTDIR, the file stays a file', async () => {
+    const t = await setUp();
+    const r = await behind(replaceXByFile(t.onA), () => fs.promises.mkdir(path.join(t.onB, 'X', 'sub')));
+    assert.equal(r, 'ENOTDIR', b.output());
+    await assertStillFile(t);
+  });
+
+  it('creating a file (O_EXCL) there: ENOTDIR, the file stays a file', async () => {
+    const t = await setUp();
+    const r = await behind(replaceXByFile(t.onA), () => fs.promises.writeFile(path.join(t.onB, 'X', 'new'), 'data', { flag: 'wx' }));
+    assert.equal(r, 'ENOTDIR', b.output());
+    await assertStillFile(t);
+  });
+
+  it('a whole file written there (created by its first commit): the close fails, nothing is stored, the file stays a file', async () => {
+    const t = await setUp();
+    const r = await behind(replaceXByFile(t.onA), () => fs.promises.writeFile(path.join(t.onB, 'X', 'new'), 'data'));
+    assert.equal(r, 'ENOENT', b.output());
+    await assertStillFile(t);
+  });
+
+  it('a symlink made there: ENOTDIR, the file stays a file', async () => {
+    const t = await setUp();
+    const r = await behind(replaceXByFile(t.onA), () => fs.promises.symlink('target', path.join(t.onB, 'X', 'link')));
+    assert.equal(r, 'ENOTDIR', b.output());
+    await assertStillFile(t);
+  });
+
+  it('a file written on B while A replaces it by a symlink: the close fails with ESTALE, the symlink keeps its target', async () => {
+    const t = await setUp();
+    const onB = path.join(t.onB, 'F');
+    // Both at the version a new znode has: a version check alone cannot tell them apart.
+    await fs.promises.writeFile(onB, 'old');
+    await eventually(async () => assert.equal(fs.readFileSync(path.join(t.onA, 'F'), 'utf8'), 'old'));
+    const fh = await fs.promises.open(onB, 'r+');
+    await fh.write('new content, longer than a symlink target should be', 0);
+    const r = await behind(
+      () => {
+        fs.rmSync(path.join(t.onA, 'F'));
+        fs.symlinkSync('target', path.join(t.onA, 'F'));
+      },
+      () => fh.close(),
+    );
+    assert.equal(r, 'ESTALE', b.output());
+    assert.equal((await plain.getData(`${t.zkPath}/F`)).data.toString(), 'target');
+    assert.equal(fs.readlinkSync(path.join(t.onA, 'F')), 'target');
+    await eventually(async () => assert.equal(await fs.promises.readlink(onB), 'target'));
+  });
+
+  it("another node's write right after B's own, heard in the same read as B's reply, is not taken for B's echo", async () => {
+    const t = await setUp();
+    const onB = path.join(t.onB, 'F');
+    await fs.promises.writeFile(onB, 'v1');
+    const fh = await fs.promises.open(onB, 'r+');
+    await fh.write('from B', 0);
+    const r = await behind(
+      async () => undefined,
+      async () => {
+        const closed = fh.close();
+        // B's write reaches ZooKeeper first; then the plain client's, which B hears with its own reply.
+        await sleep(100);
+        await plain.setData(`${t.zkPath}/F`, Buffer.from('from the plain client'));
+        return closed;
+      },
+    );
+    assert.equal(r, 'ok', b.output());
+    await eventually(async () => assert.equal(await fs.promises.readFile(onB, 'utf8'), 'from the plain client'));
+  });
+});
