@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { prng } from '../../test/helpers/namespace-exerciser.js';
 import { errnoName } from '../../test/helpers/posix.js';
+import { RACE_ERRNOS } from './race-errnos.js';
 
 const [root, seedArg, opsArg] = process.argv.slice(2);
 if (!root || !seedArg || !opsArg) {
@@ -55,7 +56,26 @@ const ops: Array<[string, () => unknown]> = [
   ],
 ];
 
-const USUAL = new Set(['OK', 'ENOENT', 'EEXIST', 'ENOTDIR', 'EISDIR', 'ENOTEMPTY', 'EINVAL', 'ELOOP']);
+/** The symlinks on the way to `paths` and the start of their targets: which one took a long target, and from where. */
+function symlinksOn(paths: string[]): string {
+  const seen: string[] = [];
+  for (const p of paths) {
+    const parts = p.split('/').filter(Boolean);
+    for (let i = 1; i <= parts.length; i++) {
+      const sub = path.join(root!, ...parts.slice(0, i));
+      try {
+        if (!fs.lstatSync(sub).isSymbolicLink()) continue;
+        const target = fs.readlinkSync(sub);
+        seen.push(`${sub.slice(root!.length)} -> ${JSON.stringify(target.slice(0, 40))} (${target.length} bytes)`);
+      } catch (err) {
+        seen.push(`${sub.slice(root!.length)}: ${(err as NodeJS.ErrnoException).code}`);
+      }
+    }
+  }
+  return `; symlinks on the way: ${seen.join(', ') || 'none'}`;
+}
+
+const usual = (result: string) => result === 'OK' || RACE_ERRNOS.has(result);
 const counts: Record<string, number> = {};
 const examples: Record<string, string> = {};
 for (let i = 0; i < Number(opsArg); i++) {
@@ -68,10 +88,10 @@ for (let i = 0; i < Number(opsArg); i++) {
     const e = err as NodeJS.ErrnoException;
     // libuv names no ESTALE: Node then says "Unknown system error -116".
     result = e.code?.startsWith('Unknown system error') && e.errno ? errnoName(-e.errno) : (e.code ?? `threw ${String(err)}`);
-    if (!USUAL.has(result) && e.syscall) result += ` (${e.syscall})`;
+    if (!usual(result) && e.syscall) result += ` (${e.syscall})`;
   }
   const key = `${name} ${result}`;
   counts[key] = (counts[key] ?? 0) + 1;
-  if (!USUAL.has(result)) examples[key] ??= `${picked.join(' ')} at ${new Date().toISOString()}`;
+  if (!usual(result)) examples[key] ??= `${picked.join(' ')} at ${new Date().toISOString()}${result.startsWith('ENAMETOOLONG') ? symlinksOn(picked) : ''}`;
 }
 console.log(JSON.stringify({ counts, examples }));

@@ -197,6 +197,16 @@ function missing(err: unknown): undefined {
   throw err;
 }
 
+/**
+ * Whether the map has the entry of a znode newer than `stat`'s under `name`:
+ * another node replaced it (by a symlink, say). An older one is a leftover
+ * of a znode removed by another tool, which the next write of the map drops.
+ */
+function replacedPerMap(map: DirMeta, name: string, stat: Stat): boolean {
+  const entry = map.entries.get(name);
+  return entry !== undefined && entry.z > Number(stat.czxid);
+}
+
 /** Whether a failed transaction lost a race (a version or existence check) and is worth retrying on fresh state. */
 function lostRace(err: unknown): boolean {
   return err instanceof ZkError && (err.code === ErrorCode.BADVERSION || (err instanceof ZkMultiError && (err.code === ErrorCode.NODEEXISTS || err.code === ErrorCode.NONODE) && (err.path ?? '').endsWith(`/${MARKER_NAME}`)));
@@ -360,8 +370,19 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
    */
   private async mapToWriteIn(dir: string, dirNode = this.nodes.get(dir)): Promise<DirMeta> {
     const meta = await this.loadMeta(dir);
-    if (meta.marker && dirNode) dirNode.marked = true;
-    else if (dirNode?.marked) {
+    if (meta.marker) {
+      if (dirNode) dirNode.marked = true;
+      return meta;
+    }
+    let replaced = dirNode?.marked === true;
+    if (!replaced && dirNode && this.rules.markers && dir !== '/' && !dirNode.adopt) {
+      // No marker: a directory made by another tool, or ours replaced before we saw its marker. Its czxid tells.
+      const stat = await this.zk.exists(this.zkPath(dir)).catch((err: unknown) => {
+        throw errnoFromZk(err);
+      });
+      replaced = stat?.czxid !== dirNode.stat.czxid || stat.numChildren === 0;
+    }
+    if (replaced && dirNode) {
       dirNode.stale = true;
       throw new FsError('ESTALE', `the directory ${dir} was removed or replaced on another node`);
     }
@@ -810,8 +831,12 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   /** Answered from the cache at once when it can be (no promise): a known node, or a name known to be missing. */
   lookup(_ctx: RequestContext, parent: ZkNode, name: string): MaybePromise<Lookup<ZkNode> | undefined> {
     if (name === this.rules.dataName) {
-      const zdata = this.dirDataNode(parent);
-      return zdata && this.lookupResult(zdata);
+      const withData = (dir: ZkNode) => {
+        const zdata = this.dirDataNode(dir);
+        return zdata && this.lookupResult(zdata);
+      };
+      // Whether it exists follows the directory's own data, which a stale Stat may not show yet (a listing would).
+      return parent.stale ? this.refresh(parent).then(withData) : withData(parent);
     }
     if (this.rules.reserved.has(name) || !storableName(name)) return undefined;
     const path = joinPath(parent.path, name);
@@ -1380,9 +1405,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     if (node.stale && !node.adopt) return false;
     const { dir, name } = parentOf(node.path);
     const map = checked ? await this.loadMeta(dir) : NO_MARKER;
-    // The map names another znode under this name (a symlink made there, say): ours is gone.
-    const entry = map.entries.get(name);
-    if (entry && entry.z !== Number(node.stat.czxid)) return false;
+    if (replacedPerMap(map, name, node.stat)) return false;
     const { data, snapshot } = await file.contentBytes();
     const target = this.zkPath(node.dataOf ?? node.path);
     await this.checkQuota(node, file, data.length - node.stat.dataLength);
@@ -1452,7 +1475,8 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
         this.retrying(async () => {
           const [cur, base] = await this.readFresh([target, marker], () => Promise.all([this.zk.getData(target), this.loadMeta(dir)]));
           const curMeta = metaFor(base, name, cur.stat);
-          if (!node.dataOf && !node.adopt && cur.stat.czxid !== node.stat.czxid && this.kindAt(node.path, cur.stat, curMeta) !== 'file') {
+          // (A node moved by our rename has a new czxid; still, another node may have made a symlink of it since.)
+          if (!node.dataOf && cur.stat.czxid !== node.stat.czxid && this.kindAt(node.path, cur.stat, curMeta) !== 'file') {
             // Another node made a directory or a symlink under this name: this file's content must not become its data.
             throw new FsError('ESTALE', `${node.path} was replaced on another node by a ${cur.stat.numChildren > 0 ? 'directory' : 'symlink'}; this content was not stored`);
           }
@@ -1669,6 +1693,11 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     await this.change([markerPath], () =>
       this.retrying(async () => {
         const base = await this.mapToWriteIn(dir);
+        // Its entry would replace the newer znode's (a symlink's would lose its type).
+        if (!node.dataOf && replacedPerMap(base, name, node.stat)) {
+          node.stale = true;
+          throw new FsError('ESTALE', `${node.path} was replaced on another node`);
+        }
         const attr = await this.attr(node);
         const current = metaFor(base, name, node.stat) ?? { z: Number(node.stat.czxid) };
         const next = pruneMeta(await edit(current, attr), node.kind, this.opts);
@@ -1804,7 +1833,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       throw err;
     }
     if (r.stat.ephemeralOwner !== 0n) throw new FsError('EBUSY', `${path} is an ephemeral znode (owned by a session) and cannot be moved`);
-    if (r.stat.numChildren === 0) return { ...subtreeNode(zkPath, name, r.data, r.stat, parentMeta, [], this.opts.mode), children: [] };
+    if (r.stat.numChildren === 0) return { ...subtreeNode(zkPath, name, r.data, r.stat, parentMeta, undefined, this.opts.mode), children: [] };
     const { children } = await this.zk.getChildren(zkPath);
     let own = NO_MARKER;
     if (children.includes(MARKER_NAME)) {
@@ -1812,7 +1841,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       own = decodeMeta(m.data, m.stat.version, m.stat.mzxid);
     }
     const subs = await Promise.all(children.filter((c) => c !== MARKER_NAME).map((c) => this.readSubtree(joinPath(path, c), own)));
-    return { ...subtreeNode(zkPath, name, r.data, r.stat, parentMeta, children, this.opts.mode), children: subs.filter((s): s is Subtree => s !== undefined) };
+    return { ...subtreeNode(zkPath, name, r.data, r.stat, parentMeta, own, this.opts.mode), children: subs.filter((s): s is Subtree => s !== undefined) };
   }
 
   async rename(_ctx: RequestContext, parent: ZkNode, name: string, newParent: ZkNode, newName: string, flags: number): Promise<void> {

@@ -30,7 +30,8 @@ export interface Subtree {
   kind: Kind;
   /** Its attributes from its parent's map (valid for this znode only). */
   meta: EntryMeta | undefined;
-  hasMarker: boolean;
+  /** Its marker's data version, if it has one: the delete checks it (a child made or replaced meanwhile wrote the map). */
+  markerVersion: number | undefined;
   children: Subtree[];
 }
 
@@ -49,7 +50,7 @@ export function countNodes(t: Subtree): number {
 export function deleteOps(t: Subtree): MultiOp[] {
   const ops: MultiOp[] = [];
   for (const c of t.children) ops.push(...deleteOps(c));
-  if (t.hasMarker) ops.push({ op: 'delete', path: `${t.zkPath}/${MARKER_NAME}` });
+  if (t.markerVersion !== undefined) ops.push({ op: 'delete', path: `${t.zkPath}/${MARKER_NAME}`, version: t.markerVersion });
   ops.push({ op: 'delete', path: t.zkPath, version: t.stat.version });
   return ops;
 }
@@ -95,7 +96,7 @@ export function createOps(
 }
 
 /** Builds a Subtree node from what was read. */
-export function subtreeNode(zkPath: string, name: string, data: Buffer, stat: Stat, parentMeta: DirMeta | undefined, childNames: string[], mode: Mode): Omit<Subtree, 'children'> {
+export function subtreeNode(zkPath: string, name: string, data: Buffer, stat: Stat, parentMeta: DirMeta | undefined, own: DirMeta | undefined, mode: Mode): Omit<Subtree, 'children'> {
   const meta = metaFor(parentMeta, name, stat);
   return {
     zkPath,
@@ -104,6 +105,6 @@ export function subtreeNode(zkPath: string, name: string, data: Buffer, stat: St
     stat,
     kind: kindOf(stat, meta, false, mode),
     meta,
-    hasMarker: childNames.includes(MARKER_NAME),
+    markerVersion: own?.marker ? own.version : undefined,
   };
 }
