@@ -180,4 +180,23 @@ describe('ZooKeeper backend, a node whose view is behind', () => {
     assert.equal(r, 'ok', b.output());
     await eventually(async () => assert.equal(await fs.promises.readFile(onB, 'utf8'), 'from the plain client'));
   });
+
+  it('chmod on B of a file A has just replaced by a symlink: the symlink keeps its type and target', async () => {
+    const t = await setUp();
+    const onB = path.join(t.onB, 'F');
+    await fs.promises.writeFile(onB, 'a file');
+    await eventually(async () => assert.equal(fs.readFileSync(path.join(t.onA, 'F'), 'utf8'), 'a file'));
+    const r = await behind(
+      () => {
+        fs.rmSync(path.join(t.onA, 'F'));
+        fs.symlinkSync('nowhere', path.join(t.onA, 'F'));
+      },
+      () => fs.promises.chmod(onB, 0o600),
+    );
+    // ESTALE makes the kernel look F up again: a symlink, which chmod follows, to nothing.
+    assert.equal(r, 'ENOENT', b.output());
+    assert.equal(fs.readlinkSync(path.join(t.onA, 'F')), 'nowhere');
+    await eventually(async () => assert.equal(await fs.promises.readlink(onB), 'nowhere'));
+    assert.equal((await plain.getData(`${t.zkPath}/F`)).data.toString(), 'nowhere');
+  });
 });

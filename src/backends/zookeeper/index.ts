@@ -770,8 +770,10 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
         let map: DirMeta;
         try {
           const zkPath = this.zkPath(node.path);
-          // Watched with the map: a symlink made there meanwhile must not read as a file (its target would be overwritten).
-          [existing, map] = await this.readFresh([zkPath, this.markerZkPath(dir)], () => Promise.all([this.zk.exists(zkPath), this.loadMeta(dir)]));
+          // With the map read now, not the cached one: the event of a symlink made there meanwhile may
+          // still be held (by our own change's claim) or unapplied, and the symlink would pass for a file
+          // whose content this one replaces.
+          [existing, map] = await this.readFresh([zkPath, this.markerZkPath(dir)], () => Promise.all([this.zk.exists(zkPath), this.fetchMeta(dir)]));
         } catch (e) {
           throw errnoFromZk(e);
         }
@@ -1475,8 +1477,8 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
         this.retrying(async () => {
           const [cur, base] = await this.readFresh([target, marker], () => Promise.all([this.zk.getData(target), this.loadMeta(dir)]));
           const curMeta = metaFor(base, name, cur.stat);
-          // (A node moved by our rename has a new czxid; still, another node may have made a symlink of it since.)
-          if (!node.dataOf && cur.stat.czxid !== node.stat.czxid && this.kindAt(node.path, cur.stat, curMeta) !== 'file') {
+          // Whatever czxid this node took (a rename of ours, a file another node made first), its content goes to a file only.
+          if (!node.dataOf && this.kindAt(node.path, cur.stat, curMeta) !== 'file') {
             // Another node made a directory or a symlink under this name: this file's content must not become its data.
             throw new FsError('ESTALE', `${node.path} was replaced on another node by a ${cur.stat.numChildren > 0 ? 'directory' : 'symlink'}; this content was not stored`);
           }
