@@ -2,7 +2,8 @@
 // shared tree (the same names as every other writer, on this node and the
 // other), as a process of its own so that writers really run at once. Prints
 // one JSON line: how often each operation answered what, and for answers
-// other than OK and the usual race errnos, the paths of the first such case.
+// other than OK and the usual race errnos (CORRUPT: a read saw what no writer
+// made), the paths of the first such case.
 //
 //   node dist/bench/stress/namespace-worker.js ROOT SEED OPS
 
@@ -29,6 +30,12 @@ const randomPath = () => {
   return p;
 };
 
+/** The only symlink targets writers make. */
+const TARGETS = ['a', '../b', 'nowhere'];
+
+/** What a read saw that no writer made. */
+class Corrupt extends Error {}
+
 const ops: Array<[string, () => unknown]> = [
   ['writeFile', () => fs.writeFileSync(randomPath(), `${seedArg}:${Math.floor(rnd() * 1e9)}\n`.repeat(1 + Math.floor(rnd() * 40)))],
   ['createExcl', () => fs.writeFileSync(randomPath(), 'x', { flag: 'wx' })],
@@ -37,9 +44,24 @@ const ops: Array<[string, () => unknown]> = [
   ['mkdir', () => fs.mkdirSync(randomPath())],
   ['rmdir', () => fs.rmdirSync(randomPath())],
   ['rename', () => fs.renameSync(randomPath(), randomPath())],
-  ['symlink', () => fs.symlinkSync(pick(['a', '../b', 'nowhere']), randomPath())],
+  ['symlink', () => fs.symlinkSync(pick(TARGETS), randomPath())],
   ['chmod', () => fs.chmodSync(randomPath(), pick([0o644, 0o600, 0o755]))],
-  ['read', () => fs.readFileSync(randomPath())],
+  [
+    'read',
+    () => {
+      // No writer writes a symlink's target as a file's whole content: a symlink that became a file.
+      const content = fs.readFileSync(randomPath(), 'utf8');
+      if (TARGETS.includes(content)) throw new Corrupt(`a file holding ${JSON.stringify(content)}`);
+    },
+  ],
+  [
+    'readlink',
+    () => {
+      // Only these are ever made: anything else is a file's content taken for a target.
+      const target = fs.readlinkSync(randomPath());
+      if (!TARGETS.includes(target)) throw new Corrupt(`a symlink to ${JSON.stringify(target.slice(0, 40))} (${target.length} bytes)`);
+    },
+  ],
   ['readdir', () => fs.readdirSync(randomPath())],
   ['stat', () => fs.statSync(randomPath())],
   [
@@ -86,9 +108,14 @@ for (let i = 0; i < Number(opsArg); i++) {
     op();
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    // libuv names no ESTALE: Node then says "Unknown system error -116".
-    result = e.code?.startsWith('Unknown system error') && e.errno ? errnoName(-e.errno) : (e.code ?? `threw ${String(err)}`);
-    if (!usual(result) && e.syscall) result += ` (${e.syscall})`;
+    if (err instanceof Corrupt) {
+      result = 'CORRUPT';
+      picked.push(err.message);
+    } else {
+      // libuv names no ESTALE: Node then says "Unknown system error -116".
+      result = e.code?.startsWith('Unknown system error') && e.errno ? errnoName(-e.errno) : (e.code ?? `threw ${String(err)}`);
+      if (!usual(result) && e.syscall) result += ` (${e.syscall})`;
+    }
   }
   const key = `${name} ${result}`;
   counts[key] = (counts[key] ?? 0) + 1;

@@ -207,9 +207,17 @@ function replacedPerMap(map: DirMeta, name: string, stat: Stat): boolean {
   return entry !== undefined && entry.z > Number(stat.czxid);
 }
 
-/** Whether a failed transaction lost a race (a version or existence check) and is worth retrying on fresh state. */
+/**
+ * Whether a failed transaction lost a race (a version or existence check) and
+ * is worth retrying on fresh state. A delete that found children another node
+ * just made is one too: a rename of that directory moves them as well, and
+ * rmdir or unlink then tells ENOTEMPTY or EISDIR from what is there.
+ */
 function lostRace(err: unknown): boolean {
-  return err instanceof ZkError && (err.code === ErrorCode.BADVERSION || (err instanceof ZkMultiError && (err.code === ErrorCode.NODEEXISTS || err.code === ErrorCode.NONODE) && (err.path ?? '').endsWith(`/${MARKER_NAME}`)));
+  if (!(err instanceof ZkError)) return false;
+  if (err.code === ErrorCode.BADVERSION) return true;
+  if (!(err instanceof ZkMultiError)) return false;
+  return err.code === ErrorCode.NOTEMPTY || ((err.code === ErrorCode.NODEEXISTS || err.code === ErrorCode.NONODE) && (err.path ?? '').endsWith(`/${MARKER_NAME}`));
 }
 
 function now(): [number, number] {
@@ -225,6 +233,8 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   private provisionalInos = 0n;
   /** Attribute maps by directory path (relative), kept until the watch reports a change. */
   private readonly metas = new Map<string, DirMeta>();
+  /** Maps dropped when their change was reported, until it is applied: what changed is what differs from them. */
+  private readonly supersededMetas = new Map<string, DirMeta>();
   /** Absolute paths our own changes are touching: their watch events are ours, held until we know. */
   private readonly inflight = new Map<string, InFlight>();
   /** Subtrees a rename of ours is moving: events anywhere under them are held too. */
@@ -318,6 +328,13 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     return path === '/' ? this.opts.root : this.opts.root + path;
   }
 
+  /** The volume directory (relative path) that holds the znode `zkPath`; undefined outside the volume. */
+  private relativeDir(zkPath: string): string | undefined {
+    const root = this.opts.root;
+    if (!zkPath.startsWith(root + '/')) return undefined;
+    return parentOf(zkPath.slice(root.length)).dir;
+  }
+
   // ---- state ----------------------------------------------------------------------
 
   /** The attribute map of directory `dir` (relative path): at once when cached (no promise), else read from its marker. */
@@ -357,6 +374,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
 
   private keepMeta(dir: string, meta: DirMeta): void {
     this.metas.set(dir, meta);
+    this.supersededMetas.delete(dir);
     const node = meta.marker ? this.nodes.get(dir) : undefined;
     if (node) node.marked = true;
   }
@@ -591,9 +609,17 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     return base.marker ? { op: 'setData', path, data, version: base.version } : { op: 'create', path, data, acl: this.opts.acl };
   }
 
-  /** After a transaction: the map we wrote is the map (setData gave its version), or re-read it. */
+  /**
+   * After a transaction: the map we wrote is the map (setData gave its
+   * version), or re-read it: also when another node's write of it was
+   * reported meanwhile (more events for it than our own writes caused).
+   */
   private metaWritten(dir: string, entries: Map<string, EntryMeta>, fresh: ReadonlySet<string>, result: MultiResult | undefined): void {
-    if (result?.op !== 'setData') {
+    const markerPath = this.markerZkPath(dir);
+    const claim = this.claimOf(markerPath);
+    const reported = claim?.held.filter((e) => e.path === markerPath).length ?? 0;
+    const ours = [...(claim?.echoes ?? [])].filter(([key]) => key.endsWith(` ${markerPath}`)).reduce((n, [, count]) => n + count, 0);
+    if (result?.op !== 'setData' || reported > ours) {
       this.metas.delete(dir);
       return;
     }
@@ -1960,6 +1986,16 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     this.changes.record(e.path);
     if (isUnder(e.path, this.locks.dir)) return this.locks.notify();
     if (isUnder(e.path, this.chunks.dir)) return; // large files change through their manifests
+    if (this.rules.markers && e.path.endsWith(`/${MARKER_NAME}`)) {
+      // A map changed: the cached one goes now, even while the event is held (our own write's echo
+      // is cached again by metaWritten), so that no lookup meanwhile classifies entries with it.
+      const dir = this.relativeDir(e.path);
+      const cached = dir === undefined ? undefined : this.metas.get(dir);
+      if (cached) {
+        this.supersededMetas.set(dir!, cached);
+        this.metas.delete(dir!);
+      }
+    }
     const ours = this.claimOf(e.path);
     if (ours) ours.held.push(e);
     else this.track(this.applyEvent(e));
@@ -2095,8 +2131,9 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
 
   /** Another node changed the attribute map of `dir`: refresh the entries whose attributes or kind changed. */
   private async metaChanged(dir: string): Promise<void> {
-    const old = this.metas.get(dir);
+    const old = this.metas.get(dir) ?? this.supersededMetas.get(dir);
     this.metas.delete(dir);
+    this.supersededMetas.delete(dir);
     const fresh = await this.loadMeta(dir);
     const names = new Set([...(old?.entries.keys() ?? []), ...fresh.entries.keys()]);
     if (!old) for (const p of this.nodes.keys()) if (p !== '/' && parentOf(p).dir === dir) names.add(parentOf(p).name);
