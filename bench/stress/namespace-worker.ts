@@ -10,7 +10,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { prng } from '../../test/helpers/namespace-exerciser.js';
-import { errnoName } from '../../test/helpers/posix.js';
+import { errnoName, RENAME_EXCHANGE, renameat2 } from '../../test/helpers/posix.js';
 import { RACE_ERRNOS } from './race-errnos.js';
 
 const [root, seedArg, opsArg] = process.argv.slice(2);
@@ -44,6 +44,14 @@ const ops: Array<[string, () => unknown]> = [
   ['mkdir', () => fs.mkdirSync(randomPath())],
   ['rmdir', () => fs.rmdirSync(randomPath())],
   ['rename', () => fs.renameSync(randomPath(), randomPath())],
+  [
+    'exchange',
+    () => {
+      const result = renameat2(randomPath(), randomPath(), RENAME_EXCHANGE);
+      if (result !== 'OK') throw Object.assign(new Error(result), { code: result, syscall: 'renameat2' });
+    },
+  ],
+  ['truncate', () => fs.truncateSync(randomPath(), pick([0, 3, 100]))],
   ['symlink', () => fs.symlinkSync(pick(TARGETS), randomPath())],
   ['chmod', () => fs.chmodSync(randomPath(), pick([0o644, 0o600, 0o755]))],
   [
