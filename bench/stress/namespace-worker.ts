@@ -10,7 +10,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { prng } from '../../test/helpers/namespace-exerciser.js';
-import { errnoName, RENAME_EXCHANGE, renameat2 } from '../../test/helpers/posix.js';
+import { errnoCode, RENAME_EXCHANGE, renameat2 } from '../../test/helpers/posix.js';
 import { RACE_ERRNOS } from './race-errnos.js';
 
 const [root, seedArg, opsArg] = process.argv.slice(2);
@@ -120,8 +120,7 @@ for (let i = 0; i < Number(opsArg); i++) {
       result = 'CORRUPT';
       picked.push(err.message);
     } else {
-      // libuv names no ESTALE: Node then says "Unknown system error -116".
-      result = e.code?.startsWith('Unknown system error') && e.errno ? errnoName(-e.errno) : (e.code ?? `threw ${String(err)}`);
+      result = errnoCode(e) ?? `threw ${String(err)}`;
       if (!usual(result) && e.syscall) result += ` (${e.syscall})`;
     }
   }

@@ -23,6 +23,11 @@ export function errnoName(n: number): string {
   return ERRNO_NAMES.get(n) ?? `errno ${n}`;
 }
 
+/** An error's errno name, also where libuv has none: Node says "Unknown system error -116" for ESTALE. */
+export function errnoCode(err: NodeJS.ErrnoException): string | undefined {
+  return err.code?.startsWith('Unknown system error') && err.errno ? errnoName(-err.errno) : err.code;
+}
+
 /** Runs `fn`; returns the error's code (e.g. 'ENOENT'), or 'OK' if it did not throw. */
 export function errnoOf(fn: () => unknown): string {
   try {

@@ -7,11 +7,11 @@
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ZkClient } from '../../src/backends/zookeeper/client/client.js';
 import { mountCli, type CliMount } from '../helpers/mount.js';
+import { errnoCode } from '../helpers/posix.js';
 import { startProxy, startZooKeeper, type ZooKeeperServer } from '../helpers/zookeeper.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -38,10 +38,7 @@ async function outcome(p: Promise<unknown>): Promise<string> {
     await p;
     return 'ok';
   } catch (err) {
-    // libuv has no name for some errnos (ESTALE): "Unknown system error -116".
-    const { code, errno } = err as NodeJS.ErrnoException;
-    const named = Object.entries(os.constants.errno).find(([, n]) => n === -(errno ?? 0));
-    return code?.startsWith('Unknown') && named ? named[0] : (code ?? String(err));
+    return errnoCode(err as NodeJS.ErrnoException) ?? String(err);
   }
 }
 

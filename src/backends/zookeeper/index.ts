@@ -328,11 +328,11 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     return path === '/' ? this.opts.root : this.opts.root + path;
   }
 
-  /** The volume directory (relative path) that holds the znode `zkPath`; undefined outside the volume. */
-  private relativeDir(zkPath: string): string | undefined {
+  /** The volume path (relative, "/" for the root) of the znode `zkPath`; undefined outside the volume. */
+  private relativePath(zkPath: string): string | undefined {
     const root = this.opts.root;
-    if (!zkPath.startsWith(root + '/')) return undefined;
-    return parentOf(zkPath.slice(root.length)).dir;
+    if (zkPath === root) return '/';
+    return zkPath.startsWith(root + '/') ? zkPath.slice(root.length) : undefined;
   }
 
   // ---- state ----------------------------------------------------------------------
@@ -618,7 +618,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     const markerPath = this.markerZkPath(dir);
     const claim = this.claimOf(markerPath);
     const reported = claim?.held.filter((e) => e.path === markerPath).length ?? 0;
-    const ours = [...(claim?.echoes ?? [])].filter(([key]) => key.endsWith(` ${markerPath}`)).reduce((n, [, count]) => n + count, 0);
+    const ours = [EventType.NodeCreated, EventType.NodeDataChanged, EventType.NodeDeleted].reduce((n, type) => n + (claim?.echoes.get(echoKey({ type, path: markerPath })) ?? 0), 0);
     if (result?.op !== 'setData' || reported > ours) {
       this.metas.delete(dir);
       return;
@@ -1722,7 +1722,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       this.retrying(async () => {
         const base = await this.mapToWriteIn(dir);
         // Its entry would replace the newer znode's (a symlink's would lose its type).
-        if (!node.dataOf && replacedPerMap(base, name, node.stat)) {
+        if (replacedPerMap(base, name, node.stat)) {
           node.stale = true;
           throw new FsError('ESTALE', `${node.path} was replaced on another node`);
         }
@@ -1989,7 +1989,8 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     if (this.rules.markers && e.path.endsWith(`/${MARKER_NAME}`)) {
       // A map changed: the cached one goes now, even while the event is held (our own write's echo
       // is cached again by metaWritten), so that no lookup meanwhile classifies entries with it.
-      const dir = this.relativeDir(e.path);
+      const path = this.relativePath(e.path);
+      const dir = path === undefined ? undefined : parentOf(path).dir;
       const cached = dir === undefined ? undefined : this.metas.get(dir);
       if (cached) {
         this.supersededMetas.set(dir!, cached);
@@ -2063,9 +2064,8 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
 
   /** A change made by someone else: drop exactly what it makes stale, here and in the kernel. */
   private async applyEvent(e: WatchEvent): Promise<void> {
-    const root = this.opts.root;
-    if (e.path !== root && !e.path.startsWith(root + '/')) return;
-    const path = e.path === root ? '/' : e.path.slice(root.length);
+    const path = this.relativePath(e.path);
+    if (path === undefined) return;
     const { dir, name } = parentOf(path);
     try {
       if (name === MARKER_NAME && this.rules.markers) return await this.metaChanged(dir);
