@@ -104,8 +104,6 @@ export class ZkNode {
    * directory).
    */
   marked = false;
-  /** Moved by our rename: the next Stat (a re-created znode, a new czxid) is still this node. */
-  adopt = false;
   /** Removed by this process: buffered writes have nowhere to go and are dropped, as on a local disk. */
   unlinked = false;
   /** A file created here whose znode its first commit makes (createLater); until then it exists in this process only. */
@@ -393,7 +391,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       return meta;
     }
     let replaced = dirNode?.marked === true;
-    if (!replaced && dirNode && this.rules.markers && dir !== '/' && !dirNode.adopt) {
+    if (!replaced && dirNode && this.rules.markers && dir !== '/') {
       // No marker: a directory made by another tool, or ours replaced before we saw its marker. Its czxid tells.
       const stat = await this.zk.exists(this.zkPath(dir)).catch((err: unknown) => {
         throw errnoFromZk(err);
@@ -434,11 +432,10 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     // A file created here stays itself until its first commit, whatever another node made under its name meanwhile.
     if (known?.pending) return known;
     const kind = dataOf ? 'file' : this.kindAt(path, stat, meta);
-    if (known && (known.stat.czxid === stat.czxid || known.adopt) && known.kind === kind) {
-      if (known.stat.mzxid !== stat.mzxid || known.stat.czxid !== stat.czxid) this.dropData(known);
+    if (known && known.stat.czxid === stat.czxid && known.kind === kind) {
+      if (known.stat.mzxid !== stat.mzxid) this.dropData(known);
       known.stat = stat;
       known.stale = false;
-      known.adopt = false;
       return known;
     }
     const fresh = new ZkNode(path, stat, kind, dataOf);
@@ -1145,7 +1142,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     try {
       const zkPath = this.zkPath(node.dataOf ?? node.path);
       const r = await this.readFresh([zkPath], () => this.zk.getData(zkPath));
-      if (!node.dataOf && node.stat.czxid !== 0n && r.stat.czxid !== node.stat.czxid && !(node.adopt && (await this.sameKind(node, r.stat)))) {
+      if (!node.dataOf && node.stat.czxid !== 0n && r.stat.czxid !== node.stat.czxid) {
         // Another znode under this name: what the kernel asks about was removed on another node and
         // the name reused (a symlink's target must not become a file's content). ESTALE makes the
         // kernel look the name up again.
@@ -1154,7 +1151,6 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       }
       node.stat = node.dataOf ? { ...r.stat, numChildren: 0 } : r.stat;
       node.stale = false;
-      node.adopt = false;
       node.data = r.data;
       this.claim(node);
       if (reading && !node.dataOf) {
@@ -1166,13 +1162,6 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     } catch (err) {
       throw errnoFromZk(err);
     }
-  }
-
-  /** Whether the znode `stat` at a node's path (moved there by our rename: a new czxid) is of the node's kind. */
-  private async sameKind(node: ZkNode, stat: Stat): Promise<boolean> {
-    const { dir, name } = parentOf(node.path);
-    const meta = await this.loadMeta(dir);
-    return this.kindAt(node.path, stat, metaFor(meta, name, stat)) === node.kind;
   }
 
   /** Content about to be read: if it was fetched ahead, it is claimed. */
@@ -1430,7 +1419,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     if (checked && (file.base || file.size > this.inline || largeFileSize(await this.entryMeta(node), node.stat) !== undefined)) return false;
     // The watch said it changed: another node may have put something else under its name, which
     // a version check alone does not see (a new znode starts at the same version). commitVersion looks.
-    if (node.stale && !node.adopt) return false;
+    if (node.stale) return false;
     const { dir, name } = parentOf(node.path);
     const map = checked ? await this.loadMeta(dir) : NO_MARKER;
     if (replacedPerMap(map, name, node.stat)) return false;
@@ -1886,6 +1875,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     await Promise.all([this.materializeUnder(from), this.materializeUnder(to)]);
     const markers = [parent.path, newParent.path].map((d) => this.markerZkPath(d));
     let moved = false;
+    let movedCzxid = 0n;
     let collect: string | undefined;
     await this.change(markers, () =>
       this.retrying(async (afterLoss) => {
@@ -1894,6 +1884,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
         const [src, dst] = await Promise.all([this.readSubtree(from, fromMeta), this.readSubtree(to, toMeta)]);
         if (!src && dst && afterLoss && !exchange) {
           moved = true; // the attempt cut off by the lost connection did it
+          movedCzxid = dst.stat.czxid;
           return;
         }
         if (!src) throw new FsError('ENOENT');
@@ -1925,6 +1916,8 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
         const ordinals = { next: 1 };
         const srcMeta = movedMeta(src, this.opts, ordinals.next++);
         const dstMeta = exchange && dst ? movedMeta(dst, this.opts, ordinals.next++) : undefined;
+        // The second op of a createOps answers with the Stat that tells the czxid of the znodes moved.
+        const txnStatAt = ops.length + 1;
         ops.push(...createOps(src, this.zkPath(to), this.opts.acl, this.opts, encode, ordinals));
         if (exchange && dst) ops.push(...createOps(dst, this.zkPath(from), this.opts.acl, this.opts, encode, ordinals));
         // The moved entries' attributes (with their mtimes pinned) follow them to their new names.
@@ -1947,6 +1940,9 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
         for (const [dir, base, entries, fresh] of metaDirs) ops.push(this.metaOp(dir, base, entries, fresh));
         const results = await this.zk.multi(ops);
         metaDirs.forEach(([dir, , entries, fresh], i) => this.metaWritten(dir, entries, fresh, results[results.length - metaDirs.length + i]));
+        const txnStat = results[txnStatAt];
+        if (txnStat?.op !== 'setData') throw new FsError('EIO', 'unexpected multi result');
+        movedCzxid = txnStat.stat.czxid;
         moved = true;
       }, [parent.path, newParent.path]),
       [this.zkPath(from), this.zkPath(to)],
@@ -1955,11 +1951,11 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     if (collect) this.chunks.collectLater(collect);
     this.entriesChangedHere(parent, exchange ? name : undefined, name);
     this.entriesChangedHere(newParent, newName, undefined);
-    this.moveNodes(from, to, exchange);
+    this.moveNodes(from, to, exchange, movedCzxid);
   }
 
-  /** Our rename moved znodes: the kernel's nodes keep their ids and follow to the new paths. */
-  private moveNodes(from: string, to: string, exchange: boolean): void {
+  /** Our rename moved znodes (re-created them, with czxid `czxid`): the kernel's nodes keep their ids and follow to the new paths. */
+  private moveNodes(from: string, to: string, exchange: boolean, czxid: bigint): void {
     const moves: Array<[ZkNode, string]> = [];
     for (const [p, node] of this.nodes) {
       if (isUnder(p, from)) moves.push([node, to + p.slice(from.length)]);
@@ -1974,8 +1970,8 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       node.path = path;
       this.nodes.set(path, node);
       if (node.pending) continue; // no znode was moved for it: nothing to re-read
+      node.stat = { ...node.stat, czxid };
       node.stale = true;
-      node.adopt = true;
       this.entriesChanged(node);
     }
   }

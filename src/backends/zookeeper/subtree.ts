@@ -71,6 +71,10 @@ export function movedMeta(t: Subtree, d: Defaults, ordinal: number): EntryMeta {
 /**
  * Creates `t` at `zkPath`, parents before children; every directory gets a
  * marker holding its children's attributes, all stamped "this transaction".
+ * The root is made empty and given its bytes by the second op, a setData:
+ * a create in a multi answers without a Stat, and that setData's tells the
+ * transaction's zxid, the czxid of every znode made (and puts the root at
+ * data version 1, as a new entry).
  */
 export function createOps(
   t: Subtree,
@@ -80,7 +84,10 @@ export function createOps(
   encode: ((entries: Map<string, EntryMeta>, fresh: ReadonlySet<string>) => Buffer) | undefined,
   ordinals: { next: number },
 ): MultiOp[] {
-  const ops: MultiOp[] = [{ op: 'create', path: zkPath, data: t.data, acl }];
+  const ops: MultiOp[] = [
+    { op: 'create', path: zkPath, data: Buffer.alloc(0), acl },
+    { op: 'setData', path: zkPath, data: t.data, version: 0 },
+  ];
   if (t.kind !== 'dir') return ops;
   if (!encode) {
     // A layout without markers: the znodes alone.
