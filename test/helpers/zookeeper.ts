@@ -179,7 +179,7 @@ export async function startZooKeeper(opts: { tickTimeMs?: number; heap?: string 
 export async function startProxy(
   targetPort: number,
   opts: { coalesceMs?: number } = {},
-): Promise<{ port: number; cut(): void; restore(): void; hold(): void; release(): void; close(): Promise<void> }> {
+): Promise<{ port: number; cut(): void; restore(): void; hold(): void; heldChunks(): number; release(): void; close(): Promise<void> }> {
   const conns = new Set<net.Socket>();
   let open = true;
   let holding = false;
@@ -229,6 +229,8 @@ export async function startProxy(
     hold() {
       holding = true;
     },
+    /** What the server sent since hold(), held back (chunks as read: a reply that came in tells its request was applied). */
+    heldChunks: () => withheld.length,
     release() {
       holding = false;
       // All at once, per client: replies and events it held reach the client in one read.

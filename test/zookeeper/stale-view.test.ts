@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ZkClient } from '../../src/backends/zookeeper/client/client.js';
+import { OPEN_ACL_UNSAFE } from '../../src/backends/zookeeper/client/protocol.js';
 import { mountCli, type CliMount } from '../helpers/mount.js';
 import { errnoCode } from '../helpers/posix.js';
 import { startProxy, startZooKeeper, type ZooKeeperServer } from '../helpers/zookeeper.js';
@@ -135,6 +136,58 @@ describe('ZooKeeper backend, a node whose view is behind', () => {
     const r = await behind(replaceXByFile(t.onA), () => fs.promises.symlink('target', path.join(t.onB, 'X', 'link')));
     assert.equal(r, 'ENOTDIR', b.output());
     await assertStillFile(t);
+  });
+
+  /**
+   * A directory F made by another tool (no marker) in a fresh directory, known to B.
+   * `onB` starts on B; once ZooKeeper has answered B's first request (B asked
+   * whether F is still a directory: yes, held back), F becomes a file, and
+   * only then does B hear anything. Returns how `onB` ended.
+   */
+  async function foreignReplacedMidway(onB: (t: { onB: string; f: string }) => Promise<unknown>): Promise<{ result: string; zkPath: string; f: string }> {
+    const t = await setUp();
+    const zkPath = `${t.zkPath}/X/F`;
+    await plain.create(zkPath, Buffer.alloc(0), OPEN_ACL_UNSAFE);
+    await plain.create(`${zkPath}/child`, Buffer.from('made by another tool'), OPEN_ACL_UNSAFE);
+    const f = path.join(t.onB, 'X', 'F');
+    await eventually(async () => assert.deepEqual(await fs.promises.readdir(f), ['child']));
+    await fs.promises.writeFile(path.join(t.onB, 'moved'), 'to be moved');
+    proxy.hold();
+    let result: Promise<string>;
+    try {
+      result = outcome(onB({ onB: t.onB, f }));
+      await eventually(async () => assert.ok(proxy.heldChunks() > 0));
+      await plain.delete(`${zkPath}/child`);
+      await plain.delete(zkPath);
+      await plain.create(zkPath, Buffer.from('a file now'), OPEN_ACL_UNSAFE);
+    } finally {
+      proxy.release();
+    }
+    return { result: await result, zkPath, f };
+  }
+
+  async function assertForeignNowFile({ zkPath, f }: { zkPath: string; f: string }): Promise<void> {
+    assert.deepEqual((await plain.getChildren(zkPath)).children, [], 'F in ZooKeeper has no children (it is not a directory)');
+    assert.equal((await plain.getData(zkPath)).data.toString(), 'a file now');
+    await eventually(async () => assert.equal(await fs.promises.readFile(f, 'utf8'), 'a file now'));
+  }
+
+  it('a file written in a directory made by another tool (no marker), replaced by a file between B\'s check and its write: nothing is stored, the file stays a file', async () => {
+    const r = await foreignReplacedMidway(({ f }) => fs.promises.writeFile(path.join(f, 'new'), 'data'));
+    assert.equal(r.result, 'ENOENT', b.output());
+    await assertForeignNowFile(r);
+  });
+
+  it('a rename into such a directory: ENOTDIR, the file stays a file', async () => {
+    const r = await foreignReplacedMidway(({ onB, f }) => fs.promises.rename(path.join(onB, 'moved'), path.join(f, 'moved')));
+    assert.equal(r.result, 'ENOTDIR', b.output());
+    await assertForeignNowFile(r);
+  });
+
+  it("chmod of an entry of such a directory (which writes the directory's first map): ENOENT (the entry is gone), the file stays a file", async () => {
+    const r = await foreignReplacedMidway(({ f }) => fs.promises.chmod(path.join(f, 'child'), 0o600));
+    assert.equal(r.result, 'ENOENT', b.output());
+    await assertForeignNowFile(r);
   });
 
   it('a file written on B while A replaces it by a symlink: the close fails with ESTALE, the symlink keeps its target', async () => {

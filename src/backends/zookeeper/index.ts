@@ -104,6 +104,8 @@ export class ZkNode {
    * directory).
    */
   marked = false;
+  /** Directory without a marker (made by another tool): a child it had when last checked (mapToWriteIn), which proves it a directory (dirGuard). */
+  seenChild: string | undefined;
   /** Removed by this process: buffered writes have nowhere to go and are dropped, as on a local disk. */
   unlinked = false;
   /** A file created here whose znode its first commit makes (createLater); until then it exists in this process only. */
@@ -215,7 +217,8 @@ function lostRace(err: unknown): boolean {
   if (!(err instanceof ZkError)) return false;
   if (err.code === ErrorCode.BADVERSION) return true;
   if (!(err instanceof ZkMultiError)) return false;
-  return err.code === ErrorCode.NOTEMPTY || ((err.code === ErrorCode.NODEEXISTS || err.code === ErrorCode.NONODE) && (err.path ?? '').endsWith(`/${MARKER_NAME}`));
+  if (err.code === ErrorCode.NOTEMPTY || (err.code === ErrorCode.NONODE && err.failedOp === 'check')) return true;
+  return (err.code === ErrorCode.NODEEXISTS || err.code === ErrorCode.NONODE) && (err.path ?? '').endsWith(`/${MARKER_NAME}`);
 }
 
 function now(): [number, number] {
@@ -380,9 +383,10 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   /**
    * The attribute map of directory `dir` for a transaction that writes in it,
    * which must check that the directory is still there: writes the map
-   * (version-checked) or checks its marker (see markerCheck). ESTALE if the
-   * directory had a marker and has none now: removed or replaced on another
-   * node (the kernel looks the path up again).
+   * (version-checked) or checks its marker, or in a directory without one a
+   * child of it (see dirGuard). ESTALE if the directory had a marker and has
+   * none now, or has been re-created or emptied since it was looked up:
+   * removed or replaced on another node (the kernel looks the path up again).
    */
   private async mapToWriteIn(dir: string, dirNode = this.nodes.get(dir)): Promise<DirMeta> {
     const meta = await this.loadMeta(dir);
@@ -393,10 +397,12 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     let replaced = dirNode?.marked === true;
     if (!replaced && dirNode && this.rules.markers && dir !== '/') {
       // No marker: a directory made by another tool, or ours replaced before we saw its marker. Its czxid tells.
-      const stat = await this.zk.exists(this.zkPath(dir)).catch((err: unknown) => {
+      const now = await this.zk.getChildren(this.zkPath(dir)).catch((err: unknown) => {
+        if (err instanceof ZkError && err.code === ErrorCode.NONODE) return undefined;
         throw errnoFromZk(err);
       });
-      replaced = stat?.czxid !== dirNode.stat.czxid || stat.numChildren === 0;
+      replaced = now?.stat.czxid !== dirNode.stat.czxid || now.children.length === 0;
+      dirNode.seenChild = now?.children[0];
     }
     if (replaced && dirNode) {
       dirNode.stale = true;
@@ -405,9 +411,19 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     return meta;
   }
 
-  /** The op that fails a transaction if directory `dir` lost its marker (see mapToWriteIn); none for a directory without one. */
-  private markerCheck(dir: string, meta: DirMeta): MultiOp[] {
-    return meta.marker ? [{ op: 'check', path: this.markerZkPath(dir), version: -1 }] : [];
+  /**
+   * The op that fails a transaction writing in directory `dir` (its map
+   * `meta`, from mapToWriteIn) if `dir` is no longer a directory: a check
+   * of its marker; in a directory without one (made by another tool), of a
+   * child it had just before (a znode with a child is a directory: creating
+   * the marker, or an entry, under what became a file would make it one).
+   * None when the transaction writes the map of a directory with a marker:
+   * that setData is version-checked.
+   */
+  private dirGuard(dir: ZkNode, meta: DirMeta, writesMap: boolean): MultiOp[] {
+    if (meta.marker) return writesMap ? [] : [{ op: 'check', path: this.markerZkPath(dir.path), version: -1 }];
+    const child = dir.seenChild;
+    return child === undefined ? [] : [{ op: 'check', path: this.zkPath(joinPath(dir.path, child)), version: -1 }];
   }
 
   /** Where a node's attributes live: its parent's map under its name (the root: its own, under "."). */
@@ -699,7 +715,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
           }
         }
         const base = await this.mapToWriteIn(parent.path, parent);
-        const ops: MultiOp[] = meta ? [] : this.markerCheck(parent.path, base);
+        const ops = this.dirGuard(parent, base, meta !== undefined);
         ops.push({ op: 'create', path: zkPath, data: Buffer.alloc(0), acl: this.opts.acl });
         if (kind === 'dir' && this.rules.markers) ops.push({ op: 'create', path: marker, data: Buffer.alloc(0), acl: this.opts.acl });
         // After the marker's create: the Stat counts it.
@@ -1723,8 +1739,10 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
         const entries = new Map(base.entries);
         if (next) entries.set(name, { ...next, z: Number(node.stat.czxid) });
         else entries.delete(name);
-        const [result] = await this.zk.multi([this.metaOp(dir, base, entries)]);
-        this.metaWritten(dir, entries, new Set(), result);
+        // In a directory without a marker, the entry itself proves it still a directory when the map is created (see dirGuard).
+        const guard: MultiOp[] = base.marker ? [] : [{ op: 'check', path: this.zkPath(node.path), version: -1 }];
+        const results = await this.zk.multi([...guard, this.metaOp(dir, base, entries)]);
+        this.metaWritten(dir, entries, new Set(), results[results.length - 1]);
       }, [dir]),
     );
     // Not awaited: chmod holds this inode's lock until we reply (see KernelCache).
@@ -1903,7 +1921,8 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
         if (countNodes(src) + (dst ? countNodes(dst) : 0) > MAX_ORDINAL) {
           throw new FsError('EXDEV', `renaming ${from} moves more than ${MAX_ORDINAL} entries in one ZooKeeper transaction`);
         }
-        const ops: MultiOp[] = [...deleteOps(src)];
+        const guards = [...this.dirGuard(parent, fromMeta, true), ...this.dirGuard(newParent, toMeta, true)];
+        const ops: MultiOp[] = [...new Map(guards.map((g) => [g.path, g])).values(), ...deleteOps(src)];
         if (dst) ops.push(...deleteOps(dst));
         const replaced = dst && !exchange && largeFileSize(dst.meta, dst.stat) !== undefined ? decodeManifest(dst.data) : undefined;
         if (replaced) {

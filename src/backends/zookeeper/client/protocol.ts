@@ -215,6 +215,8 @@ export class ZkMultiError extends ZkError {
     readonly failedIndex: number,
     readonly codes: number[],
     path?: string,
+    /** What the failed op was. */
+    readonly failedOp?: MultiOp['op'],
   ) {
     super(codes[failedIndex] ?? ErrorCode.SYSTEMERROR, path, `multi op #${failedIndex} failed`);
   }
@@ -243,7 +245,7 @@ export function readMultiResult(r: JuteReader, ops: MultiOp[]): MultiResult[] {
     else if (type === OpCode.setData) results.push({ op: 'setData', stat: readStat(r) });
     else if (type === OpCode.check) results.push({ op: 'check' });
   }
-  if (failed >= 0) throw new ZkMultiError(failed, codes, ops[failed]?.path);
+  if (failed >= 0) throw new ZkMultiError(failed, codes, ops[failed]?.path, ops[failed]?.op);
   return results;
 }
 
