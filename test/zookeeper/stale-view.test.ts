@@ -190,6 +190,49 @@ describe('ZooKeeper backend, a node whose view is behind', () => {
     await assertForeignNowFile(r);
   });
 
+  it('a rename on B of a directory A has just added to: what A added moves with it', async () => {
+    const t = await setUp();
+    const r = await behind(
+      () => fs.writeFileSync(path.join(t.onA, 'X', 'new'), 'added on A'),
+      () => fs.promises.rename(path.join(t.onB, 'X'), path.join(t.onB, 'Y')),
+    );
+    assert.equal(r, 'ok', b.output());
+    assert.equal((await plain.getData(`${t.zkPath}/Y/new`)).data.toString(), 'added on A');
+    assert.equal(await plain.exists(`${t.zkPath}/X`), null);
+    await eventually(async () => assert.equal(fs.readFileSync(path.join(t.onA, 'Y', 'new'), 'utf8'), 'added on A'));
+    await eventually(async () => assert.equal(await fs.promises.readFile(path.join(t.onB, 'Y', 'new'), 'utf8'), 'added on A'));
+  });
+
+  it('a rename on B of a file A has just replaced by a symlink: the symlink moves, a symlink with its target', async () => {
+    const t = await setUp();
+    await fs.promises.writeFile(path.join(t.onB, 'F'), 'a file');
+    await eventually(async () => assert.equal(fs.readFileSync(path.join(t.onA, 'F'), 'utf8'), 'a file'));
+    const r = await behind(
+      () => {
+        fs.rmSync(path.join(t.onA, 'F'));
+        fs.symlinkSync('target', path.join(t.onA, 'F'));
+      },
+      () => fs.promises.rename(path.join(t.onB, 'F'), path.join(t.onB, 'G')),
+    );
+    assert.equal(r, 'ok', b.output());
+    assert.equal((await plain.getData(`${t.zkPath}/G`)).data.toString(), 'target');
+    await eventually(async () => assert.equal(fs.readlinkSync(path.join(t.onA, 'G')), 'target'));
+    await eventually(async () => assert.equal(await fs.promises.readlink(path.join(t.onB, 'G')), 'target'));
+  });
+
+  it('a rename on B of a file onto a name where A has just made a directory with an entry: EISDIR, both stay as they were', async () => {
+    const t = await setUp();
+    await fs.promises.writeFile(path.join(t.onB, 'F'), 'a file');
+    const r = await behind(
+      () => void fs.mkdirSync(path.join(t.onA, 'G', 'inside'), { recursive: true }),
+      () => fs.promises.rename(path.join(t.onB, 'F'), path.join(t.onB, 'G')),
+    );
+    assert.equal(r, 'EISDIR', b.output());
+    assert.deepEqual((await plain.getChildren(`${t.zkPath}/G`)).children.sort(), ['.swarmvol', 'inside']);
+    assert.equal((await plain.getData(`${t.zkPath}/F`)).data.toString(), 'a file');
+    await eventually(async () => assert.deepEqual(await fs.promises.readdir(path.join(t.onB, 'G')), ['inside']));
+  });
+
   it('a file written on B while A replaces it by a symlink: the close fails with ESTALE, the symlink keeps its target', async () => {
     const t = await setUp();
     const onB = path.join(t.onB, 'F');
