@@ -215,9 +215,30 @@ describe('ZooKeeper backend, a node whose view is behind', () => {
       () => fs.promises.rename(path.join(t.onB, 'F'), path.join(t.onB, 'G')),
     );
     assert.equal(r, 'ok', b.output());
+    // B's rename found F was not what B knew (ESTALE: the kernel looked F up again and retried), so B's
+    // file node did not move to G as if it were the symlink: G on B is the symlink at once.
+    assert.equal(await fs.promises.readlink(path.join(t.onB, 'G')), 'target');
+    assert.equal(await outcome(fs.promises.readFile(path.join(t.onB, 'G'), 'utf8')), 'ENOENT', 'G on B is the symlink, to nothing');
     assert.equal((await plain.getData(`${t.zkPath}/G`)).data.toString(), 'target');
     await eventually(async () => assert.equal(fs.readlinkSync(path.join(t.onA, 'G')), 'target'));
-    await eventually(async () => assert.equal(await fs.promises.readlink(path.join(t.onB, 'G')), 'target'));
+  });
+
+  it('a rename on B of a directory in which A has just replaced a file by a symlink: B never reads the target as the file', async () => {
+    const t = await setUp();
+    await fs.promises.writeFile(path.join(t.onB, 'X', 'F'), 'a file');
+    await eventually(async () => assert.equal(fs.readFileSync(path.join(t.onA, 'X', 'F'), 'utf8'), 'a file'));
+    const r = await behind(
+      () => {
+        fs.rmSync(path.join(t.onA, 'X', 'F'));
+        fs.symlinkSync('target', path.join(t.onA, 'X', 'F'));
+      },
+      () => fs.promises.rename(path.join(t.onB, 'X'), path.join(t.onB, 'Y')),
+    );
+    assert.equal(r, 'ok', b.output());
+    // B's node for X/F (a file) moved to Y/F with the directory, but it does not stand for the symlink there.
+    assert.equal(await outcome(fs.promises.readFile(path.join(t.onB, 'Y', 'F'), 'utf8')), 'ENOENT', 'Y/F on B is the symlink, to nothing');
+    await eventually(async () => assert.equal(await fs.promises.readlink(path.join(t.onB, 'Y', 'F')), 'target'));
+    assert.equal((await plain.getData(`${t.zkPath}/Y/F`)).data.toString(), 'target');
   });
 
   it('a rename on B of a file onto a name where A has just made a directory with an entry: EISDIR, both stay as they were', async () => {

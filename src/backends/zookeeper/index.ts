@@ -53,7 +53,7 @@ import { BatchReads, type Listed, maxBatchOps } from './batch-reads.js';
 import { ChangeLog } from './change-log.js';
 import { VolumeQuota } from './quota.js';
 import { DEFAULT_READ_AHEAD, inSuccession, LIST_AHEAD_AFTER, LIST_AHEAD_DIRS, LIST_AHEAD_ENTRIES, LIST_AHEAD_WINDOW, READ_AHEAD_AFTER, READ_AHEAD_UNCLAIMED_BYTES, ReadAhead, type Succession } from './read-ahead.js';
-import { countNodes, createOps, deleteOps, movedMeta, type Subtree, subtreeBytes, subtreeNode } from './subtree.js';
+import { countNodes, createOps, czxidsOf, deleteOps, movedMeta, type Subtree, subtreeBytes, subtreeNode } from './subtree.js';
 
 export { DEFAULT_MAX_FILE_SIZE, DEFAULT_MAX_REQUEST, largestFileSize, MAX_JUTE_MAXBUFFER } from './chunks.js';
 export { DIR_DATA_NAME, LOCKS_NAME, MODES, RESERVED_NAMES, type Mode } from './layout.js';
@@ -132,8 +132,8 @@ export class ZkNode {
     public path: string,
     public stat: Stat,
     readonly kind: Kind,
-    /** For a directory's `.zdata` file: the directory whose own znode data it shows. */
-    readonly dataOf?: string,
+    /** For a directory's `.zdata` file: the directory whose own znode data it shows (a rename moves it along). */
+    public dataOf?: string,
   ) {}
 }
 
@@ -146,6 +146,13 @@ interface PendingCreate {
   creating: Promise<boolean> | undefined;
   /** A write was refused for the quota: the file is never stored (nothing partial), every commit fails with it. */
   refused: FsError | undefined;
+}
+
+/** What our rename re-created: the czxid of the new znodes, and the old czxids of those moved from `from` and (an exchange) from `to`, by path below. */
+interface MovedZnodes {
+  czxid: bigint;
+  from: ReadonlyMap<string, bigint>;
+  to: ReadonlyMap<string, bigint> | undefined;
 }
 
 /** Inode numbers given to files created here before they have a czxid: bit 63, never set by one from a czxid below epoch 2,048. */
@@ -1893,7 +1900,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     await Promise.all([this.materializeUnder(from), this.materializeUnder(to)]);
     const markers = [parent.path, newParent.path].map((d) => this.markerZkPath(d));
     let moved = false;
-    let movedCzxid = 0n;
+    let movedZnodes: MovedZnodes | undefined;
     let collect: string | undefined;
     await this.change(markers, () =>
       this.retrying(async (afterLoss) => {
@@ -1901,12 +1908,14 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
         const [fromMeta, toMeta] = await Promise.all([this.mapToWriteIn(parent.path, parent), this.mapToWriteIn(newParent.path, newParent)]);
         const [src, dst] = await Promise.all([this.readSubtree(from, fromMeta), this.readSubtree(to, toMeta)]);
         if (!src && dst && afterLoss && !exchange) {
-          moved = true; // the attempt cut off by the lost connection did it
-          movedCzxid = dst.stat.czxid;
+          moved = true; // the attempt cut off by the lost connection did it (what it moved is not known: no node takes the new znodes)
           return;
         }
         if (!src) throw new FsError('ENOENT');
         if (exchange && !dst) throw new FsError('ENOENT');
+        // What the kernel asks to move must be what is there: if another node replaced it, this node's view is behind.
+        this.checkCurrent(from, src);
+        if (exchange) this.checkCurrent(to, dst!);
         if (dst && flags & NOREPLACE) throw new FsError('EEXIST');
         if (dst && !exchange) {
           if (src.kind === 'dir' && dst.kind !== 'dir') throw new FsError('ENOTDIR');
@@ -1961,7 +1970,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
         metaDirs.forEach(([dir, , entries, fresh], i) => this.metaWritten(dir, entries, fresh, results[results.length - metaDirs.length + i]));
         const txnStat = results[txnStatAt];
         if (txnStat?.op !== 'setData') throw new FsError('EIO', 'unexpected multi result');
-        movedCzxid = txnStat.stat.czxid;
+        movedZnodes = { czxid: txnStat.stat.czxid, from: czxidsOf(src), to: dst && exchange ? czxidsOf(dst) : undefined };
         moved = true;
       }, [parent.path, newParent.path]),
       [this.zkPath(from), this.zkPath(to)],
@@ -1970,26 +1979,47 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     if (collect) this.chunks.collectLater(collect);
     this.entriesChangedHere(parent, exchange ? name : undefined, name);
     this.entriesChangedHere(newParent, newName, undefined);
-    this.moveNodes(from, to, exchange, movedCzxid);
+    this.moveNodes(from, to, exchange, movedZnodes);
   }
 
-  /** Our rename moved znodes (re-created them, with czxid `czxid`): the kernel's nodes keep their ids and follow to the new paths. */
-  private moveNodes(from: string, to: string, exchange: boolean, czxid: bigint): void {
-    const moves: Array<[ZkNode, string]> = [];
+  /**
+   * ESTALE if our node at `path` stands for another znode than `now` (read
+   * there just now): another node replaced it. The kernel then looks the
+   * name up again (the node is stale, so ZooKeeper is asked) and retries.
+   */
+  private checkCurrent(path: string, now: Subtree): void {
+    const node = this.nodes.get(path);
+    if (!node || node.pending || node.stat.czxid === now.stat.czxid) return;
+    node.stale = true;
+    throw new FsError('ESTALE', `${path} was replaced on another node`);
+  }
+
+  /**
+   * Our rename moved znodes: the kernel's nodes follow to the new paths. A
+   * node takes the czxid of the re-created znode only if it stood for the very
+   * znode moved (the czxid read by the rename, `moved`): a node whose view was
+   * behind (another node had replaced that entry, and the rename moved the
+   * replacement) must not pass for what the rename put there.
+   */
+  private moveNodes(from: string, to: string, exchange: boolean, moved: MovedZnodes | undefined): void {
+    const moves: Array<[ZkNode, string, string, ReadonlyMap<string, bigint> | undefined]> = [];
     for (const [p, node] of this.nodes) {
-      if (isUnder(p, from)) moves.push([node, to + p.slice(from.length)]);
+      if (isUnder(p, from)) moves.push([node, to, p.slice(from.length), moved?.from]);
       else if (isUnder(p, to)) {
-        if (exchange) moves.push([node, from + p.slice(to.length)]);
+        if (exchange) moves.push([node, from, p.slice(to.length), moved?.to]);
         else node.unlinked = true;
       }
     }
     for (const [p] of [...this.nodes]) if (isUnder(p, from) || isUnder(p, to)) this.nodes.delete(p);
     for (const [p] of [...this.metas]) if (isUnder(p, from) || isUnder(p, to)) this.metas.delete(p);
-    for (const [node, path] of moves) {
-      node.path = path;
-      this.nodes.set(path, node);
+    for (const [node, root, below, before] of moves) {
+      node.path = root + below;
+      this.nodes.set(node.path, node);
+      // A directory's .zdata stands for the directory's znode.
+      const znode = node.dataOf === undefined ? below : below.slice(0, below.lastIndexOf('/'));
+      if (node.dataOf !== undefined) node.dataOf = root + znode;
       if (node.pending) continue; // no znode was moved for it: nothing to re-read
-      node.stat = { ...node.stat, czxid };
+      if (moved && before?.get(znode) === node.stat.czxid) node.stat = { ...node.stat, czxid: moved.czxid };
       node.stale = true;
       this.entriesChanged(node);
     }

@@ -46,6 +46,13 @@ export function countNodes(t: Subtree): number {
   return 1 + t.children.reduce((n, c) => n + countNodes(c), 0);
 }
 
+/** The czxid of each znode of `t`, by its path below `t` ('' for `t` itself, '/a/b' below). */
+export function czxidsOf(t: Subtree, below = '', into = new Map<string, bigint>()): Map<string, bigint> {
+  into.set(below, t.stat.czxid);
+  for (const c of t.children) czxidsOf(c, `${below}/${c.name}`, into);
+  return into;
+}
+
 /** Deletes children before parents; each delete checks the data version read. */
 export function deleteOps(t: Subtree): MultiOp[] {
   const ops: MultiOp[] = [];
