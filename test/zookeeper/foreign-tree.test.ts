@@ -113,6 +113,19 @@ describe('ZooKeeper backend, a tree made by other tools', () => {
     assert.throws(() => fs.statSync(path.join(dir, '.zdata')), { code: 'ENOENT' });
   });
 
+  it("keeps a directory's .zdata through a rename of the directory", async () => {
+    await plain.create('/vol/renamed-data', Buffer.from('own bytes'), OPEN_ACL_UNSAFE);
+    await plain.create('/vol/renamed-data/kid', Buffer.from('k'), OPEN_ACL_UNSAFE);
+    const dir = path.join(m.mnt, 'renamed-data');
+    await waitUntil(() => safeIsDir(dir));
+    assert.equal(fs.readFileSync(path.join(dir, '.zdata'), 'utf8'), 'own bytes');
+    fs.renameSync(dir, path.join(m.mnt, 'moved-data'));
+    // The kernel keeps the .zdata it knew, moved with its directory: it shows the moved directory's data.
+    assert.equal(fs.readFileSync(path.join(m.mnt, 'moved-data', '.zdata'), 'utf8'), 'own bytes');
+    fs.writeFileSync(path.join(m.mnt, 'moved-data', '.zdata'), 'written after the move');
+    assert.equal((await plain.getData('/vol/moved-data')).data.toString(), 'written after the move');
+  });
+
   it('refuses writes with EROFS when mounted with --ro', async () => {
     const ro = await mountCli(['--backend', 'zookeeper', '--hosts', zk.connectString, '--path', '/vol', '--ro']);
     try {
