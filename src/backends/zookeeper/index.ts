@@ -403,9 +403,12 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     }
     let replaced = dirNode?.marked === true;
     if (!replaced && dirNode && this.rules.markers && dir !== '/') {
-      // No marker: a directory made by another tool, or ours replaced before we saw its marker. Its czxid tells.
-      const now = await this.zk.getChildren(this.zkPath(dir)).catch((err: unknown) => {
-        if (err instanceof ZkError && err.code === ErrorCode.NONODE) return undefined;
+      // No marker: a directory made by another tool, or ours replaced before we saw its marker. Its czxid
+      // tells; one of its children, checked in the transaction, proves it still a directory then (dirGuard).
+      // The child seen last time serves until a transaction here loses a race (retrying forgets it).
+      const seen = dirNode.seenChild;
+      const now = await (seen === undefined ? this.zk.getChildren(this.zkPath(dir)) : this.zk.exists(this.zkPath(dir)).then((stat) => stat && { stat, children: stat.numChildren > 0 ? [seen] : [] })).catch((err: unknown) => {
+        if (err instanceof ZkError && err.code === ErrorCode.NONODE) return null;
         throw errnoFromZk(err);
       });
       replaced = now?.stat.czxid !== dirNode.stat.czxid || now.children.length === 0;
@@ -612,7 +615,11 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
         const lost = err instanceof ZkError && err.code === ErrorCode.CONNECTIONLOSS && Date.now() < deadline;
         if ((!lostRace(err) && !lost) || i >= MAX_RETRIES) throw errnoFromZk(err);
         afterLoss ||= lost;
-        for (const d of dirs) this.metas.delete(d);
+        for (const d of dirs) {
+          this.metas.delete(d);
+          const dir = this.nodes.get(d);
+          if (dir) dir.seenChild = undefined;
+        }
       }
     }
   }
