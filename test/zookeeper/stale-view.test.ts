@@ -275,6 +275,29 @@ describe('ZooKeeper backend, a node whose view is behind', () => {
     await eventually(async () => assert.equal(await fs.promises.readlink(onB), 'target'));
   });
 
+  it('a file written on B while A re-creates its directory with a symlink of that name: the close fails with ESTALE, the symlink keeps its target', async () => {
+    const t = await setUp();
+    const onB = path.join(t.onB, 'X', 'F');
+    await fs.promises.writeFile(onB, 'old');
+    // One write of X's map, so that the re-created X's map (one symlink made in it) is at the same version.
+    await fs.promises.chmod(onB, 0o600);
+    await eventually(async () => assert.equal(fs.readFileSync(path.join(t.onA, 'X', 'F'), 'utf8'), 'old'));
+    const fh = await fs.promises.open(onB, 'r+');
+    await fh.write('new content, longer than a symlink target should be', 0);
+    const r = await behind(
+      () => {
+        fs.renameSync(path.join(t.onA, 'X'), path.join(t.onA, 'X2'));
+        fs.mkdirSync(path.join(t.onA, 'X'));
+        fs.symlinkSync('target', path.join(t.onA, 'X', 'F'));
+      },
+      () => fh.close(),
+    );
+    assert.equal(r, 'ESTALE', b.output());
+    assert.equal((await plain.getData(`${t.zkPath}/X/F`)).data.toString(), 'target');
+    assert.equal(fs.readlinkSync(path.join(t.onA, 'X', 'F')), 'target');
+    assert.equal(fs.readFileSync(path.join(t.onA, 'X2', 'F'), 'utf8'), 'old');
+  });
+
   it("another node's write right after B's own, heard in the same read as B's reply, is not taken for B's echo", async () => {
     const t = await setUp();
     const onB = path.join(t.onB, 'F');

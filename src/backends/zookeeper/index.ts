@@ -730,10 +730,13 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
         }
         const base = await this.mapToWriteIn(parent.path, parent);
         const ops = this.dirGuard(parent, base, meta !== undefined);
-        ops.push({ op: 'create', path: zkPath, data: Buffer.alloc(0), acl: this.opts.acl });
+        // A symlink is made with its target, at data version 0, and never written again: no file's
+        // version-checked write (a file is at version 1 or more) can land on it.
+        const symlink = kind === 'symlink';
+        ops.push({ op: 'create', path: zkPath, data: symlink ? data : Buffer.alloc(0), acl: this.opts.acl });
         if (kind === 'dir' && this.rules.markers) ops.push({ op: 'create', path: marker, data: Buffer.alloc(0), acl: this.opts.acl });
         // After the marker's create: the Stat counts it.
-        const created = ops.push({ op: 'setData', path: zkPath, data, version: CREATED_VERSION - 1 }) - 1;
+        const created = symlink ? -1 : ops.push({ op: 'setData', path: zkPath, data, version: CREATED_VERSION - 1 }) - 1;
         let entries: Map<string, EntryMeta> | undefined;
         const fresh = new Set([name]);
         if (meta) {
@@ -742,11 +745,24 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
         }
         const results = await this.zk.multi(ops);
         if (entries) this.metaWritten(parent.path, entries, fresh, results[results.length - 1]);
+        if (symlink) return this.createdStat(results, data) ?? (await this.zk.exists(zkPath)) ?? Promise.reject(new FsError('ENOENT'));
         const result = results[created];
         if (result?.op !== 'setData') throw new FsError('EIO', 'unexpected multi result');
         return result.stat;
       }, [parent.path]),
     );
+  }
+
+  /**
+   * The Stat of a leaf znode created with `data` by the transaction whose
+   * results these are, from any setData in it (all its ops share its zxid
+   * and time); undefined if it had none.
+   */
+  private createdStat(results: MultiResult[], data: Buffer): Stat | undefined {
+    const written = results.find((r) => r.op === 'setData');
+    if (written?.op !== 'setData') return undefined;
+    const { mzxid: zxid, mtime: time } = written.stat;
+    return { czxid: zxid, mzxid: zxid, pzxid: zxid, ctime: time, mtime: time, version: 0, cversion: 0, aversion: 0, ephemeralOwner: 0n, dataLength: data.length, numChildren: 0 };
   }
 
   /**
@@ -1447,6 +1463,8 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     // Plain setData is checked against the version we know, so a large file written meanwhile elsewhere is not overwritten without collecting its chunks.
     const checked = this.chunkable(node);
     if (checked && (file.base || file.size > this.inline || largeFileSize(await this.entryMeta(node), node.stat) !== undefined)) return false;
+    // At version 0 (made by another tool, never written here) its version is a symlink's: commitVersion looks first.
+    if (checked && node.stat.version < CREATED_VERSION) return false;
     // The watch said it changed: another node may have put something else under its name, which
     // a version check alone does not see (a new znode starts at the same version). commitVersion looks.
     if (node.stale) return false;
@@ -1951,8 +1969,6 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
         const ordinals = { next: 1 };
         const srcMeta = movedMeta(src, this.opts, ordinals.next++);
         const dstMeta = exchange && dst ? movedMeta(dst, this.opts, ordinals.next++) : undefined;
-        // The second op of a createOps answers with the Stat that tells the czxid of the znodes moved.
-        const txnStatAt = ops.length + 1;
         ops.push(...createOps(src, this.zkPath(to), this.opts.acl, this.opts, encode, ordinals));
         if (exchange && dst) ops.push(...createOps(dst, this.zkPath(from), this.opts.acl, this.opts, encode, ordinals));
         // The moved entries' attributes (with their mtimes pinned) follow them to their new names.
@@ -1975,9 +1991,9 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
         for (const [dir, base, entries, fresh] of metaDirs) ops.push(this.metaOp(dir, base, entries, fresh));
         const results = await this.zk.multi(ops);
         metaDirs.forEach(([dir, , entries, fresh], i) => this.metaWritten(dir, entries, fresh, results[results.length - metaDirs.length + i]));
-        const txnStat = results[txnStatAt];
-        if (txnStat?.op !== 'setData') throw new FsError('EIO', 'unexpected multi result');
-        movedZnodes = { czxid: txnStat.stat.czxid, from: czxidsOf(src), to: dst && exchange ? czxidsOf(dst) : undefined };
+        // Every znode the transaction made has its zxid as czxid: any setData in it tells (none: the nodes are looked up again).
+        const txn = results.find((r) => r.op === 'setData');
+        if (txn?.op === 'setData') movedZnodes = { czxid: txn.stat.mzxid, from: czxidsOf(src), to: dst && exchange ? czxidsOf(dst) : undefined };
         moved = true;
       }, [parent.path, newParent.path]),
       [this.zkPath(from), this.zkPath(to)],

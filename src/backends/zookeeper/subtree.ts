@@ -38,8 +38,10 @@ export interface Subtree {
 /** Bytes a multi spends on one op besides its path and data (header, version, ACL). */
 const OP_OVERHEAD = 64;
 
+/** What moving `t` adds to a multi: a delete and a create per znode, and a setData for each but symlinks (see createOps). */
 export function subtreeBytes(t: Subtree): number {
-  return 2 * (t.zkPath.length + OP_OVERHEAD) + t.data.length + t.children.reduce((n, c) => n + subtreeBytes(c), 0);
+  const ops = t.kind === 'symlink' ? 2 : 3;
+  return ops * (t.zkPath.length + OP_OVERHEAD) + t.data.length + t.children.reduce((n, c) => n + subtreeBytes(c), 0);
 }
 
 export function countNodes(t: Subtree): number {
@@ -78,10 +80,11 @@ export function movedMeta(t: Subtree, d: Defaults, ordinal: number): EntryMeta {
 /**
  * Creates `t` at `zkPath`, parents before children; every directory gets a
  * marker holding its children's attributes, all stamped "this transaction".
- * The root is made empty and given its bytes by the second op, a setData:
- * a create in a multi answers without a Stat, and that setData's tells the
- * transaction's zxid, the czxid of every znode made (and puts the root at
- * data version 1, as a new entry).
+ * A file or directory is made empty and given its bytes by a setData, so it
+ * is at data version 1 as a new entry (and the setData's Stat tells the
+ * transaction's zxid, the czxid of every znode made: a create in a multi
+ * answers without one); a symlink is made with its target, at version 0, as
+ * every symlink (docs/zookeeper-layout.md).
  */
 export function createOps(
   t: Subtree,
@@ -91,10 +94,13 @@ export function createOps(
   encode: ((entries: Map<string, EntryMeta>, fresh: ReadonlySet<string>) => Buffer) | undefined,
   ordinals: { next: number },
 ): MultiOp[] {
-  const ops: MultiOp[] = [
-    { op: 'create', path: zkPath, data: Buffer.alloc(0), acl },
-    { op: 'setData', path: zkPath, data: t.data, version: 0 },
-  ];
+  const ops: MultiOp[] =
+    t.kind === 'symlink'
+      ? [{ op: 'create', path: zkPath, data: t.data, acl }]
+      : [
+          { op: 'create', path: zkPath, data: Buffer.alloc(0), acl },
+          { op: 'setData', path: zkPath, data: t.data, version: 0 },
+        ];
   if (t.kind !== 'dir') return ops;
   if (!encode) {
     // A layout without markers: the znodes alone.
