@@ -190,6 +190,25 @@ describe('ZooKeeper backend, a node whose view is behind', () => {
     await assertForeignNowFile(r);
   });
 
+  it('a directory made on B, in which A makes a symlink before B hears back: B sees the symlink, not a file holding its target', async () => {
+    const t = await setUp();
+    // B knows the directory's names: its lookup of the new name costs no request, the mkdir is the first.
+    await fs.promises.readdir(t.onB);
+    proxy.hold();
+    let made: Promise<string>;
+    try {
+      made = outcome(fs.promises.mkdir(path.join(t.onB, 'D')));
+      // B's mkdir is applied (its reply held back): A makes a symlink in the new directory.
+      await eventually(async () => assert.ok(proxy.heldChunks() > 0));
+      await eventually(async () => fs.symlinkSync('target', path.join(t.onA, 'D', 'L')));
+    } finally {
+      proxy.release();
+    }
+    assert.equal(await made, 'ok', b.output());
+    await eventually(async () => assert.equal(await fs.promises.readlink(path.join(t.onB, 'D', 'L')), 'target'));
+    assert.equal(await outcome(fs.promises.readFile(path.join(t.onB, 'D', 'L'), 'utf8')), 'ENOENT', 'a symlink to nothing');
+  });
+
   it('a rename on B of a directory A has just added to: what A added moves with it', async () => {
     const t = await setUp();
     const r = await behind(
