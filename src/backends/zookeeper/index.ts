@@ -228,6 +228,22 @@ function lostRace(err: unknown): boolean {
   return (err.code === ErrorCode.NODEEXISTS || err.code === ErrorCode.NONODE) && (err.path ?? '').endsWith(`/${MARKER_NAME}`);
 }
 
+/**
+ * The Stat of a setData in a multi's results, if it has one: its mzxid and
+ * mtime are the transaction's zxid and time, shared by all its ops (the
+ * czxid and ctime of every znode it created).
+ */
+function transactionStat(results: MultiResult[]): Stat | undefined {
+  const written = results.find((r) => r.op === 'setData');
+  return written?.op === 'setData' ? written.stat : undefined;
+}
+
+/** The Stat of a leaf znode created with `data`, never written, by the transaction `txn` (see transactionStat). */
+function createdLeafStat(txn: Stat, data: Buffer): Stat {
+  const { mzxid: zxid, mtime: time } = txn;
+  return { czxid: zxid, mzxid: zxid, pzxid: zxid, ctime: time, mtime: time, version: 0, cversion: 0, aversion: 0, ephemeralOwner: 0n, dataLength: data.length, numChildren: 0 };
+}
+
 function now(): [number, number] {
   const ms = Date.now();
   return [Math.floor(ms / 1000), (ms % 1000) * 1e6];
@@ -406,11 +422,19 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       // No marker: a directory made by another tool, or ours replaced before we saw its marker. Its czxid
       // tells; one of its children, checked in the transaction, proves it still a directory then (dirGuard).
       // The child seen last time serves until a transaction here loses a race (retrying forgets it).
+      const zkPath = this.zkPath(dir);
       const seen = dirNode.seenChild;
-      const now = await (seen === undefined ? this.zk.getChildren(this.zkPath(dir)) : this.zk.exists(this.zkPath(dir)).then((stat) => stat && { stat, children: stat.numChildren > 0 ? [seen] : [] })).catch((err: unknown) => {
-        if (err instanceof ZkError && err.code === ErrorCode.NONODE) return null;
-        throw errnoFromZk(err);
-      });
+      let now: { stat: Stat; children: string[] } | null;
+      try {
+        if (seen === undefined) now = await this.zk.getChildren(zkPath);
+        else {
+          const stat = await this.zk.exists(zkPath);
+          now = stat && { stat, children: stat.numChildren > 0 ? [seen] : [] };
+        }
+      } catch (err) {
+        if (!(err instanceof ZkError && err.code === ErrorCode.NONODE)) throw errnoFromZk(err);
+        now = null;
+      }
       replaced = now?.stat.czxid !== dirNode.stat.czxid || now.children.length === 0;
       dirNode.seenChild = now?.children[0];
     }
@@ -745,24 +769,18 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
         }
         const results = await this.zk.multi(ops);
         if (entries) this.metaWritten(parent.path, entries, fresh, results[results.length - 1]);
-        if (symlink) return this.createdStat(results, data) ?? (await this.zk.exists(zkPath)) ?? Promise.reject(new FsError('ENOENT'));
+        if (symlink) {
+          // Its Stat follows from the transaction's (no setData in it, in a directory without a map yet: asked).
+          const txn = transactionStat(results);
+          const stat = txn ? createdLeafStat(txn, data) : await this.zk.exists(zkPath);
+          if (!stat) throw new FsError('ENOENT');
+          return stat;
+        }
         const result = results[created];
         if (result?.op !== 'setData') throw new FsError('EIO', 'unexpected multi result');
         return result.stat;
       }, [parent.path]),
     );
-  }
-
-  /**
-   * The Stat of a leaf znode created with `data` by the transaction whose
-   * results these are, from any setData in it (all its ops share its zxid
-   * and time); undefined if it had none.
-   */
-  private createdStat(results: MultiResult[], data: Buffer): Stat | undefined {
-    const written = results.find((r) => r.op === 'setData');
-    if (written?.op !== 'setData') return undefined;
-    const { mzxid: zxid, mtime: time } = written.stat;
-    return { czxid: zxid, mzxid: zxid, pzxid: zxid, ctime: time, mtime: time, version: 0, cversion: 0, aversion: 0, ephemeralOwner: 0n, dataLength: data.length, numChildren: 0 };
   }
 
   /**
@@ -1955,8 +1973,8 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
         if (countNodes(src) + (dst ? countNodes(dst) : 0) > MAX_ORDINAL) {
           throw new FsError('EXDEV', `renaming ${from} moves more than ${MAX_ORDINAL} entries in one ZooKeeper transaction`);
         }
-        const guards = [...this.dirGuard(parent, fromMeta, true), ...this.dirGuard(newParent, toMeta, true)];
-        const ops: MultiOp[] = [...new Map(guards.map((g) => [g.path, g])).values(), ...deleteOps(src)];
+        const sameDir = parent.path === newParent.path;
+        const ops: MultiOp[] = [...this.dirGuard(parent, fromMeta, true), ...(sameDir ? [] : this.dirGuard(newParent, toMeta, true)), ...deleteOps(src)];
         if (dst) ops.push(...deleteOps(dst));
         const replaced = dst && !exchange && largeFileSize(dst.meta, dst.stat) !== undefined ? decodeManifest(dst.data) : undefined;
         if (replaced) {
@@ -1972,7 +1990,6 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
         ops.push(...createOps(src, this.zkPath(to), this.opts.acl, this.opts, encode, ordinals));
         if (exchange && dst) ops.push(...createOps(dst, this.zkPath(from), this.opts.acl, this.opts, encode, ordinals));
         // The moved entries' attributes (with their mtimes pinned) follow them to their new names.
-        const sameDir = parent.path === newParent.path;
         const fromEntries = new Map(fromMeta.entries);
         const toEntries = sameDir ? fromEntries : new Map(toMeta.entries);
         const fromFresh = new Set<string>();
@@ -1991,9 +2008,9 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
         for (const [dir, base, entries, fresh] of metaDirs) ops.push(this.metaOp(dir, base, entries, fresh));
         const results = await this.zk.multi(ops);
         metaDirs.forEach(([dir, , entries, fresh], i) => this.metaWritten(dir, entries, fresh, results[results.length - metaDirs.length + i]));
-        // Every znode the transaction made has its zxid as czxid: any setData in it tells (none: the nodes are looked up again).
-        const txn = results.find((r) => r.op === 'setData');
-        if (txn?.op === 'setData') movedZnodes = { czxid: txn.stat.mzxid, from: czxidsOf(src), to: dst && exchange ? czxidsOf(dst) : undefined };
+        // Without a setData in it, what the rename made is not known: the nodes are looked up again.
+        const txn = transactionStat(results);
+        if (txn) movedZnodes = { czxid: txn.mzxid, from: czxidsOf(src), to: dst && exchange ? czxidsOf(dst) : undefined };
         moved = true;
       }, [parent.path, newParent.path]),
       [this.zkPath(from), this.zkPath(to)],
