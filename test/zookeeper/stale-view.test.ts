@@ -260,6 +260,30 @@ describe('ZooKeeper backend, a node whose view is behind', () => {
     assert.equal((await plain.getData(`${t.zkPath}/Y/F`)).data.toString(), 'target');
   });
 
+  it("a rename on B whose reply a lost connection cuts off: B reads the file under its new name at once", async () => {
+    const t = await setUp();
+    await fs.promises.writeFile(path.join(t.onB, 'F'), 'renamed across a lost connection');
+    const stale = path.join(t.onB, 'G');
+    proxy.hold();
+    let renamed: Promise<string>;
+    try {
+      renamed = outcome(fs.promises.rename(path.join(t.onB, 'F'), stale));
+      // B's reads before the transaction are answered; then its reply is held, and lost with the connection.
+      await eventually(async () => assert.ok(proxy.heldChunks() > 0));
+      await sleep(50);
+      proxy.release();
+      proxy.hold();
+      await eventually(async () => assert.notEqual(await plain.exists(`${t.zkPath}/G`), null), 5000);
+      proxy.cut();
+      proxy.restore();
+    } finally {
+      proxy.release();
+    }
+    assert.equal(await renamed, 'ok', b.output());
+    assert.equal(await fs.promises.readFile(stale, 'utf8'), 'renamed across a lost connection');
+    assert.equal((await fs.promises.stat(stale)).size, 'renamed across a lost connection'.length);
+  });
+
   it('a rename on B of a file onto a name where A has just made a directory with an entry: EISDIR, both stay as they were', async () => {
     const t = await setUp();
     await fs.promises.writeFile(path.join(t.onB, 'F'), 'a file');

@@ -1944,6 +1944,8 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     const markers = [parent.path, newParent.path].map((d) => this.markerZkPath(d));
     let moved = false;
     let movedZnodes: MovedZnodes | undefined;
+    /** What the last attempt sent to be moved: if a lost connection cut its reply off, what the retry finds moved. */
+    let sentSrc: Subtree | undefined;
     let collect: string | undefined;
     await this.change(markers, () =>
       this.retrying(async (afterLoss) => {
@@ -1951,7 +1953,9 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
         const [fromMeta, toMeta] = await Promise.all([this.mapToWriteIn(parent.path, parent), this.mapToWriteIn(newParent.path, newParent)]);
         const [src, dst] = await Promise.all([this.readSubtree(from, fromMeta), this.readSubtree(to, toMeta)]);
         if (!src && dst && afterLoss && !exchange) {
-          moved = true; // the attempt cut off by the lost connection did it (what it moved is not known: no node takes the new znodes)
+          // The attempt cut off by the lost connection did it: what is at `to` now is what it made.
+          moved = true;
+          if (sentSrc) movedZnodes = { czxid: dst.stat.czxid, from: czxidsOf(sentSrc), to: undefined };
           return;
         }
         if (!src) throw new FsError('ENOENT');
@@ -2006,6 +2010,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
         if (!sameDir) metaDirs.push([parent.path, fromMeta, fromEntries, fromFresh]);
         if (!this.rules.markers) metaDirs.length = 0;
         for (const [dir, base, entries, fresh] of metaDirs) ops.push(this.metaOp(dir, base, entries, fresh));
+        sentSrc = src;
         const results = await this.zk.multi(ops);
         metaDirs.forEach(([dir, , entries, fresh], i) => this.metaWritten(dir, entries, fresh, results[results.length - metaDirs.length + i]));
         // Without a setData in it, what the rename made is not known: the nodes are looked up again.
