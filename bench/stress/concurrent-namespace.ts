@@ -9,12 +9,14 @@
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { mountCli } from '../../test/helpers/mount.js';
 import { snapshot } from '../../test/helpers/namespace-exerciser.js';
 import { eventually } from '../../test/helpers/posix.js';
 import { startTwoNodes } from '../../test/helpers/zookeeper.js';
+import { watchLayout } from './layout-watch.js';
 import { RACE_ERRNOS } from './race-errnos.js';
 
 const WORKER = path.join(path.dirname(fileURLToPath(import.meta.url)), 'namespace-worker.js');
@@ -49,8 +51,10 @@ function runWorker(root: string, seed: number): Promise<WorkerReport> {
  */
 async function round(seed: number): Promise<void> {
   const nodes = await startTwoNodes('/race');
+  let layout: ReturnType<typeof watchLayout> | undefined;
   try {
     const { a, b, zk } = nodes;
+    layout = watchLayout(nodes.plain, '/race');
     const writers = [a.mnt, b.mnt].flatMap((mnt, n) => Array.from({ length: WRITERS_PER_NODE }, (_, i) => runWorker(mnt, seed + n * WRITERS_PER_NODE + i)));
     const totals: Record<string, number> = {};
     const examples: string[] = [];
@@ -63,6 +67,13 @@ async function round(seed: number): Promise<void> {
       const result = k.slice(k.indexOf(' ') + 1).replace(/ \(.*\)$/, '');
       return result !== 'OK' && !RACE_ERRNOS.has(result);
     });
+    const broken = await layout.stop();
+    if (broken.length > 0) {
+      // The server's transaction log tells which transaction did it (bench/README.md, "Stress").
+      const kept = `/tmp/stress-zk-${seed}`;
+      fs.cpSync(zk.dataDir, kept, { recursive: true });
+      assert.fail(`symlinks broken in ZooKeeper (server data kept in ${kept}):\n${broken.join('\n')}\n${examples.join('\n')}`);
+    }
     const succeeded = Object.entries(totals).filter(([k]) => k.endsWith(' OK')).reduce((n, [, v]) => n + v, 0);
     assert.ok(succeeded > OPS, `the writers did something: ${JSON.stringify(totals)}`);
 
@@ -82,6 +93,7 @@ async function round(seed: number): Promise<void> {
     }
     assert.deepEqual(unexpected, [], `answers no local file system gives: ${JSON.stringify(unexpected)}\n${examples.join('\n')}\n(${trees})\nall: ${JSON.stringify(totals)}\nnode A:\n${a.output().slice(-3000)}\nnode B:\n${b.output().slice(-3000)}`);
   } finally {
+    await layout?.stop().catch(() => undefined);
     await nodes.stop();
   }
 }

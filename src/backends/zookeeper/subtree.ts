@@ -68,6 +68,8 @@ export function deleteOps(t: Subtree): MultiOp[] {
 export function movedMeta(t: Subtree, d: Defaults, ordinal: number): EntryMeta {
   const a = attrOf(t.kind, t.stat, t.meta, d, 0, t.name);
   let moved: EntryMeta = { ...(t.meta ?? { z: 0 }), z: 0, mt: [a.mtime.sec, a.mtime.nsec], at: [a.atime.sec, a.atime.nsec], mz: 0, i: ordinal };
+  // The type goes by what is moved: a znode with children is a directory, whatever its entry said.
+  delete moved.t;
   if (t.kind === 'symlink') moved.t = 'l';
   // A large file's manifest is re-created too: its size stays valid for the new znode.
   const large = largeFileSize(t.meta, t.stat);
