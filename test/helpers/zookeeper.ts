@@ -179,7 +179,7 @@ export async function startZooKeeper(opts: { tickTimeMs?: number; heap?: string 
 export async function startProxy(
   targetPort: number,
   opts: { coalesceMs?: number } = {},
-): Promise<{ port: number; cut(): void; restore(): void; hold(): void; heldChunks(): number; release(): void; close(): Promise<void> }> {
+): Promise<{ port: number; cut(): void; restore(): void; hold(): void; heldChunks(): number; heldReplies(): number; releaseEvents(): void; release(): void; close(): Promise<void> }> {
   const conns = new Set<net.Socket>();
   let open = true;
   let holding = false;
@@ -217,6 +217,21 @@ export async function startProxy(
     upstream.on('error', drop).on('close', drop);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  /** What is held, per client, as whole frames (length-prefixed: an xid below 0 is a watch event or a ping) and what follows them. */
+  const heldFrames = () => {
+    const byClient = new Map<net.Socket, Buffer>();
+    for (const [client, chunk] of withheld) byClient.set(client, Buffer.concat([byClient.get(client) ?? Buffer.alloc(0), chunk]));
+    return [...byClient].map(([client, bytes]) => {
+      const frames: Array<{ xid: number; bytes: Buffer }> = [];
+      let at = 0;
+      while (at + 8 <= bytes.length && at + 4 + bytes.readInt32BE(at) <= bytes.length) {
+        const end = at + 4 + bytes.readInt32BE(at);
+        frames.push({ xid: bytes.readInt32BE(at + 4), bytes: bytes.subarray(at, end) });
+        at = end;
+      }
+      return { client, frames, partial: bytes.subarray(at) };
+    });
+  };
   return {
     port: (server.address() as net.AddressInfo).port,
     cut() {
@@ -231,6 +246,17 @@ export async function startProxy(
     },
     /** What the server sent since hold(), held back (chunks as read: a reply that came in tells its request was applied). */
     heldChunks: () => withheld.length,
+    /** Replies held (not events), whole: each tells a request of the client was answered. */
+    heldReplies: () => heldFrames().reduce((n, c) => n + c.frames.filter((f) => f.xid >= 0).length, 0),
+    /** Lets the held watch events through and keeps holding the replies: the client hears of changes before the replies that show them. */
+    releaseEvents() {
+      const held = heldFrames();
+      withheld.length = 0;
+      for (const { client, frames, partial } of held) {
+        if (!client.destroyed) client.write(Buffer.concat(frames.filter((f) => f.xid < 0).map((f) => f.bytes)));
+        withheld.push([client, Buffer.concat([...frames.filter((f) => f.xid >= 0).map((f) => f.bytes), partial])]);
+      }
+    },
     release() {
       holding = false;
       // All at once, per client: replies and events it held reach the client in one read.

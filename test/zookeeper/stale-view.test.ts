@@ -6,13 +6,14 @@
 // B is only ever touched asynchronously here: its proxy runs in this process.
 
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ZkClient } from '../../src/backends/zookeeper/client/client.js';
 import { OPEN_ACL_UNSAFE } from '../../src/backends/zookeeper/client/protocol.js';
 import { mountCli, type CliMount } from '../helpers/mount.js';
-import { errnoCode } from '../helpers/posix.js';
+import { errnoCode, PY_PRELUDE, RENAME_EXCHANGE } from '../helpers/posix.js';
 import { startProxy, startZooKeeper, type ZooKeeperServer } from '../helpers/zookeeper.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -41,6 +42,17 @@ async function outcome(p: Promise<unknown>): Promise<string> {
   } catch (err) {
     return errnoCode(err as NodeJS.ErrnoException) ?? String(err);
   }
+}
+
+/** renameat2(2) in a child process (B may not be blocked on here): resolves to 'OK' or the errno name. */
+function renameat2Async(from: string, to: string, flags: number): Promise<string> {
+  const code = `
+libc.renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+print(cerr(libc.renameat2(-100, os.fsencode(A[0]), -100, os.fsencode(A[1]), int(A[2]))))
+`;
+  return new Promise((resolve, reject) => {
+    execFile('python3', ['-c', PY_PRELUDE + code, from, to, String(flags)], (err, stdout) => (err ? reject(err) : resolve(stdout.trim())));
+  });
 }
 
 describe('ZooKeeper backend, a node whose view is behind', () => {
@@ -359,6 +371,55 @@ describe('ZooKeeper backend, a node whose view is behind', () => {
     );
     assert.equal(r, 'ok', b.output());
     await eventually(async () => assert.equal(await fs.promises.readFile(onB, 'utf8'), 'from the plain client'));
+  });
+
+  it("a file B re-reads while its own exchange is applied, the replies heard together: each name keeps its node", async () => {
+    const t = await setUp();
+    const [fileOnB, linkOnB] = [path.join(t.onB, 'F'), path.join(t.onB, 'L')];
+    fs.writeFileSync(path.join(t.onA, 'F'), 'the file');
+    fs.symlinkSync('target', path.join(t.onA, 'L'));
+    await eventually(async () => assert.equal(await fs.promises.readlink(linkOnB), 'target'));
+    const fd = await fs.promises.open(fileOnB, 'r');
+    try {
+      // A writes F: B's node for it is stale, and the next fstat on B re-reads it.
+      fs.writeFileSync(path.join(t.onA, 'F'), 'written on A');
+      await eventually(async () => assert.equal((await plain.getData(`${t.zkPath}/F`)).stat.version, 2));
+      await sleep(100);
+      proxy.hold();
+      let exchanged: Promise<string>;
+      let stat: Promise<fs.Stats>;
+      try {
+        exchanged = renameat2Async(fileOnB, linkOnB, RENAME_EXCHANGE);
+        // B hears the replies to its reads, until its transaction is applied (F is the symlink now) ...
+        for (let i = 0; (await plain.getData(`${t.zkPath}/F`)).data.toString() !== 'target'; i++) {
+          assert.ok(i < 500, 'B sent its transaction');
+          proxy.release();
+          proxy.hold();
+          await sleep(10);
+        }
+        // ... then its events, not its reply.
+        await eventually(async () => assert.ok(proxy.heldReplies() > 0));
+        proxy.releaseEvents();
+        await sleep(50);
+        // B re-reads F now (after the transaction): its reply and the transaction's reach B in one read.
+        const replies = proxy.heldReplies();
+        stat = fd.stat();
+        await eventually(async () => assert.ok(proxy.heldReplies() > replies));
+        await sleep(50);
+      } finally {
+        proxy.release();
+      }
+      assert.equal(await exchanged, 'OK', b.output());
+      // The open file moved to L with its name, and is still the file (A's version of it), on B as in ZooKeeper.
+      const st = await stat.catch((err: NodeJS.ErrnoException) => assert.fail(`fstat: ${err.code}\n${b.output()}`));
+      assert.ok(st.isFile());
+      assert.equal(st.size, 'written on A'.length);
+      assert.equal(await fs.promises.readFile(linkOnB, 'utf8'), 'written on A');
+      assert.equal(await fs.promises.readlink(fileOnB), 'target');
+      assert.equal((await plain.getData(`${t.zkPath}/L`)).data.toString(), 'written on A');
+    } finally {
+      await fd.close();
+    }
   });
 
   it('chmod on B of a file A has just replaced by a symlink: the symlink keeps its type and target', async () => {

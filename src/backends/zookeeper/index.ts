@@ -263,6 +263,8 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   private readonly inflight = new Map<string, InFlight>();
   /** Subtrees a rename of ours is moving: events anywhere under them are held too. */
   private readonly inflightTrees = new Map<string, InFlight>();
+  /** Our renames in flight (the ZooKeeper paths of their two subtrees), until they have moved our nodes. */
+  private readonly renames = new Set<{ trees: string[]; done: Promise<void> }>();
   private cache: KernelCache<ZkNode> | undefined;
   private readonly rules: ModeRules;
   /** file mode: directories made here that have no entry yet (ZooKeeper would call them files). */
@@ -510,6 +512,31 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     }
   }
 
+  /**
+   * readFresh for a read whose result our nodes keep; undefined if a rename
+   * of ours moving one of `zkPaths` was in flight at its start or end. Such a
+   * read may be served after the rename's transaction while our nodes are
+   * still at their old paths, or they may have moved while it was out:
+   * kept, what it found at a path would pass for what is there now (a file
+   * node would hold the target of the symlink an exchange put in its old
+   * place). The caller starts again, from the nodes' new paths, once the
+   * rename is over.
+   */
+  private async readUnmoved<T>(zkPaths: string[], read: () => Promise<T>): Promise<{ value: T } | undefined> {
+    const before = this.renameOver(zkPaths);
+    const value = await this.readFresh(zkPaths, read);
+    const after = this.renameOver(zkPaths);
+    if (!before && !after) return { value };
+    await Promise.all([before, after]);
+    return undefined;
+  }
+
+  /** Our renames in flight that move one of `zkPaths` (ZooKeeper paths), settled once our nodes have moved; undefined if none. */
+  private renameOver(zkPaths: readonly string[]): Promise<unknown> | undefined {
+    const moving = [...this.renames].filter((r) => zkPaths.some((p) => r.trees.some((t) => isUnder(p, t))));
+    return moving.length > 0 ? Promise.all(moving.map((r) => r.done)) : undefined;
+  }
+
   /** Re-reads a node's Stat after the watch said it changed; ENOENT if it is gone or became something else. */
   private async refresh(node: ZkNode): Promise<ZkNode> {
     if (!node.stale || node.pending) return node;
@@ -519,7 +546,9 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     let meta: DirMeta;
     try {
       const zkPath = this.zkPath(target);
-      [stat, meta] = await this.readFresh([zkPath, this.markerZkPath(dir)], () => Promise.all([this.zk.exists(zkPath), this.loadMeta(dir)]));
+      const read = await this.readUnmoved([zkPath, this.markerZkPath(dir)], () => Promise.all([this.zk.exists(zkPath), this.loadMeta(dir)]));
+      if (!read) return await this.refresh(node);
+      [stat, meta] = read.value;
     } catch (err) {
       throw errnoFromZk(err);
     }
@@ -919,6 +948,10 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
 
   /** Answered from the cache at once when it can be (no promise): a known node, or a name known to be missing. */
   lookup(_ctx: RequestContext, parent: ZkNode, name: string): MaybePromise<Lookup<ZkNode> | undefined> {
+    return this.lookupIn(parent, name);
+  }
+
+  private lookupIn(parent: ZkNode, name: string): MaybePromise<Lookup<ZkNode> | undefined> {
     if (name === this.rules.dataName) {
       const withData = (dir: ZkNode) => {
         const zdata = this.dirDataNode(dir);
@@ -948,7 +981,9 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     let map: DirMeta;
     try {
       const zkPath = this.zkPath(path);
-      [found, map] = await this.readFresh([zkPath, this.markerZkPath(parent.path)], () => Promise.all([this.zk.getData(zkPath).catch(missing), this.loadMeta(parent.path)]));
+      const read = await this.readUnmoved([zkPath, this.markerZkPath(parent.path)], () => Promise.all([this.zk.getData(zkPath).catch(missing), this.loadMeta(parent.path)]));
+      if (!read) return await this.lookupIn(parent, name);
+      [found, map] = read.value;
     } catch (err) {
       throw errnoFromZk(err);
     }
@@ -997,12 +1032,13 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   private async fetchAhead(path: string): Promise<number> {
     const { dir, name } = parentOf(path);
     const zkPath = this.zkPath(path);
+    const renamingBefore = this.renameOver([zkPath]);
     const {
       value: [found, map],
       changed: [changed, metaChanged],
     } = await this.changes.read([zkPath, this.markerZkPath(dir)], () => Promise.all([this.batch.getData(zkPath), this.loadMeta(dir)]));
-    // Gone, changed meanwhile (the lookup will read it), or open here (an open file's content is its own business).
-    if (!found || changed || metaChanged || this.nodes.get(path)?.file) return 0;
+    // Gone, changed meanwhile or being renamed here (the lookup will read it), or open here (an open file's content is its own business).
+    if (!found || changed || metaChanged || renamingBefore || this.renameOver([zkPath]) || this.nodes.get(path)?.file) return 0;
     const node = this.remember(path, found.stat, metaFor(map, name, found.stat));
     this.keepUnclaimed(node, found.data);
     return found.data.length;
@@ -1142,6 +1178,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     const zkPaths = children.map((c) => this.zkPath(joinPath(node.path, c)));
     let stats: Array<Listed | null>;
     let changed: boolean[];
+    const movingBefore = zkPaths.map((p) => this.renameOver([p]) !== undefined);
     try {
       ({ value: stats, changed } = await this.changes.read(zkPaths, () => this.batch.statMany(zkPaths, this.opts.mode !== 'dir')));
     } catch (err) {
@@ -1156,14 +1193,14 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       const path = joinPath(node.path, name);
       let kind: Kind;
       let ino: bigint | undefined;
-      if (current && !changed[i]) {
+      if (current && !changed[i] && !movingBefore[i] && !this.renameOver([zkPaths[i]])) {
         const child = this.remember(path, stat, meta);
         kind = child.kind;
         ino = child.ino;
         // The content came along: a read (or readlink) of it after the listing costs no request.
         if (data && kind !== 'dir' && !child.data && !child.file) this.keepUnclaimed(child, data);
       } else {
-        // A child changed meanwhile (or the entries did) is listed but not cached: its lookup reads it again.
+        // A child changed meanwhile (or the entries did, or a rename of ours is moving it) is listed but not cached: its lookup reads it again.
         const known = this.nodes.get(path);
         kind = known?.pending ? 'file' : this.kindAt(path, stat, meta);
         ino = known?.ino;
@@ -1205,7 +1242,9 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     }
     try {
       const zkPath = this.zkPath(node.dataOf ?? node.path);
-      const r = await this.readFresh([zkPath], () => this.zk.getData(zkPath));
+      const read = await this.readUnmoved([zkPath], () => this.zk.getData(zkPath));
+      if (!read) return await this.content(node, reading);
+      const r = read.value;
       if (!node.dataOf && node.stat.czxid !== 0n && r.stat.czxid !== node.stat.czxid) {
         // Another znode under this name: what the kernel asks about was removed on another node and
         // the name reused (a symlink's target must not become a file's content). ESTALE makes the
@@ -1947,84 +1986,94 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     /** What the last attempt sent to be moved: if a lost connection cut its reply off, what the retry finds moved. */
     let sentSrc: Subtree | undefined;
     let collect: string | undefined;
-    await this.change(markers, () =>
-      this.retrying(async (afterLoss) => {
-        collect = undefined;
-        const [fromMeta, toMeta] = await Promise.all([this.mapToWriteIn(parent.path, parent), this.mapToWriteIn(newParent.path, newParent)]);
-        const [src, dst] = await Promise.all([this.readSubtree(from, fromMeta), this.readSubtree(to, toMeta)]);
-        if (!src && dst && afterLoss && !exchange) {
-          // The attempt cut off by the lost connection did it: what is at `to` now is what it made.
+    const trees = [this.zkPath(from), this.zkPath(to)];
+    // What is read meanwhile under the two names is not kept until our nodes have moved (renameOver).
+    let settle!: () => void;
+    const renaming = { trees, done: new Promise<void>((resolve) => (settle = resolve)) };
+    this.renames.add(renaming);
+    try {
+      await this.change(markers, () =>
+        this.retrying(async (afterLoss) => {
+          collect = undefined;
+          const [fromMeta, toMeta] = await Promise.all([this.mapToWriteIn(parent.path, parent), this.mapToWriteIn(newParent.path, newParent)]);
+          const [src, dst] = await Promise.all([this.readSubtree(from, fromMeta), this.readSubtree(to, toMeta)]);
+          if (!src && dst && afterLoss && !exchange) {
+            // The attempt cut off by the lost connection did it: what is at `to` now is what it made.
+            moved = true;
+            if (sentSrc) movedZnodes = { czxid: dst.stat.czxid, from: czxidsOf(sentSrc), to: undefined };
+            return;
+          }
+          if (!src) throw new FsError('ENOENT');
+          if (exchange && !dst) throw new FsError('ENOENT');
+          // What the kernel asks to move must be what is there: if another node replaced it, this node's view is behind.
+          this.checkCurrent(from, src);
+          if (exchange) this.checkCurrent(to, dst!);
+          if (dst && flags & NOREPLACE) throw new FsError('EEXIST');
+          if (dst && !exchange) {
+            if (src.kind === 'dir' && dst.kind !== 'dir') throw new FsError('ENOTDIR');
+            if (src.kind !== 'dir' && dst.kind === 'dir') throw new FsError('EISDIR');
+            if (dst.kind === 'dir' && dst.children.length > 0) throw new FsError('ENOTEMPTY');
+          }
+          const bytes = subtreeBytes(src) + (dst ? subtreeBytes(dst) : 0);
+          if (bytes > this.opts.maxRequest - REQUEST_HEADROOM) {
+            // EXDEV: mv and friends then copy and delete, entry by entry.
+            throw new FsError('EXDEV', `renaming ${from} (${countNodes(src)} znodes, about ${bytes} bytes) exceeds what one ZooKeeper transaction takes (${this.opts.maxRequest} bytes)`);
+          }
+          if (countNodes(src) + (dst ? countNodes(dst) : 0) > MAX_ORDINAL) {
+            throw new FsError('EXDEV', `renaming ${from} moves more than ${MAX_ORDINAL} entries in one ZooKeeper transaction`);
+          }
+          const sameDir = parent.path === newParent.path;
+          const ops: MultiOp[] = [...this.dirGuard(parent, fromMeta, true), ...(sameDir ? [] : this.dirGuard(newParent, toMeta, true)), ...deleteOps(src)];
+          if (dst) ops.push(...deleteOps(dst));
+          const replaced = dst && !exchange && largeFileSize(dst.meta, dst.stat) !== undefined ? decodeManifest(dst.data) : undefined;
+          if (replaced) {
+            // A large file replaced by the rename: its chunks become garbage in the same transaction.
+            ops.push(this.chunks.garbage(replaced.g, chunkNames(replaced)));
+            collect = replaced.g;
+          }
+          const encode = this.rules.markers ? (e: Map<string, EntryMeta>, fresh: ReadonlySet<string>) => encodeMeta(e, fresh) : undefined;
+          // Ordinal 0 is never used: the moved entries' inode numbers come from 1 up.
+          const ordinals = { next: 1 };
+          const srcMeta = movedMeta(src, this.opts, ordinals.next++);
+          const dstMeta = exchange && dst ? movedMeta(dst, this.opts, ordinals.next++) : undefined;
+          ops.push(...createOps(src, this.zkPath(to), this.opts.acl, this.opts, encode, ordinals));
+          if (exchange && dst) ops.push(...createOps(dst, this.zkPath(from), this.opts.acl, this.opts, encode, ordinals));
+          // The moved entries' attributes (with their mtimes pinned) follow them to their new names.
+          const fromEntries = new Map(fromMeta.entries);
+          const toEntries = sameDir ? fromEntries : new Map(toMeta.entries);
+          const fromFresh = new Set<string>();
+          const toFresh = sameDir ? fromFresh : new Set<string>();
+          fromEntries.delete(name);
+          toEntries.delete(newName);
+          toEntries.set(newName, srcMeta);
+          toFresh.add(newName);
+          if (dstMeta) {
+            fromEntries.set(name, dstMeta);
+            fromFresh.add(name);
+          }
+          const metaDirs: Array<[string, DirMeta, Map<string, EntryMeta>, Set<string>]> = [[newParent.path, toMeta, toEntries, toFresh]];
+          if (!sameDir) metaDirs.push([parent.path, fromMeta, fromEntries, fromFresh]);
+          if (!this.rules.markers) metaDirs.length = 0;
+          for (const [dir, base, entries, fresh] of metaDirs) ops.push(this.metaOp(dir, base, entries, fresh));
+          sentSrc = src;
+          const results = await this.zk.multi(ops);
+          metaDirs.forEach(([dir, , entries, fresh], i) => this.metaWritten(dir, entries, fresh, results[results.length - metaDirs.length + i]));
+          // Without a setData in it, what the rename made is not known: the nodes are looked up again.
+          const txn = transactionStat(results);
+          if (txn) movedZnodes = { czxid: txn.mzxid, from: czxidsOf(src), to: dst && exchange ? czxidsOf(dst) : undefined };
           moved = true;
-          if (sentSrc) movedZnodes = { czxid: dst.stat.czxid, from: czxidsOf(sentSrc), to: undefined };
-          return;
-        }
-        if (!src) throw new FsError('ENOENT');
-        if (exchange && !dst) throw new FsError('ENOENT');
-        // What the kernel asks to move must be what is there: if another node replaced it, this node's view is behind.
-        this.checkCurrent(from, src);
-        if (exchange) this.checkCurrent(to, dst!);
-        if (dst && flags & NOREPLACE) throw new FsError('EEXIST');
-        if (dst && !exchange) {
-          if (src.kind === 'dir' && dst.kind !== 'dir') throw new FsError('ENOTDIR');
-          if (src.kind !== 'dir' && dst.kind === 'dir') throw new FsError('EISDIR');
-          if (dst.kind === 'dir' && dst.children.length > 0) throw new FsError('ENOTEMPTY');
-        }
-        const bytes = subtreeBytes(src) + (dst ? subtreeBytes(dst) : 0);
-        if (bytes > this.opts.maxRequest - REQUEST_HEADROOM) {
-          // EXDEV: mv and friends then copy and delete, entry by entry.
-          throw new FsError('EXDEV', `renaming ${from} (${countNodes(src)} znodes, about ${bytes} bytes) exceeds what one ZooKeeper transaction takes (${this.opts.maxRequest} bytes)`);
-        }
-        if (countNodes(src) + (dst ? countNodes(dst) : 0) > MAX_ORDINAL) {
-          throw new FsError('EXDEV', `renaming ${from} moves more than ${MAX_ORDINAL} entries in one ZooKeeper transaction`);
-        }
-        const sameDir = parent.path === newParent.path;
-        const ops: MultiOp[] = [...this.dirGuard(parent, fromMeta, true), ...(sameDir ? [] : this.dirGuard(newParent, toMeta, true)), ...deleteOps(src)];
-        if (dst) ops.push(...deleteOps(dst));
-        const replaced = dst && !exchange && largeFileSize(dst.meta, dst.stat) !== undefined ? decodeManifest(dst.data) : undefined;
-        if (replaced) {
-          // A large file replaced by the rename: its chunks become garbage in the same transaction.
-          ops.push(this.chunks.garbage(replaced.g, chunkNames(replaced)));
-          collect = replaced.g;
-        }
-        const encode = this.rules.markers ? (e: Map<string, EntryMeta>, fresh: ReadonlySet<string>) => encodeMeta(e, fresh) : undefined;
-        // Ordinal 0 is never used: the moved entries' inode numbers come from 1 up.
-        const ordinals = { next: 1 };
-        const srcMeta = movedMeta(src, this.opts, ordinals.next++);
-        const dstMeta = exchange && dst ? movedMeta(dst, this.opts, ordinals.next++) : undefined;
-        ops.push(...createOps(src, this.zkPath(to), this.opts.acl, this.opts, encode, ordinals));
-        if (exchange && dst) ops.push(...createOps(dst, this.zkPath(from), this.opts.acl, this.opts, encode, ordinals));
-        // The moved entries' attributes (with their mtimes pinned) follow them to their new names.
-        const fromEntries = new Map(fromMeta.entries);
-        const toEntries = sameDir ? fromEntries : new Map(toMeta.entries);
-        const fromFresh = new Set<string>();
-        const toFresh = sameDir ? fromFresh : new Set<string>();
-        fromEntries.delete(name);
-        toEntries.delete(newName);
-        toEntries.set(newName, srcMeta);
-        toFresh.add(newName);
-        if (dstMeta) {
-          fromEntries.set(name, dstMeta);
-          fromFresh.add(name);
-        }
-        const metaDirs: Array<[string, DirMeta, Map<string, EntryMeta>, Set<string>]> = [[newParent.path, toMeta, toEntries, toFresh]];
-        if (!sameDir) metaDirs.push([parent.path, fromMeta, fromEntries, fromFresh]);
-        if (!this.rules.markers) metaDirs.length = 0;
-        for (const [dir, base, entries, fresh] of metaDirs) ops.push(this.metaOp(dir, base, entries, fresh));
-        sentSrc = src;
-        const results = await this.zk.multi(ops);
-        metaDirs.forEach(([dir, , entries, fresh], i) => this.metaWritten(dir, entries, fresh, results[results.length - metaDirs.length + i]));
-        // Without a setData in it, what the rename made is not known: the nodes are looked up again.
-        const txn = transactionStat(results);
-        if (txn) movedZnodes = { czxid: txn.mzxid, from: czxidsOf(src), to: dst && exchange ? czxidsOf(dst) : undefined };
-        moved = true;
-      }, [parent.path, newParent.path]),
-      [this.zkPath(from), this.zkPath(to)],
-    );
-    if (!moved) return;
-    if (collect) this.chunks.collectLater(collect);
-    this.entriesChangedHere(parent, exchange ? name : undefined, name);
-    this.entriesChangedHere(newParent, newName, undefined);
-    this.moveNodes(from, to, exchange, movedZnodes);
+        }, [parent.path, newParent.path]),
+        trees,
+      );
+      if (!moved) return;
+      if (collect) this.chunks.collectLater(collect);
+      this.entriesChangedHere(parent, exchange ? name : undefined, name);
+      this.entriesChangedHere(newParent, newName, undefined);
+      this.moveNodes(from, to, exchange, movedZnodes);
+    } finally {
+      this.renames.delete(renaming);
+      settle();
+    }
   }
 
   /**
