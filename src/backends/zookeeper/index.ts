@@ -762,26 +762,33 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
    * file made since with other content is not ours: EEXIST too.
    */
   private async storeEntry(parent: ZkNode, name: string, kind: Kind, meta: EntryMeta | undefined, data: Buffer): Promise<Stat> {
-    const path = joinPath(parent.path, name);
-    const zkPath = this.zkPath(path);
-    const marker = `${zkPath}/${MARKER_NAME}`;
     const before = this.zk.lastSeenZxid;
     // Only what this request writes is claimed: another node's change of the parent's attribute
     // map (a symlink made there) must reach the cache.
-    const claimed = [zkPath, ...(kind === 'dir' ? [marker] : []), ...(meta ? [this.markerZkPath(parent.path)] : [])];
+    const zkPathNow = this.zkPath(joinPath(parent.path, name));
+    const claimed = [zkPathNow, ...(kind === 'dir' ? [`${zkPathNow}/${MARKER_NAME}`] : []), ...(meta ? [this.markerZkPath(parent.path)] : [])];
     return this.change(claimed, () =>
       this.retrying(async (afterLoss) => {
         if (afterLoss) {
           // The attempt cut off by the lost connection may have created it: a znode made since is ours,
           // if a file, only with exactly this content (else another node made it meanwhile).
-          const existing = await this.zk.getData(zkPath).catch(missing);
+          const existing = await this.zk.getData(this.zkPath(joinPath(parent.path, name))).catch(missing);
           if (existing && existing.stat.czxid > before) {
             if (kind === 'file' && (existing.stat.version !== CREATED_VERSION || !existing.data.equals(data))) throw new FsError('EEXIST');
             this.metas.delete(parent.path);
             return existing.stat;
           }
         }
-        const base = await this.mapToWriteIn(parent.path, parent);
+        // The directory's path as the map was read: a rename of ours moving it meanwhile starts the attempt
+        // again (the guard, the create and the map must name one directory).
+        let dir: string;
+        let base: DirMeta;
+        do {
+          dir = parent.path;
+          base = await this.mapToWriteIn(dir, parent);
+        } while (parent.path !== dir);
+        const zkPath = this.zkPath(joinPath(dir, name));
+        const marker = `${zkPath}/${MARKER_NAME}`;
         const ops = this.dirGuard(parent, base, meta !== undefined);
         // A symlink is made with its target, at data version 0, and never written again: no file's
         // version-checked write (a file is at version 1 or more) can land on it.
@@ -794,10 +801,10 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
         const fresh = new Set([name]);
         if (meta) {
           entries = new Map(base.entries).set(name, meta);
-          ops.push(this.metaOp(parent.path, base, entries, fresh));
+          ops.push(this.metaOp(dir, base, entries, fresh));
         }
         const results = await this.zk.multi(ops);
-        if (entries) this.metaWritten(parent.path, entries, fresh, results[results.length - 1]);
+        if (entries) this.metaWritten(dir, entries, fresh, results[results.length - 1]);
         if (symlink) {
           // Its Stat follows from the transaction's (no setData in it, in a directory without a map yet: asked).
           const txn = transactionStat(results);
