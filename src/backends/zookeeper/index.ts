@@ -265,6 +265,8 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   private readonly inflightTrees = new Map<string, InFlight>();
   /** Our renames in flight (the ZooKeeper paths of their two subtrees), until they have moved our nodes. */
   private readonly renames = new Set<{ trees: string[]; done: Promise<void> }>();
+  /** How many of our renames have ended (moved our nodes or failed): a read that saw one end keeps nothing. */
+  private renamesEnded = 0;
   private cache: KernelCache<ZkNode> | undefined;
   private readonly rules: ModeRules;
   /** file mode: directories made here that have no entry yet (ZooKeeper would call them files). */
@@ -514,19 +516,22 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
 
   /**
    * readFresh for a read whose result our nodes keep; undefined if a rename
-   * of ours moving one of `zkPaths` was in flight at its start or end. Such a
-   * read may be served after the rename's transaction while our nodes are
-   * still at their old paths, or they may have moved while it was out:
-   * kept, what it found at a path would pass for what is there now (a file
-   * node would hold the target of the symlink an exchange put in its old
-   * place). The caller starts again, from the nodes' new paths, once the
-   * rename is over.
+   * of ours moving one of `zkPaths` was in flight at its start or end, or
+   * any rename of ours ended meanwhile (readFresh may have sent it again
+   * after one began). Such a read may be served after the rename's
+   * transaction while our nodes are still at their old paths, or they may
+   * have moved while it was out: kept, what it found at a path would pass
+   * for what is there now (a file node would hold the target of the symlink
+   * an exchange put in its old place: both have the transaction's czxid).
+   * The caller starts again, from the nodes' new paths, once the rename is
+   * over.
    */
   private async readUnmoved<T>(zkPaths: string[], read: () => Promise<T>): Promise<{ value: T } | undefined> {
     const before = this.renameOver(zkPaths);
+    const moves = this.renamesEnded;
     const value = await this.readFresh(zkPaths, read);
     const after = this.renameOver(zkPaths);
-    if (!before && !after) return { value };
+    if (!before && !after && this.renamesEnded === moves) return { value };
     await Promise.all([before, after]);
     return undefined;
   }
@@ -979,6 +984,8 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     const ahead = this.readAhead?.take(path);
     if (ahead) {
       await ahead;
+      // A rename of ours moved the directory meanwhile: the name is looked up where it is now.
+      if (joinPath(parent.path, name) !== path) return this.lookupIn(parent, name);
       const fetched = this.nodes.get(path);
       if (fetched && !fetched.stale && (fetched.data || fetched.kind === 'dir')) return this.lookupResult(fetched);
       known = fetched;
@@ -1040,12 +1047,13 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     const { dir, name } = parentOf(path);
     const zkPath = this.zkPath(path);
     const renamingBefore = this.renameOver([zkPath]);
+    const moves = this.renamesEnded;
     const {
       value: [found, map],
       changed: [changed, metaChanged],
     } = await this.changes.read([zkPath, this.markerZkPath(dir)], () => Promise.all([this.batch.getData(zkPath), this.loadMeta(dir)]));
     // Gone, changed meanwhile or being renamed here (the lookup will read it), or open here (an open file's content is its own business).
-    if (!found || changed || metaChanged || renamingBefore || this.renameOver([zkPath]) || this.nodes.get(path)?.file) return 0;
+    if (!found || changed || metaChanged || renamingBefore || this.renameOver([zkPath]) || this.renamesEnded !== moves || this.nodes.get(path)?.file) return 0;
     const node = this.remember(path, found.stat, metaFor(map, name, found.stat));
     this.keepUnclaimed(node, found.data);
     return found.data.length;
@@ -1162,12 +1170,14 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     let map: DirMeta;
     // An entry change reported while the listing is fetched may be missing from it: then it is not kept.
     const version = node.entriesVersion;
+    // Nor is a listing during which a rename of ours ended: it may have read one path and kept under another.
+    const moves = this.renamesEnded;
     try {
       const [r, m] = await Promise.all([this.zk.getChildren(this.zkPath(node.path)), this.loadMeta(node.path)]);
       children = r.children.filter((c) => !this.rules.reserved.has(c)).sort();
       if (node.entriesVersion === version) node.names = this.namesIn(node, children);
       map = m;
-      if (r.stat.czxid === node.stat.czxid) {
+      if (r.stat.czxid === node.stat.czxid && this.renamesEnded === moves) {
         node.stat = r.stat;
         node.stale = false;
       }
@@ -1191,7 +1201,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     } catch (err) {
       throw errnoFromZk(err);
     }
-    const current = node.entriesVersion === version && !this.changes.changedSince(this.markerZkPath(node.path), since);
+    const current = node.entriesVersion === version && !this.changes.changedSince(this.markerZkPath(node.path), since) && this.renamesEnded === moves;
     children.forEach((name, i) => {
       const listed = stats[i];
       if (!listed) return; // deleted meanwhile
@@ -2079,6 +2089,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       this.moveNodes(from, to, exchange, movedZnodes);
     } finally {
       this.renames.delete(renaming);
+      this.renamesEnded++;
       settle();
     }
   }
