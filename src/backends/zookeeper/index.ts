@@ -220,7 +220,15 @@ function replacedPerMap(map: DirMeta, name: string, stat: Stat): boolean {
  * just made is one too: a rename of that directory moves them as well, and
  * rmdir or unlink then tells ENOTEMPTY or EISDIR from what is there.
  */
+/** A write built from a node's path, which a rename of ours moved before it was sent: built again from the new path. */
+class MovedByRename extends FsError {
+  constructor(path: string) {
+    super('ESTALE', `${path} kept being moved by renames on this node`);
+  }
+}
+
 function lostRace(err: unknown): boolean {
+  if (err instanceof MovedByRename) return true;
   if (!(err instanceof ZkError)) return false;
   if (err.code === ErrorCode.BADVERSION) return true;
   if (!(err instanceof ZkMultiError)) return false;
@@ -1542,12 +1550,16 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     // The watch said it changed: another node may have put something else under its name, which
     // a version check alone does not see (a new znode starts at the same version). commitVersion looks.
     if (node.stale) return false;
+    const at = node.dataOf ?? node.path;
+    const moves = this.renamesEnded;
     const { dir, name } = parentOf(node.path);
     const map = checked ? await this.loadMeta(dir) : NO_MARKER;
     if (replacedPerMap(map, name, node.stat)) return false;
     const { data, snapshot } = await file.contentBytes();
-    const target = this.zkPath(node.dataOf ?? node.path);
+    const target = this.zkPath(at);
     await this.checkQuota(node, file, data.length - node.stat.dataLength);
+    // A rename of ours moved it, or is moving it, meanwhile: commitVersion writes it where it is.
+    if ((node.dataOf ?? node.path) !== at || this.renamesEnded !== moves || this.renameOver([target]) || node.stale) return false;
     let stat: Stat;
     try {
       if (!map.marker) stat = await this.change([target], () => this.zk.setData(target, data, checked ? node.stat.version : -1));
@@ -1606,12 +1618,18 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       if (oldPin) this.unpinLater(oldPin);
       if (old) this.chunks.collectLater(old.g);
     };
-    const target = this.zkPath(node.path);
-    const { dir, name } = parentOf(node.path);
-    const marker = this.markerZkPath(dir);
+    const claimedDir = parentOf(node.path).dir;
     try {
-      await this.change([target, marker], () =>
+      await this.change([this.zkPath(node.path), this.markerZkPath(claimedDir)], () =>
         this.retrying(async () => {
+          // Every path of an attempt is the node's when it starts; a rename of ours moving it
+          // before the write is sent makes it start again (MovedByRename), after that rename.
+          await this.renameOver([this.zkPath(node.path)]);
+          const at = node.path;
+          const moves = this.renamesEnded;
+          const target = this.zkPath(at);
+          const { dir, name } = parentOf(at);
+          const marker = this.markerZkPath(dir);
           const [cur, base] = await this.readFresh([target, marker], () => Promise.all([this.zk.getData(target), this.loadMeta(dir)]));
           const curMeta = metaFor(base, name, cur.stat);
           // Whatever czxid this node took (a rename of ours, a file another node made first), its content goes to a file only.
@@ -1663,13 +1681,14 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
           const pin = manifest && this.chunks.newPin(gen);
           if (pin) ops.push(pin.op);
           const old = garbage.length > 0 ? curManifest : undefined;
+          if (node.path !== at || this.renamesEnded !== moves || this.renameOver([target])) throw new MovedByRename(at);
           if (manifest && pin) sent = { gen, manifest, snapshot, pin: pin.path, old };
           const results = await this.zk.multi(ops);
           if (metaChanged) this.metaWritten(dir, entries, new Set(), results[1]);
           const first = results[0];
           if (first?.op !== 'setData') throw new FsError('EIO', 'unexpected multi result');
           finish(first.stat, data, manifest, snapshot, pin?.path, old);
-        }, [dir]),
+        }, [claimedDir]),
       );
     } finally {
       if (!switched && attempt && attempt.names.length > 0) this.chunks.abandon(attempt.gen, attempt.names);
