@@ -1,6 +1,10 @@
 // What the stress tool checks in ZooKeeper itself, while the writers run: the
 // hybrid layout's rule that a symlink's znode (its parent's map says 't: l'
-// for its czxid) never has children and is never written (data version 0).
+// for its czxid) never has children and is never written (data version 0),
+// and its converse: every other znode the mounts make is at data version 1
+// or more (created empty, then set), so a leaf at version 0 that the map does
+// not call a symlink is a symlink that lost its type (a file holding its
+// target, on every node).
 // The mounts' tree comparison cannot see a broken symlink of this kind: a
 // znode with children shows as a directory on every node alike.
 //
@@ -35,12 +39,14 @@ export async function brokenSymlinks(zk: ZkClient, root: string): Promise<string
         if (!stat) return;
         const entry = map.entries.get(name);
         const symlink = entry?.t === 'l' && entry.z === Number(stat.czxid);
-        if (symlink && (stat.numChildren > 0 || stat.version !== 0)) {
+        const brokenSymlink = symlink && (stat.numChildren > 0 || stat.version !== 0);
+        const lostType = !symlink && stat.numChildren === 0 && stat.version === 0;
+        if (brokenSymlink || lostType) {
           const again = await zk.exists(`${dir}/${MARKER_NAME}`).catch(gone);
           if (again?.version === marker.stat.version) {
             const children = stat.numChildren > 0 ? (await zk.getChildren(path).catch(gone))?.children : undefined;
             found.push(
-              `${path}: its parent's map (version ${marker.stat.version}, mzxid ${marker.stat.mzxid}) says symlink, but the znode (czxid ${stat.czxid}, mzxid ${stat.mzxid}, pzxid ${stat.pzxid}) ` +
+              `${path}: its parent's map (version ${marker.stat.version}, mzxid ${marker.stat.mzxid}) says ${symlink ? 'symlink' : `${entry ? JSON.stringify(entry) : 'nothing'} (not a symlink)`}, but the znode (czxid ${stat.czxid}, mzxid ${stat.mzxid}, pzxid ${stat.pzxid}) ` +
                 `has data version ${stat.version} and ${stat.numChildren} children${children ? ` [${children.join(', ')}]` : ''}`,
             );
           }
