@@ -12,6 +12,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ZkClient } from '../../src/backends/zookeeper/client/client.js';
 import { OPEN_ACL_UNSAFE } from '../../src/backends/zookeeper/client/protocol.js';
+import { decodeMeta, MARKER_NAME } from '../../src/backends/zookeeper/layout.js';
 import { mountCli, type CliMount } from '../helpers/mount.js';
 import { errnoCode, PY_PRELUDE, RENAME_EXCHANGE } from '../helpers/posix.js';
 import { startProxy, startZooKeeper, type ZooKeeperServer } from '../helpers/zookeeper.js';
@@ -420,6 +421,50 @@ describe('ZooKeeper backend, a node whose view is behind', () => {
     } finally {
       await fd.close();
     }
+  });
+
+  it('chmod on B of a file in a directory its own exchange is moving: the attributes go to the file, the symlink the exchange put in its place stays one', async () => {
+    const t = await setUp();
+    for (const d of ['D1', 'D2']) fs.mkdirSync(path.join(t.onA, d));
+    fs.writeFileSync(path.join(t.onA, 'D1', 'x'), 'the file');
+    fs.symlinkSync('nowhere', path.join(t.onA, 'D2', 'x'));
+    const [d1, d2] = [path.join(t.onB, 'D1'), path.join(t.onB, 'D2')];
+    await eventually(async () => assert.equal(await fs.promises.readlink(path.join(d2, 'x')), 'nowhere'));
+    assert.equal(await fs.promises.readFile(path.join(d1, 'x'), 'utf8'), 'the file');
+    proxy.hold();
+    let exchanged: Promise<string>;
+    let chmodded: Promise<string>;
+    try {
+      exchanged = renameat2Async(d1, d2, RENAME_EXCHANGE);
+      // B hears the replies to its reads, until its transaction is applied (D1/x is the symlink now) ...
+      for (let i = 0; (await plain.getData(`${t.zkPath}/D1/x`)).data.toString() !== 'nowhere'; i++) {
+        assert.ok(i < 500, 'B sent its transaction');
+        proxy.release();
+        proxy.hold();
+        await sleep(10);
+      }
+      // ... and its events, not its reply: the exchange is applied, B's nodes are still at their old paths.
+      await eventually(async () => assert.ok(proxy.heldReplies() > 0));
+      proxy.releaseEvents();
+      await sleep(50);
+      // chmod of the file, by the name the kernel still has (D1/x). Whatever B reads for it now is
+      // heard together with the exchange's reply, which moves the file and gives it the czxid the
+      // symlink has too.
+      chmodded = outcome(fs.promises.chmod(path.join(d1, 'x'), 0o600));
+      await sleep(300);
+    } finally {
+      proxy.release();
+    }
+    assert.equal(await exchanged, 'OK', b.output());
+    assert.equal(await chmodded, 'ok', b.output());
+    // In ZooKeeper: D1/x the symlink (its map entry says so), D2/x the file with the new mode.
+    const map = await plain.getData(`${t.zkPath}/D1/${MARKER_NAME}`);
+    assert.equal(decodeMeta(map.data, map.stat.version, map.stat.mzxid).entries.get('x')?.t, 'l', map.data.toString());
+    assert.equal(fs.readlinkSync(path.join(t.onA, 'D1', 'x')), 'nowhere');
+    assert.equal(fs.readFileSync(path.join(t.onA, 'D2', 'x'), 'utf8'), 'the file');
+    await eventually(async () => assert.equal(fs.statSync(path.join(t.onA, 'D2', 'x')).mode & 0o7777, 0o600));
+    assert.equal(await fs.promises.readlink(path.join(d1, 'x')), 'nowhere');
+    assert.equal((await fs.promises.stat(path.join(d2, 'x'))).mode & 0o7777, 0o600);
   });
 
   it('chmod on B of a file A has just replaced by a symlink: the symlink keeps its type and target', async () => {

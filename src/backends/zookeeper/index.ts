@@ -116,6 +116,8 @@ export class ZkNode {
   readonly handles = new Set<ZkHandle>();
   /** Directory: bumped whenever its entries change; a listing fetched across a change is not kept. */
   entriesVersion = 0;
+  /** Bumped whenever a rename of ours moves it: a write prepared at its path is sent only if it did not move meanwhile (even there and back). */
+  moves = 0;
   /** Directory: distinct files fetched cold in a row (READ_AHEAD_GAP_MS apart at most), since its last read-ahead. */
   coldReads: Succession | undefined;
   /** Directory: distinct subdirectories listed cold in a row, since its last list-ahead. */
@@ -224,6 +226,13 @@ function replacedPerMap(map: DirMeta, name: string, stat: Stat): boolean {
 class MovedByRename extends FsError {
   constructor(path: string) {
     super('ESTALE', `${path} kept being moved by renames on this node`);
+  }
+}
+
+/** A rename's directory moved (a rename of ours moved an ancestor) while it was prepared: rename starts again from where it is now. Not a lost race of the transaction: `retrying` passes it on. */
+class DirectoryMoved extends FsError {
+  constructor(path: string) {
+    super('ESTALE', `the directory of ${path} kept being moved by renames on this node`);
   }
 }
 
@@ -671,7 +680,8 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
    * or may not have been applied: `afterLoss` tells the attempt to accept the
    * state it would itself have made.
    */
-  private async retrying<T>(attempt: (afterLoss: boolean) => Promise<T>, dirs: string[]): Promise<T> {
+  /** `dirs`: the directories whose cached maps a lost race drops (a function when a rename of ours may move them between attempts). */
+  private async retrying<T>(attempt: (afterLoss: boolean) => Promise<T>, dirs: readonly string[] | (() => readonly string[])): Promise<T> {
     const deadline = Date.now() + this.zk.opts.operationTimeoutMs;
     let afterLoss = false;
     for (let i = 0; ; i++) {
@@ -681,7 +691,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
         const lost = err instanceof ZkError && err.code === ErrorCode.CONNECTIONLOSS && Date.now() < deadline;
         if ((!lostRace(err) && !lost) || i >= MAX_RETRIES) throw errnoFromZk(err);
         afterLoss ||= lost;
-        for (const d of dirs) {
+        for (const d of typeof dirs === 'function' ? dirs() : dirs) {
           this.metas.delete(d);
           const dir = this.nodes.get(d);
           if (dir) dir.seenChild = undefined;
@@ -753,9 +763,10 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   /** Creates an entry (file, symlink or directory with its marker) now. */
   private async createEntry(ctx: RequestContext, parent: ZkNode, name: string, kind: Kind, perms: number, data: Buffer): Promise<ZkNode> {
     this.checkCreate(name, kind);
-    const path = joinPath(parent.path, name);
     const meta = await this.newMeta(ctx, parent, kind, perms);
     const stat = await this.storeEntry(parent, name, kind, meta, data);
+    // Where the directory is now: a rename of ours may have moved it while the entry was made.
+    const path = joinPath(parent.path, name);
     this.entriesChangedHere(parent, name, undefined);
     if (kind === 'dir' && this.opts.mode === 'file') this.pinnedDirs.add(path);
     const node = this.remember(path, stat, meta && { ...meta, z: Number(stat.czxid) });
@@ -792,14 +803,14 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
             return existing.stat;
           }
         }
-        // The directory's path as the map was read: a rename of ours moving it meanwhile starts the attempt
-        // again (the guard, the create and the map must name one directory).
-        let dir: string;
-        let base: DirMeta;
-        do {
-          dir = parent.path;
-          base = await this.mapToWriteIn(dir, parent);
-        } while (parent.path !== dir);
+        // The directory's path when the attempt starts, after any rename of ours moving it: one moving it
+        // before the transaction is sent starts the attempt again (MovedByRename). The guard, the create
+        // and the map must name one directory, and an exchange leaves the other directory, with a marker
+        // of the same version, at the old path.
+        await this.renameOver([this.zkPath(parent.path)]);
+        const dir = parent.path;
+        const moves = parent.moves;
+        const base = await this.mapToWriteIn(dir, parent);
         const zkPath = this.zkPath(joinPath(dir, name));
         const marker = `${zkPath}/${MARKER_NAME}`;
         const ops = this.dirGuard(parent, base, meta !== undefined);
@@ -816,6 +827,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
           entries = new Map(base.entries).set(name, meta);
           ops.push(this.metaOp(dir, base, entries, fresh));
         }
+        if (parent.path !== dir || parent.moves !== moves || this.renameOver([this.zkPath(dir)])) throw new MovedByRename(joinPath(dir, name));
         const results = await this.zk.multi(ops);
         if (entries) this.metaWritten(dir, entries, fresh, results[results.length - 1]);
         if (symlink) {
@@ -828,7 +840,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
         const result = results[created];
         if (result?.op !== 'setData') throw new FsError('EIO', 'unexpected multi result');
         return result.stat;
-      }, [parent.path]),
+      }, () => [parent.path]),
     );
   }
 
@@ -892,9 +904,10 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
    */
   private async createPending(node: ZkNode, data: Buffer, content: boolean): Promise<boolean> {
     const p = node.pending!;
-    const { dir, name } = parentOf(node.path);
     const gone = () => new FsError('ENOENT', `the directory of ${node.path} was removed or replaced on another node; this file was not stored`);
     for (let attempt = 0; ; attempt++) {
+      // Where the file is now: a rename of ours may move its directory between attempts.
+      const { dir, name } = parentOf(node.path);
       if (this.nodes.get(dir) !== p.parent) throw gone();
       let stat: Stat;
       try {
@@ -909,7 +922,13 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
           // With the map read now, not the cached one: the event of a symlink made there meanwhile may
           // still be held (by our own change's claim) or unapplied, and the symlink would pass for a file
           // whose content this one replaces.
-          [existing, map] = await this.readFresh([zkPath, this.markerZkPath(dir)], () => Promise.all([this.zk.exists(zkPath), this.fetchMeta(dir)]));
+          const read = await this.readUnmoved([zkPath, this.markerZkPath(dir)], () => Promise.all([this.zk.exists(zkPath), this.fetchMeta(dir)]));
+          // A rename of ours moved it meanwhile: again, from where it is now.
+          if (!read) {
+            if (attempt >= MAX_RETRIES) throw new MovedByRename(node.path);
+            continue;
+          }
+          [existing, map] = read.value;
         } catch (e) {
           throw errnoFromZk(e);
         }
@@ -1551,7 +1570,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     // a version check alone does not see (a new znode starts at the same version). commitVersion looks.
     if (node.stale) return false;
     const at = node.dataOf ?? node.path;
-    const moves = this.renamesEnded;
+    const moves = node.moves;
     const { dir, name } = parentOf(node.path);
     const map = checked ? await this.loadMeta(dir) : NO_MARKER;
     if (replacedPerMap(map, name, node.stat)) return false;
@@ -1559,7 +1578,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     const target = this.zkPath(at);
     await this.checkQuota(node, file, data.length - node.stat.dataLength);
     // A rename of ours moved it, or is moving it, meanwhile: commitVersion writes it where it is.
-    if ((node.dataOf ?? node.path) !== at || this.renamesEnded !== moves || this.renameOver([target]) || node.stale) return false;
+    if ((node.dataOf ?? node.path) !== at || node.moves !== moves || this.renameOver([target]) || node.stale) return false;
     let stat: Stat;
     try {
       if (!map.marker) stat = await this.change([target], () => this.zk.setData(target, data, checked ? node.stat.version : -1));
@@ -1626,7 +1645,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
           // before the write is sent makes it start again (MovedByRename), after that rename.
           await this.renameOver([this.zkPath(node.path)]);
           const at = node.path;
-          const moves = this.renamesEnded;
+          const moves = node.moves;
           const target = this.zkPath(at);
           const { dir, name } = parentOf(at);
           const marker = this.markerZkPath(dir);
@@ -1681,7 +1700,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
           const pin = manifest && this.chunks.newPin(gen);
           if (pin) ops.push(pin.op);
           const old = garbage.length > 0 ? curManifest : undefined;
-          if (node.path !== at || this.renamesEnded !== moves || this.renameOver([target])) throw new MovedByRename(at);
+          if (node.path !== at || node.moves !== moves || this.renameOver([target])) throw new MovedByRename(at);
           if (manifest && pin) sent = { gen, manifest, snapshot, pin: pin.path, old };
           const results = await this.zk.multi(ops);
           if (metaChanged) this.metaWritten(dir, entries, new Set(), results[1]);
@@ -1846,10 +1865,16 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   /** Read-modify-write of a node's entry in its directory's map, retried when another node got there first. */
   private async setMeta(node: ZkNode, edit: (current: EntryMeta, attr: Attr) => Promise<EntryMeta>): Promise<void> {
     if (node.dataOf) throw new FsError('EPERM', `${this.rules.dataName} has the attributes of its directory`);
-    const { dir, name } = this.metaKey(node.path);
-    const markerPath = this.markerZkPath(dir);
-    await this.change([markerPath], () =>
+    await this.change([this.markerZkPath(this.metaKey(node.path).dir)], () =>
       this.retrying(async () => {
+        // The entry is the node's where it stands when the attempt starts, and a rename of ours moving
+        // it before the transaction is sent starts it again (MovedByRename): an exchange gives both
+        // entries the transaction's czxid, and the other's entry (a symlink) would get this node's
+        // attributes and lose its type.
+        await this.renameOver([this.zkPath(node.path)]);
+        const at = node.path;
+        const moves = node.moves;
+        const { dir, name } = this.metaKey(at);
         const base = await this.mapToWriteIn(dir);
         // Its entry would replace the newer znode's (a symlink's would lose its type).
         if (replacedPerMap(base, name, node.stat)) {
@@ -1865,10 +1890,11 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
         if (next) entries.set(name, { ...next, z: Number(node.stat.czxid) });
         else entries.delete(name);
         // In a directory without a marker, the entry itself proves it still a directory when the map is created (see dirGuard).
-        const guard: MultiOp[] = base.marker ? [] : [{ op: 'check', path: this.zkPath(node.path), version: -1 }];
+        const guard: MultiOp[] = base.marker ? [] : [{ op: 'check', path: this.zkPath(at), version: -1 }];
+        if (node.path !== at || node.moves !== moves || this.renameOver([this.zkPath(at)])) throw new MovedByRename(at);
         const results = await this.zk.multi([...guard, this.metaOp(dir, base, entries)]);
         this.metaWritten(dir, entries, new Set(), results[results.length - 1]);
-      }, [dir]),
+      }, () => [this.metaKey(node.path).dir]),
     );
     // Not awaited: chmod holds this inode's lock until we reply (see KernelCache).
     if (node.kind === 'symlink' || node.kind === 'file' || node.kind === 'dir') void this.cache?.invalidateNode(node);
@@ -1922,19 +1948,25 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
 
   /** Deletes an entry (a directory with its marker) and its attributes in one transaction. */
   private async remove(parent: ZkNode, name: string, want: 'file' | 'dir'): Promise<void> {
-    const path = joinPath(parent.path, name);
-    const zkPath = this.zkPath(path);
-    const marker = `${zkPath}/${MARKER_NAME}`;
-    const parentMarker = this.markerZkPath(parent.path);
+    let path = joinPath(parent.path, name);
+    const claimedPath = this.zkPath(path);
     let collect: string | undefined;
-    await this.change([zkPath, marker, parentMarker], () =>
+    await this.change([claimedPath, `${claimedPath}/${MARKER_NAME}`, this.markerZkPath(parent.path)], () =>
       this.retrying(async (afterLoss) => {
+        // Every path of an attempt is the directory's when it starts; a rename of ours moving it
+        // before the transaction is sent makes it start again (MovedByRename), after that rename.
+        await this.renameOver([this.zkPath(parent.path)]);
+        const dir = parent.path;
+        const moves = parent.moves;
+        path = joinPath(dir, name);
+        const zkPath = this.zkPath(path);
+        const marker = `${zkPath}/${MARKER_NAME}`;
         const ops: MultiOp[] = [];
         collect = undefined;
         let stat: Stat | null;
         let base: DirMeta;
         try {
-          [stat, base] = await Promise.all([this.zk.exists(zkPath), this.mapToWriteIn(parent.path, parent)]);
+          [stat, base] = await Promise.all([this.zk.exists(zkPath), this.mapToWriteIn(dir, parent)]);
         } catch (err) {
           throw errnoFromZk(err);
         }
@@ -1964,11 +1996,12 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
         if (this.rules.markers && (base.entries.has(name) || (!base.marker && parent !== this.root))) {
           entries = new Map(base.entries);
           entries.delete(name);
-          ops.push(this.metaOp(parent.path, base, entries));
+          ops.push(this.metaOp(dir, base, entries));
         }
+        if (parent.path !== dir || parent.moves !== moves || this.renameOver([zkPath])) throw new MovedByRename(path);
         const results = await this.zk.multi(ops);
-        if (entries) this.metaWritten(parent.path, entries, new Set(), results[results.length - 1]);
-      }, [parent.path]),
+        if (entries) this.metaWritten(dir, entries, new Set(), results[results.length - 1]);
+      }, () => [parent.path]),
     );
     if (collect) this.chunks.collectLater(collect);
     this.entriesChangedHere(parent, undefined, name);
@@ -2010,13 +2043,34 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     const NOREPLACE = 1;
     const EXCHANGE = 2;
     if (flags & ~(NOREPLACE | EXCHANGE) || (flags & NOREPLACE && flags & EXCHANGE)) throw new FsError('EINVAL');
-    const from = joinPath(parent.path, name);
-    const to = joinPath(newParent.path, newName);
+    // Another rename of ours moving either directory (one of their ancestors) while this one is
+    // prepared starts it again, after that rename, from where they are then: an exchange leaves the
+    // other tree at the old paths, with the same czxids and versions, and this rename would move
+    // what the kernel did not ask to move.
+    for (let attempt = 0; ; attempt++) {
+      await this.renameOver([this.zkPath(parent.path), this.zkPath(newParent.path)]);
+      try {
+        return await this.renameAt(parent, parent.path, name, newParent, newParent.path, newName, flags);
+      } catch (err) {
+        if (!(err instanceof DirectoryMoved) || attempt >= MAX_RETRIES) throw err;
+      }
+    }
+  }
+
+  /** rename with `parent` at `dir` and `newParent` at `newDir`; DirectoryMoved if a rename of ours moves either before the transaction is sent. */
+  private async renameAt(parent: ZkNode, dir: string, name: string, newParent: ZkNode, newDir: string, newName: string, flags: number): Promise<void> {
+    const EXCHANGE = 2;
+    const NOREPLACE = 1;
+    const from = joinPath(dir, name);
+    const to = joinPath(newDir, newName);
     if (from === to) return;
     const exchange = (flags & EXCHANGE) !== 0;
+    const moves = [parent.moves, newParent.moves];
+    const movedAway = () => parent.path !== dir || newParent.path !== newDir || parent.moves !== moves[0] || newParent.moves !== moves[1] || this.renameOver([this.zkPath(dir), this.zkPath(newDir)]) !== undefined;
     // The transaction moves znodes: files created here, on either side, get theirs first.
     await Promise.all([this.materializeUnder(from), this.materializeUnder(to)]);
-    const markers = [parent.path, newParent.path].map((d) => this.markerZkPath(d));
+    if (movedAway()) throw new DirectoryMoved(from);
+    const markers = [dir, newDir].map((d) => this.markerZkPath(d));
     let moved = false;
     let movedZnodes: MovedZnodes | undefined;
     /** What the last attempt sent to be moved: if a lost connection cut its reply off, what the retry finds moved. */
@@ -2031,8 +2085,10 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       await this.change(markers, () =>
         this.retrying(async (afterLoss) => {
           collect = undefined;
-          const [fromMeta, toMeta] = await Promise.all([this.mapToWriteIn(parent.path, parent), this.mapToWriteIn(newParent.path, newParent)]);
+          const [fromMeta, toMeta] = await Promise.all([this.mapToWriteIn(dir, parent), this.mapToWriteIn(newDir, newParent)]);
           const [src, dst] = await Promise.all([this.readSubtree(from, fromMeta), this.readSubtree(to, toMeta)]);
+          // Read at the old paths, the subtrees may be what an exchange put there.
+          if (movedAway()) throw new DirectoryMoved(from);
           if (!src && dst && afterLoss && !exchange) {
             // The attempt cut off by the lost connection did it: what is at `to` now is what it made.
             moved = true;
@@ -2058,7 +2114,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
           if (countNodes(src) + (dst ? countNodes(dst) : 0) > MAX_ORDINAL) {
             throw new FsError('EXDEV', `renaming ${from} moves more than ${MAX_ORDINAL} entries in one ZooKeeper transaction`);
           }
-          const sameDir = parent.path === newParent.path;
+          const sameDir = dir === newDir;
           const ops: MultiOp[] = [...this.dirGuard(parent, fromMeta, true), ...(sameDir ? [] : this.dirGuard(newParent, toMeta, true)), ...deleteOps(src)];
           if (dst) ops.push(...deleteOps(dst));
           const replaced = dst && !exchange && largeFileSize(dst.meta, dst.stat) !== undefined ? decodeManifest(dst.data) : undefined;
@@ -2087,10 +2143,11 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
             fromEntries.set(name, dstMeta);
             fromFresh.add(name);
           }
-          const metaDirs: Array<[string, DirMeta, Map<string, EntryMeta>, Set<string>]> = [[newParent.path, toMeta, toEntries, toFresh]];
-          if (!sameDir) metaDirs.push([parent.path, fromMeta, fromEntries, fromFresh]);
+          const metaDirs: Array<[string, DirMeta, Map<string, EntryMeta>, Set<string>]> = [[newDir, toMeta, toEntries, toFresh]];
+          if (!sameDir) metaDirs.push([dir, fromMeta, fromEntries, fromFresh]);
           if (!this.rules.markers) metaDirs.length = 0;
           for (const [dir, base, entries, fresh] of metaDirs) ops.push(this.metaOp(dir, base, entries, fresh));
+          if (movedAway()) throw new DirectoryMoved(from);
           sentSrc = src;
           const results = await this.zk.multi(ops);
           metaDirs.forEach(([dir, , entries, fresh], i) => this.metaWritten(dir, entries, fresh, results[results.length - metaDirs.length + i]));
@@ -2098,7 +2155,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
           const txn = transactionStat(results);
           if (txn) movedZnodes = { czxid: txn.mzxid, from: czxidsOf(src), to: dst && exchange ? czxidsOf(dst) : undefined };
           moved = true;
-        }, [parent.path, newParent.path]),
+        }, [dir, newDir]),
         trees,
       );
       if (!moved) return;
@@ -2145,6 +2202,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     for (const [p] of [...this.metas]) if (isUnder(p, from) || isUnder(p, to)) this.metas.delete(p);
     for (const [node, root, below, before] of moves) {
       node.path = root + below;
+      node.moves++;
       this.nodes.set(node.path, node);
       // A directory's .zdata stands for the directory's znode.
       const znode = node.dataOf === undefined ? below : below.slice(0, below.lastIndexOf('/'));
