@@ -10,8 +10,8 @@
 //
 // The tree is read by a plain client while it changes, so a finding is kept
 // only when confirmed: the map read before and again after the entry's znode
-// is the same version (it said "symlink" the whole time), and the znode read
-// in between is the one the map names.
+// is the same write (same mzxid: it said the same the whole time), and the
+// znode read in between is the one the map names, or older than the map.
 
 import { ErrorCode, ZkError } from '../../src/backends/zookeeper/client/protocol.js';
 import type { ZkClient } from '../../src/backends/zookeeper/client/client.js';
@@ -40,10 +40,13 @@ export async function brokenSymlinks(zk: ZkClient, root: string): Promise<string
         const entry = map.entries.get(name);
         const symlink = entry?.t === 'l' && entry.z === Number(stat.czxid);
         const brokenSymlink = symlink && (stat.numChildren > 0 || stat.version !== 0);
-        const lostType = !symlink && stat.numChildren === 0 && stat.version === 0;
+        // Judged only against a map at least as new as the znode (a symlink's create writes the map in
+        // its transaction): a znode made after the map was read is not yet in it.
+        const lostType = !symlink && stat.numChildren === 0 && stat.version === 0 && stat.czxid <= marker.stat.mzxid;
         if (brokenSymlink || lostType) {
           const again = await zk.exists(`${dir}/${MARKER_NAME}`).catch(gone);
-          if (again?.version === marker.stat.version) {
+          // The same map the whole time: same mzxid (a re-created marker starts at version 0 again).
+          if (again?.mzxid === marker.stat.mzxid) {
             const children = stat.numChildren > 0 ? (await zk.getChildren(path).catch(gone))?.children : undefined;
             found.push(
               `${path}: its parent's map (version ${marker.stat.version}, mzxid ${marker.stat.mzxid}) says ${symlink ? 'symlink' : `${entry ? JSON.stringify(entry) : 'nothing'} (not a symlink)`}, but the znode (czxid ${stat.czxid}, mzxid ${stat.mzxid}, pzxid ${stat.pzxid}) ` +

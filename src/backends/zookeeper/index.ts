@@ -1922,8 +1922,13 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
 
   async unlink(_ctx: RequestContext, parent: ZkNode, name: string): Promise<void> {
     if (name === this.rules.dataName) {
-      // Removing a directory's .zdata clears the directory's own data.
-      const target = this.zkPath(parent.path);
+      // Removing a directory's .zdata clears the directory's own data: where the directory is once no
+      // rename of ours is moving it (an exchange leaves the other directory at the old path).
+      let target: string;
+      do {
+        await this.renameOver([this.zkPath(parent.path)]);
+        target = this.zkPath(parent.path);
+      } while (this.renameOver([target]));
       await this.change([target], () => this.zk.setData(target, Buffer.alloc(0))).catch((err: unknown) => {
         throw errnoFromZk(err);
       });
