@@ -163,8 +163,9 @@ describe('ZooKeeper backend, a node whose view is behind', () => {
     await plain.create(zkPath, Buffer.alloc(0), OPEN_ACL_UNSAFE);
     await plain.create(`${zkPath}/child`, Buffer.from('made by another tool'), OPEN_ACL_UNSAFE);
     const f = path.join(t.onB, 'X', 'F');
-    await eventually(async () => assert.deepEqual(await fs.promises.readdir(f), ['child']));
+    // Written first: a write that finds a directory removed elsewhere since B last wrote (the tests before) drops B's cached maps.
     await fs.promises.writeFile(path.join(t.onB, 'moved'), 'to be moved');
+    await eventually(async () => assert.deepEqual(await fs.promises.readdir(f), ['child']));
     proxy.hold();
     let result: Promise<string>;
     try {
@@ -465,6 +466,34 @@ describe('ZooKeeper backend, a node whose view is behind', () => {
     await eventually(async () => assert.equal(fs.statSync(path.join(t.onA, 'D2', 'x')).mode & 0o7777, 0o600));
     assert.equal(await fs.promises.readlink(path.join(d1, 'x')), 'nowhere');
     assert.equal((await fs.promises.stat(path.join(d2, 'x'))).mode & 0o7777, 0o600);
+  });
+
+  it("chmod on B of a file in a directory A's exchange re-creates, with a map at the same version: the symlink put there keeps its type", async () => {
+    const t = await setUp();
+    // Both directories made by a rename: a rename creates their maps with their content, at version 0.
+    for (const d of ['S0', 'T0']) fs.mkdirSync(path.join(t.onA, d));
+    fs.writeFileSync(path.join(t.onA, 'S0', 'F'), 'the file');
+    fs.symlinkSync('nowhere', path.join(t.onA, 'T0', 'F'));
+    fs.renameSync(path.join(t.onA, 'S0'), path.join(t.onA, 'S'));
+    fs.renameSync(path.join(t.onA, 'T0'), path.join(t.onA, 'T'));
+    const onB = path.join(t.onB, 'S', 'F');
+    await eventually(async () => assert.equal(await fs.promises.readFile(onB, 'utf8'), 'the file'));
+    // A chown to the same owner reads S's map on B (and keeps it) but writes nothing.
+    const { uid, gid } = await fs.promises.stat(onB);
+    await fs.promises.chown(onB, uid, gid);
+    const versions = await Promise.all(['S', 'T'].map(async (d) => (await plain.exists(`${t.zkPath}/${d}/${MARKER_NAME}`))?.version));
+    assert.deepEqual(versions, [0, 0], 'both maps at one version: the map check alone cannot tell them apart');
+    const r = await behind(
+      () => renameat2Async(path.join(t.onA, 'S'), path.join(t.onA, 'T'), RENAME_EXCHANGE).then((e) => assert.equal(e, 'OK')),
+      () => fs.promises.chmod(onB, 0o600),
+    );
+    // B's file was moved to T by A: the name it had (S/F) is the symlink now, to nothing.
+    assert.equal(r, 'ENOENT', b.output());
+    const map = await plain.getData(`${t.zkPath}/S/${MARKER_NAME}`);
+    assert.equal(decodeMeta(map.data, map.stat.version, map.stat.mzxid).entries.get('F')?.t, 'l', map.data.toString());
+    assert.equal(fs.readlinkSync(path.join(t.onA, 'S', 'F')), 'nowhere');
+    assert.equal(fs.readFileSync(path.join(t.onA, 'T', 'F'), 'utf8'), 'the file');
+    await eventually(async () => assert.equal(await fs.promises.readlink(onB), 'nowhere'));
   });
 
   it('chmod on B of a file A has just replaced by a symlink: the symlink keeps its type and target', async () => {

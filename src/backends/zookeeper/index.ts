@@ -32,6 +32,7 @@ import {
   plainFileEntry,
   resolveThisTxn,
   CHUNKS_NAME,
+  EPOCH_NAME,
   LOCKS_NAME,
   MARKER_NAME,
   MAX_ORDINAL,
@@ -50,6 +51,7 @@ import { ChunkStore, chunkNames, chunkSizeFor, decodeManifest, encodeManifest, i
 import { ZkLocks } from './locks.js';
 import { type ChunkPlan, OpenFile } from './open-file.js';
 import { BatchReads, type Listed, maxBatchOps } from './batch-reads.js';
+import { DirEpoch } from './dir-epoch.js';
 import { ChangeLog } from './change-log.js';
 import { VolumeQuota } from './quota.js';
 import { DEFAULT_READ_AHEAD, inSuccession, LIST_AHEAD_AFTER, LIST_AHEAD_DIRS, LIST_AHEAD_ENTRIES, LIST_AHEAD_WINDOW, READ_AHEAD_AFTER, READ_AHEAD_UNCLAIMED_BYTES, ReadAhead, type Succession } from './read-ahead.js';
@@ -313,6 +315,8 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     private readonly opts: ZooKeeperBackendOptions,
     rootStat: Stat,
     private readonly quota: VolumeQuota,
+    /** Hybrid mode: the transactions that trust attribute maps are fenced against directories re-created meanwhile. */
+    private readonly epoch: DirEpoch | undefined,
   ) {
     this.rules = rulesFor(opts.mode);
     this.root = new ZkNode('/', rootStat, 'dir');
@@ -332,6 +336,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       if (!s.expired) return;
       // Events may have been missed: drop everything cached and let the kernel ask again.
       log.warn('ZooKeeper session expired; a new one is up, caches revalidated', { root: opts.root });
+      this.epoch?.forget();
       void this.invalidateAll();
       void this.chunks.repin();
     });
@@ -348,7 +353,8 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     if (!stat) throw new Error(`ZooKeeper path ${opts.root} does not exist`);
     const quota = await VolumeQuota.setup(zk, opts.root, opts.quota, opts.acl);
     if (quota.limit !== undefined) log.info('volume quota', { bytes: quota.limit, used: (await quota.usage()).bytes });
-    const backend = new ZooKeeperBackend(zk, opts, stat, quota);
+    const epoch = opts.mode === 'hybrid' ? await DirEpoch.setup(zk, `${opts.root === '/' ? '' : opts.root}/${EPOCH_NAME}`, opts.acl) : undefined;
+    const backend = new ZooKeeperBackend(zk, opts, stat, quota, epoch);
     await zk.addWatch(opts.root);
     if (create && backend.rules.markers) backend.chunks.start();
     return backend;
@@ -681,13 +687,17 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
    * state it would itself have made.
    */
   /** `dirs`: the directories whose cached maps a lost race drops (a function when a rename of ours may move them between attempts). */
-  private async retrying<T>(attempt: (afterLoss: boolean) => Promise<T>, dirs: readonly string[] | (() => readonly string[])): Promise<T> {
+  /** `epoch`: the directory epoch the attempt's transaction is fenced at (see multiFenced). */
+  private async retrying<T>(attempt: (afterLoss: boolean, epoch: number) => Promise<T>, dirs: readonly string[] | (() => readonly string[])): Promise<T> {
     const deadline = Date.now() + this.zk.opts.operationTimeoutMs;
     let afterLoss = false;
     for (let i = 0; ; i++) {
+      let epoch = 0;
       try {
-        return await attempt(afterLoss);
+        epoch = (await this.epoch?.current()) ?? 0;
+        return await attempt(afterLoss, epoch);
       } catch (err) {
+        this.epochLost(err, epoch);
         const lost = err instanceof ZkError && err.code === ErrorCode.CONNECTIONLOSS && Date.now() < deadline;
         if ((!lostRace(err) && !lost) || i >= MAX_RETRIES) throw errnoFromZk(err);
         afterLoss ||= lost;
@@ -698,6 +708,26 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
         }
       }
     }
+  }
+
+  /**
+   * Sends a transaction that trusts what this node knows of directories
+   * (their maps' versions, their markers): applied only if no directory was
+   * removed or re-created since `epoch` (see dir-epoch.ts). `bump`: it removes
+   * or re-creates one itself. The results are the ops' own.
+   */
+  private async multiFenced(ops: MultiOp[], epoch: number, bump = false): Promise<MultiResult[]> {
+    if (!this.epoch) return this.zk.multi(ops);
+    const results = await this.zk.multi([...ops, this.epoch.fence(epoch, bump)]);
+    this.epoch.committed(epoch, bump);
+    return results.slice(0, -1);
+  }
+
+  /** A transaction fenced at `epoch` failed: if on a directory another node removed or re-created meanwhile, no cached map is trusted. */
+  private epochLost(err: unknown, epoch: number): void {
+    if (!this.epoch?.moved(err, epoch)) return;
+    this.metas.clear();
+    for (const node of this.nodes.values()) node.seenChild = undefined;
   }
 
   /**
@@ -792,7 +822,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     const zkPathNow = this.zkPath(joinPath(parent.path, name));
     const claimed = [zkPathNow, ...(kind === 'dir' ? [`${zkPathNow}/${MARKER_NAME}`] : []), ...(meta ? [this.markerZkPath(parent.path)] : [])];
     return this.change(claimed, () =>
-      this.retrying(async (afterLoss) => {
+      this.retrying(async (afterLoss, epoch) => {
         if (afterLoss) {
           // The attempt cut off by the lost connection may have created it: a znode made since is ours,
           // if a file, only with exactly this content (else another node made it meanwhile).
@@ -828,7 +858,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
           ops.push(this.metaOp(dir, base, entries, fresh));
         }
         if (parent.path !== dir || parent.moves !== moves || this.renameOver([this.zkPath(dir)])) throw new MovedByRename(joinPath(dir, name));
-        const results = await this.zk.multi(ops);
+        const results = await this.multiFenced(ops, epoch);
         if (entries) this.metaWritten(dir, entries, fresh, results[results.length - 1]);
         if (symlink) {
           // Its Stat follows from the transaction's (no setData in it, in a directory without a map yet: asked).
@@ -1572,6 +1602,8 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     const at = node.dataOf ?? node.path;
     const moves = node.moves;
     const { dir, name } = parentOf(node.path);
+    // Taken before the map is read: the map's version check means something only while the directory stays the one it was.
+    const epoch = (await this.epoch?.current()) ?? 0;
     const map = checked ? await this.loadMeta(dir) : NO_MARKER;
     if (replacedPerMap(map, name, node.stat)) return false;
     const { data, snapshot } = await file.contentBytes();
@@ -1586,11 +1618,12 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
         // Checked against the map we know too: if another node replaced the file by a symlink since
         // (which writes the map), the version check alone could pass, on the new znode.
         const ops: MultiOp[] = [{ op: 'setData', path: target, data, version: node.stat.version }, { op: 'check', path: this.markerZkPath(dir), version: map.version }];
-        const [result] = await this.change([target], () => this.zk.multi(ops));
+        const [result] = await this.change([target], () => this.multiFenced(ops, epoch));
         if (result?.op !== 'setData') throw new FsError('EIO', 'unexpected multi result');
         stat = result.stat;
       }
     } catch (err) {
+      this.epochLost(err, epoch);
       if (checked && err instanceof ZkError && err.code === ErrorCode.BADVERSION) {
         if (err instanceof ZkMultiError && err.failedIndex === 1) this.metas.delete(dir);
         return false;
@@ -1640,7 +1673,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     const claimedDir = parentOf(node.path).dir;
     try {
       await this.change([this.zkPath(node.path), this.markerZkPath(claimedDir)], () =>
-        this.retrying(async () => {
+        this.retrying(async (_afterLoss, epoch) => {
           // Every path of an attempt is the node's when it starts; a rename of ours moving it
           // before the write is sent makes it start again (MovedByRename), after that rename.
           await this.renameOver([this.zkPath(node.path)]);
@@ -1702,7 +1735,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
           const old = garbage.length > 0 ? curManifest : undefined;
           if (node.path !== at || node.moves !== moves || this.renameOver([target])) throw new MovedByRename(at);
           if (manifest && pin) sent = { gen, manifest, snapshot, pin: pin.path, old };
-          const results = await this.zk.multi(ops);
+          const results = await this.multiFenced(ops, epoch);
           if (metaChanged) this.metaWritten(dir, entries, new Set(), results[1]);
           const first = results[0];
           if (first?.op !== 'setData') throw new FsError('EIO', 'unexpected multi result');
@@ -1866,7 +1899,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   private async setMeta(node: ZkNode, edit: (current: EntryMeta, attr: Attr) => Promise<EntryMeta>): Promise<void> {
     if (node.dataOf) throw new FsError('EPERM', `${this.rules.dataName} has the attributes of its directory`);
     await this.change([this.markerZkPath(this.metaKey(node.path).dir)], () =>
-      this.retrying(async () => {
+      this.retrying(async (_afterLoss, epoch) => {
         // The entry is the node's where it stands when the attempt starts, and a rename of ours moving
         // it before the transaction is sent starts it again (MovedByRename): an exchange gives both
         // entries the transaction's czxid, and the other's entry (a symlink) would get this node's
@@ -1892,7 +1925,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
         // In a directory without a marker, the entry itself proves it still a directory when the map is created (see dirGuard).
         const guard: MultiOp[] = base.marker ? [] : [{ op: 'check', path: this.zkPath(at), version: -1 }];
         if (node.path !== at || node.moves !== moves || this.renameOver([this.zkPath(at)])) throw new MovedByRename(at);
-        const results = await this.zk.multi([...guard, this.metaOp(dir, base, entries)]);
+        const results = await this.multiFenced([...guard, this.metaOp(dir, base, entries)], epoch);
         this.metaWritten(dir, entries, new Set(), results[results.length - 1]);
       }, () => [this.metaKey(node.path).dir]),
     );
@@ -1957,7 +1990,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     const claimedPath = this.zkPath(path);
     let collect: string | undefined;
     await this.change([claimedPath, `${claimedPath}/${MARKER_NAME}`, this.markerZkPath(parent.path)], () =>
-      this.retrying(async (afterLoss) => {
+      this.retrying(async (afterLoss, epoch) => {
         // Every path of an attempt is the directory's when it starts; a rename of ours moving it
         // before the transaction is sent makes it start again (MovedByRename), after that rename.
         await this.renameOver([this.zkPath(parent.path)]);
@@ -2004,7 +2037,8 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
           ops.push(this.metaOp(dir, base, entries));
         }
         if (parent.path !== dir || parent.moves !== moves || this.renameOver([zkPath])) throw new MovedByRename(path);
-        const results = await this.zk.multi(ops);
+        // Removing a directory raises the epoch: one made again at this path must not pass for it.
+        const results = await this.multiFenced(ops, epoch, want === 'dir');
         if (entries) this.metaWritten(dir, entries, new Set(), results[results.length - 1]);
       }, () => [parent.path]),
     );
@@ -2088,7 +2122,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     this.renames.add(renaming);
     try {
       await this.change(markers, () =>
-        this.retrying(async (afterLoss) => {
+        this.retrying(async (afterLoss, epoch) => {
           collect = undefined;
           const [fromMeta, toMeta] = await Promise.all([this.mapToWriteIn(dir, parent), this.mapToWriteIn(newDir, newParent)]);
           const [src, dst] = await Promise.all([this.readSubtree(from, fromMeta), this.readSubtree(to, toMeta)]);
@@ -2154,7 +2188,8 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
           for (const [dir, base, entries, fresh] of metaDirs) ops.push(this.metaOp(dir, base, entries, fresh));
           if (movedAway()) throw new DirectoryMoved(from);
           sentSrc = src;
-          const results = await this.zk.multi(ops);
+          // Moving or replacing a directory re-creates it: the epoch rises (see dir-epoch.ts).
+          const results = await this.multiFenced(ops, epoch, src.kind === 'dir' || dst?.kind === 'dir');
           metaDirs.forEach(([dir, , entries, fresh], i) => this.metaWritten(dir, entries, fresh, results[results.length - metaDirs.length + i]));
           // Without a setData in it, what the rename made is not known: the nodes are looked up again.
           const txn = transactionStat(results);
@@ -2222,6 +2257,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   // ---- invalidation ------------------------------------------------------------------
 
   private onWatch(e: WatchEvent): void {
+    if (e.path === this.epoch?.path) return; // learnt when a transaction fails on it (dir-epoch.ts)
     this.changes.record(e.path);
     if (isUnder(e.path, this.locks.dir)) return this.locks.notify();
     if (isUnder(e.path, this.chunks.dir)) return; // large files change through their manifests

@@ -14,8 +14,10 @@ export const DIR_DATA_NAME = '.zdata';
 export const LOCKS_NAME = '.swarmvol-locks';
 /** The volume root's hidden store of large files' chunks (src/backends/zookeeper/chunks.ts). */
 export const CHUNKS_NAME = '.swarmvol-chunks';
+/** The volume root's directory epoch (src/backends/zookeeper/dir-epoch.ts). */
+export const EPOCH_NAME = '.swarmvol-epoch';
 /** Names swarmvol keeps for itself in every directory; never listed; creating them is refused. */
-export const RESERVED_NAMES: ReadonlySet<string> = new Set([MARKER_NAME, DIR_DATA_NAME, LOCKS_NAME, CHUNKS_NAME]);
+export const RESERVED_NAMES: ReadonlySet<string> = new Set([MARKER_NAME, DIR_DATA_NAME, LOCKS_NAME, CHUNKS_NAME, EPOCH_NAME]);
 /** Key of the volume root's own attributes in the root's map (it has no parent in the volume). */
 export const SELF_KEY = '.';
 /**
