@@ -140,6 +140,25 @@ describe('ZooKeeper backend, locks across two nodes', () => {
     assert.ok(CONFLICT.includes(await pb.setlk(db, F_RDLCK, 0, 1)));
   });
 
+  it('files moved together by one rename keep locks of their own (they all share the czxid of the rename)', async () => {
+    const name = `${++seq}-moved`;
+    fs.mkdirSync(path.join(a.mnt, `${name}-old`, 'sub'), { recursive: true });
+    for (const f of ['x', 'y', 'sub/x']) fs.writeFileSync(path.join(a.mnt, `${name}-old`, f), f);
+    fs.renameSync(path.join(a.mnt, `${name}-old`), path.join(a.mnt, name));
+    const onB = path.join(b.mnt, name);
+    await waitFor(() => fs.existsSync(path.join(onB, 'sub', 'x')), 5000, 'the rename on B');
+    const pa = await agent();
+    const pb = await agent();
+    assert.equal(await pa.flock(await pa.open(path.join(a.mnt, name, 'x')), LOCK_EX), 'OK');
+    assert.equal(await pa.setlk(await pa.open(path.join(a.mnt, name, 'y')), F_WRLCK, 0, 10), 'OK');
+    assert.equal(await pb.flock(await pb.open(path.join(onB, 'y')), LOCK_EX | LOCK_NB), 'OK', 'y is another file than x');
+    assert.equal(await pb.flock(await pb.open(path.join(onB, 'sub', 'x')), LOCK_EX | LOCK_NB), 'OK', 'sub/x is another file than x');
+    assert.equal(await pb.setlk(await pb.open(path.join(onB, 'x')), F_WRLCK, 0, 10), 'OK', 'x has no fcntl lock, y has');
+    // Each still excludes the other node on its own file.
+    assert.equal(await pb.flock(await pb.open(path.join(onB, 'x')), LOCK_EX | LOCK_NB), 'EAGAIN');
+    assert.ok(CONFLICT.includes(await pb.setlk(await pb.open(path.join(onB, 'y')), F_WRLCK, 0, 10)));
+  });
+
   it('a blocked F_SETLKW is interrupted by a signal (EINTR) and its request leaves ZooKeeper', async () => {
     const { pa, da, pb, db } = await openOnBoth('intr');
     assert.equal(await pa.setlk(da, F_WRLCK, 0, 0), 'OK');

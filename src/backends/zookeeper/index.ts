@@ -6,6 +6,7 @@
 // invalidation of this process's cache and of the kernel's; the events our
 // own changes cause are recognised and cost nothing.
 
+import { createHash } from 'node:crypto';
 import { constants as C } from 'node:fs';
 import { PRELOAD_MAX, type Attr, type AttrChanges, type Backend, type DirEntry, type FileLock, type KernelCache, type LockIn, type Lookup, type MaybePromise, type OpenRequest, type OpenResult, type RequestContext, type StatfsOut } from '../../fs/backend.js';
 import { FsError } from '../../fs/errors.js';
@@ -255,6 +256,16 @@ function lostRace(err: unknown): boolean {
 function transactionStat(results: MultiResult[]): Stat | undefined {
   const written = results.find((r) => r.op === 'setData');
   return written?.op === 'setData' ? written.stat : undefined;
+}
+
+/**
+ * What a file's locks are keyed by, the same on every node: its znode's czxid
+ * and a hash of its path. The czxid alone is shared by every znode one rename
+ * made (all the files of a moved directory); a path changes only by a rename,
+ * which makes a new znode anyway (see docs/zookeeper-layout.md, "Locks").
+ */
+function lockKey(node: ZkNode): string {
+  return `${node.stat.czxid}.${createHash('sha256').update(node.path).digest('hex').slice(0, 16)}`;
 }
 
 /** The Stat of a leaf znode created with `data`, never written, by the transaction `txn` (see transactionStat). */
@@ -2288,13 +2299,13 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
 
   async getlk(_ctx: RequestContext, node: ZkNode, lk: LockIn): Promise<FileLock> {
     if (node.pending) return { start: 0n, end: 0n, type: F_UNLCK, pid: 0 };
-    return this.locks.test(String(node.stat.czxid), lk);
+    return this.locks.test(lockKey(node), lk);
   }
 
   async setlk(ctx: RequestContext, node: ZkNode, lk: LockIn, wait: boolean): Promise<void> {
     if (node.pending && lk.lock.type === F_UNLCK) return;
     await this.materialize(node);
-    await this.locks.set(ctx, String(node.stat.czxid), lk, wait, {
+    await this.locks.set(ctx, lockKey(node), lk, wait, {
       beforeRelease: async () => {
         if (node.file?.dirty) await this.commit(node, node.file);
       },
@@ -2334,7 +2345,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
 
   async releaseLocks(node: ZkNode, owner: bigint, flock: boolean): Promise<void> {
     if (node.pending) return; // never locked: setlk makes the znode first
-    await this.locks.release(String(node.stat.czxid), owner, flock);
+    await this.locks.release(lockKey(node), owner, flock);
   }
 
   /** A change made by someone else: drop exactly what it makes stale, here and in the kernel. */

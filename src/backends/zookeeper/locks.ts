@@ -36,15 +36,15 @@ export interface LockEntry {
 
 /**
  * Name layout: `<k><s>-<file>-<r|w>-<start>-<end>-<owner>-<pid>-<nonce>[<seq>]`,
- * k = p (fcntl) or f (flock), s = h (hold) or w (want), file = the file znode's
- * czxid, owner = `<mount id>.<lock owner>`; a want ends in ZooKeeper's sequence.
+ * k = p (fcntl) or f (flock), s = h (hold) or w (want), file = the file's lock
+ * key (`<czxid>.<path hash>`, see lockKey in index.ts), owner = `<mount id>.<lock owner>`; a want ends in ZooKeeper's sequence.
  */
 export function lockName(e: Omit<LockEntry, 'name' | 'seq'>, nonce: string): string {
   return `${e.kind === 'posix' ? 'p' : 'f'}${e.state === 'hold' ? 'h' : 'w'}-${e.file}-${e.type === F_WRLCK ? 'w' : 'r'}-${e.start}-${e.end}-${e.owner}-${e.pid}-${nonce}`;
 }
 
 export function parseLockName(name: string): LockEntry | undefined {
-  const m = /^([pf])([hw])-(\d+)-([rw])-(\d+)-(\d+)-([0-9a-f]+\.[0-9a-f]+)-(\d+)-([0-9a-z]*?)(\d{10})?$/.exec(name);
+  const m = /^([pf])([hw])-(\d+\.[0-9a-f]+)-([rw])-(\d+)-(\d+)-([0-9a-f]+\.[0-9a-f]+)-(\d+)-([0-9a-z]*?)(\d{10})?$/.exec(name);
   if (!m) return undefined;
   const state = m[2] === 'h' ? 'hold' : 'want';
   if ((state === 'want') !== (m[10] !== undefined)) return undefined;
