@@ -10,7 +10,7 @@
 // reading it again after a transaction failed on it (another node removed a
 // directory meanwhile). See docs/zookeeper-layout.md ("Directory epoch").
 
-import type { ZkClient } from './client/client.js';
+import { createIfMissing, type ZkClient } from './client/client.js';
 import { ErrorCode, ZkError, ZkMultiError, type Acl, type MultiOp } from './client/protocol.js';
 
 export class DirEpoch {
@@ -24,9 +24,7 @@ export class DirEpoch {
 
   /** The epoch of the volume at `root`, made if missing (volumes made before it existed, or by other tools). */
   static async setup(zk: ZkClient, path: string, acl: Acl[]): Promise<DirEpoch> {
-    await zk.create(path, Buffer.alloc(0), acl).catch((err: unknown) => {
-      if (!(err instanceof ZkError && err.code === ErrorCode.NODEEXISTS)) throw err;
-    });
+    await createIfMissing(zk, path, Buffer.alloc(0), acl);
     return new DirEpoch(zk, path);
   }
 

@@ -13,7 +13,7 @@ import { FsError } from '../../fs/errors.js';
 import { andThen } from '../../fs/maybe-promise.js';
 import { log } from '../../util/log.js';
 import { F_UNLCK } from '../../fuse/kernel.js';
-import { ZkClient, type WatchEvent } from './client/client.js';
+import { createIfMissing, ZkClient, type WatchEvent } from './client/client.js';
 import { type Acl, ErrorCode, EventType, type MultiOp, type MultiResult, type Stat, ZkError, ZkMultiError } from './client/protocol.js';
 import {
   attrOf,
@@ -2466,9 +2466,7 @@ async function ensurePath(zk: ZkClient, path: string, acl: Acl[], marker: boolea
   const parts = path.split('/').filter(Boolean);
   for (let i = 1; i < parts.length; i++) {
     const p = '/' + parts.slice(0, i).join('/');
-    await zk.create(p, Buffer.alloc(0), acl).catch((err: unknown) => {
-      if (!(err instanceof ZkError && err.code === ErrorCode.NODEEXISTS)) throw err;
-    });
+    await createIfMissing(zk, p, Buffer.alloc(0), acl);
   }
   const ops: MultiOp[] = [{ op: 'create', path, data: Buffer.alloc(0), acl }];
   if (marker) ops.push({ op: 'create', path: `${path}/${MARKER_NAME}`, data: Buffer.alloc(0), acl });

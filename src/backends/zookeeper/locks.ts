@@ -37,7 +37,8 @@ export interface LockEntry {
 /**
  * Name layout: `<k><s>-<file>-<r|w>-<start>-<end>-<owner>-<pid>-<nonce>[<seq>]`,
  * k = p (fcntl) or f (flock), s = h (hold) or w (want), file = the file's lock
- * key (`<czxid>.<path hash>`, see lockKey in index.ts), owner = `<mount id>.<lock owner>`; a want ends in ZooKeeper's sequence.
+ * key (`<czxid>.<path hash>`, see lockKey in index.ts), owner = `<mount
+ * id>.<lock owner>`; a want ends in ZooKeeper's sequence.
  */
 export function lockName(e: Omit<LockEntry, 'name' | 'seq'>, nonce: string): string {
   return `${e.kind === 'posix' ? 'p' : 'f'}${e.state === 'hold' ? 'h' : 'w'}-${e.file}-${e.type === F_WRLCK ? 'w' : 'r'}-${e.start}-${e.end}-${e.owner}-${e.pid}-${nonce}`;

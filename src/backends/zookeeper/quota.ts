@@ -7,7 +7,7 @@
 // against the state before the multi, so a rename near the limit would fail.)
 
 import { FsError } from '../../fs/errors.js';
-import type { ZkClient } from './client/client.js';
+import { createIfMissing, type ZkClient } from './client/client.js';
 import { type Acl, ErrorCode, ZkError } from './client/protocol.js';
 
 const QUOTA_TREE = '/zookeeper/quota';
@@ -58,11 +58,11 @@ export class VolumeQuota {
     if (zk.chrootPath) throw new Error(`quota: ZooKeeper keeps quotas in ${QUOTA_TREE}, outside the connect string's chroot ${zk.chrootPath}: give the volume's place with the path option instead of a chroot`);
     if (root === '/') throw new Error('quota: ZooKeeper cannot put a quota on its root; use a volume path below it');
     const parts = base.split('/').filter(Boolean);
-    for (let i = 2; i <= parts.length; i++) await createIfMissing(zk, '/' + parts.slice(0, i).join('/'), '', acl);
+    for (let i = 2; i <= parts.length; i++) await createIfMissing(zk, '/' + parts.slice(0, i).join('/'), Buffer.alloc(0), acl);
     const wanted = `count=-1,bytes=${requested}`;
-    if (!(await createIfMissing(zk, limitsPath, wanted, acl))) await zk.setData(limitsPath, Buffer.from(wanted));
+    if (!(await createIfMissing(zk, limitsPath, Buffer.from(wanted), acl))) await zk.setData(limitsPath, Buffer.from(wanted));
     // Creating the stats znode makes the server count what the subtree already holds.
-    await createIfMissing(zk, statsPath, 'count=0,bytes=0', acl);
+    await createIfMissing(zk, statsPath, Buffer.from('count=0,bytes=0'), acl);
     return new VolumeQuota(zk, statsPath, requested);
   }
 
@@ -86,16 +86,5 @@ export class VolumeQuota {
     if (used.bytes + growth > this.limit) {
       throw new FsError('EDQUOT', `the volume's quota is ${this.limit} bytes, ${used.bytes} are used and this write needs ${growth} more`);
     }
-  }
-}
-
-/** Creates `path` with `data`; false if it existed. */
-async function createIfMissing(zk: ZkClient, path: string, data: string, acl: Acl[]): Promise<boolean> {
-  try {
-    await zk.create(path, Buffer.from(data), acl);
-    return true;
-  } catch (err) {
-    if (err instanceof ZkError && err.code === ErrorCode.NODEEXISTS) return false;
-    throw err;
   }
 }

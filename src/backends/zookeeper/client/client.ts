@@ -578,3 +578,14 @@ function sendFrame(socket: net.Socket, pieces: Buffer[]): void {
   for (const p of pieces) socket.write(p);
   socket.uncork();
 }
+
+/** Creates `path` with `data`; false if it existed. */
+export async function createIfMissing(zk: ZkClient, path: string, data: Buffer, acl: Acl[]): Promise<boolean> {
+  try {
+    await zk.create(path, data, acl);
+    return true;
+  } catch (err) {
+    if (err instanceof ZkError && err.code === ErrorCode.NODEEXISTS) return false;
+    throw err;
+  }
+}
