@@ -196,21 +196,37 @@ async function main(): Promise<void> {
         );
       });
       // The same requests, one round trip after another as a sequence of writeFileSync makes them:
-      // the mkdir (the directory and its marker in one multi, its Stat read in the same flight;
-      // the names of the root and of the new directory are known, so missing names cost
-      // nothing), then per file the create with the content (at close: a file made here
-      // gets its znode from its first commit).
+      // the mkdir (the directory and its marker in one multi, fenced by the volume's directory
+      // epoch, its Stat read in the same flight; the names of the root and of the new directory
+      // are known, so missing names cost nothing), then per file, at close (a file made here
+      // gets its znode from its first commit), the mount's transaction: the check of the
+      // directory's marker, the create, the setData of the content (which gives the Stat) and
+      // the epoch's check.
       const same = await best(zk, async (rep) => {
         const dir = `/ws${rep}/data`;
+        const epoch = { op: 'check' as const, path: `/ws${rep}/.swarmvol-epoch`, version: 0 };
         await Promise.all([
           c.multi([
             { op: 'create', path: dir, data: Buffer.alloc(0), acl: OPEN_ACL_UNSAFE },
             { op: 'create', path: `${dir}/.swarmvol`, data: Buffer.alloc(0), acl: OPEN_ACL_UNSAFE },
+            { op: 'setData', path: dir, data: Buffer.alloc(0), version: 0 },
+            epoch,
           ]),
           c.exists(dir),
         ]);
-        for (let i = 0; i < FILES; i++) await c.create(`${dir}/f${i}`, payload(i), OPEN_ACL_UNSAFE);
-      }, (rep) => c.create(`/ws${rep}`, Buffer.alloc(0), OPEN_ACL_UNSAFE).then(() => undefined));
+        for (let i = 0; i < FILES; i++) {
+          const file = `${dir}/f${i}`;
+          await c.multi([
+            { op: 'check', path: `${dir}/.swarmvol`, version: -1 },
+            { op: 'create', path: file, data: Buffer.alloc(0), acl: OPEN_ACL_UNSAFE },
+            { op: 'setData', path: file, data: payload(i), version: 0 },
+            epoch,
+          ]);
+        }
+      }, async (rep) => {
+        await c.create(`/ws${rep}`, Buffer.alloc(0), OPEN_ACL_UNSAFE);
+        await c.create(`/ws${rep}/.swarmvol-epoch`, Buffer.alloc(0), OPEN_ACL_UNSAFE);
+      });
       const minimal = await best(zk, async (rep) => {
         await c.create(`/wm${rep}`, Buffer.alloc(0), OPEN_ACL_UNSAFE);
         for (let i = 0; i < FILES; i++) await c.create(`/wm${rep}/f${i}`, payload(i), OPEN_ACL_UNSAFE);

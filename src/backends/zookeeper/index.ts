@@ -708,10 +708,11 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
         epoch = (await this.epoch?.current()) ?? 0;
         return await attempt(afterLoss, epoch);
       } catch (err) {
-        this.epochLost(err, epoch);
         const lost = err instanceof ZkError && err.code === ErrorCode.CONNECTIONLOSS && Date.now() < deadline;
         if ((!lostRace(err) && !lost) || i >= MAX_RETRIES) throw errnoFromZk(err);
         afterLoss ||= lost;
+        // Failed on the epoch alone: the maps it trusted that changed were dropped by their own events.
+        if (this.epoch?.failed(err, epoch)) continue;
         for (const d of typeof dirs === 'function' ? dirs() : dirs) {
           this.metas.delete(d);
           const dir = this.nodes.get(d);
@@ -729,16 +730,10 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
    */
   private async multiFenced(ops: MultiOp[], epoch: number, bump = false): Promise<MultiResult[]> {
     if (!this.epoch) return this.zk.multi(ops);
+    const reports = this.epoch.reportCount;
     const results = await this.zk.multi([...ops, this.epoch.fence(epoch, bump)]);
-    this.epoch.committed(epoch, bump);
+    this.epoch.committed(epoch, bump, reports);
     return results.slice(0, -1);
-  }
-
-  /** A transaction fenced at `epoch` failed: if on a directory another node removed or re-created meanwhile, no cached map is trusted. */
-  private epochLost(err: unknown, epoch: number): void {
-    if (!this.epoch?.moved(err, epoch)) return;
-    this.metas.clear();
-    for (const node of this.nodes.values()) node.seenChild = undefined;
   }
 
   /**
@@ -1634,7 +1629,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
         stat = result.stat;
       }
     } catch (err) {
-      this.epochLost(err, epoch);
+      this.epoch?.failed(err, epoch);
       if (checked && err instanceof ZkError && err.code === ErrorCode.BADVERSION) {
         if (err instanceof ZkMultiError && err.failedIndex === 1) this.metas.delete(dir);
         return false;
@@ -2268,7 +2263,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   // ---- invalidation ------------------------------------------------------------------
 
   private onWatch(e: WatchEvent): void {
-    if (e.path === this.epoch?.path) return; // learnt when a transaction fails on it (dir-epoch.ts)
+    if (e.path === this.epoch?.path) return this.epoch.changed();
     this.changes.record(e.path);
     if (isUnder(e.path, this.locks.dir)) return this.locks.notify();
     if (isUnder(e.path, this.chunks.dir)) return; // large files change through their manifests
