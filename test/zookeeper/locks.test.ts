@@ -218,6 +218,36 @@ describe('ZooKeeper backend, locks across two nodes', () => {
     }
   });
 
+  it('a lock released while the waiting node was disconnected (its session kept) is granted once it reconnects', async () => {
+    const proxy = await startProxy(zk.port);
+    const c = await mountCli(['--backend', 'zookeeper', '--hosts', `127.0.0.1:${proxy.port}`, '--path', '/locks', '--session-timeout', '30']);
+    try {
+      // The proxy runs in this process: only asynchronous calls on C's mount from here on.
+      const [fa] = fresh('reconnect');
+      const pa = await agent();
+      const pc = await agent();
+      const da = await pa.open(fa);
+      const dc = await pc.open(path.join(c.mnt, path.basename(fa)));
+      assert.equal(await pa.setlk(da, F_WRLCK, 0, 0), 'OK');
+      const waiting = pc.setlkw(dc, F_WRLCK, 0, 0, 20_000);
+      assert.equal(await settledWithin(waiting, 300), 'pending');
+      proxy.cut();
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(await pa.setlk(da, F_UNLCK, 0, 0), 'OK'); // ZooKeeper reports it to nobody on C's side
+      await new Promise((r) => setTimeout(r, 300));
+      proxy.restore();
+      const t0 = performance.now();
+      assert.equal(await settledWithin(waiting, 5000), 'OK', 'the waiter on C gets the lock released during its outage');
+      console.log(`# lock released during the waiter's outage granted ${(performance.now() - t0).toFixed(0)} ms after its connection came back`);
+      assert.ok(CONFLICT.includes(await pa.setlk(da, F_WRLCK, 0, 0)), 'C holds it now');
+      assert.equal(await pc.setlk(dc, F_UNLCK, 0, 0), 'OK');
+    } finally {
+      proxy.restore();
+      await c.stop();
+      await proxy.close();
+    }
+  });
+
   it('locks of a mount process killed with -9 are released when its session times out', async () => {
     const c = await mountCli(['--backend', 'zookeeper', '--hosts', zk.connectString, '--path', '/locks', '--session-timeout', '2']);
     const name = `${++seq}-killed`;

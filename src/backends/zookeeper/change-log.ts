@@ -11,6 +11,8 @@ export class ChangeLog {
   private seq = 0;
   /** ZooKeeper path → number of its latest event. */
   private readonly latest = new Map<string, number>();
+  /** The event number at which events were last missed (see lostTrack). */
+  private lostTrackAt = 0;
   /** Reads in flight, by the event number they started at. */
   private readonly reading = new Map<number, number>();
 
@@ -42,7 +44,12 @@ export class ChangeLog {
 
   /** Whether an event for `path` came in since `begin` returned `since`. */
   changedSince(path: string, since: number): boolean {
-    return (this.latest.get(path) ?? 0) > since;
+    return (this.latest.get(path) ?? 0) > since || this.lostTrackAt > since;
+  }
+
+  /** Events may have been missed (a new connection): every read in flight counts as changed. */
+  lostTrack(): void {
+    this.lostTrackAt = ++this.seq;
   }
 
   /** The read is over (whatever its outcome). Forgets events no read in flight can still need. */

@@ -343,13 +343,16 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     }
     zk.on('watch', (e: WatchEvent) => this.onWatch(e));
     zk.on('applied', (caused: WatchEvent[]) => this.ownWrites(caused));
+    // A new connection, in the same session or a new one: the volume's watch is armed again, but
+    // ZooKeeper does not report to a persistent watch what changed while the connection was down.
+    // Drop everything cached and let the kernel ask again.
     zk.on('session', (s: { expired: boolean }) => {
-      if (!s.expired) return;
-      // Events may have been missed: drop everything cached and let the kernel ask again.
-      log.warn('ZooKeeper session expired; a new one is up, caches revalidated', { root: opts.root });
+      if (s.expired) log.warn('ZooKeeper session expired; a new one is up, caches revalidated', { root: opts.root });
+      else log.info('reconnected to ZooKeeper; caches revalidated (changes made meanwhile are not reported)', { root: opts.root });
+      this.changes.lostTrack();
       this.epoch?.forget();
       void this.invalidateAll();
-      void this.chunks.repin();
+      if (s.expired) void this.chunks.repin();
     });
   }
 

@@ -97,6 +97,8 @@ export class ZkLocks {
     this.rearm();
     zk.on('session', (s: { expired: boolean }) => {
       if (s.expired) void this.reclaim();
+      // A lock released while the connection was down is not reported: waiters look again.
+      else this.notify();
     });
   }
 

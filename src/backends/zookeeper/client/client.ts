@@ -1,7 +1,8 @@
 // A ZooKeeper client for swarmvol: pipelined requests, multi and multiRead,
 // persistent recursive watches (ZooKeeper 3.6+), digest auth, and a session
 // that survives: reconnects keep the session and re-arm watches; an expired
-// session is replaced by a new one and reported so caches can be revalidated.
+// session is replaced by a new one; both are reported so caches can be
+// revalidated.
 
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
@@ -117,8 +118,10 @@ interface Request {
 
 /**
  * Events: 'watch' (WatchEvent), 'state' (ZkState), 'session' ({ expired: boolean }):
- * a session was established; `expired` means the previous one was lost, with
- * its ephemeral nodes, so everything cached must be revalidated; 'applied'
+ * a connection was established (after connect(): a reconnect, whose watch
+ * events for changes made meanwhile never come, so everything cached must be
+ * revalidated); `expired` means the previous session was lost too, with its
+ * ephemeral nodes; 'applied'
  * (WatchEvent[]): a write of this client succeeded, and these are the events
  * it caused, which a watch on the paths reports (to tell them from others').
  */
@@ -478,8 +481,9 @@ export class ZkClient extends EventEmitter {
 
   /**
    * Same session on a new connection: SetWatches2 re-registers the persistent
-   * watches and makes the server report changes since lastZxid. A new session:
-   * the watches are added again (the caller revalidates on 'session').
+   * watches (the server reports to them nothing of what changed meanwhile:
+   * lastZxid only serves one-shot watches). A new session: the watches are
+   * added again. Either way the caller revalidates on 'session'.
    */
   private rearmWatches(socket: net.Socket, newSession: boolean): void {
     const persistent: string[] = [];
