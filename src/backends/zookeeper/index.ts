@@ -332,8 +332,8 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     this.rules = rulesFor(opts.mode);
     this.root = new ZkNode('/', rootStat, 'dir');
     this.nodes.set('/', this.root);
-    this.locks = new ZkLocks(zk, `${opts.root === '/' ? '' : opts.root}/${LOCKS_NAME}`, opts.acl);
-    this.chunks = new ChunkStore(zk, `${opts.root === '/' ? '' : opts.root}/${CHUNKS_NAME}`, opts.acl);
+    this.locks = new ZkLocks(zk, joinPath(opts.root, LOCKS_NAME), opts.acl);
+    this.chunks = new ChunkStore(zk, joinPath(opts.root, CHUNKS_NAME), opts.acl);
     this.inline = inlineLimit(opts.maxRequest);
     this.chunkSize = chunkSizeFor(opts.maxRequest);
     this.batch = new BatchReads(zk, maxBatchOps(opts.maxRequest));
@@ -367,7 +367,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     if (!stat) throw new Error(`ZooKeeper path ${opts.root} does not exist`);
     const quota = await VolumeQuota.setup(zk, opts.root, opts.quota, opts.acl);
     if (quota.limit !== undefined) log.info('volume quota', { bytes: quota.limit, used: (await quota.usage()).bytes });
-    const epoch = opts.mode === 'hybrid' ? await DirEpoch.setup(zk, `${opts.root === '/' ? '' : opts.root}/${EPOCH_NAME}`, opts.acl) : undefined;
+    const epoch = opts.mode === 'hybrid' ? await DirEpoch.setup(zk, joinPath(opts.root, EPOCH_NAME), opts.acl) : undefined;
     const backend = new ZooKeeperBackend(zk, opts, stat, quota, epoch);
     await zk.addWatch(opts.root);
     if (create && backend.rules.markers) backend.chunks.start();
