@@ -5,12 +5,14 @@
 // right outcome, so what is checked is what must hold whatever the order:
 // every failure is an errno a local file system gives for such races, or the
 // documented ESTALE (never EIO), and once the writers stop, both nodes and a fresh mount (no caches:
-// what ZooKeeper holds) show the same tree.
+// what ZooKeeper holds) show the same tree. With STRESS_CUTS=1, node A reaches ZooKeeper through a
+// proxy that cuts its connection at random moments (bench/stress/flaky-proxy.ts), within its session.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { mountCli } from '../../test/helpers/mount.js';
 import { snapshot } from '../../test/helpers/namespace-exerciser.js';
@@ -20,6 +22,44 @@ import { watchLayout } from './layout-watch.js';
 import { RACE_ERRNOS } from './race-errnos.js';
 
 const WORKER = path.join(path.dirname(fileURLToPath(import.meta.url)), 'namespace-worker.js');
+const FLAKY_PROXY = path.join(path.dirname(fileURLToPath(import.meta.url)), 'flaky-proxy.js');
+const CUTS = process.env.STRESS_CUTS === '1';
+/** Node A's session outlives every cut of the proxy (at most 0.8 s, and the client's back-off). */
+const CUT_SESSION_TIMEOUT_S = 20;
+
+/** The end of a mount's log, without its reconnect lines (one per cut with STRESS_CUTS). */
+const logTail = (log: string) =>
+  log
+    .split('\n')
+    .filter((l) => !l.includes('reconnected to ZooKeeper'))
+    .join('\n')
+    .slice(-3000);
+
+interface FlakyProxy {
+  port: number;
+  /** Stops cutting; returns the number of cuts made. */
+  calm(): number;
+  close(): void;
+}
+
+async function startFlakyProxy(targetPort: number, seed: number): Promise<FlakyProxy> {
+  const child: ChildProcessWithoutNullStreams = spawn(process.execPath, [FLAKY_PROXY, String(targetPort), String(seed)], { stdio: 'pipe' });
+  const lines = readline.createInterface({ input: child.stdout });
+  let cuts = 0;
+  const port = await new Promise<number>((resolve, reject) => {
+    child.on('error', reject);
+    lines.once('line', (l) => resolve(Number(l)));
+  });
+  lines.on('line', (l) => void (l.startsWith('cut ') && cuts++));
+  return {
+    port,
+    calm: () => {
+      child.stdin.write('calm\n');
+      return cuts;
+    },
+    close: () => child.stdin.end(),
+  };
+}
 const WRITERS_PER_NODE = 3;
 const OPS = Number(process.env.CONCURRENT_OPS ?? 1500);
 const SEED = Number(process.env.CONCURRENT_SEED ?? 20261130);
@@ -49,16 +89,29 @@ function runWorker(root: string, seed: number): Promise<WorkerReport> {
  *   CONCURRENT_OPS=1500 CONCURRENT_SEED=20261130 ROUNDS=1
  * Exits 1 at the first round that breaks a rule, with what it saw.
  */
-async function round(seed: number): Promise<void> {
-  const nodes = await startTwoNodes('/race');
+async function round(seed: number): Promise<string> {
+  let proxy: FlakyProxy | undefined;
+  const nodes = await startTwoNodes(
+    '/race',
+    CUTS
+      ? async (zk) => {
+          proxy = await startFlakyProxy(zk.port, seed);
+          return ['--hosts', `127.0.0.1:${proxy.port}`, '--session-timeout', String(CUT_SESSION_TIMEOUT_S)];
+        }
+      : [],
+  );
   let layout: ReturnType<typeof watchLayout> | undefined;
+  let cuts = '';
   try {
     const { a, b, zk } = nodes;
     layout = watchLayout(nodes.plain, '/race');
     const writers = [a.mnt, b.mnt].flatMap((mnt, n) => Array.from({ length: WRITERS_PER_NODE }, (_, i) => runWorker(mnt, seed + n * WRITERS_PER_NODE + i)));
     const totals: Record<string, number> = {};
     const examples: string[] = [];
-    for (const [n, r] of (await Promise.all(writers)).entries()) {
+    const reports = await Promise.all(writers);
+    // The comparisons below happen with A connected: its caches must have caught up by then.
+    if (proxy) cuts = `, ${proxy.calm()} cuts of node A's connection`;
+    for (const [n, r] of reports.entries()) {
       for (const [k, v] of Object.entries(r.counts)) totals[k] = (totals[k] ?? 0) + v;
       for (const [k, v] of Object.entries(r.examples)) examples.push(`writer ${n} (node ${n < WRITERS_PER_NODE ? 'A' : 'B'}): ${k}: ${v}`);
     }
@@ -91,10 +144,12 @@ async function round(seed: number): Promise<void> {
       if (unexpected.length === 0) throw err;
       trees = `and the trees differ: ${(err as Error).message}`;
     }
-    assert.deepEqual(unexpected, [], `answers no local file system gives: ${JSON.stringify(unexpected)}\n${examples.join('\n')}\n(${trees})\nall: ${JSON.stringify(totals)}\nnode A:\n${a.output().slice(-3000)}\nnode B:\n${b.output().slice(-3000)}`);
+    assert.deepEqual(unexpected, [], `answers no local file system gives: ${JSON.stringify(unexpected)}\n${examples.join('\n')}\n(${trees})\nall: ${JSON.stringify(totals)}\nnode A:\n${logTail(a.output())}\nnode B:\n${logTail(b.output())}`);
+    return cuts;
   } finally {
     await layout?.stop().catch(() => undefined);
     await nodes.stop();
+    proxy?.close();
   }
 }
 
@@ -102,8 +157,8 @@ const ROUNDS = Number(process.env.ROUNDS ?? 1);
 for (let r = 0; r < ROUNDS; r++) {
   const seed = SEED + r * 1000;
   try {
-    await round(seed);
-    console.log(`round ${r + 1} (seed ${seed}): only race errnos, one tree on both nodes and in ZooKeeper`);
+    const cuts = await round(seed);
+    console.log(`round ${r + 1} (seed ${seed}): only race errnos, one tree on both nodes and in ZooKeeper${cuts}`);
   } catch (err) {
     console.error(`round ${r + 1} (seed ${seed}) failed:\n${(err as Error).message}`);
     process.exit(1);

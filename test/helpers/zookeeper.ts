@@ -282,8 +282,11 @@ export interface TwoNodes {
   stop(): Promise<void>;
 }
 
-/** Starts ZooKeeper and mounts `vol` twice; `argsA`: options for node A only (B mounts with none). */
-export async function startTwoNodes(vol: string, argsA: string[] = []): Promise<TwoNodes> {
+/**
+ * Starts ZooKeeper and mounts `vol` twice; `argsA`: options for node A only (B
+ * mounts with none), or a function of the server that gives them.
+ */
+export async function startTwoNodes(vol: string, argsA: string[] | ((zk: ZooKeeperServer) => Promise<string[]>) = []): Promise<TwoNodes> {
   const zk = await startZooKeeper();
   const plain = new ZkClient({ connectString: zk.connectString });
   const mounts: CliMount[] = [];
@@ -298,7 +301,7 @@ export async function startTwoNodes(vol: string, argsA: string[] = []): Promise<
   try {
     await plain.connect();
     const args = ['--backend', 'zookeeper', '--hosts', zk.connectString, '--path', vol];
-    mounts.push(await mountCli([...args, ...argsA]));
+    mounts.push(await mountCli([...args, ...(typeof argsA === 'function' ? await argsA(zk) : argsA)]));
     mounts.push(await mountCli(args));
   } catch (err) {
     await stop().catch(() => undefined);

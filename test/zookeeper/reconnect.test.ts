@@ -83,4 +83,35 @@ describe('ZooKeeper backend, changes made while a mount was disconnected', () =>
     console.log(`# B saw what changed during its outage ${(performance.now() - t0).toFixed(0)} ms after its connection came back`);
     assert.match(b.output(), /reconnected to ZooKeeper; caches revalidated/);
   });
+
+  it('a write whose reply a cut connection loses: close() still succeeds once the connection is back, and the content is stored', async () => {
+    fs.writeFileSync(path.join(a.mnt, 'w'), 'v1');
+    const onB = path.join(b.mnt, 'w');
+    const t00 = performance.now();
+    while ((await fs.promises.readFile(onB, 'utf8').catch(() => undefined)) !== 'v1') {
+      assert.ok(performance.now() - t00 < 3000, 'B does not see the new file after 3 s');
+      await sleep(10);
+    }
+    // A first write warms up what the commit reads (the directory's map, the epoch): the commit below sends its write alone.
+    await fs.promises.writeFile(onB, 'v0');
+    const fh = await fs.promises.open(onB, 'r+');
+    await fh.write('v2', 0);
+    // The commit at close is applied by the server, but its reply is held, then the connection cut.
+    proxy.hold();
+    const closing = fh.close().then(
+      () => 'OK',
+      (err: NodeJS.ErrnoException) => err.code,
+    );
+    const t0 = performance.now();
+    while (proxy.heldReplies() === 0) {
+      assert.ok(performance.now() - t0 < 5000, 'no reply to the commit within 5 s');
+      await sleep(5);
+    }
+    proxy.cut();
+    proxy.release(); // nothing to pass on (the connection is gone): stops holding
+    proxy.restore();
+    assert.equal(await closing, 'OK', `close() after its commit's reply was lost\n${b.output()}`);
+    assert.equal((await plain.getData('/rc/w')).data.toString(), 'v2');
+    assert.equal(fs.readFileSync(path.join(a.mnt, 'w'), 'utf8'), 'v2');
+  });
 });

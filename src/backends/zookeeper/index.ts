@@ -1621,6 +1621,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     // A rename of ours moved it, or is moving it, meanwhile: commitVersion writes it where it is.
     if ((node.dataOf ?? node.path) !== at || node.moves !== moves || this.renameOver([target]) || node.stale) return false;
     let stat: Stat;
+    const started = Date.now();
     try {
       if (!map.marker) stat = await this.change([target], () => this.zk.setData(target, data, checked ? node.stat.version : -1));
       else {
@@ -1633,6 +1634,9 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       }
     } catch (err) {
       this.epoch?.failed(err, epoch);
+      // Cut off by a lost connection (not timed out waiting for one): applied or not, commitVersion
+      // reads what is stored and writes again, with retries while the operation timeout lasts.
+      if (err instanceof ZkError && err.code === ErrorCode.CONNECTIONLOSS && Date.now() - started < this.zk.opts.operationTimeoutMs) return false;
       if (checked && err instanceof ZkError && err.code === ErrorCode.BADVERSION) {
         if (err instanceof ZkMultiError && err.failedIndex === 1) this.metas.delete(dir);
         return false;
@@ -1966,14 +1970,15 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     if (name === this.rules.dataName) {
       // Removing a directory's .zdata clears the directory's own data: where the directory is once no
       // rename of ours is moving it (an exchange leaves the other directory at the old path).
-      let target: string;
-      do {
-        await this.renameOver([this.zkPath(parent.path)]);
-        target = this.zkPath(parent.path);
-      } while (this.renameOver([target]));
-      await this.change([target], () => this.zk.setData(target, Buffer.alloc(0))).catch((err: unknown) => {
-        throw errnoFromZk(err);
-      });
+      // An unconditional setData: after a lost connection it is simply sent again.
+      await this.retrying(async () => {
+        let target: string;
+        do {
+          await this.renameOver([this.zkPath(parent.path)]);
+          target = this.zkPath(parent.path);
+        } while (this.renameOver([target]));
+        await this.change([target], () => this.zk.setData(target, Buffer.alloc(0)));
+      }, []);
       this.entriesChangedHere(parent, undefined, undefined);
       const zdata = this.nodes.get(joinPath(parent.path, name));
       if (zdata) this.nodes.delete(zdata.path);
