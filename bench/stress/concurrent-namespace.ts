@@ -28,12 +28,12 @@ const CUTS = process.env.STRESS_CUTS === '1';
 const CUT_SESSION_TIMEOUT_S = 20;
 
 /** The end of a mount's log, without its reconnect lines (one per cut with STRESS_CUTS). */
-const logTail = (log: string) =>
-  log
-    .split('\n')
-    .filter((l) => !l.includes('reconnected to ZooKeeper'))
-    .join('\n')
-    .slice(-3000);
+const logTail = (log: string) => {
+  const lines = log.split('\n').filter((l) => !l.includes('reconnected to ZooKeeper'));
+  // Why each EIO was answered, wherever it is in the log: the tail may not reach back to it.
+  const eio = lines.filter((l) => l.includes('answered EIO')).slice(0, 20);
+  return `${eio.length > 0 ? `EIO answered:\n${eio.join('\n')}\n...\n` : ''}${lines.join('\n').slice(-3000)}`;
+};
 
 interface FlakyProxy {
   port: number;

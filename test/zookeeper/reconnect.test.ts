@@ -114,4 +114,34 @@ describe('ZooKeeper backend, changes made while a mount was disconnected', () =>
     assert.equal((await plain.getData('/rc/w')).data.toString(), 'v2');
     assert.equal(fs.readFileSync(path.join(a.mnt, 'w'), 'utf8'), 'v2');
   });
+
+  it('a directory made on B whose reply a cut loses, replaced by a file on A before B is back: mkdir answers EEXIST, and B shows the file', async () => {
+    // What the mkdir reads first, read now (the names of the directory, its map, the epoch, all dropped by the
+    // last reconnect): the one reply held below is the mkdir's transaction.
+    await fs.promises.writeFile(path.join(b.mnt, 'warm'), 'x');
+    await fs.promises.readdir(b.mnt);
+    proxy.hold();
+    const making = fs.promises.mkdir(path.join(b.mnt, 'made')).then(
+      () => 'OK',
+      (err: NodeJS.ErrnoException) => err.code,
+    );
+    const t0 = performance.now();
+    while (proxy.heldReplies() === 0) {
+      assert.ok(performance.now() - t0 < 5000, 'no reply to the mkdir within 5 s');
+      await sleep(5);
+    }
+    proxy.cut();
+    proxy.release();
+    // Applied: A sees the directory, and replaces it by a file while B is away.
+    while (!fs.existsSync(path.join(a.mnt, 'made'))) {
+      assert.ok(performance.now() - t0 < 5000, 'A does not see the directory B made');
+      await sleep(5);
+    }
+    fs.rmdirSync(path.join(a.mnt, 'made'));
+    fs.writeFileSync(path.join(a.mnt, 'made'), 'a file');
+    proxy.restore();
+    assert.equal(await making, 'EEXIST', `mkdir on B\n${b.output()}`);
+    assert.ok((await fs.promises.stat(path.join(b.mnt, 'made'))).isFile(), 'B shows the file');
+    assert.equal(await fs.promises.readFile(path.join(b.mnt, 'made'), 'utf8'), 'a file');
+  });
 });

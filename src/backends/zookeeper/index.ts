@@ -821,8 +821,8 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
    * same transaction: a multi's create answers without a Stat, its setData
    * with one (so a new znode is at data version CREATED_VERSION). The
    * transaction checks that the parent is still the directory we know
-   * (mapToWriteIn). EEXIST if the name is taken. After a lost connection, a
-   * file made since with other content is not ours: EEXIST too.
+   * (mapToWriteIn). EEXIST if the name is taken. After a lost connection, an
+   * entry made since that is not what the attempt makes is not ours: EEXIST too.
    */
   private async storeEntry(parent: ZkNode, name: string, kind: Kind, meta: EntryMeta | undefined, data: Buffer): Promise<Stat> {
     const before = this.zk.lastSeenZxid;
@@ -837,7 +837,16 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
           // if a file, only with exactly this content (else another node made it meanwhile).
           const existing = await this.zk.getData(this.zkPath(joinPath(parent.path, name))).catch(missing);
           if (existing && existing.stat.czxid > before) {
-            if (kind === 'file' && (existing.stat.version !== CREATED_VERSION || !existing.data.equals(data))) throw new FsError('EEXIST');
+            // Ours only if it is what the attempt made: a file with exactly this content, a symlink with this
+            // target (never written again), a directory with its marker. Else another node made it meanwhile,
+            // or replaced ours: taking a file for the directory made here would answer MKDIR with a file.
+            const ours =
+              kind === 'file'
+                ? existing.stat.version === CREATED_VERSION && existing.data.equals(data)
+                : kind === 'symlink'
+                  ? existing.stat.version === 0 && existing.stat.numChildren === 0 && existing.data.equals(data)
+                  : !this.rules.markers || existing.stat.numChildren > 0;
+            if (!ours) throw new FsError('EEXIST');
             this.metas.delete(parent.path);
             return existing.stat;
           }
