@@ -82,7 +82,7 @@ export class DirEpoch {
     this.known = undefined;
   }
 
-  /** Events may have been missed (a new session): read the epoch again. */
+  /** Events may have been missed (a new connection or session): read the epoch again. */
   forget(): void {
     this.known = undefined;
   }
