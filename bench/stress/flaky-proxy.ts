@@ -12,6 +12,7 @@
 
 import net from 'node:net';
 import readline from 'node:readline';
+import { pairSockets } from '../../test/helpers/zookeeper.js';
 
 const target = Number(process.argv[2]);
 let seed = Number(process.argv[3] ?? 1) >>> 0 || 1;
@@ -38,17 +39,9 @@ let timer: NodeJS.Timeout | undefined;
 const server = net.createServer((client) => {
   if (!open) return void client.destroy();
   const upstream = net.connect(target, '127.0.0.1');
-  conns.add(client).add(upstream);
+  pairSockets(client, upstream, conns);
   client.pipe(upstream);
   upstream.pipe(client);
-  const drop = () => {
-    client.destroy();
-    upstream.destroy();
-    conns.delete(client);
-    conns.delete(upstream);
-  };
-  client.on('error', drop).on('close', drop);
-  upstream.on('error', drop).on('close', drop);
 });
 
 function schedule(): void {

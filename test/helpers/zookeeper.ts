@@ -167,6 +167,33 @@ export async function startZooKeeper(opts: { tickTimeMs?: number; heap?: string 
   return server;
 }
 
+/** Keeps a proxied pair of sockets in `conns` while both are up; either one closing or failing closes the other. */
+export function pairSockets(client: net.Socket, upstream: net.Socket, conns: Set<net.Socket>): void {
+  conns.add(client).add(upstream);
+  const drop = () => {
+    client.destroy();
+    upstream.destroy();
+    conns.delete(client);
+    conns.delete(upstream);
+  };
+  client.on('error', drop).on('close', drop);
+  upstream.on('error', drop).on('close', drop);
+}
+
+/**
+ * Requests the server receives until it has been quiet for `quietMs` (a
+ * mount's background work, or another mount's reaction to a change, done).
+ */
+export async function requestsWhenQuiet(zk: ZooKeeperServer, quietMs = 300): Promise<number> {
+  let last = await zk.requestsReceived();
+  for (;;) {
+    await new Promise((r) => setTimeout(r, quietMs));
+    const now = await zk.requestsReceived();
+    if (now === last) return now;
+    last = now;
+  }
+}
+
 /**
  * A TCP proxy to ZooKeeper in this process, which we can cut to make a client
  * lose its server for a while, or `hold` to keep what the server sends (replies,
@@ -190,7 +217,7 @@ export async function startProxy(
       return;
     }
     const upstream = net.connect(targetPort, '127.0.0.1');
-    conns.add(client).add(upstream);
+    pairSockets(client, upstream, conns);
     client.pipe(upstream);
     if (opts.coalesceMs === undefined) {
       upstream.on('data', (chunk: Buffer) => {
@@ -207,14 +234,6 @@ export async function startProxy(
         }, opts.coalesceMs);
       });
     }
-    const drop = () => {
-      client.destroy();
-      upstream.destroy();
-      conns.delete(client);
-      conns.delete(upstream);
-    };
-    client.on('error', drop).on('close', drop);
-    upstream.on('error', drop).on('close', drop);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   /** What is held, per client, as whole frames (length-prefixed: an xid below 0 is a watch event or a ping) and what follows them. */

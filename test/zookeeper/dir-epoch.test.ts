@@ -13,26 +13,14 @@ import { ZkClient } from '../../src/backends/zookeeper/client/client.js';
 import { OPEN_ACL_UNSAFE } from '../../src/backends/zookeeper/client/protocol.js';
 import { EPOCH_NAME, MARKER_NAME } from '../../src/backends/zookeeper/layout.js';
 import { mountCli, waitFor, type CliMount } from '../helpers/mount.js';
-import { startZooKeeper, type ZooKeeperServer } from '../helpers/zookeeper.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { requestsWhenQuiet, startZooKeeper, type ZooKeeperServer } from '../helpers/zookeeper.js';
 
 describe('ZooKeeper backend, the directory epoch', () => {
   let zk: ZooKeeperServer;
   let plain: ZkClient;
   let b: CliMount;
 
-  const packets = () => zk.requestsReceived();
-  /** Requests the server receives until it has been quiet for 300 ms. */
-  const settled = async (): Promise<number> => {
-    let last = await packets();
-    for (;;) {
-      await sleep(300);
-      const now = await packets();
-      if (now === last) return now;
-      last = now;
-    }
-  };
+  const settled = () => requestsWhenQuiet(zk);
   const counted = async (fn: () => void): Promise<number> => {
     const before = await settled();
     fn();

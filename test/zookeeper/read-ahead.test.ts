@@ -10,7 +10,7 @@ import { OPEN_ACL_UNSAFE } from '../../src/backends/zookeeper/client/protocol.js
 import { maxBatchOps } from '../../src/backends/zookeeper/batch-reads.js';
 import { DEFAULT_MAX_REQUEST, runPipelined } from '../../src/backends/zookeeper/chunks.js';
 import { CLI, mountCli, sh, type CliMount } from '../helpers/mount.js';
-import { startProxy, startZooKeeper, statRequests, type ZooKeeperServer } from '../helpers/zookeeper.js';
+import { requestsWhenQuiet, startProxy, startZooKeeper, statRequests, type ZooKeeperServer } from '../helpers/zookeeper.js';
 
 const FILES = 200;
 const TREE_DIRS = 20;
@@ -30,15 +30,7 @@ describe('ZooKeeper backend, read-ahead', () => {
 
   const packets = () => zk.requestsReceived();
   /** Requests the server receives until it has been quiet for 300 ms (a read-ahead running in the background). */
-  const settled = async (): Promise<number> => {
-    let last = await packets();
-    for (;;) {
-      await new Promise((r) => setTimeout(r, 300));
-      const now = await packets();
-      if (now === last) return now;
-      last = now;
-    }
-  };
+  const settled = () => requestsWhenQuiet(zk);
   const mount = async (extra: string[] = []) => {
     // Long sessions: a ping (every third of it) seldom lands in a counted step.
     const m = await mountCli(['--backend', 'zookeeper', '--hosts', zk.connectString, '--path', '/ra', '--session-timeout', '30', ...extra]);

@@ -20,6 +20,14 @@ describe('ZooKeeper backend, changes made while a mount was disconnected', () =>
   let b: CliMount;
   let plain: ZkClient;
   let proxy: Awaited<ReturnType<typeof startProxy>>;
+  /** Waits until the proxy holds a reply from the server: the request `what` was applied. */
+  const heldReply = async (what: string) => {
+    const t0 = performance.now();
+    while (proxy.heldReplies() === 0) {
+      assert.ok(performance.now() - t0 < 5000, `no reply to ${what} within 5 s`);
+      await sleep(5);
+    }
+  };
 
   before(async () => {
     zk = await startZooKeeper();
@@ -102,11 +110,7 @@ describe('ZooKeeper backend, changes made while a mount was disconnected', () =>
       () => 'OK',
       (err: NodeJS.ErrnoException) => err.code,
     );
-    const t0 = performance.now();
-    while (proxy.heldReplies() === 0) {
-      assert.ok(performance.now() - t0 < 5000, 'no reply to the commit within 5 s');
-      await sleep(5);
-    }
+    await heldReply('the commit');
     proxy.cut();
     proxy.release(); // nothing to pass on (the connection is gone): stops holding
     proxy.restore();
@@ -125,14 +129,11 @@ describe('ZooKeeper backend, changes made while a mount was disconnected', () =>
       () => 'OK',
       (err: NodeJS.ErrnoException) => err.code,
     );
-    const t0 = performance.now();
-    while (proxy.heldReplies() === 0) {
-      assert.ok(performance.now() - t0 < 5000, 'no reply to the mkdir within 5 s');
-      await sleep(5);
-    }
+    await heldReply('the mkdir');
     proxy.cut();
     proxy.release();
     // Applied: A sees the directory, and replaces it by a file while B is away.
+    const t0 = performance.now();
     while (!fs.existsSync(path.join(a.mnt, 'made'))) {
       assert.ok(performance.now() - t0 < 5000, 'A does not see the directory B made');
       await sleep(5);
