@@ -199,6 +199,10 @@ export async function requestsWhenQuiet(zk: ZooKeeperServer, quietMs = 300): Pro
  * lose its server for a while, or `hold` to keep what the server sends (replies,
  * events) from the client until `release`, while its requests still go through:
  * the client acts on a view that is behind, as when events are in flight.
+ * `holdFromReplyTo(...opcodes)` holds from the reply to the next request of
+ * those kinds on: a test cuts the connection exactly after one request was
+ * applied. `cutAtRequest(...opcodes)` cuts it when the next request of those
+ * kinds comes, which the server then never sees.
  * `coalesceMs`: what the server sends is held and passed on in one write every
  * so many milliseconds, so replies and events that follow each other reach the
  * client in one read.
@@ -206,10 +210,31 @@ export async function requestsWhenQuiet(zk: ZooKeeperServer, quietMs = 300): Pro
 export async function startProxy(
   targetPort: number,
   opts: { coalesceMs?: number } = {},
-): Promise<{ port: number; cut(): void; restore(): void; hold(): void; heldChunks(): number; heldReplies(): number; releaseEvents(): void; release(): void; close(): Promise<void> }> {
+): Promise<{
+  port: number;
+  cut(): void;
+  restore(): void;
+  hold(): void;
+  holdFromReplyTo(...opcodes: number[]): void;
+  cutAtRequest(...opcodes: number[]): Promise<void>;
+  heldChunks(): number;
+  heldReplies(): number;
+  releaseEvents(): void;
+  release(): void;
+  close(): Promise<void>;
+}> {
   const conns = new Set<net.Socket>();
   let open = true;
   let holding = false;
+  /** Replies to requests of these kinds start a hold. */
+  let holdAt: number[] = [];
+  /** Requests of these kinds cut the connection instead of reaching the server. */
+  let cutAt: number[] = [];
+  let onCutAt = () => {};
+  const cut = () => {
+    open = false;
+    for (const c of conns) c.destroy();
+  };
   const withheld: Array<[net.Socket, Buffer]> = [];
   const server = net.createServer((client) => {
     if (!open) {
@@ -218,13 +243,41 @@ export async function startProxy(
     }
     const upstream = net.connect(targetPort, '127.0.0.1');
     pairSockets(client, upstream, conns);
-    client.pipe(upstream);
     if (opts.coalesceMs === undefined) {
-      upstream.on('data', (chunk: Buffer) => {
-        if (holding) withheld.push([client, chunk]);
-        else client.write(chunk);
-      });
+      /** This connection's requests: xid → opcode (the first frame is the handshake, without either). */
+      const opcodes = new Map<number, number>();
+      let handshake = true;
+      client.on(
+        'data',
+        splitFrames((frame) => {
+          const opcode = !handshake && frame.length >= 12 ? frame.readInt32BE(8) : undefined;
+          handshake = false;
+          if (opcode !== undefined && cutAt.includes(opcode)) {
+            cutAt = [];
+            cut();
+            return onCutAt();
+          }
+          upstream.write(frame);
+          if (opcode !== undefined) opcodes.set(frame.readInt32BE(4), opcode);
+        }),
+      );
+      let greeted = false;
+      upstream.on(
+        'data',
+        splitFrames((frame) => {
+          const xid = greeted && frame.length >= 8 ? frame.readInt32BE(4) : undefined;
+          greeted = true;
+          if (!holding && xid !== undefined && xid >= 0 && holdAt.includes(opcodes.get(xid) ?? NaN)) {
+            holdAt = [];
+            holding = true;
+          }
+          if (xid !== undefined) opcodes.delete(xid);
+          if (holding) withheld.push([client, frame]);
+          else client.write(frame);
+        }),
+      );
     } else {
+      client.pipe(upstream);
       let held: Buffer[] = [];
       upstream.on('data', (chunk: Buffer) => {
         if (held.push(chunk) > 1) return;
@@ -253,15 +306,20 @@ export async function startProxy(
   };
   return {
     port: (server.address() as net.AddressInfo).port,
-    cut() {
-      open = false;
-      for (const c of conns) c.destroy();
-    },
+    cut,
     restore() {
       open = true;
     },
     hold() {
       holding = true;
+    },
+    holdFromReplyTo(...opcodes: number[]) {
+      holdAt = opcodes;
+    },
+    /** Resolves once it has cut. */
+    cutAtRequest(...opcodes: number[]) {
+      cutAt = opcodes;
+      return new Promise<void>((resolve) => (onCutAt = resolve));
     },
     /** What the server sent since hold(), held back (chunks as read: a reply that came in tells its request was applied). */
     heldChunks: () => withheld.length,
@@ -288,6 +346,20 @@ export async function startProxy(
         for (const c of conns) c.destroy();
         server.close(() => r());
       }),
+  };
+}
+
+/** Calls `onFrame` with each whole length-prefixed frame (the prefix included) of a stream read in chunks. */
+function splitFrames(onFrame: (frame: Buffer) => void): (chunk: Buffer) => void {
+  let rest: Buffer = Buffer.alloc(0);
+  return (chunk) => {
+    let bytes: Buffer = rest.length > 0 ? Buffer.concat([rest, chunk]) : chunk;
+    while (bytes.length >= 4 && bytes.length >= 4 + bytes.readInt32BE(0)) {
+      const end = 4 + bytes.readInt32BE(0);
+      onFrame(bytes.subarray(0, end));
+      bytes = bytes.subarray(end);
+    }
+    rest = bytes;
   };
 }
 

@@ -8,6 +8,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { ZkClient } from '../../src/backends/zookeeper/client/client.js';
+import { OpCode } from '../../src/backends/zookeeper/client/protocol.js';
+import { parseLockName } from '../../src/backends/zookeeper/locks.js';
 import { Agent, F_RDLCK, F_UNLCK, F_WRLCK, LOCK_EX, LOCK_NB, LOCK_SH, LOCK_UN, settledWithin } from '../helpers/lock-agent.js';
 import { mountCli, sh, waitFor, type CliMount } from '../helpers/mount.js';
 import { startProxy, startTwoNodes, type TwoNodes, type ZooKeeperServer } from '../helpers/zookeeper.js';
@@ -241,6 +243,41 @@ describe('ZooKeeper backend, locks across two nodes', () => {
       console.log(`# lock released during the waiter's outage granted ${(performance.now() - t0).toFixed(0)} ms after its connection came back`);
       assert.ok(CONFLICT.includes(await pa.setlk(da, F_WRLCK, 0, 0)), 'C holds it now');
       assert.equal(await pc.setlk(dc, F_UNLCK, 0, 0), 'OK');
+    } finally {
+      proxy.restore();
+      await c.stop();
+      await proxy.close();
+    }
+  });
+
+  it('a refused lock request whose clean-up a cut connection interrupts leaves no request behind to hold up later ones', async () => {
+    const proxy = await startProxy(zk.port);
+    const c = await mountCli(['--backend', 'zookeeper', '--hosts', `127.0.0.1:${proxy.port}`, '--path', '/locks', '--session-timeout', '30']);
+    try {
+      // The proxy runs in this process: only asynchronous calls on C's mount from here on.
+      const [fa] = fresh('refused');
+      const pa = await agent();
+      const pa2 = await agent();
+      const pc = await agent();
+      const da = await pa.open(fa);
+      const da2 = await pa2.open(fa);
+      const dc = await pc.open(path.join(c.mnt, path.basename(fa)));
+      assert.equal(await pa.setlk(da, F_WRLCK, 0, 0), 'OK');
+      // C queues a request, finds A's lock, and withdraws its request: the delete is lost with the connection.
+      const cut = proxy.cutAtRequest(OpCode.delete);
+      const refused = pc.setlk(dc, F_WRLCK, 0, 0);
+      await cut;
+      await new Promise((r) => setTimeout(r, 200));
+      proxy.restore();
+      assert.ok(CONFLICT.includes(await refused), 'C is refused: A holds the lock');
+      assert.equal(await pa.setlk(da, F_UNLCK, 0, 0), 'OK');
+      assert.equal(await pa2.setlk(da2, F_WRLCK, 0, 0), 'OK', `another process gets the released lock, not held up by C's request\n${c.output()}`);
+      assert.equal(await pa2.setlk(da2, F_UNLCK, 0, 0), 'OK');
+      assert.deepEqual(
+        (await lockZnodes()).filter((n) => parseLockName(n)?.state === 'want'),
+        [],
+        'no lock request left',
+      );
     } finally {
       proxy.restore();
       await c.stop();

@@ -4,11 +4,13 @@
 // mount must see those changes anyway, without waiting for the next one.
 
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ZkClient } from '../../src/backends/zookeeper/client/client.js';
-import { OPEN_ACL_UNSAFE } from '../../src/backends/zookeeper/client/protocol.js';
+import { OPEN_ACL_UNSAFE, OpCode } from '../../src/backends/zookeeper/client/protocol.js';
+import { CHUNKS_NAME } from '../../src/backends/zookeeper/layout.js';
 import { mountCli, type CliMount } from '../helpers/mount.js';
 import { startProxy, startZooKeeper, type ZooKeeperServer } from '../helpers/zookeeper.js';
 
@@ -144,5 +146,104 @@ describe('ZooKeeper backend, changes made while a mount was disconnected', () =>
     assert.equal(await making, 'EEXIST', `mkdir on B\n${b.output()}`);
     assert.ok((await fs.promises.stat(path.join(b.mnt, 'made'))).isFile(), 'B shows the file');
     assert.equal(await fs.promises.readFile(path.join(b.mnt, 'made'), 'utf8'), 'a file');
+  });
+
+  describe('a large file, whose open and close pin and unpin its version', () => {
+    const pins = async () => (await plain.getChildren(`/rc/${CHUNKS_NAME}/pin`)).children;
+    const chunkNames = async () => new Set((await plain.getChildren(`/rc/${CHUNKS_NAME}/c`)).children);
+    let content = crypto.randomBytes(3 * 1024 * 1024);
+    const onB = () => path.join(b.mnt, 'large');
+    /** The last close drops its pin in the background. */
+    const noPinWithin = async (ms: number, when: string) => {
+      const t0 = performance.now();
+      let left = await pins();
+      while (left.length > 0) {
+        assert.ok(performance.now() - t0 < ms, `the pins ${left.join(', ')} stay ${when}\n${b.output()}`);
+        await sleep(20);
+        left = await pins();
+      }
+    };
+    /** B reads the current content once: an open then only pins it (one request) and confirms it. */
+    const readOnB = async () => {
+      const t0 = performance.now();
+      while (!(await fs.promises.readFile(onB()).catch(() => Buffer.alloc(0))).equals(content)) {
+        assert.ok(performance.now() - t0 < 5000, 'B does not read the large file A wrote');
+        await sleep(20);
+      }
+      await noPinWithin(3000, 'after B read the file');
+    };
+    /**
+     * Makes B's connection lose the next request of these kinds (`request`:
+     * the server never sees it) or only its reply (`reply`: it was applied).
+     * The returned function waits for that, then lets B reconnect.
+     */
+    const loseNext = (lost: 'request' | 'reply', what: string, ...opcodes: number[]) => {
+      if (lost === 'reply') {
+        proxy.holdFromReplyTo(...opcodes);
+        return async () => {
+          await heldReply(what);
+          proxy.cut();
+          proxy.release();
+          proxy.restore();
+        };
+      }
+      const cut = proxy.cutAtRequest(...opcodes);
+      return async () => {
+        await Promise.race([cut, sleep(5000).then(() => assert.fail(`B did not send ${what} within 5 s`))]);
+        await sleep(200);
+        proxy.restore();
+      };
+    };
+    before(() => fs.writeFileSync(path.join(a.mnt, 'large'), content));
+
+    for (const lost of ['reply', 'request'] as const) {
+      it(`an open whose pin a cut connection loses (its ${lost}): open() succeeds once the connection is back, with one pin`, async () => {
+        await readOnB();
+        // The pin is a create (a one-op multi before this was fixed).
+        const reconnect = loseNext(lost, 'the pin', OpCode.create2, OpCode.multi);
+        const opening = fs.promises.open(onB(), 'r');
+        await reconnect();
+        const fh = await opening.catch((err: NodeJS.ErrnoException) => assert.fail(`open() after its pin's ${lost} was lost: ${err.code}\n${b.output()}`));
+        try {
+          assert.equal((await pins()).length, 1, 'one pin while open');
+          const read = Buffer.alloc(content.length);
+          assert.equal((await fh.read(read, 0, read.length, 0)).bytesRead, content.length);
+          assert.ok(read.equals(content), 'content read after the reconnect');
+        } finally {
+          await fh.close();
+        }
+        await noPinWithin(3000, 'after close()');
+      });
+
+      it(`a close whose unpin a cut connection loses (its ${lost}): the pin goes once the connection is back, and the version replaced meanwhile is collected`, async () => {
+        await readOnB();
+        const fh = await fs.promises.open(onB(), 'r');
+        assert.equal((await pins()).length, 1, 'one pin while open');
+        const chunksBefore = await chunkNames();
+        // A writes a new version meanwhile: the chunks of B's version are garbage once B lets go.
+        content = crypto.randomBytes(content.length);
+        fs.writeFileSync(path.join(a.mnt, 'large'), content);
+        // A, the writer, tried to collect it and found B's pin (it looks right after its commit): from now on only B collects.
+        const t0 = performance.now();
+        while ((await plain.getChildren(`/rc/${CHUNKS_NAME}/gc`)).children.length === 0) {
+          assert.ok(performance.now() - t0 < 3000, 'no garbage record for the replaced version');
+          await sleep(10);
+        }
+        await sleep(200);
+        const reconnect = loseNext(lost, 'the unpin', OpCode.delete);
+        await fh.close();
+        await reconnect();
+        await noPinWithin(5000, '5 s after the connection came back');
+        // B, the last reader, collects the replaced version.
+        const t1 = performance.now();
+        for (;;) {
+          const chunks = await chunkNames();
+          const left = [...chunksBefore].filter((c) => chunks.has(c));
+          if (left.length === 0) break;
+          assert.ok(performance.now() - t1 < 5000, `${left.length} chunks of the replaced version stay 5 s after the connection came back\n${b.output()}`);
+          await sleep(50);
+        }
+      });
+    }
   });
 });

@@ -11,6 +11,7 @@ import { FsError } from '../../fs/errors.js';
 import { log } from '../../util/log.js';
 import type { ZkClient } from './client/client.js';
 import { type Acl, CreateMode, ErrorCode, type MultiOp, ZkError } from './client/protocol.js';
+import { createOwned, deleteOwned, isConnectionLoss } from './owned.js';
 
 /** First bytes of a manifest, for people and tools reading the znode. */
 const MAGIC = 'SWARMVOL-CHUNKED-FILE 1\n';
@@ -199,17 +200,30 @@ export class ChunkStore {
    */
   async pin<T>(gen: string, confirm: () => Promise<T>): Promise<{ path: string; confirmed: T }> {
     await this.ensure();
-    const { path, op } = this.newPin(gen);
-    const [, confirmed] = await Promise.all([this.zk.multi([op]), confirm()]);
-    this.pinned(path, gen);
-    return { path, confirmed };
+    const { path } = this.newPin(gen);
+    try {
+      const [made, read] = await Promise.allSettled([this.zk.create(path, Buffer.alloc(0), this.acl, CreateMode.EPHEMERAL), confirm()]);
+      let confirmed: T;
+      if (made.status === 'rejected') {
+        if (!isConnectionLoss(made.reason)) throw made.reason;
+        // Its reply went with the connection: the pin is made (or found), and only then confirmed.
+        await createOwned(this.zk, path, Buffer.alloc(0), this.acl, CreateMode.EPHEMERAL);
+        confirmed = await confirm();
+      } else if (read.status === 'rejected') throw read.reason;
+      else confirmed = read.value;
+      this.pinned(path, gen);
+      return { path, confirmed };
+    } catch (err) {
+      void deleteOwned(this.zk, path).catch(() => undefined);
+      throw err;
+    }
   }
 
   /** Drops a pin; the last reader of a superseded version collects its garbage. */
   async unpin(path: string): Promise<void> {
     const gen = this.pins.get(path);
     this.pins.delete(path);
-    await this.zk.delete(path).catch(ignoreMissing);
+    await deleteOwned(this.zk, path);
     if (gen !== undefined) await this.collect(gen);
   }
 
@@ -231,7 +245,7 @@ export class ChunkStore {
     }
     // Chunks first, the record last: a collection cut short is finished by the next sweep.
     await this.deleteChunks(names);
-    await this.zk.delete(this.gcPath(gen)).catch(ignoreMissing);
+    await deleteOwned(this.zk, this.gcPath(gen));
   }
 
   /** Collects in the background (a close or commit does not wait for it); a failure is left to the sweep. */
@@ -242,7 +256,7 @@ export class ChunkStore {
   /** After a failed commit: its chunks go (best effort; the sweep catches what this misses). */
   abandon(gen: string, names: readonly string[]): void {
     void (async () => {
-      await this.zk.delete(this.pendingPath(gen));
+      await deleteOwned(this.zk, this.pendingPath(gen));
       await this.deleteChunks(names);
     })().catch(() => undefined);
   }
@@ -284,21 +298,17 @@ export class ChunkStore {
 
   /** Deletes chunks (some may be gone already). */
   private deleteChunks(names: readonly string[]): Promise<void> {
-    return runPipelined(names, (n) => this.zk.delete(this.chunkPath(n)).catch(ignoreMissing));
+    return runPipelined(names, (n) => deleteOwned(this.zk, this.chunkPath(n)));
   }
 
   /** After a session expiry our pins are gone: take them again (a version collected meanwhile reads as ESTALE). */
   async repin(): Promise<void> {
     for (const [path, gen] of [...this.pins]) {
-      await this.zk.create(path, Buffer.alloc(0), this.acl, CreateMode.EPHEMERAL).catch((err: unknown) => {
-        if (!(err instanceof ZkError && err.code === ErrorCode.NODEEXISTS)) log.warn('could not pin a large file version again', { generation: gen, error: (err as Error).message });
+      await createOwned(this.zk, path, Buffer.alloc(0), this.acl, CreateMode.EPHEMERAL).catch((err: unknown) => {
+        log.warn('could not pin a large file version again', { generation: gen, error: (err as Error).message });
       });
     }
   }
-}
-
-function ignoreMissing(err: unknown): void {
-  if (!(err instanceof ZkError && err.code === ErrorCode.NONODE)) throw err;
 }
 
 /** Runs `fn` over `items` with at most `width` in flight. */

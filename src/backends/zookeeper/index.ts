@@ -1465,7 +1465,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   }
 
   private unpinLater(pin: string): void {
-    void this.chunks.unpin(pin).catch((err: unknown) => log.warn('could not drop a large file pin; the sweep collects after it', { error: (err as Error).message }));
+    void this.chunks.unpin(pin).catch((err: unknown) => log.warn('could not drop a large file pin; the version it pins is collected once the session of this mount ends', { error: (err as Error).message }));
   }
 
   /** Asks ZooKeeper whether the content changed; if so, drops it here and in the kernel. */

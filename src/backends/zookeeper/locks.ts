@@ -15,6 +15,7 @@ import { excludes, onlyShrinks, validate, withLock, type HeldLock } from '../../
 import { log } from '../../util/log.js';
 import type { ZkClient } from './client/client.js';
 import { CreateMode, ErrorCode, ZkError, type Acl, type MultiOp } from './client/protocol.js';
+import { deleteOwned, isConnectionLoss } from './owned.js';
 
 const SEQ_DIGITS = 10;
 
@@ -338,9 +339,10 @@ export class ZkLocks {
     return this.dirReady;
   }
 
+  /** A want left behind would hold up every later request for the file: it is deleted even across a lost connection. */
   private async deleteQuietly(name: string): Promise<void> {
-    await this.zk.delete(`${this.dir}/${name}`).catch((err: unknown) => {
-      if (!(err instanceof ZkError && err.code === ErrorCode.NONODE)) log.warn('could not remove a lock request; it goes with the session', { name, error: (err as Error).message });
+    await deleteOwned(this.zk, `${this.dir}/${name}`).catch((err: unknown) => {
+      log.warn('could not remove a lock request; it goes with the session', { name, error: (err as Error).message });
     });
   }
 
@@ -371,10 +373,6 @@ function kindOf(lk: LockIn): 'posix' | 'flock' {
 
 function sameLocks(a: readonly HeldLock[], b: readonly HeldLock[]): boolean {
   return a.length === b.length && a.every((x, i) => x.start === b[i]!.start && x.end === b[i]!.end && x.type === b[i]!.type);
-}
-
-function isConnectionLoss(err: unknown): boolean {
-  return err instanceof ZkError && err.code === ErrorCode.CONNECTIONLOSS;
 }
 
 /** Lock failures as errno: no access to the lock directory is EACCES, anything else ENOLCK (and logged). */
