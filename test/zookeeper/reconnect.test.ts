@@ -10,6 +10,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ZkClient } from '../../src/backends/zookeeper/client/client.js';
 import { OPEN_ACL_UNSAFE, OpCode } from '../../src/backends/zookeeper/client/protocol.js';
+import { chunkNames as chunkNamesOf, decodeManifest } from '../../src/backends/zookeeper/chunks.js';
 import { CHUNKS_NAME } from '../../src/backends/zookeeper/layout.js';
 import { mountCli, type CliMount } from '../helpers/mount.js';
 import { startProxy, startZooKeeper, type ZooKeeperServer } from '../helpers/zookeeper.js';
@@ -196,6 +197,90 @@ describe('ZooKeeper backend, changes made while a mount was disconnected', () =>
     };
     before(() => fs.writeFileSync(path.join(a.mnt, 'large'), content));
 
+    it("an unlink on B sent while B's own commit that makes the file large is in flight: the chunks are collected", async () => {
+      fs.writeFileSync(path.join(a.mnt, 'racing'), 'small');
+      const onB = path.join(b.mnt, 'racing');
+      const t0 = performance.now();
+      while ((await fs.promises.readFile(onB, 'utf8').catch(() => '')) !== 'small') {
+        assert.ok(performance.now() - t0 < 3000, 'B does not see the file');
+        await sleep(10);
+      }
+      // B knows the directory's map, without an entry for the small file (default attributes).
+      await fs.promises.chmod(path.join(b.mnt, 'large'), 0o644);
+      const fh = await fs.promises.open(onB, 'r+');
+      await fh.write(crypto.randomBytes(2 * 1024 * 1024), 0);
+      // The commit is applied; until its reply comes, B's map is the one before it.
+      proxy.holdFromReplyTo(OpCode.multi);
+      const closing = fh.close().then(
+        () => 'OK',
+        (err: NodeJS.ErrnoException) => err.code,
+      );
+      await heldReply("B's commit");
+      const unlinking = fs.promises.unlink(onB).then(
+        () => 'OK',
+        (err: NodeJS.ErrnoException) => err.code,
+      );
+      await sleep(100);
+      proxy.release();
+      assert.deepEqual([await closing, await unlinking], ['OK', 'OK'], b.output());
+      assert.equal(await plain.exists('/rc/racing'), null);
+      const t1 = performance.now();
+      for (;;) {
+        const gc = (await plain.getChildren(`/rc/${CHUNKS_NAME}/gc`)).children;
+        if (gc.length === 0 && (await pins()).length === 0) break;
+        assert.ok(performance.now() - t1 < 5000, `garbage records ${gc.join(', ')} stay`);
+        await sleep(20);
+      }
+      const used = new Set(chunkNamesOf(decodeManifest((await plain.getData('/rc/large')).data)));
+      // The other large file of this block, where an earlier test made it.
+      if (await plain.exists('/rc/grown')) for (const c of chunkNamesOf(decodeManifest((await plain.getData('/rc/grown')).data))) used.add(c);
+      assert.deepEqual([...(await chunkNames())].filter((c) => !used.has(c)), [], 'chunks no file uses');
+    });
+
+    it("a large write on B whose reply a cut loses, then extended on A before B is back: B's close succeeds, and A's version keeps every chunk", async () => {
+      fs.writeFileSync(path.join(a.mnt, 'grown'), 'small');
+      const onB = path.join(b.mnt, 'grown');
+      const t0 = performance.now();
+      while ((await fs.promises.readFile(onB, 'utf8').catch(() => '')) !== 'small') {
+        assert.ok(performance.now() - t0 < 3000, 'B does not see the file');
+        await sleep(10);
+      }
+      const written = crypto.randomBytes(2 * 1024 * 1024);
+      const fh = await fs.promises.open(onB, 'r+');
+      await fh.write(written, 0, written.length, 0);
+      // B's manifest switch is applied, its reply lost.
+      proxy.holdFromReplyTo(OpCode.multi);
+      const closing = fh.close().then(
+        () => 'OK',
+        (err: NodeJS.ErrnoException) => err.code,
+      );
+      await heldReply("B's manifest switch");
+      proxy.cut();
+      proxy.release();
+      // A appends to B's version while B is away: A's version reuses B's chunks.
+      const t1 = performance.now();
+      while (fs.statSync(path.join(a.mnt, 'grown')).size !== written.length) {
+        assert.ok(performance.now() - t1 < 3000, "A does not see B's version");
+        await sleep(10);
+      }
+      fs.appendFileSync(path.join(a.mnt, 'grown'), 'tail');
+      proxy.restore();
+      assert.equal(await closing, 'OK', `B's close\n${b.output()}`);
+      const manifest = decodeManifest((await plain.getData('/rc/grown')).data);
+      assert.ok(manifest, 'a large file');
+      const missing = [];
+      for (const c of chunkNamesOf(manifest)) if (!(await plain.exists(`/rc/${CHUNKS_NAME}/c/${c}`))) missing.push(c);
+      assert.deepEqual(missing, [], "chunks of A's version deleted");
+      const expected = Buffer.concat([written, Buffer.from('tail')]);
+      const fresh = await mountCli(['--backend', 'zookeeper', '--path', '/rc', '--hosts', zk.connectString]);
+      try {
+        assert.ok(fs.readFileSync(path.join(fresh.mnt, 'grown')).equals(expected), 'what ZooKeeper holds: B\'s content and A\'s tail');
+      } finally {
+        assert.equal(await fresh.stop(), 0, fresh.output());
+      }
+      assert.ok((await fs.promises.readFile(onB)).equals(expected), 'B reads that too');
+    });
+
     for (const lost of ['reply', 'request'] as const) {
       it(`an open whose pin a cut connection loses (its ${lost}): open() succeeds once the connection is back, with one pin`, async () => {
         await readOnB();
@@ -219,7 +304,7 @@ describe('ZooKeeper backend, changes made while a mount was disconnected', () =>
         await readOnB();
         const fh = await fs.promises.open(onB(), 'r');
         assert.equal((await pins()).length, 1, 'one pin while open');
-        const chunksBefore = await chunkNames();
+        const chunksBefore = chunkNamesOf(decodeManifest((await plain.getData('/rc/large')).data));
         // A writes a new version meanwhile: the chunks of B's version are garbage once B lets go.
         content = crypto.randomBytes(content.length);
         fs.writeFileSync(path.join(a.mnt, 'large'), content);

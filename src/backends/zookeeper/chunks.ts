@@ -172,6 +172,11 @@ export class ChunkStore {
     await Promise.all([recorded, runPipelined(chunks, (c) => this.zk.create(this.chunkPath(c.name), c.data, this.acl))]);
   }
 
+  /** Whether commit `gen` still has its pending record: its manifest switch, which deletes it, was not applied. */
+  async isPending(gen: string): Promise<boolean> {
+    return (await this.zk.exists(this.pendingPath(gen))) !== null;
+  }
+
   /** The op that closes a commit's pending record in the manifest switch (it fails if the commit was declared abandoned). */
   pendingDone(gen: string): MultiOp {
     return { op: 'delete', path: this.pendingPath(gen) };

@@ -49,6 +49,7 @@ import {
   type ModeRules,
 } from './layout.js';
 import { ChunkStore, chunkNames, chunkSizeFor, decodeManifest, encodeManifest, inlineLimit, type Manifest, newGeneration, REQUEST_HEADROOM } from './chunks.js';
+import { deleteOwned } from './owned.js';
 import { ZkLocks } from './locks.js';
 import { type ChunkPlan, OpenFile } from './open-file.js';
 import { BatchReads, type Listed, maxBatchOps } from './batch-reads.js';
@@ -1680,8 +1681,8 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     /** The chunks the current attempt stored (each attempt writes its own generation: a cut-off attempt's chunks are never trusted). */
     let attempt: { gen: string; names: string[] } | undefined;
     let switched = false;
-    /** What the last attempt sent: after a lost connection, it may be what is stored. */
-    let sent: { gen: string; manifest: Manifest; snapshot: ChunkPlan['snapshot']; pin: string; old: Manifest | undefined } | undefined;
+    /** What the last attempt sent: after a lost connection, it may be what is stored. `uploaded`: it stored chunks (and a pending record its transaction deletes). */
+    let sent: { gen: string; manifest: Manifest; snapshot: ChunkPlan['snapshot']; pin: string; old: Manifest | undefined; uploaded: boolean } | undefined;
     const finish = (stat: Stat, data: Buffer, manifest: Manifest | undefined, snapshot: ChunkPlan['snapshot'], pin: string | undefined, old: Manifest | undefined) => {
       switched = true;
       this.stored(node, stat, data);
@@ -1695,10 +1696,12 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     const claimedDir = parentOf(node.path).dir;
     try {
       await this.change([this.zkPath(node.path), this.markerZkPath(claimedDir)], () =>
-        this.retrying(async (_afterLoss, epoch) => {
+        this.retrying(async (afterLoss, epoch) => {
           // Every path of an attempt is the node's when it starts; a rename of ours moving it
           // before the write is sent makes it start again (MovedByRename), after that rename.
           await this.renameOver([this.zkPath(node.path)]);
+          const last = sent;
+          sent = undefined;
           const at = node.path;
           const moves = node.moves;
           const target = this.zkPath(at);
@@ -1712,13 +1715,25 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
             throw new FsError('ESTALE', `${node.path} was replaced on another node by a ${cur.stat.numChildren > 0 ? 'directory' : 'symlink'}; this content was not stored`);
           }
           const curManifest = largeFileSize(curMeta, cur.stat) !== undefined ? decodeManifest(cur.data) : undefined;
-          if (sent && curManifest?.g === sent.gen) {
+          if (last && curManifest?.g === last.gen) {
             // The attempt cut off by a lost connection switched it.
             this.metas.delete(dir);
-            return finish(cur.stat, cur.data, sent.manifest, sent.snapshot, sent.pin, sent.old);
+            return finish(cur.stat, cur.data, last.manifest, last.snapshot, last.pin, last.old);
           }
-          // The previous attempt did not switch: its chunks go.
+          if (last?.uploaded && afterLoss && !(await this.chunks.isPending(last.gen))) {
+            // Its transaction (which closed its pending record) was applied, and another node's version
+            // replaced it since: this content was stored. Its chunks stay: that version may use some.
+            this.metas.delete(dir);
+            finish(cur.stat, cur.data, last.manifest, last.snapshot, last.pin, last.old);
+            this.dropData(node);
+            node.stale = true;
+            node.kernelCached = undefined;
+            void this.cache?.invalidateNode(node);
+            return;
+          }
+          // The previous attempt did not switch: its chunks go, and the pin it may have taken.
           if (attempt && attempt.names.length > 0) this.chunks.abandon(attempt.gen, attempt.names);
+          if (last && afterLoss) void deleteOwned(this.zk, last.pin).catch(() => undefined);
           attempt = { gen: newGeneration(), names: [] };
           const gen = attempt.gen;
           let data: Buffer;
@@ -1756,7 +1771,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
           if (pin) ops.push(pin.op);
           const old = garbage.length > 0 ? curManifest : undefined;
           if (node.path !== at || node.moves !== moves || this.renameOver([target])) throw new MovedByRename(at);
-          if (manifest && pin) sent = { gen, manifest, snapshot, pin: pin.path, old };
+          if (manifest && pin) sent = { gen, manifest, snapshot, pin: pin.path, old, uploaded: attempt.names.length > 0 };
           const results = await this.multiFenced(ops, epoch);
           if (metaChanged) this.metaWritten(dir, entries, new Set(), results[1]);
           const first = results[0];
@@ -2058,6 +2073,10 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
           entries = new Map(base.entries);
           entries.delete(name);
           ops.push(this.metaOp(dir, base, entries));
+        } else if (want === 'file' && base.marker) {
+          // The map told a plain file from a large one: it must still be the map (a commit of ours
+          // in flight may just have made the file large), else the chunks would be left behind.
+          ops.push({ op: 'check', path: this.markerZkPath(dir), version: base.version });
         }
         if (parent.path !== dir || parent.moves !== moves || this.renameOver([zkPath])) throw new MovedByRename(path);
         // Removing a directory raises the epoch: one made again at this path must not pass for it.
