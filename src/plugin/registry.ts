@@ -7,8 +7,13 @@
 //   REGISTRY/volumes/<name>          {"spec":..., "createdAt":..., "createdOn":...}
 //   REGISTRY/secrets/<name>          the volume's auth (ACL: the plugin's identity only)
 //   REGISTRY/mounts/<name>/<node>    ephemeral: this node uses the volume (data: mount count)
+//
+// Every write here is sent again after a lost connection (within the client's
+// operation timeout), as what it makes is found: an entry already there, or
+// already gone, is the earlier attempt's outcome.
 
 import { ZkClient } from '../backends/zookeeper/client/client.js';
+import { againAfterLoss, deleteOwned } from '../backends/zookeeper/owned.js';
 import { type Acl, CREATOR_ALL_ACL, CreateMode, ErrorCode, OPEN_ACL_UNSAFE, ZkError } from '../backends/zookeeper/client/protocol.js';
 import { log } from '../util/log.js';
 import type { VolumeSpec } from './options.js';
@@ -58,9 +63,11 @@ export class Registry {
   private async ensure(path: string): Promise<void> {
     const parts = path.split('/').filter(Boolean);
     for (let i = 1; i <= parts.length; i++) {
-      await this.zk.create('/' + parts.slice(0, i).join('/'), Buffer.alloc(0), this.acl).catch((err: unknown) => {
-        if (!isCode(err, ErrorCode.NODEEXISTS)) throw err;
-      });
+      await againAfterLoss(this.zk, () =>
+        this.zk.create('/' + parts.slice(0, i).join('/'), Buffer.alloc(0), this.acl).catch((err: unknown) => {
+          if (!isCode(err, ErrorCode.NODEEXISTS)) throw err;
+        }),
+      );
     }
   }
 
@@ -72,7 +79,8 @@ export class Registry {
         if (!this.secured) throw new Error('the auth option needs the plugin-wide AUTH, so that its secret is stored in ZooKeeper readable by the plugin only');
         ops.push({ op: 'create', path: `${this.base}/secrets/${name}`, data: Buffer.from(secret), acl: CREATOR_ALL_ACL });
       }
-      await this.zk.multi(ops);
+      // One sent again after a lost connection finds its own definition (NODEEXISTS, below).
+      await againAfterLoss(this.zk, () => this.zk.multi(ops));
       return v;
     } catch (err) {
       if (!isCode(err, ErrorCode.NODEEXISTS)) throw err;
@@ -127,11 +135,7 @@ export class Registry {
   async remove(name: string): Promise<void> {
     const elsewhere = await this.usersElsewhere(name);
     if (elsewhere.length > 0) throw new Error(`volume ${name} is in use on node ${elsewhere.join(', ')}`);
-    for (const p of [`${this.base}/secrets/${name}`, `${this.base}/mounts/${name}`, `${this.base}/volumes/${name}`]) {
-      await this.zk.delete(p).catch((err: unknown) => {
-        if (!isCode(err, ErrorCode.NONODE)) throw err;
-      });
-    }
+    for (const p of [`${this.base}/secrets/${name}`, `${this.base}/mounts/${name}`, `${this.base}/volumes/${name}`]) await deleteOwned(this.zk, p);
   }
 
   /** Records (count > 0) or clears (0) this node's use of a volume. */
@@ -140,24 +144,24 @@ export class Registry {
     const path = `${dir}/${this.node}`;
     if (count === 0) {
       this.mounted.delete(name);
-      await this.zk.delete(path).catch((err: unknown) => {
-        if (!isCode(err, ErrorCode.NONODE)) throw err;
-      });
+      await deleteOwned(this.zk, path);
       return;
     }
     this.mounted.set(name, count);
     await this.ensure(dir);
     const data = Buffer.from(String(count));
-    const existing = await this.zk.exists(path);
-    if (existing && existing.ephemeralOwner === this.zk.session.id) {
-      await this.zk.setData(path, data);
-      return;
-    }
-    // A record left by this node's previous session (a plugin restarted before
-    // that session expired) would vanish with it: replace it with ours.
-    if (existing) await this.zk.delete(path).catch(() => undefined);
-    await this.zk.create(path, data, this.acl, CreateMode.EPHEMERAL).catch((e: unknown) => {
-      if (!isCode(e, ErrorCode.NODEEXISTS)) throw e;
+    await againAfterLoss(this.zk, async () => {
+      const existing = await this.zk.exists(path);
+      if (existing && existing.ephemeralOwner === this.zk.session.id) {
+        await this.zk.setData(path, data);
+        return;
+      }
+      // A record left by this node's previous session (a plugin restarted before
+      // that session expired) would vanish with it: replace it with ours.
+      if (existing) await deleteOwned(this.zk, path);
+      await this.zk.create(path, data, this.acl, CreateMode.EPHEMERAL).catch((e: unknown) => {
+        if (!isCode(e, ErrorCode.NODEEXISTS)) throw e;
+      });
     });
   }
 }

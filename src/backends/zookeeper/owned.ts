@@ -14,9 +14,10 @@ export function isConnectionLoss(err: unknown): boolean {
 /**
  * Runs `op` again while it fails with CONNECTIONLOSS, within the client's
  * operation timeout (a request waits that long for a connection, so this
- * never spins).
+ * never spins). `op` must tell for itself what an earlier attempt, which may
+ * have been applied, left behind.
  */
-async function againAfterLoss<T>(zk: ZkClient, op: () => Promise<T>): Promise<T> {
+export async function againAfterLoss<T>(zk: ZkClient, op: () => Promise<T>): Promise<T> {
   const deadline = Date.now() + zk.opts.operationTimeoutMs;
   for (;;) {
     try {
