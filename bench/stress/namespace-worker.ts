@@ -6,6 +6,7 @@
 // made), the paths of the first such case.
 //
 //   node dist/bench/stress/namespace-worker.js ROOT SEED OPS
+//   (STRESS_LARGE=1 in the environment: large files too)
 
 import fs from 'node:fs';
 import path from 'node:path';
@@ -22,6 +23,8 @@ if (!root || !seedArg || !opsArg) {
 const rnd = prng(Number(seedArg));
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
 const NAMES = ['a', 'b', 'c'];
+/** STRESS_LARGE=1: writers also write files above the znode limit, stored in chunks. */
+const LARGE = process.env.STRESS_LARGE === '1';
 /** The paths the current operation picked, for the report of an unusual answer. */
 let picked: string[] = [];
 const randomPath = () => {
@@ -85,6 +88,17 @@ const ops: Array<[string, () => unknown]> = [
     },
   ],
 ];
+
+if (LARGE) {
+  // 1.1 to 1.6 MiB: three or four chunks of 512 KiB under ZooKeeper's default request limit.
+  ops.push([
+    'writeLarge',
+    () => {
+      const line = Buffer.from(`${seedArg}:${Math.floor(rnd() * 1e9)} large\n`);
+      fs.writeFileSync(randomPath(), Buffer.alloc(Math.floor((1.1 + rnd() * 0.5) * 1024 * 1024), line));
+    },
+  ]);
+}
 
 /** The symlinks on the way to `paths` and the start of their targets: which one took a long target, and from where. */
 function symlinksOn(paths: string[]): string {
