@@ -349,6 +349,42 @@ export async function startProxy(
   };
 }
 
+export type ZkProxy = Awaited<ReturnType<typeof startProxy>>;
+
+/** Waits until the proxy holds a reply from the server: the request `what` was applied. */
+export async function untilHeldReply(proxy: ZkProxy, what: string): Promise<void> {
+  const t0 = performance.now();
+  while (proxy.heldReplies() === 0) {
+    assert.ok(performance.now() - t0 < 5000, `no reply to ${what} within 5 s`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/**
+ * Makes the proxy lose the next request of these kinds (`request`: the
+ * server never sees it) or only its reply (`reply`: it was applied). Call
+ * what it returns once the request is under way: it resolves with the
+ * connection open again.
+ */
+export function loseNext(proxy: ZkProxy, lost: 'request' | 'reply', what: string, ...opcodes: number[]): () => Promise<void> {
+  if (lost === 'reply') {
+    proxy.holdFromReplyTo(...opcodes);
+    return async () => {
+      await untilHeldReply(proxy, what);
+      proxy.cut();
+      proxy.release();
+      proxy.restore();
+    };
+  }
+  const cut = proxy.cutAtRequest(...opcodes);
+  return async () => {
+    const sent = await Promise.race([cut.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 5000))]);
+    assert.ok(sent, `${what} was not sent within 5 s`);
+    await new Promise((r) => setTimeout(r, 200));
+    proxy.restore();
+  };
+}
+
 /** Calls `onFrame` with each whole length-prefixed frame (the prefix included) of a stream read in chunks. */
 function splitFrames(onFrame: (frame: Buffer) => void): (chunk: Buffer) => void {
   let rest: Buffer = Buffer.alloc(0);

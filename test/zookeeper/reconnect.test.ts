@@ -13,22 +13,29 @@ import { OPEN_ACL_UNSAFE, OpCode } from '../../src/backends/zookeeper/client/pro
 import { chunkNames as chunkNamesOf, decodeManifest } from '../../src/backends/zookeeper/chunks.js';
 import { CHUNKS_NAME } from '../../src/backends/zookeeper/layout.js';
 import { mountCli, type CliMount } from '../helpers/mount.js';
-import { startProxy, startZooKeeper, type ZooKeeperServer } from '../helpers/zookeeper.js';
+import { loseNext, startProxy, startZooKeeper, untilHeldReply, type ZkProxy, type ZooKeeperServer } from '../helpers/zookeeper.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** 'OK', or the error code the operation failed with. */
+const outcome = (operation: Promise<unknown>) =>
+  operation.then(
+    () => 'OK',
+    (err: NodeJS.ErrnoException) => err.code,
+  );
 
 describe('ZooKeeper backend, changes made while a mount was disconnected', () => {
   let zk: ZooKeeperServer;
   let a: CliMount;
   let b: CliMount;
   let plain: ZkClient;
-  let proxy: Awaited<ReturnType<typeof startProxy>>;
-  /** Waits until the proxy holds a reply from the server: the request `what` was applied. */
-  const heldReply = async (what: string) => {
+  let proxy: ZkProxy;
+  const heldReply = (what: string) => untilHeldReply(proxy, what);
+  /** Waits until B reads `content` in the file `name` that A wrote. */
+  const untilBReads = async (name: string, content: string) => {
     const t0 = performance.now();
-    while (proxy.heldReplies() === 0) {
-      assert.ok(performance.now() - t0 < 5000, `no reply to ${what} within 5 s`);
-      await sleep(5);
+    while ((await fs.promises.readFile(path.join(b.mnt, name), 'utf8').catch(() => undefined)) !== content) {
+      assert.ok(performance.now() - t0 < 3000, `B does not see ${name} after 3 s`);
+      await sleep(10);
     }
   };
 
@@ -98,21 +105,14 @@ describe('ZooKeeper backend, changes made while a mount was disconnected', () =>
   it('a write whose reply a cut connection loses: close() still succeeds once the connection is back, and the content is stored', async () => {
     fs.writeFileSync(path.join(a.mnt, 'w'), 'v1');
     const onB = path.join(b.mnt, 'w');
-    const t00 = performance.now();
-    while ((await fs.promises.readFile(onB, 'utf8').catch(() => undefined)) !== 'v1') {
-      assert.ok(performance.now() - t00 < 3000, 'B does not see the new file after 3 s');
-      await sleep(10);
-    }
+    await untilBReads('w', 'v1');
     // A first write warms up what the commit reads (the directory's map, the epoch): the commit below sends its write alone.
     await fs.promises.writeFile(onB, 'v0');
     const fh = await fs.promises.open(onB, 'r+');
     await fh.write('v2', 0);
     // The commit at close is applied by the server, but its reply is held, then the connection cut.
     proxy.hold();
-    const closing = fh.close().then(
-      () => 'OK',
-      (err: NodeJS.ErrnoException) => err.code,
-    );
+    const closing = outcome(fh.close());
     await heldReply('the commit');
     proxy.cut();
     proxy.release(); // nothing to pass on (the connection is gone): stops holding
@@ -128,10 +128,7 @@ describe('ZooKeeper backend, changes made while a mount was disconnected', () =>
     await fs.promises.writeFile(path.join(b.mnt, 'warm'), 'x');
     await fs.promises.readdir(b.mnt);
     proxy.hold();
-    const making = fs.promises.mkdir(path.join(b.mnt, 'made')).then(
-      () => 'OK',
-      (err: NodeJS.ErrnoException) => err.code,
-    );
+    const making = outcome(fs.promises.mkdir(path.join(b.mnt, 'made')));
     await heldReply('the mkdir');
     proxy.cut();
     proxy.release();
@@ -173,53 +170,21 @@ describe('ZooKeeper backend, changes made while a mount was disconnected', () =>
       }
       await noPinWithin(3000, 'after B read the file');
     };
-    /**
-     * Makes B's connection lose the next request of these kinds (`request`:
-     * the server never sees it) or only its reply (`reply`: it was applied).
-     * The returned function waits for that, then lets B reconnect.
-     */
-    const loseNext = (lost: 'request' | 'reply', what: string, ...opcodes: number[]) => {
-      if (lost === 'reply') {
-        proxy.holdFromReplyTo(...opcodes);
-        return async () => {
-          await heldReply(what);
-          proxy.cut();
-          proxy.release();
-          proxy.restore();
-        };
-      }
-      const cut = proxy.cutAtRequest(...opcodes);
-      return async () => {
-        await Promise.race([cut, sleep(5000).then(() => assert.fail(`B did not send ${what} within 5 s`))]);
-        await sleep(200);
-        proxy.restore();
-      };
-    };
     before(() => fs.writeFileSync(path.join(a.mnt, 'large'), content));
 
     it("an unlink on B sent while B's own commit that makes the file large is in flight: the chunks are collected", async () => {
       fs.writeFileSync(path.join(a.mnt, 'racing'), 'small');
+      await untilBReads('racing', 'small');
       const onB = path.join(b.mnt, 'racing');
-      const t0 = performance.now();
-      while ((await fs.promises.readFile(onB, 'utf8').catch(() => '')) !== 'small') {
-        assert.ok(performance.now() - t0 < 3000, 'B does not see the file');
-        await sleep(10);
-      }
       // B knows the directory's map, without an entry for the small file (default attributes).
       await fs.promises.chmod(path.join(b.mnt, 'large'), 0o644);
       const fh = await fs.promises.open(onB, 'r+');
       await fh.write(crypto.randomBytes(2 * 1024 * 1024), 0);
       // The commit is applied; until its reply comes, B's map is the one before it.
       proxy.holdFromReplyTo(OpCode.multi);
-      const closing = fh.close().then(
-        () => 'OK',
-        (err: NodeJS.ErrnoException) => err.code,
-      );
+      const closing = outcome(fh.close());
       await heldReply("B's commit");
-      const unlinking = fs.promises.unlink(onB).then(
-        () => 'OK',
-        (err: NodeJS.ErrnoException) => err.code,
-      );
+      const unlinking = outcome(fs.promises.unlink(onB));
       await sleep(100);
       proxy.release();
       assert.deepEqual([await closing, await unlinking], ['OK', 'OK'], b.output());
@@ -239,21 +204,14 @@ describe('ZooKeeper backend, changes made while a mount was disconnected', () =>
 
     it("a large write on B whose reply a cut loses, then extended on A before B is back: B's close succeeds, and A's version keeps every chunk", async () => {
       fs.writeFileSync(path.join(a.mnt, 'grown'), 'small');
+      await untilBReads('grown', 'small');
       const onB = path.join(b.mnt, 'grown');
-      const t0 = performance.now();
-      while ((await fs.promises.readFile(onB, 'utf8').catch(() => '')) !== 'small') {
-        assert.ok(performance.now() - t0 < 3000, 'B does not see the file');
-        await sleep(10);
-      }
       const written = crypto.randomBytes(2 * 1024 * 1024);
       const fh = await fs.promises.open(onB, 'r+');
       await fh.write(written, 0, written.length, 0);
       // B's manifest switch is applied, its reply lost.
       proxy.holdFromReplyTo(OpCode.multi);
-      const closing = fh.close().then(
-        () => 'OK',
-        (err: NodeJS.ErrnoException) => err.code,
-      );
+      const closing = outcome(fh.close());
       await heldReply("B's manifest switch");
       proxy.cut();
       proxy.release();
@@ -285,7 +243,7 @@ describe('ZooKeeper backend, changes made while a mount was disconnected', () =>
       it(`an open whose pin a cut connection loses (its ${lost}): open() succeeds once the connection is back, with one pin`, async () => {
         await readOnB();
         // The pin is a create (a one-op multi before this was fixed).
-        const reconnect = loseNext(lost, 'the pin', OpCode.create2, OpCode.multi);
+        const reconnect = loseNext(proxy, lost, 'the pin', OpCode.create2, OpCode.multi);
         const opening = fs.promises.open(onB(), 'r');
         await reconnect();
         const fh = await opening.catch((err: NodeJS.ErrnoException) => assert.fail(`open() after its pin's ${lost} was lost: ${err.code}\n${b.output()}`));
@@ -315,7 +273,7 @@ describe('ZooKeeper backend, changes made while a mount was disconnected', () =>
           await sleep(10);
         }
         await sleep(200);
-        const reconnect = loseNext(lost, 'the unpin', OpCode.delete);
+        const reconnect = loseNext(proxy, lost, 'the unpin', OpCode.delete);
         await fh.close();
         await reconnect();
         await noPinWithin(5000, '5 s after the connection came back');

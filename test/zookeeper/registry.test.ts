@@ -10,44 +10,18 @@ import { ZkClient } from '../../src/backends/zookeeper/client/client.js';
 import { OpCode } from '../../src/backends/zookeeper/client/protocol.js';
 import type { VolumeSpec } from '../../src/plugin/options.js';
 import { Registry, type RegisteredVolume } from '../../src/plugin/registry.js';
-import { startProxy, startZooKeeper, type ZooKeeperServer } from '../helpers/zookeeper.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { loseNext, startProxy, startZooKeeper, type ZkProxy, type ZooKeeperServer } from '../helpers/zookeeper.js';
 
 describe('plugin registry, writes cut off by a lost connection', () => {
   let zk: ZooKeeperServer;
   let plain: ZkClient;
-  let proxy: Awaited<ReturnType<typeof startProxy>>;
+  let proxy: ZkProxy;
   let registry: Registry;
   const definition = (name: string): RegisteredVolume => ({
     spec: { hosts: '127.0.0.1:2181', path: `/volumes/${name}`, mode: 'hybrid', uid: 0, gid: 0, umask: 0o022, ro: false } as VolumeSpec,
     createdAt: new Date().toISOString(),
     createdOn: 'node-1',
   });
-
-  /** Loses the next request of these kinds (`request`: the server never sees it) or only its reply; resolves once the connection is back. */
-  const loseNext = (lost: 'request' | 'reply', ...opcodes: number[]) => {
-    if (lost === 'reply') {
-      proxy.holdFromReplyTo(...opcodes);
-      return async () => {
-        const t0 = performance.now();
-        while (proxy.heldReplies() === 0) {
-          assert.ok(performance.now() - t0 < 5000, 'no reply within 5 s');
-          await sleep(5);
-        }
-        proxy.cut();
-        proxy.release();
-        await sleep(200);
-        proxy.restore();
-      };
-    }
-    const cut = proxy.cutAtRequest(...opcodes);
-    return async () => {
-      await Promise.race([cut, sleep(5000).then(() => assert.fail('the request was not sent within 5 s'))]);
-      await sleep(200);
-      proxy.restore();
-    };
-  };
 
   before(async () => {
     zk = await startZooKeeper();
@@ -68,13 +42,13 @@ describe('plugin registry, writes cut off by a lost connection', () => {
       const name = `v-${lost}`;
       const def = definition(name);
 
-      let back = loseNext(lost, OpCode.multi);
+      let back = loseNext(proxy, lost, "the volume's creation", OpCode.multi);
       const created = registry.create(name, def, undefined);
       await back();
       assert.deepEqual(await created, def, 'the definition that won is ours');
       assert.deepEqual(JSON.parse((await plain.getData(`/swarmvol-registry/volumes/${name}`)).data.toString()), def);
 
-      back = loseNext(lost, OpCode.create2);
+      back = loseNext(proxy, lost, 'the record of use', OpCode.create2);
       const recorded = registry.recordMount(name, 1);
       await back();
       await recorded;
@@ -83,13 +57,13 @@ describe('plugin registry, writes cut off by a lost connection', () => {
       assert.notEqual(record.stat.ephemeralOwner, 0n, 'an ephemeral record');
       assert.deepEqual((await plain.getChildren(`/swarmvol-registry/mounts/${name}`)).children, ['node-1'], 'what other nodes see');
 
-      back = loseNext(lost, OpCode.delete);
+      back = loseNext(proxy, lost, "the record's removal", OpCode.delete);
       const cleared = registry.recordMount(name, 0);
       await back();
       await cleared;
       assert.equal(await plain.exists(`/swarmvol-registry/mounts/${name}/node-1`), null);
 
-      back = loseNext(lost, OpCode.delete);
+      back = loseNext(proxy, lost, "the volume's removal", OpCode.delete);
       const removed = registry.remove(name);
       await back();
       await removed;

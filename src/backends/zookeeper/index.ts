@@ -1479,9 +1479,14 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     }
     if (!stat) throw new FsError('ENOENT');
     if (stat.mzxid === node.stat.mzxid && !node.stale) return;
+    this.dropContent(node);
+  }
+
+  /** Drops a file's content, here and in the kernel: ZooKeeper holds a newer version. */
+  private dropContent(node: ZkNode): void {
     this.dropData(node);
     node.stale = true;
-    // The open's reply then goes without KEEP_CACHE, which drops the pages anyway.
+    // An open's reply then goes without KEEP_CACHE, which drops the pages anyway.
     node.kernelCached = undefined;
     void this.cache?.invalidateNode(node);
   }
@@ -1681,8 +1686,8 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     /** The chunks the current attempt stored (each attempt writes its own generation: a cut-off attempt's chunks are never trusted). */
     let attempt: { gen: string; names: string[] } | undefined;
     let switched = false;
-    /** What the last attempt sent: after a lost connection, it may be what is stored. `uploaded`: it stored chunks (and a pending record its transaction deletes). */
-    let sent: { gen: string; manifest: Manifest; snapshot: ChunkPlan['snapshot']; pin: string; old: Manifest | undefined; uploaded: boolean } | undefined;
+    /** What the last attempt sent: after a lost connection, it may be what is stored. */
+    let sent: { gen: string; manifest: Manifest; snapshot: ChunkPlan['snapshot']; pin: string; old: Manifest | undefined } | undefined;
     const finish = (stat: Stat, data: Buffer, manifest: Manifest | undefined, snapshot: ChunkPlan['snapshot'], pin: string | undefined, old: Manifest | undefined) => {
       switched = true;
       this.stored(node, stat, data);
@@ -1720,15 +1725,12 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
             this.metas.delete(dir);
             return finish(cur.stat, cur.data, last.manifest, last.snapshot, last.pin, last.old);
           }
-          if (last?.uploaded && afterLoss && !(await this.chunks.isPending(last.gen))) {
-            // Its transaction (which closed its pending record) was applied, and another node's version
-            // replaced it since: this content was stored. Its chunks stay: that version may use some.
+          if (last && afterLoss && attempt && attempt.names.length > 0 && !(await this.chunks.isPending(last.gen))) {
+            // It stored chunks, so it wrote a pending record that only its transaction deletes: that record gone, the
+            // transaction was applied and another node's version replaced it since. Its chunks stay: that version may use some.
             this.metas.delete(dir);
             finish(cur.stat, cur.data, last.manifest, last.snapshot, last.pin, last.old);
-            this.dropData(node);
-            node.stale = true;
-            node.kernelCached = undefined;
-            void this.cache?.invalidateNode(node);
+            this.dropContent(node);
             return;
           }
           // The previous attempt did not switch: its chunks go, and the pin it may have taken.
@@ -1771,7 +1773,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
           if (pin) ops.push(pin.op);
           const old = garbage.length > 0 ? curManifest : undefined;
           if (node.path !== at || node.moves !== moves || this.renameOver([target])) throw new MovedByRename(at);
-          if (manifest && pin) sent = { gen, manifest, snapshot, pin: pin.path, old, uploaded: attempt.names.length > 0 };
+          if (manifest && pin) sent = { gen, manifest, snapshot, pin: pin.path, old };
           const results = await this.multiFenced(ops, epoch);
           if (metaChanged) this.metaWritten(dir, entries, new Set(), results[1]);
           const first = results[0];
