@@ -13,6 +13,7 @@ import { OPEN_ACL_UNSAFE, OpCode } from '../../src/backends/zookeeper/client/pro
 import { chunkNames as chunkNamesOf, decodeManifest } from '../../src/backends/zookeeper/chunks.js';
 import { CHUNKS_NAME } from '../../src/backends/zookeeper/layout.js';
 import { mountCli, type CliMount } from '../helpers/mount.js';
+import { renameat2, RENAME_EXCHANGE } from '../helpers/posix.js';
 import { loseNext, startProxy, startZooKeeper, untilHeldReply, type ZkProxy, type ZooKeeperServer } from '../helpers/zookeeper.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -200,6 +201,53 @@ describe('ZooKeeper backend, changes made while a mount was disconnected', () =>
       // The other large file of this block, where an earlier test made it.
       if (await plain.exists('/rc/grown')) for (const c of chunkNamesOf(decodeManifest((await plain.getData('/rc/grown')).data))) used.add(c);
       assert.deepEqual([...(await chunkNames())].filter((c) => !used.has(c)), [], 'chunks no file uses');
+    });
+
+    it("an unlink on B whose look at the file is answered before A exchanges a large file into its place, and at the map after: the chunks are collected", async () => {
+      const onA = (p: string) => path.join(a.mnt, p);
+      fs.writeFileSync(onA('xc'), 'small');
+      fs.writeFileSync(onA('xa'), crypto.randomBytes(2 * 1024 * 1024));
+      // A rename re-creates a file's znode, then sets its data: the large file the exchange puts at xc
+      // is at data version 1, as the small one is (created, then written).
+      assert.equal((await plain.exists('/rc/xc'))!.version, 1, 'the small file at data version 1');
+      await untilBReads('xc', 'small');
+      await fs.promises.stat(path.join(b.mnt, 'xa'));
+      // B learns the directory epoch (which the last reconnect dropped): its unlink below reads nothing else first.
+      await fs.promises.writeFile(path.join(b.mnt, 'scratch'), '');
+      await fs.promises.unlink(path.join(b.mnt, 'scratch'));
+      await fs.promises.stat(path.join(b.mnt, 'xc'));
+      // A changes the map; B hears of it and drops its copy (reading it again, answer held): B's unlink reads the map too.
+      proxy.hold();
+      fs.chmodSync(onA('xa'), 0o640);
+      const untilHeld = async (what: string, count: () => number, n: number) => {
+        const t0 = performance.now();
+        while (count() < n) {
+          assert.ok(performance.now() - t0 < 3000, `${what} (${count()} of ${n} held)`);
+          await sleep(5);
+        }
+      };
+      await untilHeld("B does not hear of A's chmod", () => proxy.heldChunks(), 1);
+      proxy.releaseEvents();
+      await untilHeld('B does not read the map again', () => proxy.heldReplies(), 1);
+      const unlinking = outcome(fs.promises.unlink(path.join(b.mnt, 'xc')));
+      await untilHeld("B's unlink does not read the file and the map", () => proxy.heldReplies(), 3);
+      assert.equal(renameat2(onA('xa'), onA('xc'), RENAME_EXCHANGE), 'OK');
+      await sleep(100);
+      // B reads the file's Stat from before the exchange, then hears of it and reads the map again.
+      proxy.release();
+      assert.equal(await unlinking, 'OK', b.output());
+      assert.equal(await plain.exists('/rc/xc'), null);
+      const t1 = performance.now();
+      for (;;) {
+        const gc = (await plain.getChildren(`/rc/${CHUNKS_NAME}/gc`)).children;
+        if (gc.length === 0 && (await pins()).length === 0) break;
+        assert.ok(performance.now() - t1 < 5000, `garbage records ${gc.join(', ')} stay`);
+        await sleep(20);
+      }
+      const used = new Set(chunkNamesOf(decodeManifest((await plain.getData('/rc/large')).data)));
+      for (const other of ['/rc/grown']) if (await plain.exists(other)) for (const c of chunkNamesOf(decodeManifest((await plain.getData(other)).data))) used.add(c);
+      assert.deepEqual([...(await chunkNames())].filter((c) => !used.has(c)), [], 'chunks no file uses');
+      assert.equal(await fs.promises.readFile(path.join(b.mnt, 'xa'), 'utf8'), 'small', 'B shows the small file where the large one was');
     });
 
     it("a large write on B whose reply a cut loses, then extended on A before B is back: B's close succeeds, and A's version keeps every chunk", async () => {

@@ -2045,6 +2045,11 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
         let base: DirMeta;
         try {
           [stat, base] = await Promise.all([this.zk.exists(zkPath), this.mapToWriteIn(dir, parent)]);
+          // A map naming a newer znode here than the Stat is read after a rename replaced the file
+          // (the map read again on hearing of it): the Stat is the replaced file's, and its data
+          // version, which the delete checks, may be the new one's too (a rename writes each
+          // file once). Read it again, no older than the map, so a large file is known as one.
+          if (stat && (base.entries.get(name)?.z ?? 0) > Number(stat.czxid)) stat = await this.zk.exists(zkPath);
         } catch (err) {
           throw errnoFromZk(err);
         }
