@@ -12,7 +12,7 @@ import { OpCode } from '../../src/backends/zookeeper/client/protocol.js';
 import { parseLockName } from '../../src/backends/zookeeper/locks.js';
 import { Agent, F_RDLCK, F_UNLCK, F_WRLCK, LOCK_EX, LOCK_NB, LOCK_SH, LOCK_UN, settledWithin } from '../helpers/lock-agent.js';
 import { mountCli, sh, waitFor, type CliMount } from '../helpers/mount.js';
-import { startProxy, startTwoNodes, type TwoNodes, type ZooKeeperServer } from '../helpers/zookeeper.js';
+import { startProxy, startTwoNodes, untilHeldReply, type TwoNodes, type ZooKeeperServer } from '../helpers/zookeeper.js';
 
 const CONFLICT = ['EAGAIN', 'EACCES'];
 
@@ -219,6 +219,47 @@ describe('ZooKeeper backend, locks across two nodes', () => {
       await proxy.close();
     }
   });
+
+  for (const lost of [false, true]) {
+    it(`a lock held by a mount whose session expires while no other node wants it is taken again${lost ? ', its reply lost to a cut connection' : ''}`, async () => {
+      const proxy = await startProxy(zk.port);
+      const c = await mountCli(['--backend', 'zookeeper', '--hosts', `127.0.0.1:${proxy.port}`, '--path', '/locks', '--session-timeout', '2']);
+      try {
+        // The proxy runs in this process: only asynchronous calls on C's mount from here on.
+        const name = `${++seq}-retaken`;
+        await fs.promises.writeFile(path.join(c.mnt, name), 'x');
+        const pc = await agent();
+        const pb = await agent();
+        const dc = await pc.open(path.join(c.mnt, name));
+        const db = await pb.open(path.join(b.mnt, name));
+        const before = new Set(await lockZnodes().catch(() => [])); // none yet when this test runs alone
+        assert.equal(await pc.setlk(dc, F_WRLCK, 0, 0), 'OK');
+        const ours = (await lockZnodes()).filter((n) => !before.has(n));
+        assert.equal(ours.length, 1, "C's lock, one znode");
+        proxy.cut();
+        await waitFor(async () => !(await lockZnodes()).includes(ours[0]!), 10_000, "C's session to expire (its lock znode gone)");
+        // C comes back on a new session and takes the lock again; with `lost`, that transaction is applied and its reply lost.
+        if (lost) proxy.holdFromReplyTo(OpCode.multi);
+        proxy.restore();
+        if (lost) {
+          await untilHeldReply(proxy, 'the lock taken again');
+          proxy.cut();
+          proxy.release();
+          proxy.restore();
+        }
+        await waitFor(() => /locks re-taken/.test(c.output()), 10_000, `C to take its lock again\n${c.output()}`);
+        assert.doesNotMatch(c.output(), /LOCK LOST|could not re-take/);
+        assert.ok(CONFLICT.includes(await pb.setlk(db, F_WRLCK, 0, 0)), 'C holds the lock again');
+        assert.equal(await pc.setlk(dc, F_UNLCK, 0, 0), 'OK');
+        assert.equal(await pb.setlk(db, F_WRLCK, 0, 0), 'OK', 'released by C, the lock is B\'s to take');
+        assert.equal(await pb.setlk(db, F_UNLCK, 0, 0), 'OK');
+      } finally {
+        proxy.restore();
+        await c.stop();
+        await proxy.close();
+      }
+    });
+  }
 
   it('a lock released while the waiting node was disconnected (its session kept) is granted once it reconnects', async () => {
     const proxy = await startProxy(zk.port);

@@ -287,6 +287,42 @@ describe('ZooKeeper backend, changes made while a mount was disconnected', () =>
       assert.ok((await fs.promises.readFile(onB)).equals(expected), 'B reads that too');
     });
 
+    it("a large write on B whose reply a cut loses, then extended and renamed on A before B is back: B's close succeeds, the renamed file keeps every chunk, and nothing stays pinned", async () => {
+      fs.writeFileSync(path.join(a.mnt, 'moving'), 'small');
+      await untilBReads('moving', 'small');
+      const written = crypto.randomBytes(2 * 1024 * 1024);
+      const fh = await fs.promises.open(path.join(b.mnt, 'moving'), 'r+');
+      await fh.write(written, 0, written.length, 0);
+      proxy.holdFromReplyTo(OpCode.multi);
+      const closing = outcome(fh.close());
+      await heldReply("B's manifest switch");
+      proxy.cut();
+      proxy.release();
+      // A's version reuses B's chunks, under another name: B's retry finds no file at the old one.
+      const t1 = performance.now();
+      while (fs.statSync(path.join(a.mnt, 'moving')).size !== written.length) {
+        assert.ok(performance.now() - t1 < 3000, "A does not see B's version");
+        await sleep(10);
+      }
+      fs.appendFileSync(path.join(a.mnt, 'moving'), 'tail');
+      fs.renameSync(path.join(a.mnt, 'moving'), path.join(a.mnt, 'moved'));
+      proxy.restore();
+      assert.equal(await closing, 'OK', `B's close: its version was stored\n${b.output()}`);
+      const manifest = decodeManifest((await plain.getData('/rc/moved')).data);
+      assert.ok(manifest, 'a large file');
+      const t2 = performance.now();
+      for (;;) {
+        const gc = (await plain.getChildren(`/rc/${CHUNKS_NAME}/gc`)).children;
+        if (gc.length === 0 && (await pins()).length === 0) break;
+        assert.ok(performance.now() - t2 < 5000, `garbage records ${gc.join(', ')} and pins ${(await pins()).join(', ')} stay`);
+        await sleep(20);
+      }
+      const missing = [];
+      for (const c of chunkNamesOf(manifest)) if (!(await plain.exists(`/rc/${CHUNKS_NAME}/c/${c}`))) missing.push(c);
+      assert.deepEqual(missing, [], "chunks of A's version deleted");
+      assert.ok(fs.readFileSync(path.join(a.mnt, 'moved')).equals(Buffer.concat([written, Buffer.from('tail')])), "B's content and A's tail");
+    });
+
     for (const lost of ['reply', 'request'] as const) {
       it(`an open whose pin a cut connection loses (its ${lost}): open() succeeds once the connection is back, with one pin`, async () => {
         await readOnB();

@@ -11,7 +11,7 @@ import { FsError } from '../../fs/errors.js';
 import { log } from '../../util/log.js';
 import type { ZkClient } from './client/client.js';
 import { type Acl, CreateMode, ErrorCode, type MultiOp, ZkError } from './client/protocol.js';
-import { createOwned, deleteOwned, isConnectionLoss } from './owned.js';
+import { againAfterLoss, createOwned, deleteOwned, isConnectionLoss } from './owned.js';
 
 /** First bytes of a manifest, for people and tools reading the znode. */
 const MAGIC = 'SWARMVOL-CHUNKED-FILE 1\n';
@@ -228,8 +228,8 @@ export class ChunkStore {
   async unpin(path: string): Promise<void> {
     const gen = this.pins.get(path);
     this.pins.delete(path);
-    await deleteOwned(this.zk, path);
-    if (gen !== undefined) await this.collect(gen);
+    if (gen === undefined) await deleteOwned(this.zk, path);
+    else await this.dropPin(path, gen);
   }
 
   /**
@@ -258,12 +258,41 @@ export class ChunkStore {
     void this.collect(gen).catch((err: unknown) => log.warn('could not delete the chunks of a replaced large file; the sweep retries', { generation: gen, error: (err as Error).message }));
   }
 
-  /** After a failed commit: its chunks go (best effort; the sweep catches what this misses). */
-  abandon(gen: string, names: readonly string[]): void {
+  /**
+   * After a commit that did not switch, as far as its writer knows: its
+   * pending record goes first (its switch, which deletes it, can then no
+   * longer be applied), then its chunks (best effort; the sweep catches what
+   * this misses). A record already gone means the switch was applied after
+   * all, its reply lost with the connection (or the sweep took the commit):
+   * the chunks stay, that version's or another's that reuses them, collected
+   * as garbage once nobody uses them; only `pin`, the switch's pin of its
+   * version, goes (dropPin).
+   */
+  abandon(gen: string, names: readonly string[], pin?: string): void {
     void (async () => {
-      await deleteOwned(this.zk, this.pendingPath(gen));
-      await this.deleteChunks(names);
+      const switched = await againAfterLoss(this.zk, async () => {
+        try {
+          await this.zk.delete(this.pendingPath(gen));
+          return false;
+        } catch (err) {
+          // After a lost reply to this very delete, gone is ambiguous: the chunks stay then (a leak, never a loss).
+          if (err instanceof ZkError && err.code === ErrorCode.NONODE) return true;
+          throw err;
+        }
+      });
+      if (switched) {
+        if (pin) await this.dropPin(pin, gen);
+      } else await this.deleteChunks(names);
     })().catch(() => undefined);
+  }
+
+  /**
+   * Drops a pin of version `gen` that a transaction whose reply was lost may
+   * have made, and collects the version's garbage, which the pin held back.
+   */
+  async dropPin(path: string, gen: string): Promise<void> {
+    await deleteOwned(this.zk, path);
+    await this.collect(gen);
   }
 
   /**

@@ -49,7 +49,6 @@ import {
   type ModeRules,
 } from './layout.js';
 import { ChunkStore, chunkNames, chunkSizeFor, decodeManifest, encodeManifest, inlineLimit, type Manifest, newGeneration, REQUEST_HEADROOM } from './chunks.js';
-import { deleteOwned } from './owned.js';
 import { ZkLocks } from './locks.js';
 import { type ChunkPlan, OpenFile } from './open-file.js';
 import { BatchReads, type Listed, maxBatchOps } from './batch-reads.js';
@@ -1689,12 +1688,15 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     /** What the last attempt sent: after a lost connection, it may be what is stored. */
     let sent: { gen: string; manifest: Manifest; snapshot: ChunkPlan['snapshot']; pin: string; old: Manifest | undefined } | undefined;
     const finish = (stat: Stat, data: Buffer, manifest: Manifest | undefined, snapshot: ChunkPlan['snapshot'], pin: string | undefined, old: Manifest | undefined) => {
-      switched = true;
       this.stored(node, stat, data);
+      committed(manifest, snapshot, pin, old, data.length);
+    };
+    const committed = (manifest: Manifest | undefined, snapshot: ChunkPlan['snapshot'], pin: string | undefined, old: Manifest | undefined, size: number) => {
+      switched = true;
       const oldPin = file.pin;
       file.pin = pin;
       if (pin && manifest) this.chunks.pinned(pin, manifest.g);
-      file.committed(snapshot, manifest, manifest?.size ?? data.length);
+      file.committed(snapshot, manifest, manifest?.size ?? size);
       if (oldPin) this.unpinLater(oldPin);
       if (old) this.chunks.collectLater(old.g);
     };
@@ -1712,10 +1714,29 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
           const target = this.zkPath(at);
           const { dir, name } = parentOf(at);
           const marker = this.markerZkPath(dir);
-          const [cur, base] = await this.readFresh([target, marker], () => Promise.all([this.zk.getData(target), this.loadMeta(dir)]));
+          // After a lost reply, the last attempt may have switched. If it stored chunks, it wrote a pending record that
+          // only its transaction deletes (or the sweep, 10 minutes on): that record gone, the transaction was applied.
+          const lastApplied = async () => last !== undefined && afterLoss && attempt !== undefined && attempt.names.length > 0 && !(await this.chunks.isPending(last.gen));
+          // Applied, then changed by another node before the connection came back: stored, and what is there now is not ours.
+          // Its chunks stay: the version that replaced it may use some.
+          const appliedThenChanged = (applied: NonNullable<typeof last>) => {
+            this.metas.delete(dir);
+            committed(applied.manifest, applied.snapshot, applied.pin, applied.old, 0);
+            this.dropContent(node);
+          };
+          let cur: { data: Buffer; stat: Stat };
+          let base: DirMeta;
+          try {
+            [cur, base] = await this.readFresh([target, marker], () => Promise.all([this.zk.getData(target), this.loadMeta(dir)]));
+          } catch (err) {
+            // Removed or renamed on another node.
+            if (err instanceof ZkError && err.code === ErrorCode.NONODE && (await lastApplied())) return appliedThenChanged(last!);
+            throw err;
+          }
           const curMeta = metaFor(base, name, cur.stat);
           // Whatever czxid this node took (a rename of ours, a file another node made first), its content goes to a file only.
           if (!node.dataOf && this.kindAt(node.path, cur.stat, curMeta) !== 'file') {
+            if (await lastApplied()) return appliedThenChanged(last!);
             // Another node made a directory or a symlink under this name: this file's content must not become its data.
             throw new FsError('ESTALE', `${node.path} was replaced on another node by a ${cur.stat.numChildren > 0 ? 'directory' : 'symlink'}; this content was not stored`);
           }
@@ -1725,17 +1746,10 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
             this.metas.delete(dir);
             return finish(cur.stat, cur.data, last.manifest, last.snapshot, last.pin, last.old);
           }
-          if (last && afterLoss && attempt && attempt.names.length > 0 && !(await this.chunks.isPending(last.gen))) {
-            // It stored chunks, so it wrote a pending record that only its transaction deletes: that record gone, the
-            // transaction was applied and another node's version replaced it since. Its chunks stay: that version may use some.
-            this.metas.delete(dir);
-            finish(cur.stat, cur.data, last.manifest, last.snapshot, last.pin, last.old);
-            this.dropContent(node);
-            return;
-          }
+          if (await lastApplied()) return appliedThenChanged(last!);
           // The previous attempt did not switch: its chunks go, and the pin it may have taken.
-          if (attempt && attempt.names.length > 0) this.chunks.abandon(attempt.gen, attempt.names);
-          if (last && afterLoss) void deleteOwned(this.zk, last.pin).catch(() => undefined);
+          if (attempt && attempt.names.length > 0) this.chunks.abandon(attempt.gen, attempt.names, last?.pin);
+          else if (last && afterLoss) void this.chunks.dropPin(last.pin, last.gen).catch(() => undefined);
           attempt = { gen: newGeneration(), names: [] };
           const gen = attempt.gen;
           let data: Buffer;
@@ -1782,7 +1796,9 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
         }, [claimedDir]),
       );
     } finally {
-      if (!switched && attempt && attempt.names.length > 0) this.chunks.abandon(attempt.gen, attempt.names);
+      // Failed as far as this node knows; a switch sent, its reply lost, may have been applied all the same (abandon tells).
+      if (!switched && attempt && attempt.names.length > 0) this.chunks.abandon(attempt.gen, attempt.names, sent?.pin);
+      else if (!switched && sent) void this.chunks.dropPin(sent.pin, sent.gen).catch(() => undefined);
     }
   }
 

@@ -15,7 +15,7 @@ import { excludes, onlyShrinks, validate, withLock, type HeldLock } from '../../
 import { log } from '../../util/log.js';
 import type { ZkClient } from './client/client.js';
 import { CreateMode, ErrorCode, ZkError, type Acl, type MultiOp } from './client/protocol.js';
-import { deleteOwned, isConnectionLoss } from './owned.js';
+import { againAfterLoss, deleteOwned, isConnectionLoss } from './owned.js';
 
 const SEQ_DIGITS = 10;
 
@@ -285,7 +285,7 @@ export class ZkLocks {
     if (this.owners.size === 0) return;
     let entries: LockEntry[];
     try {
-      entries = await this.list();
+      entries = await againAfterLoss(this.zk, () => this.entries());
     } catch (err) {
       log.error('locks held on this node may be lost: the lock directory could not be read after a session expiry', { error: (err as Error).message });
       return;
@@ -296,14 +296,24 @@ export class ZkLocks {
       const ops: MultiOp[] = s.names.map((n) => ({ op: 'create', path: `${this.dir}/${n}`, data: Buffer.alloc(0), acl: this.acl, mode: CreateMode.EPHEMERAL }));
       if (!taken && ops.length > 0) {
         try {
-          await this.zk.multi(ops);
+          let attempts = 0;
+          await againAfterLoss(this.zk, async () => {
+            try {
+              attempts++;
+              await this.zk.multi(ops);
+            } catch (err) {
+              // Only this mount makes these names: found after a lost reply, they are the earlier attempt's.
+              if (!(attempts > 1 && err instanceof ZkError && err.code === ErrorCode.NODEEXISTS)) throw err;
+            }
+          });
           log.warn('locks re-taken after a ZooKeeper session expiry', { file, owner, locks: s.held.length });
           continue;
         } catch (err) {
           log.error('could not re-take locks after a session expiry', { file, error: (err as Error).message });
         }
       }
-      log.error('LOCK LOST: another node took this lock while our ZooKeeper session was expired; the process holding it is no longer protected', { file, owner, locks: s.held.length });
+      const why = taken ? 'another node took this lock while our ZooKeeper session was expired' : 'it could not be taken again after our ZooKeeper session expired';
+      log.error(`LOCK LOST: ${why}; the process holding it is no longer protected`, { file, owner, locks: s.held.length });
       s.held = [];
       s.names = [];
       this.owners.delete(key);
@@ -315,11 +325,20 @@ export class ZkLocks {
 
   private async list(): Promise<LockEntry[]> {
     try {
+      return await this.entries();
+    } catch (err) {
+      throw lockError(err);
+    }
+  }
+
+  /** The lock directory's entries; ZooKeeper's errors as they are. */
+  private async entries(): Promise<LockEntry[]> {
+    try {
       const r = await this.zk.getChildren(this.dir);
       return r.children.map(parseLockName).filter((e): e is LockEntry => e !== undefined);
     } catch (err) {
       if (err instanceof ZkError && err.code === ErrorCode.NONODE) return [];
-      throw lockError(err);
+      throw err;
     }
   }
 
