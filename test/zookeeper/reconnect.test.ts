@@ -323,6 +323,40 @@ describe('ZooKeeper backend, changes made while a mount was disconnected', () =>
       assert.ok(fs.readFileSync(path.join(a.mnt, 'moved')).equals(Buffer.concat([written, Buffer.from('tail')])), "B's content and A's tail");
     });
 
+    for (const op of ['unlink', 'rename over'] as const) {
+      it(`an ${op} of a large file on B whose reply a cut loses: its chunks are collected at once, not at the next sweep`, async () => {
+        const victim = `doomed-${op === 'unlink' ? 'u' : 'r'}`;
+        fs.writeFileSync(path.join(a.mnt, victim), crypto.randomBytes(2 * 1024 * 1024));
+        fs.writeFileSync(path.join(a.mnt, `${victim}.new`), 'small');
+        await untilBReads(`${victim}.new`, 'small');
+        await fs.promises.stat(path.join(b.mnt, victim));
+        // What the removal reads first, read now (the map, the epoch): the one reply held below is its transaction.
+        await fs.promises.writeFile(path.join(b.mnt, 'warm'), 'x');
+        proxy.holdFromReplyTo(OpCode.multi);
+        const removing = outcome(
+          op === 'unlink' ? fs.promises.unlink(path.join(b.mnt, victim)) : fs.promises.rename(path.join(b.mnt, `${victim}.new`), path.join(b.mnt, victim)),
+        );
+        await heldReply(`B's ${op}`);
+        proxy.cut();
+        proxy.release();
+        proxy.restore();
+        assert.equal(await removing, 'OK', b.output());
+        const t1 = performance.now();
+        for (;;) {
+          const gc = (await plain.getChildren(`/rc/${CHUNKS_NAME}/gc`)).children;
+          if (gc.length === 0) break;
+          assert.ok(performance.now() - t1 < 5000, `garbage records ${gc.join(', ')} stay\n${b.output()}`);
+          await sleep(20);
+        }
+        const used = new Set<string>();
+        for (const f of (await plain.getChildren('/rc')).children) {
+          const m = decodeManifest((await plain.getData(`/rc/${f}`)).data);
+          if (m) for (const c of chunkNamesOf(m)) used.add(c);
+        }
+        assert.deepEqual([...(await chunkNames())].filter((c) => !used.has(c)), [], 'chunks no file uses');
+      });
+    }
+
     for (const lost of ['reply', 'request'] as const) {
       it(`an open whose pin a cut connection loses (its ${lost}): open() succeeds once the connection is back, with one pin`, async () => {
         await readOnB();

@@ -2044,7 +2044,8 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   private async remove(parent: ZkNode, name: string, want: 'file' | 'dir'): Promise<void> {
     let path = joinPath(parent.path, name);
     const claimedPath = this.zkPath(path);
-    let collect: string | undefined;
+    /** The generations whose garbage records the attempts sent (one whose reply a lost connection took may be applied). */
+    const collect = new Set<string>();
     await this.change([claimedPath, `${claimedPath}/${MARKER_NAME}`, this.markerZkPath(parent.path)], () =>
       this.retrying(async (afterLoss, epoch) => {
         // Every path of an attempt is the directory's when it starts; a rename of ours moving it
@@ -2056,7 +2057,6 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
         const zkPath = this.zkPath(path);
         const marker = `${zkPath}/${MARKER_NAME}`;
         const ops: MultiOp[] = [];
-        collect = undefined;
         let stat: Stat | null;
         let base: DirMeta;
         try {
@@ -2085,7 +2085,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
           const manifest = r.stat.mzxid === stat.mzxid ? decodeManifest(r.data) : undefined;
           if (manifest) {
             ops.push(this.chunks.garbage(manifest.g, chunkNames(manifest)));
-            collect = manifest.g;
+            collect.add(manifest.g);
           }
           stat = r.stat;
         }
@@ -2107,7 +2107,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
         if (entries) this.metaWritten(dir, entries, new Set(), results[results.length - 1]);
       }, () => [parent.path]),
     );
-    if (collect) this.chunks.collectLater(collect);
+    for (const gen of collect) this.chunks.collectLater(gen);
     this.entriesChangedHere(parent, undefined, name);
     this.pinnedDirs.delete(path);
     const node = this.nodes.get(path);
@@ -2179,7 +2179,8 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     let movedZnodes: MovedZnodes | undefined;
     /** What the last attempt sent to be moved: if a lost connection cut its reply off, what the retry finds moved. */
     let sentSrc: Subtree | undefined;
-    let collect: string | undefined;
+    /** The generations whose garbage records the attempts sent (one whose reply a lost connection took may be applied). */
+    const collect = new Set<string>();
     const trees = [this.zkPath(from), this.zkPath(to)];
     // What is read meanwhile under the two names is not kept until our nodes have moved (renameOver).
     let settle!: () => void;
@@ -2188,7 +2189,6 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     try {
       await this.change(markers, () =>
         this.retrying(async (afterLoss, epoch) => {
-          collect = undefined;
           const [fromMeta, toMeta] = await Promise.all([this.mapToWriteIn(dir, parent), this.mapToWriteIn(newDir, newParent)]);
           const [src, dst] = await Promise.all([this.readSubtree(from, fromMeta), this.readSubtree(to, toMeta)]);
           // Read at the old paths, the subtrees may be what an exchange put there.
@@ -2225,7 +2225,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
           if (replaced) {
             // A large file replaced by the rename: its chunks become garbage in the same transaction.
             ops.push(this.chunks.garbage(replaced.g, chunkNames(replaced)));
-            collect = replaced.g;
+            collect.add(replaced.g);
           }
           const encode = this.rules.markers ? (e: Map<string, EntryMeta>, fresh: ReadonlySet<string>) => encodeMeta(e, fresh) : undefined;
           // Ordinal 0 is never used: the moved entries' inode numbers come from 1 up.
@@ -2264,7 +2264,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
         trees,
       );
       if (!moved) return;
-      if (collect) this.chunks.collectLater(collect);
+      for (const gen of collect) this.chunks.collectLater(gen);
       this.entriesChangedHere(parent, exchange ? name : undefined, name);
       this.entriesChangedHere(newParent, newName, undefined);
       this.moveNodes(from, to, exchange, movedZnodes);
