@@ -263,10 +263,10 @@ export class ChunkStore {
    * pending record goes first (its switch, which deletes it, can then no
    * longer be applied), then its chunks (best effort; the sweep catches what
    * this misses). A record already gone means the switch was applied after
-   * all, its reply lost with the connection (or the sweep took the commit):
-   * the chunks stay, that version's or another's that reuses them, collected
-   * as garbage once nobody uses them; only `pin`, the switch's pin of its
-   * version, goes (dropPin).
+   * all, its reply lost with the connection: the chunks stay, that
+   * version's or another's that reuses them, collected as garbage once
+   * nobody uses them; only `pin`, the switch's pin of its version, goes
+   * (dropPin). (Or the sweep took the commit: it deletes the chunks itself.)
    */
   abandon(gen: string, names: readonly string[], pin?: string): void {
     void (async () => {

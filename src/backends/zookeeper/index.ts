@@ -50,6 +50,7 @@ import {
 } from './layout.js';
 import { ChunkStore, chunkNames, chunkSizeFor, decodeManifest, encodeManifest, inlineLimit, type Manifest, newGeneration, REQUEST_HEADROOM } from './chunks.js';
 import { ZkLocks } from './locks.js';
+import { isConnectionLoss } from './owned.js';
 import { type ChunkPlan, OpenFile } from './open-file.js';
 import { BatchReads, type Listed, maxBatchOps } from './batch-reads.js';
 import { DirEpoch } from './dir-epoch.js';
@@ -1615,10 +1616,13 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   /** The one-request commit of a small file that was small before; false when the file is (or was, or became meanwhile) a large one. */
   private async commitPlain(node: ZkNode, file: OpenFile): Promise<boolean> {
     // Plain setData is checked against the version we know, so a large file written meanwhile elsewhere is not overwritten without collecting its chunks.
+    // Everything below is judged on this Stat, and the write is checked against its version: a commit of
+    // another descriptor that lands meanwhile (one that makes the file large, say) makes it fail.
+    const known = node.stat;
     const checked = this.chunkable(node);
-    if (checked && (file.base || file.size > this.inline || largeFileSize(await this.entryMeta(node), node.stat) !== undefined)) return false;
+    if (checked && (file.base || file.size > this.inline || largeFileSize(await this.entryMeta(node), known) !== undefined)) return false;
     // At version 0 (made by another tool, never written here) its version is a symlink's: commitVersion looks first.
-    if (checked && node.stat.version < CREATED_VERSION) return false;
+    if (checked && known.version < CREATED_VERSION) return false;
     // The watch said it changed: another node may have put something else under its name, which
     // a version check alone does not see (a new znode starts at the same version). commitVersion looks.
     if (node.stale) return false;
@@ -1628,20 +1632,20 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     // Taken before the map is read: the map's version check means something only while the directory stays the one it was.
     const epoch = (await this.epoch?.current()) ?? 0;
     const map = checked ? await this.loadMeta(dir) : NO_MARKER;
-    if (replacedPerMap(map, name, node.stat)) return false;
+    if (replacedPerMap(map, name, known)) return false;
     const { data, snapshot } = await file.contentBytes();
     const target = this.zkPath(at);
-    await this.checkQuota(node, file, data.length - node.stat.dataLength);
+    await this.checkQuota(node, file, data.length - known.dataLength);
     // A rename of ours moved it, or is moving it, meanwhile: commitVersion writes it where it is.
     if ((node.dataOf ?? node.path) !== at || node.moves !== moves || this.renameOver([target]) || node.stale) return false;
     let stat: Stat;
     const started = Date.now();
     try {
-      if (!map.marker) stat = await this.change([target], () => this.zk.setData(target, data, checked ? node.stat.version : -1));
+      if (!map.marker) stat = await this.change([target], () => this.zk.setData(target, data, checked ? known.version : -1));
       else {
         // Checked against the map we know too: if another node replaced the file by a symlink since
         // (which writes the map), the version check alone could pass, on the new znode.
-        const ops: MultiOp[] = [{ op: 'setData', path: target, data, version: node.stat.version }, { op: 'check', path: this.markerZkPath(dir), version: map.version }];
+        const ops: MultiOp[] = [{ op: 'setData', path: target, data, version: known.version }, { op: 'check', path: this.markerZkPath(dir), version: map.version }];
         const [result] = await this.change([target], () => this.multiFenced(ops, epoch));
         if (result?.op !== 'setData') throw new FsError('EIO', 'unexpected multi result');
         stat = result.stat;
@@ -1685,8 +1689,8 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     /** The chunks the current attempt stored (each attempt writes its own generation: a cut-off attempt's chunks are never trusted). */
     let attempt: { gen: string; names: string[] } | undefined;
     let switched = false;
-    /** What the last attempt sent: after a lost connection, it may be what is stored. */
-    let sent: { gen: string; manifest: Manifest; snapshot: ChunkPlan['snapshot']; pin: string; old: Manifest | undefined } | undefined;
+    /** A large switch sent whose reply a lost connection took: it may be what is stored, until an attempt finds out. */
+    let unresolved: { gen: string; manifest: Manifest; snapshot: ChunkPlan['snapshot']; pin: string; old: Manifest | undefined; session: bigint } | undefined;
     const finish = (stat: Stat, data: Buffer, manifest: Manifest | undefined, snapshot: ChunkPlan['snapshot'], pin: string | undefined, old: Manifest | undefined) => {
       this.stored(node, stat, data);
       committed(manifest, snapshot, pin, old, data.length);
@@ -1703,23 +1707,28 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     const claimedDir = parentOf(node.path).dir;
     try {
       await this.change([this.zkPath(node.path), this.markerZkPath(claimedDir)], () =>
-        this.retrying(async (afterLoss, epoch) => {
+        this.retrying(async (_afterLoss, epoch) => {
           // Every path of an attempt is the node's when it starts; a rename of ours moving it
           // before the write is sent makes it start again (MovedByRename), after that rename.
           await this.renameOver([this.zkPath(node.path)]);
-          const last = sent;
-          sent = undefined;
+          const last = unresolved;
           const at = node.path;
           const moves = node.moves;
           const target = this.zkPath(at);
           const { dir, name } = parentOf(at);
           const marker = this.markerZkPath(dir);
-          // After a lost reply, the last attempt may have switched. If it stored chunks, it wrote a pending record that
-          // only its transaction deletes (or the sweep, 10 minutes on): that record gone, the transaction was applied.
-          const lastApplied = async () => last !== undefined && afterLoss && attempt !== undefined && attempt.names.length > 0 && !(await this.chunks.isPending(last.gen));
+          // Whether the unresolved switch was applied: the pin it made of its version (ephemeral, a name only this
+          // mount makes, deleted only by it) is there. After a session expiry took the pin, the pending record
+          // tells, if the switch stored chunks: only the switch deletes it (or the sweep, 10 minutes on).
+          const lastApplied = async () => {
+            if (!last) return false;
+            if (this.zk.session.id === last.session) return (await this.zk.exists(last.pin)) !== null;
+            return attempt !== undefined && attempt.names.length > 0 && !(await this.chunks.isPending(last.gen));
+          };
           // Applied, then changed by another node before the connection came back: stored, and what is there now is not ours.
           // Its chunks stay: the version that replaced it may use some.
           const appliedThenChanged = (applied: NonNullable<typeof last>) => {
+            unresolved = undefined;
             this.metas.delete(dir);
             committed(applied.manifest, applied.snapshot, applied.pin, applied.old, 0);
             this.dropContent(node);
@@ -1743,13 +1752,14 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
           const curManifest = largeFileSize(curMeta, cur.stat) !== undefined ? decodeManifest(cur.data) : undefined;
           if (last && curManifest?.g === last.gen) {
             // The attempt cut off by a lost connection switched it.
+            unresolved = undefined;
             this.metas.delete(dir);
             return finish(cur.stat, cur.data, last.manifest, last.snapshot, last.pin, last.old);
           }
           if (await lastApplied()) return appliedThenChanged(last!);
-          // The previous attempt did not switch: its chunks go, and the pin it may have taken.
+          // The previous attempt did not switch: its chunks go.
           if (attempt && attempt.names.length > 0) this.chunks.abandon(attempt.gen, attempt.names, last?.pin);
-          else if (last && afterLoss) void this.chunks.dropPin(last.pin, last.gen).catch(() => undefined);
+          unresolved = undefined;
           attempt = { gen: newGeneration(), names: [] };
           const gen = attempt.gen;
           let data: Buffer;
@@ -1787,8 +1797,14 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
           if (pin) ops.push(pin.op);
           const old = garbage.length > 0 ? curManifest : undefined;
           if (node.path !== at || node.moves !== moves || this.renameOver([target])) throw new MovedByRename(at);
-          if (manifest && pin) sent = { gen, manifest, snapshot, pin: pin.path, old };
-          const results = await this.multiFenced(ops, epoch);
+          const session = this.zk.session.id;
+          let results: MultiResult[];
+          try {
+            results = await this.multiFenced(ops, epoch);
+          } catch (err) {
+            if (manifest && pin && isConnectionLoss(err)) unresolved = { gen, manifest, snapshot, pin: pin.path, old, session };
+            throw err;
+          }
           if (metaChanged) this.metaWritten(dir, entries, new Set(), results[1]);
           const first = results[0];
           if (first?.op !== 'setData') throw new FsError('EIO', 'unexpected multi result');
@@ -1797,8 +1813,8 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       );
     } finally {
       // Failed as far as this node knows; a switch sent, its reply lost, may have been applied all the same (abandon tells).
-      if (!switched && attempt && attempt.names.length > 0) this.chunks.abandon(attempt.gen, attempt.names, sent?.pin);
-      else if (!switched && sent) void this.chunks.dropPin(sent.pin, sent.gen).catch(() => undefined);
+      if (!switched && attempt && attempt.names.length > 0) this.chunks.abandon(attempt.gen, attempt.names, unresolved?.pin);
+      else if (!switched && unresolved) void this.chunks.dropPin(unresolved.pin, unresolved.gen).catch(() => undefined);
     }
   }
 

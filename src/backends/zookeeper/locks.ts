@@ -292,22 +292,30 @@ export class ZkLocks {
     }
     for (const [key, s] of this.owners) {
       const [kind, file, owner] = key.split(':') as ['posix' | 'flock', string, string];
-      const taken = entries.some((e) => e.file === file && e.kind === kind && e.owner !== owner && s.held.some((h) => excludes(e, h, h.type)));
+      const takenIn = (listed: LockEntry[]) => listed.some((e) => e.file === file && e.kind === kind && e.owner !== owner && s.held.some((h) => excludes(e, h, h.type)));
+      let taken = takenIn(entries);
       const ops: MultiOp[] = s.names.map((n) => ({ op: 'create', path: `${this.dir}/${n}`, data: Buffer.alloc(0), acl: this.acl, mode: CreateMode.EPHEMERAL }));
       if (!taken && ops.length > 0) {
         try {
           let attempts = 0;
-          await againAfterLoss(this.zk, async () => {
+          const retaken = await againAfterLoss(this.zk, async () => {
+            if (++attempts > 1) {
+              // After a lost connection, look again: another node may have taken the lock meanwhile.
+              taken = takenIn(await this.entries());
+              if (taken) return false;
+            }
             try {
-              attempts++;
               await this.zk.multi(ops);
             } catch (err) {
               // Only this mount makes these names: found after a lost reply, they are the earlier attempt's.
               if (!(attempts > 1 && err instanceof ZkError && err.code === ErrorCode.NODEEXISTS)) throw err;
             }
+            return true;
           });
-          log.warn('locks re-taken after a ZooKeeper session expiry', { file, owner, locks: s.held.length });
-          continue;
+          if (retaken) {
+            log.warn('locks re-taken after a ZooKeeper session expiry', { file, owner, locks: s.held.length });
+            continue;
+          }
         } catch (err) {
           log.error('could not re-take locks after a session expiry', { file, error: (err as Error).message });
         }
