@@ -3,7 +3,7 @@
 // fallocate, SEEK_DATA) and running commands as an unprivileged user.
 
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { constants } from 'node:os';
 
@@ -131,12 +131,31 @@ export function py(code: string, args: Array<string | number> = [], opts: RunOpt
  * output line. Fails the test if python itself failed.
  */
 export function pyTry(body: string, args: Array<string | number> = [], opts: RunOptions = {}): string {
+  return tryOutcome(py(tryProgram(body), args, opts));
+}
+
+/** pyTry without blocking this process (a proxy it runs, say, must keep serving meanwhile). */
+export async function pyTryAsync(body: string, args: Array<string | number> = [], opts: RunOptions = {}): Promise<string> {
+  const full = asUser([PY, '-c', PY_PRELUDE + tryProgram(body), ...args.map(String)], opts);
+  const r = await new Promise<RunResult>((resolve) => {
+    const child = spawn(full[0]!, full.slice(1), { cwd: '/', timeout: opts.timeoutMs ?? 60_000 });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', (err) => resolve({ code: null, stdout, stderr: String(err) }));
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+  return tryOutcome(r);
+}
+
+function tryProgram(body: string): string {
   const indented = body
     .trim()
     .split('\n')
     .map((l) => '    ' + l)
     .join('\n');
-  const code = `
+  return `
 def _body():
 ${indented}
 try:
@@ -145,7 +164,9 @@ try:
 except OSError as e:
     print(ename(e.errno))
 `;
-  const r = py(code, args, opts);
+}
+
+function tryOutcome(r: RunResult): string {
   assert.equal(r.code, 0, `python failed (${r.code}): ${r.stderr}`);
   const lines = r.stdout.trim().split('\n');
   return lines[lines.length - 1]!;
@@ -154,14 +175,18 @@ except OSError as e:
 export const RENAME_NOREPLACE = 1;
 export const RENAME_EXCHANGE = 2;
 
-/** renameat2(2) through libc; returns 'OK' or the errno name. */
-export function renameat2(from: string, to: string, flags: number): string {
-  return pyTry(
-    `
+const RENAMEAT2 = `
 AT_FDCWD = -100
 libc.renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
 return cerr(libc.renameat2(AT_FDCWD, os.fsencode(A[0]), AT_FDCWD, os.fsencode(A[1]), int(A[2])))
-`,
-    [from, to, flags],
-  );
+`;
+
+/** renameat2(2) through libc; returns 'OK' or the errno name. */
+export function renameat2(from: string, to: string, flags: number): string {
+  return pyTry(RENAMEAT2, [from, to, flags]);
+}
+
+/** renameat2 without blocking this process. */
+export function renameat2Async(from: string, to: string, flags: number): Promise<string> {
+  return pyTryAsync(RENAMEAT2, [from, to, flags]);
 }

@@ -13,7 +13,7 @@ import { OPEN_ACL_UNSAFE, OpCode } from '../../src/backends/zookeeper/client/pro
 import { chunkNames as chunkNamesOf, decodeManifest } from '../../src/backends/zookeeper/chunks.js';
 import { CHUNKS_NAME } from '../../src/backends/zookeeper/layout.js';
 import { mountCli, type CliMount } from '../helpers/mount.js';
-import { renameat2, RENAME_EXCHANGE } from '../helpers/posix.js';
+import { renameat2, renameat2Async, RENAME_EXCHANGE } from '../helpers/posix.js';
 import { loseNext, startProxy, startZooKeeper, untilHeldReply, type ZkProxy, type ZooKeeperServer } from '../helpers/zookeeper.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -145,6 +145,25 @@ describe('ZooKeeper backend, changes made while a mount was disconnected', () =>
     assert.equal(await making, 'EEXIST', `mkdir on B\n${b.output()}`);
     assert.ok((await fs.promises.stat(path.join(b.mnt, 'made'))).isFile(), 'B shows the file');
     assert.equal(await fs.promises.readFile(path.join(b.mnt, 'made'), 'utf8'), 'a file');
+  });
+
+  it('an exchange on B whose reply a cut loses is done once: the retry does not swap the two back', async () => {
+    fs.writeFileSync(path.join(a.mnt, 'left'), 'L');
+    fs.writeFileSync(path.join(a.mnt, 'right'), 'R');
+    await untilBReads('left', 'L');
+    await untilBReads('right', 'R');
+    // What the exchange reads first, read now (the map, the epoch): the one reply held below is its transaction.
+    await fs.promises.writeFile(path.join(b.mnt, 'warm'), 'x');
+    proxy.holdFromReplyTo(OpCode.multi);
+    const exchanging = renameat2Async(path.join(b.mnt, 'left'), path.join(b.mnt, 'right'), RENAME_EXCHANGE);
+    await heldReply("B's exchange");
+    proxy.cut();
+    proxy.release();
+    proxy.restore();
+    assert.equal(await exchanging, 'OK', b.output());
+    assert.equal((await plain.getData('/rc/left')).data.toString(), 'R', 'left holds what right held');
+    assert.equal((await plain.getData('/rc/right')).data.toString(), 'L');
+    assert.equal(await fs.promises.readFile(path.join(b.mnt, 'left'), 'utf8'), 'R');
   });
 
   describe('a large file, whose open and close pin and unpin its version', () => {

@@ -2195,6 +2195,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     let movedZnodes: MovedZnodes | undefined;
     /** What the last attempt sent to be moved: if a lost connection cut its reply off, what the retry finds moved. */
     let sentSrc: Subtree | undefined;
+    let sentDst: Subtree | undefined;
     /** The generations whose garbage records the attempts sent (one whose reply a lost connection took may be applied). */
     const collect = new Set<string>();
     const trees = [this.zkPath(from), this.zkPath(to)];
@@ -2213,6 +2214,13 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
             // The attempt cut off by the lost connection did it: what is at `to` now is what it made.
             moved = true;
             if (sentSrc) movedZnodes = { czxid: dst.stat.czxid, from: czxidsOf(sentSrc), to: undefined };
+            return;
+          }
+          if (exchange && afterLoss && sentSrc && src && dst && src.stat.czxid === dst.stat.czxid && src.stat.czxid !== sentSrc.stat.czxid) {
+            // An exchange cut off the same way did it: both names re-created by one transaction since (sending
+            // it again would swap them back).
+            moved = true;
+            movedZnodes = { czxid: src.stat.czxid, from: czxidsOf(sentSrc), to: sentDst && czxidsOf(sentDst) };
             return;
           }
           if (!src) throw new FsError('ENOENT');
@@ -2269,6 +2277,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
           for (const [dir, base, entries, fresh] of metaDirs) ops.push(this.metaOp(dir, base, entries, fresh));
           if (movedAway()) throw new DirectoryMoved(from);
           sentSrc = src;
+          sentDst = dst;
           // Moving or replacing a directory re-creates it: the epoch rises (see dir-epoch.ts).
           const results = await this.multiFenced(ops, epoch, src.kind === 'dir' || dst?.kind === 'dir');
           metaDirs.forEach(([dir, , entries, fresh], i) => this.metaWritten(dir, entries, fresh, results[results.length - metaDirs.length + i]));
