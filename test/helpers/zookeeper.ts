@@ -220,6 +220,7 @@ export async function startProxy(
   heldChunks(): number;
   heldReplies(): number;
   releaseEvents(): void;
+  releaseOne(): void;
   release(): void;
   close(): Promise<void>;
 }> {
@@ -332,6 +333,16 @@ export async function startProxy(
       for (const { client, frames, partial } of held) {
         if (!client.destroyed) client.write(Buffer.concat(frames.filter((f) => f.xid < 0).map((f) => f.bytes)));
         withheld.push([client, Buffer.concat([...frames.filter((f) => f.xid >= 0).map((f) => f.bytes), partial])]);
+      }
+    },
+    /** Passes on the first reply held (with the events before it) and keeps holding what follows. */
+    releaseOne() {
+      const held = heldFrames();
+      withheld.length = 0;
+      for (const { client, frames, partial } of held) {
+        const upTo = frames.findIndex((f) => f.xid >= 0) + 1;
+        if (!client.destroyed) client.write(Buffer.concat(frames.slice(0, upTo).map((f) => f.bytes)));
+        withheld.push([client, Buffer.concat([...frames.slice(upTo).map((f) => f.bytes), partial])]);
       }
     },
     release() {

@@ -342,6 +342,56 @@ describe('ZooKeeper backend, changes made while a mount was disconnected', () =>
       assert.ok(fs.readFileSync(path.join(a.mnt, 'moved')).equals(Buffer.concat([written, Buffer.from('tail')])), "B's content and A's tail");
     });
 
+    it("a small write on B whose commit waits to learn the directory epoch while another descriptor's commit makes the file large: it replaces the large file through a version switch, and its chunks are collected", async () => {
+      const onA = path.join(a.mnt, 'twice');
+      const onB = path.join(b.mnt, 'twice');
+      fs.writeFileSync(onA, 'v1');
+      await untilBReads('twice', 'v1');
+      // fd1 reads v1; A's v2 then leaves fd1 its own content, and fd2 opens v2: two contents of one file on B.
+      const fd1 = await fs.promises.open(onB, 'r+');
+      assert.equal((await fd1.read(Buffer.alloc(2), 0, 2, 0)).bytesRead, 2);
+      fs.writeFileSync(onA, 'v2');
+      await untilBReads('twice', 'v2');
+      const fd2 = await fs.promises.open(onB, 'r+');
+      await fd2.write(crypto.randomBytes(2 * 1024 * 1024), 0);
+      await fd1.write('small again', 0);
+      // fd2's commit makes the file large: applied, its reply held (and what follows).
+      proxy.holdFromReplyTo(OpCode.multi);
+      const closing2 = outcome(fd2.close());
+      await heldReply("fd2's commit");
+      // A directory removed on A raises the epoch; B hears of it (its events only): fd1's commit must read the epoch.
+      fs.mkdirSync(path.join(a.mnt, 'epoch-bump'));
+      fs.rmdirSync(path.join(a.mnt, 'epoch-bump'));
+      await sleep(100);
+      proxy.releaseEvents();
+      await sleep(50);
+      const closing1 = outcome(fd1.close());
+      const t0 = performance.now();
+      while (proxy.heldReplies() < 2) {
+        assert.ok(performance.now() - t0 < 3000, `fd1's commit does not read the epoch (${proxy.heldReplies()} replies held)`);
+        await sleep(5);
+      }
+      // fd2's commit completes first; then fd1's, with what it judged before.
+      proxy.releaseOne();
+      assert.equal(await closing2, 'OK', b.output());
+      proxy.release();
+      assert.equal(await closing1, 'OK', b.output());
+      assert.equal((await plain.getData('/rc/twice')).data.toString(), 'small again', 'the last close wins');
+      const t1 = performance.now();
+      for (;;) {
+        const gc = (await plain.getChildren(`/rc/${CHUNKS_NAME}/gc`)).children;
+        if (gc.length === 0 && (await pins()).length === 0) break;
+        assert.ok(performance.now() - t1 < 5000, `garbage records ${gc.join(', ')} stay`);
+        await sleep(20);
+      }
+      const used = new Set<string>();
+      for (const f of (await plain.getChildren('/rc')).children) {
+        const m = decodeManifest((await plain.getData(`/rc/${f}`)).data);
+        if (m) for (const c of chunkNamesOf(m)) used.add(c);
+      }
+      assert.deepEqual([...(await chunkNames())].filter((c) => !used.has(c)), [], 'chunks no file uses');
+    });
+
     for (const op of ['unlink', 'rename over'] as const) {
       it(`an ${op} of a large file on B whose reply a cut loses: its chunks are collected at once, not at the next sweep`, async () => {
         const victim = `doomed-${op === 'unlink' ? 'u' : 'r'}`;
