@@ -392,6 +392,46 @@ describe('ZooKeeper backend, changes made while a mount was disconnected', () =>
       assert.deepEqual([...(await chunkNames())].filter((c) => !used.has(c)), [], 'chunks no file uses');
     });
 
+    it("a large write on B whose file A removes and makes again while B stores its chunks: the file then holds B's content or A's, never a manifest as its bytes", async () => {
+      const onA = path.join(a.mnt, 'again');
+      fs.writeFileSync(onA, 'old');
+      await untilBReads('again', 'old');
+      const written = crypto.randomBytes(2 * 1024 * 1024);
+      const fh = await fs.promises.open(path.join(b.mnt, 'again'), 'r+');
+      await fh.write(written, 0, written.length, 0);
+      // B's commit has read the file and sent its pending record (its reply held): A removes the file and makes
+      // it again, at the data version B read (a new file is created, then written: version 1).
+      proxy.holdFromReplyTo(OpCode.create2);
+      const closing = outcome(fh.close());
+      await heldReply("B's pending record");
+      fs.unlinkSync(onA);
+      fs.writeFileSync(onA, 'new on A');
+      await sleep(100);
+      proxy.release();
+      const closed = await closing;
+      assert.ok(closed === 'OK' || closed === 'ESTALE', `B's close: ${closed}\n${b.output()}`);
+      const fresh = await mountCli(['--backend', 'zookeeper', '--path', '/rc', '--hosts', zk.connectString]);
+      try {
+        const content = fs.readFileSync(path.join(fresh.mnt, 'again'));
+        assert.ok(content.equals(written) || content.toString() === 'new on A', `the file reads ${JSON.stringify(content.subarray(0, 60).toString())}`);
+      } finally {
+        assert.equal(await fresh.stop(), 0, fresh.output());
+      }
+      const t1 = performance.now();
+      for (;;) {
+        const gc = (await plain.getChildren(`/rc/${CHUNKS_NAME}/gc`)).children;
+        if (gc.length === 0 && (await pins()).length === 0) break;
+        assert.ok(performance.now() - t1 < 5000, `garbage records ${gc.join(', ')} stay`);
+        await sleep(20);
+      }
+      const used = new Set<string>();
+      for (const f of (await plain.getChildren('/rc')).children) {
+        const m = decodeManifest((await plain.getData(`/rc/${f}`)).data);
+        if (m) for (const c of chunkNamesOf(m)) used.add(c);
+      }
+      assert.deepEqual([...(await chunkNames())].filter((c) => !used.has(c)), [], 'chunks no file uses');
+    });
+
     for (const op of ['unlink', 'rename over'] as const) {
       it(`an ${op} of a large file on B whose reply a cut loses: its chunks are collected at once, not at the next sweep`, async () => {
         const victim = `doomed-${op === 'unlink' ? 'u' : 'r'}`;

@@ -11,11 +11,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ZkClient } from '../../src/backends/zookeeper/client/client.js';
-import { OPEN_ACL_UNSAFE } from '../../src/backends/zookeeper/client/protocol.js';
+import { OPEN_ACL_UNSAFE, OpCode } from '../../src/backends/zookeeper/client/protocol.js';
 import { decodeMeta, MARKER_NAME } from '../../src/backends/zookeeper/layout.js';
 import { mountCli, type CliMount } from '../helpers/mount.js';
 import { errnoCode, PY_PRELUDE, RENAME_EXCHANGE } from '../helpers/posix.js';
-import { startProxy, startZooKeeper, type ZooKeeperServer } from '../helpers/zookeeper.js';
+import { startProxy, startZooKeeper, untilHeldReply, type ZooKeeperServer } from '../helpers/zookeeper.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -208,12 +208,12 @@ describe('ZooKeeper backend, a node whose view is behind', () => {
     const t = await setUp();
     // B knows the directory's names: its lookup of the new name costs no request, the mkdir is the first.
     await fs.promises.readdir(t.onB);
-    proxy.hold();
+    proxy.holdFromReplyTo(OpCode.multi);
     let made: Promise<string>;
     try {
       made = outcome(fs.promises.mkdir(path.join(t.onB, 'D')));
       // B's mkdir is applied (its reply held back): A makes a symlink in the new directory.
-      await eventually(async () => assert.ok(proxy.heldChunks() > 0));
+      await untilHeldReply(proxy, "B's mkdir");
       await eventually(async () => fs.symlinkSync('target', path.join(t.onA, 'D', 'L')));
     } finally {
       proxy.release();

@@ -47,6 +47,14 @@ export class ChangeLog {
     return (this.latest.get(path) ?? 0) > since || this.lostTrackAt > since;
   }
 
+  /** Whether an event for a path below `dir` (other than `dir/except`) came in since `begin` returned `since`. */
+  changedBelow(dir: string, since: number, except: string): boolean {
+    if (this.lostTrackAt > since) return true;
+    const prefix = `${dir}/`;
+    for (const [path, seq] of this.latest) if (seq > since && path.startsWith(prefix) && path !== prefix + except) return true;
+    return false;
+  }
+
   /** Events may have been missed (a new connection): every read in flight counts as changed. */
   lostTrack(): void {
     this.lostTrackAt = ++this.seq;

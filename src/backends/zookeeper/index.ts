@@ -233,6 +233,13 @@ class MovedByRename extends FsError {
   }
 }
 
+/** What a transaction was built from changed before it was sent: it is built again, from a fresh read. */
+class ChangedMeanwhile extends FsError {
+  constructor(path: string) {
+    super('ESTALE', `${path} kept changing while this node stored it`);
+  }
+}
+
 /** A rename's directory moved (a rename of ours moved an ancestor) while it was prepared: rename starts again from where it is now. Not a lost race of the transaction: `retrying` passes it on. */
 class DirectoryMoved extends FsError {
   constructor(path: string) {
@@ -241,7 +248,7 @@ class DirectoryMoved extends FsError {
 }
 
 function lostRace(err: unknown): boolean {
-  if (err instanceof MovedByRename) return true;
+  if (err instanceof MovedByRename || err instanceof ChangedMeanwhile) return true;
   if (!(err instanceof ZkError)) return false;
   if (err.code === ErrorCode.BADVERSION) return true;
   if (!(err instanceof ZkMultiError)) return false;
@@ -804,15 +811,26 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   private async createEntry(ctx: RequestContext, parent: ZkNode, name: string, kind: Kind, perms: number, data: Buffer): Promise<ZkNode> {
     this.checkCreate(name, kind);
     const meta = await this.newMeta(ctx, parent, kind, perms);
-    const stat = await this.storeEntry(parent, name, kind, meta, data);
-    // Where the directory is now: a rename of ours may have moved it while the entry was made.
-    const path = joinPath(parent.path, name);
+    // A new directory is known empty, unless another node made something in it before we heard back
+    // (its events came in before our reply's continuation ran, with no node here to apply them to).
+    const since = kind === 'dir' ? this.changes.begin() : undefined;
+    let stat: Stat;
+    let path: string;
+    let emptyNow = kind === 'dir';
+    try {
+      stat = await this.storeEntry(parent, name, kind, meta, data);
+      // Where the directory is now: a rename of ours may have moved it while the entry was made.
+      path = joinPath(parent.path, name);
+      if (since !== undefined) emptyNow = !this.changes.changedBelow(this.zkPath(path), since, MARKER_NAME);
+    } finally {
+      if (since !== undefined) this.changes.end(since);
+    }
     this.entriesChangedHere(parent, name, undefined);
     if (kind === 'dir' && this.opts.mode === 'file') this.pinnedDirs.add(path);
     const node = this.remember(path, stat, meta && { ...meta, z: Number(stat.czxid) });
-    if (kind === 'dir' && this.rules.markers) this.keepMeta(path, { marker: true, version: 0, entries: new Map() });
+    if (emptyNow && this.rules.markers) this.keepMeta(path, { marker: true, version: 0, entries: new Map() });
     node.data = data;
-    if (kind === 'dir') node.names = new Set();
+    if (emptyNow) node.names = new Set();
     return node;
   }
 
@@ -1742,73 +1760,84 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
             if (err instanceof ZkError && err.code === ErrorCode.NONODE && (await lastApplied())) return appliedThenChanged(last!);
             throw err;
           }
-          const curMeta = metaFor(base, name, cur.stat);
-          // Whatever czxid this node took (a rename of ours, a file another node made first), its content goes to a file only.
-          if (!node.dataOf && this.kindAt(node.path, cur.stat, curMeta) !== 'file') {
-            if (await lastApplied()) return appliedThenChanged(last!);
-            // Another node made a directory or a symlink under this name: this file's content must not become its data.
-            throw new FsError('ESTALE', `${node.path} was replaced on another node by a ${cur.stat.numChildren > 0 ? 'directory' : 'symlink'}; this content was not stored`);
-          }
-          const curManifest = largeFileSize(curMeta, cur.stat) !== undefined ? decodeManifest(cur.data) : undefined;
-          if (last && curManifest?.g === last.gen) {
-            // The attempt cut off by a lost connection switched it.
-            unresolved = undefined;
-            this.metas.delete(dir);
-            return finish(cur.stat, cur.data, last.manifest, last.snapshot, last.pin, last.old);
-          }
-          if (await lastApplied()) return appliedThenChanged(last!);
-          // The previous attempt did not switch: its chunks go.
-          if (attempt && attempt.names.length > 0) this.chunks.abandon(attempt.gen, attempt.names, last?.pin);
-          unresolved = undefined;
-          attempt = { gen: newGeneration(), names: [] };
-          const gen = attempt.gen;
-          let data: Buffer;
-          let manifest: Manifest | undefined;
-          let snapshot: ChunkPlan['snapshot'];
-          if (file.size <= this.inline) {
-            ({ data, snapshot } = await file.contentBytes());
-            await this.checkQuota(node, file, data.length - cur.data.length);
-          } else {
-            const plan = await file.chunkPlan(gen, chunkNames(curManifest));
-            ({ manifest, snapshot } = plan);
-            data = encodeManifest(manifest);
-            // The old chunks stay until collected: the new ones count in full.
-            await this.checkQuota(node, file, plan.uploads.reduce((n, u) => n + u.data.length, 0) + data.length - cur.data.length);
-            if (plan.uploads.length > 0) {
-              attempt.names = plan.uploads.map((u) => u.name);
-              await this.chunks.upload(gen, plan.uploads, attempt.names);
-            }
-          }
-          const ops: MultiOp[] = [{ op: 'setData', path: target, data, version: cur.stat.version }];
-          // The size of a large file lives beside its other attributes, valid for this very version.
-          const rest = plainFileEntry(curMeta ?? { z: Number(cur.stat.czxid) });
-          const next = manifest ? largeFileEntry(rest, manifest.size) : pruneMeta(rest, 'file', this.opts);
-          const entries = new Map(base.entries);
-          if (next) entries.set(name, next);
-          else entries.delete(name);
-          const metaChanged = JSON.stringify(curMeta) !== JSON.stringify(next);
-          // The file was told from a symlink with this map: it must still be the map (its write checks that too).
-          if (metaChanged) ops.push(this.metaOp(dir, base, entries));
-          else if (base.marker && !node.dataOf) ops.push({ op: 'check', path: marker, version: base.version });
-          const garbage = [...chunkNames(curManifest)].filter((n) => !chunkNames(manifest).has(n));
-          if (curManifest && garbage.length > 0) ops.push(this.chunks.garbage(curManifest.g, garbage));
-          if (attempt.names.length > 0) ops.push(this.chunks.pendingDone(gen));
-          const pin = manifest && this.chunks.newPin(gen);
-          if (pin) ops.push(pin.op);
-          const old = garbage.length > 0 ? curManifest : undefined;
-          if (node.path !== at || node.moves !== moves || this.renameOver([target])) throw new MovedByRename(at);
-          const session = this.zk.session.id;
-          let results: MultiResult[];
+          // Events for the file from here to the transaction's send tell that what was read is old.
+          const since = this.changes.begin();
           try {
-            results = await this.multiFenced(ops, epoch);
-          } catch (err) {
-            if (manifest && pin && isConnectionLoss(err)) unresolved = { gen, manifest, snapshot, pin: pin.path, old, session };
-            throw err;
+            const curMeta = metaFor(base, name, cur.stat);
+            // Whatever czxid this node took (a rename of ours, a file another node made first), its content goes to a file only.
+            if (!node.dataOf && this.kindAt(node.path, cur.stat, curMeta) !== 'file') {
+              if (await lastApplied()) return appliedThenChanged(last!);
+              // Another node made a directory or a symlink under this name: this file's content must not become its data.
+              throw new FsError('ESTALE', `${node.path} was replaced on another node by a ${cur.stat.numChildren > 0 ? 'directory' : 'symlink'}; this content was not stored`);
+            }
+            const curManifest = largeFileSize(curMeta, cur.stat) !== undefined ? decodeManifest(cur.data) : undefined;
+            if (last && curManifest?.g === last.gen) {
+              // The attempt cut off by a lost connection switched it.
+              unresolved = undefined;
+              this.metas.delete(dir);
+              return finish(cur.stat, cur.data, last.manifest, last.snapshot, last.pin, last.old);
+            }
+            if (await lastApplied()) return appliedThenChanged(last!);
+            // The previous attempt did not switch: its chunks go.
+            if (attempt && attempt.names.length > 0) this.chunks.abandon(attempt.gen, attempt.names, last?.pin);
+            unresolved = undefined;
+            attempt = { gen: newGeneration(), names: [] };
+            const gen = attempt.gen;
+            let data: Buffer;
+            let manifest: Manifest | undefined;
+            let snapshot: ChunkPlan['snapshot'];
+            if (file.size <= this.inline) {
+              ({ data, snapshot } = await file.contentBytes());
+              await this.checkQuota(node, file, data.length - cur.data.length);
+            } else {
+              const plan = await file.chunkPlan(gen, chunkNames(curManifest));
+              ({ manifest, snapshot } = plan);
+              data = encodeManifest(manifest);
+              // The old chunks stay until collected: the new ones count in full.
+              await this.checkQuota(node, file, plan.uploads.reduce((n, u) => n + u.data.length, 0) + data.length - cur.data.length);
+              if (plan.uploads.length > 0) {
+                attempt.names = plan.uploads.map((u) => u.name);
+                await this.chunks.upload(gen, plan.uploads, attempt.names);
+              }
+            }
+            const ops: MultiOp[] = [{ op: 'setData', path: target, data, version: cur.stat.version }];
+            // The size of a large file lives beside its other attributes, valid for this very version.
+            const rest = plainFileEntry(curMeta ?? { z: Number(cur.stat.czxid) });
+            const next = manifest ? largeFileEntry(rest, manifest.size) : pruneMeta(rest, 'file', this.opts);
+            const entries = new Map(base.entries);
+            if (next) entries.set(name, next);
+            else entries.delete(name);
+            const metaChanged = JSON.stringify(curMeta) !== JSON.stringify(next);
+            // The file was told from a symlink with this map: it must still be the map (its write checks that too).
+            if (metaChanged) ops.push(this.metaOp(dir, base, entries));
+            else if (base.marker && !node.dataOf) ops.push({ op: 'check', path: marker, version: base.version });
+            const garbage = [...chunkNames(curManifest)].filter((n) => !chunkNames(manifest).has(n));
+            if (curManifest && garbage.length > 0) ops.push(this.chunks.garbage(curManifest.g, garbage));
+            if (attempt.names.length > 0) ops.push(this.chunks.pendingDone(gen));
+            const pin = manifest && this.chunks.newPin(gen);
+            if (pin) ops.push(pin.op);
+            const old = garbage.length > 0 ? curManifest : undefined;
+            // Removed by this process while its chunks were stored: nothing to keep, as on a local disk (they go).
+            if (node.unlinked) return;
+            // Changed since it was read (a watch event: written, removed or re-created, here or elsewhere):
+            // a znode re-created meanwhile may be at the version read, which the check alone would pass.
+            if (this.changes.changedSince(target, since)) throw new ChangedMeanwhile(at);
+            if (node.path !== at || node.moves !== moves || this.renameOver([target])) throw new MovedByRename(at);
+            const session = this.zk.session.id;
+            let results: MultiResult[];
+            try {
+              results = await this.multiFenced(ops, epoch);
+            } catch (err) {
+              if (manifest && pin && isConnectionLoss(err)) unresolved = { gen, manifest, snapshot, pin: pin.path, old, session };
+              throw err;
+            }
+            if (metaChanged) this.metaWritten(dir, entries, new Set(), results[1]);
+            const first = results[0];
+            if (first?.op !== 'setData') throw new FsError('EIO', 'unexpected multi result');
+            finish(first.stat, data, manifest, snapshot, pin?.path, old);
+          } finally {
+            this.changes.end(since);
           }
-          if (metaChanged) this.metaWritten(dir, entries, new Set(), results[1]);
-          const first = results[0];
-          if (first?.op !== 'setData') throw new FsError('EIO', 'unexpected multi result');
-          finish(first.stat, data, manifest, snapshot, pin?.path, old);
         }, [claimedDir]),
       );
     } finally {
