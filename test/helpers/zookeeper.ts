@@ -202,7 +202,10 @@ export async function requestsWhenQuiet(zk: ZooKeeperServer, quietMs = 300): Pro
  * `holdFromReplyTo(...opcodes)` holds from the reply to the next request of
  * those kinds on: a test cuts the connection exactly after one request was
  * applied. `cutAtRequest(...opcodes)` cuts it when the next request of those
- * kinds comes, which the server then never sees.
+ * kinds comes, which the server then never sees. `delayRequestsFrom(...opcodes)`
+ * keeps the next request of those kinds, and all after it, from the server
+ * until `releaseRequests`: a request the client has sent reaches the server
+ * after another node's change it has not heard of.
  * `coalesceMs`: what the server sends is held and passed on in one write every
  * so many milliseconds, so replies and events that follow each other reach the
  * client in one read.
@@ -217,6 +220,8 @@ export async function startProxy(
   hold(): void;
   holdFromReplyTo(...opcodes: number[]): void;
   cutAtRequest(...opcodes: number[]): Promise<void>;
+  delayRequestsFrom(...opcodes: number[]): Promise<void>;
+  releaseRequests(): void;
   heldChunks(): number;
   heldReplies(): number;
   releaseEvents(): void;
@@ -231,6 +236,11 @@ export async function startProxy(
   let holdAt: number[] = [];
   /** Requests of these kinds cut the connection instead of reaching the server. */
   let cutAt: number[] = [];
+  /** A request of these kinds, and every one after it, waits in the proxy until releaseRequests. */
+  let delayAt: number[] = [];
+  let delaying = false;
+  const delayed: Array<[net.Socket, Buffer]> = [];
+  let onDelayed = () => {};
   let onCutAt = () => {};
   const cut = () => {
     open = false;
@@ -258,7 +268,14 @@ export async function startProxy(
             cut();
             return onCutAt();
           }
-          upstream.write(frame);
+          if (opcode !== undefined && delayAt.includes(opcode)) {
+            delayAt = [];
+            delaying = true;
+          }
+          if (delaying) {
+            delayed.push([upstream, frame]);
+            onDelayed();
+          } else upstream.write(frame);
           if (opcode !== undefined) opcodes.set(frame.readInt32BE(4), opcode);
         }),
       );
@@ -316,6 +333,17 @@ export async function startProxy(
     },
     holdFromReplyTo(...opcodes: number[]) {
       holdAt = opcodes;
+    },
+    /** Holds the next request of these kinds, and all after it, from the server; resolves once one is held. */
+    delayRequestsFrom(...opcodes: number[]) {
+      delayAt = opcodes;
+      return new Promise<void>((resolve) => (onDelayed = resolve));
+    },
+    /** Sends the requests held by delayRequestsFrom on to the server, in order. */
+    releaseRequests() {
+      delaying = false;
+      onDelayed = () => {};
+      for (const [upstream, frame] of delayed.splice(0)) if (!upstream.destroyed) upstream.write(frame);
     },
     /** Resolves once it has cut. */
     cutAtRequest(...opcodes: number[]) {

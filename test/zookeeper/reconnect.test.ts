@@ -432,6 +432,31 @@ describe('ZooKeeper backend, changes made while a mount was disconnected', () =>
       assert.deepEqual([...(await chunkNames())].filter((c) => !used.has(c)), [], 'chunks no file uses');
     });
 
+    it("a large switch on B that reaches the server just after A removed the file and made it again: the new file holds B's content, as a large file", async () => {
+      const onA = path.join(a.mnt, 'late');
+      fs.writeFileSync(onA, 'old');
+      await untilBReads('late', 'old');
+      const written = crypto.randomBytes(2 * 1024 * 1024);
+      const fh = await fs.promises.open(path.join(b.mnt, 'late'), 'r+');
+      await fh.write(written, 0, written.length, 0);
+      // B sends its switch; the proxy keeps it from the server while A removes the file and makes it again.
+      const sent = proxy.delayRequestsFrom(OpCode.multi);
+      const closing = outcome(fh.close());
+      await sent;
+      fs.unlinkSync(onA);
+      fs.writeFileSync(onA, 'new on A');
+      proxy.releaseRequests();
+      assert.equal(await closing, 'OK', b.output());
+      const fresh = await mountCli(['--backend', 'zookeeper', '--path', '/rc', '--hosts', zk.connectString]);
+      try {
+        const content = fs.readFileSync(path.join(fresh.mnt, 'late'));
+        assert.ok(content.equals(written), `the file reads ${JSON.stringify(content.subarray(0, 60).toString())}`);
+      } finally {
+        assert.equal(await fresh.stop(), 0, fresh.output());
+      }
+      assert.ok((await fs.promises.readFile(path.join(b.mnt, 'late'))).equals(written), 'B reads its content');
+    });
+
     for (const op of ['unlink', 'rename over'] as const) {
       it(`an ${op} of a large file on B whose reply a cut loses: its chunks are collected at once, not at the next sweep`, async () => {
         const victim = `doomed-${op === 'unlink' ? 'u' : 'r'}`;

@@ -1835,6 +1835,12 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
             const first = results[0];
             if (first?.op !== 'setData') throw new FsError('EIO', 'unexpected multi result');
             finish(first.stat, data, manifest, snapshot, pin?.path, old);
+            if (manifest && first.stat.czxid !== cur.stat.czxid) {
+              // Another node removed the file and made it again (at the data version read) just before the
+              // switch reached the server, its events not here yet: the map names the old znode.
+              await this.adoptSwitch(dir, name, first.stat, manifest.size);
+              this.dropContent(node);
+            }
           } finally {
             this.changes.end(since);
           }
@@ -1845,6 +1851,29 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       if (!switched && attempt && attempt.names.length > 0) this.chunks.abandon(attempt.gen, attempt.names, unresolved?.pin);
       else if (!switched && unresolved) void this.chunks.dropPin(unresolved.pin, unresolved.gen).catch(() => undefined);
     }
+  }
+
+  /**
+   * Gives the entry of `name` in `dir` to the znode a large switch landed on
+   * (`stat`), made after the commit last looked: the map written with the
+   * switch names the znode it replaced, and this one would otherwise read as
+   * the manifest's text. Nothing to do once the file was written again (that
+   * write stored its own entry). Its other attributes are the new znode's
+   * own: the defaults (a create that set any would have written the map, and
+   * the switch's version check of the map would have failed).
+   */
+  private async adoptSwitch(dir: string, name: string, stat: Stat, size: number): Promise<void> {
+    const target = this.zkPath(joinPath(dir, name));
+    await this.retrying(async (_afterLoss, epoch) => {
+      const base = await this.mapToWriteIn(dir);
+      const entries = new Map(base.entries).set(name, { z: Number(stat.czxid), s: size, sm: Number(stat.mzxid) });
+      try {
+        const results = await this.multiFenced([{ op: 'check', path: target, version: stat.version }, this.metaOp(dir, base, entries)], epoch);
+        this.metaWritten(dir, entries, new Set(), results[1]);
+      } catch (err) {
+        if (!(err instanceof ZkMultiError && err.failedIndex === 0)) throw err;
+      }
+    }, [dir]);
   }
 
   async flush(_ctx: RequestContext, h: ZkHandle): Promise<void> {
