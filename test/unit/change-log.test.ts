@@ -23,6 +23,22 @@ describe('change log', () => {
     log.end(first);
   });
 
+  it('says whether an event for a path below a directory came in, leaving out one name', () => {
+    const log = new ChangeLog();
+    log.record('/v/d/early');
+    const since = log.begin();
+    assert.equal(log.changedBelow('/v/d', since, '.swarmvol'), false, 'nothing yet (the event before the read is not kept)');
+    log.record('/v/d/.swarmvol');
+    log.record('/v/d');
+    log.record('/v/dx/f');
+    assert.equal(log.changedBelow('/v/d', since, '.swarmvol'), false, 'the directory itself, the name left out and a sibling with a longer name do not count');
+    log.record('/v/d/e/f');
+    assert.equal(log.changedBelow('/v/d', since, '.swarmvol'), true, 'any depth below counts');
+    log.lostTrack();
+    assert.equal(log.changedBelow('/v/other', since, '.swarmvol'), true, 'events missed: anything may have changed');
+    log.end(since);
+  });
+
   it('forgets events once no read is in flight, and past 4,096 those older than every read in flight', () => {
     const log = new ChangeLog();
     let first = log.begin();
