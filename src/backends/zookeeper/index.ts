@@ -257,6 +257,15 @@ function lostRace(err: unknown): boolean {
 }
 
 /**
+ * Whether `src` and `dst`, read at an exchange's two names, are what an
+ * exchange of `sentSrc` and `sentDst` made: both re-created by one
+ * transaction since, each with what the other held.
+ */
+function exchangedSince(sentSrc: Subtree, sentDst: Subtree, src: Subtree, dst: Subtree): boolean {
+  return src.stat.czxid === dst.stat.czxid && src.stat.czxid !== sentSrc.stat.czxid && src.data.equals(sentDst.data) && dst.data.equals(sentSrc.data);
+}
+
+/**
  * The Stat of a setData in a multi's results, if it has one: its mzxid and
  * mtime are the transaction's zxid and time, shared by all its ops (the
  * czxid and ctime of every znode it created).
@@ -1817,11 +1826,12 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
             const pin = manifest && this.chunks.newPin(gen);
             if (pin) ops.push(pin.op);
             const old = garbage.length > 0 ? curManifest : undefined;
+            // Changed since it was read (a watch event: written, removed or re-created, here or elsewhere; or
+            // events missed over a reconnect), unless still the znode read at the version read: a znode
+            // re-created meanwhile may be at that version, which the switch's check alone would pass.
+            if (this.changes.changedSince(target, since) && !(await this.stillAsRead(target, cur.stat))) throw new ChangedMeanwhile(at);
             // Removed by this process while its chunks were stored: nothing to keep, as on a local disk (they go).
             if (node.unlinked) return;
-            // Changed since it was read (a watch event: written, removed or re-created, here or elsewhere):
-            // a znode re-created meanwhile may be at the version read, which the check alone would pass.
-            if (this.changes.changedSince(target, since)) throw new ChangedMeanwhile(at);
             if (node.path !== at || node.moves !== moves || this.renameOver([target])) throw new MovedByRename(at);
             const session = this.zk.session.id;
             let results: MultiResult[];
@@ -1838,7 +1848,10 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
             if (manifest && first.stat.czxid !== cur.stat.czxid) {
               // Another node removed the file and made it again (at the data version read) just before the
               // switch reached the server, its events not here yet: the map names the old znode.
-              await this.adoptSwitch(dir, name, first.stat, manifest.size);
+              // Best effort: the content is stored either way.
+              await this.adoptSwitch(dir, name, first.stat, manifest.size).catch((err: unknown) => {
+                log.warn('a large file made again on another node may read as its manifest; write it again', { path: at, error: (err as Error).message });
+              });
               this.dropContent(node);
             }
           } finally {
@@ -1859,14 +1872,18 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
    * switch names the znode it replaced, and this one would otherwise read as
    * the manifest's text. Nothing to do once the file was written again (that
    * write stored its own entry). Its other attributes are the new znode's
-   * own: the defaults (a create that set any would have written the map, and
-   * the switch's version check of the map would have failed).
+   * own: the defaults when the switch was written (a create that set any
+   * would have written the map, and the switch's version check of the map
+   * would have failed), or what another node set since.
    */
   private async adoptSwitch(dir: string, name: string, stat: Stat, size: number): Promise<void> {
     const target = this.zkPath(joinPath(dir, name));
     await this.retrying(async (_afterLoss, epoch) => {
       const base = await this.mapToWriteIn(dir);
-      const entries = new Map(base.entries).set(name, { z: Number(stat.czxid), s: size, sm: Number(stat.mzxid) });
+      // Attributes another node gave the new znode since (a chmod) stay.
+      const current = base.entries.get(name);
+      const own = current?.z === Number(stat.czxid) ? plainFileEntry(current) : { z: Number(stat.czxid) };
+      const entries = new Map(base.entries).set(name, { ...own, s: size, sm: Number(stat.mzxid) });
       try {
         const results = await this.multiFenced([{ op: 'check', path: target, version: stat.version }, this.metaOp(dir, base, entries)], epoch);
         this.metaWritten(dir, entries, new Set(), results[1]);
@@ -1874,6 +1891,12 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
         if (!(err instanceof ZkMultiError && err.failedIndex === 0)) throw err;
       }
     }, [dir]);
+  }
+
+  /** Whether `zkPath` is still the znode `read` describes, at its version (it may have been changed and changed back in between: not at the same version). */
+  private async stillAsRead(zkPath: string, read: Stat): Promise<boolean> {
+    const now = await this.zk.exists(zkPath);
+    return now !== null && now.czxid === read.czxid && now.version === read.version;
   }
 
   async flush(_ctx: RequestContext, h: ZkHandle): Promise<void> {
@@ -2274,11 +2297,10 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
             if (sentSrc) movedZnodes = { czxid: dst.stat.czxid, from: czxidsOf(sentSrc), to: undefined };
             return;
           }
-          if (exchange && afterLoss && sentSrc && src && dst && src.stat.czxid === dst.stat.czxid && src.stat.czxid !== sentSrc.stat.czxid) {
-            // An exchange cut off the same way did it: both names re-created by one transaction since (sending
-            // it again would swap them back).
+          if (exchange && afterLoss && sentSrc && sentDst && src && dst && exchangedSince(sentSrc, sentDst, src, dst)) {
+            // An exchange cut off the same way did it (sending it again would swap them back).
             moved = true;
-            movedZnodes = { czxid: src.stat.czxid, from: czxidsOf(sentSrc), to: sentDst && czxidsOf(sentDst) };
+            movedZnodes = { czxid: src.stat.czxid, from: czxidsOf(sentSrc), to: czxidsOf(sentDst) };
             return;
           }
           if (!src) throw new FsError('ENOENT');
@@ -2336,8 +2358,15 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
           if (movedAway()) throw new DirectoryMoved(from);
           sentSrc = src;
           sentDst = dst;
-          // Moving or replacing a directory re-creates it: the epoch rises (see dir-epoch.ts).
-          const results = await this.multiFenced(ops, epoch, src.kind === 'dir' || dst?.kind === 'dir');
+          let results: MultiResult[];
+          try {
+            // Moving or replacing a directory re-creates it: the epoch rises (see dir-epoch.ts).
+            results = await this.multiFenced(ops, epoch, src.kind === 'dir' || dst?.kind === 'dir');
+          } catch (err) {
+            // Refused: not applied, whatever a later attempt finds.
+            if (!isConnectionLoss(err)) sentSrc = sentDst = undefined;
+            throw err;
+          }
           metaDirs.forEach(([dir, , entries, fresh], i) => this.metaWritten(dir, entries, fresh, results[results.length - metaDirs.length + i]));
           // Without a setData in it, what the rename made is not known: the nodes are looked up again.
           const txn = transactionStat(results);

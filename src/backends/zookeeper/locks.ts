@@ -302,7 +302,11 @@ export class ZkLocks {
             if (++attempts > 1) {
               // After a lost connection, look again: another node may have taken the lock meanwhile.
               taken = takenIn(await this.entries());
-              if (taken) return false;
+              // The earlier attempt may have made ours (its reply lost): they would hold the other node up.
+              if (taken) {
+                for (const n of s.names) void deleteOwned(this.zk, `${this.dir}/${n}`).catch(() => undefined);
+                return false;
+              }
             }
             try {
               await this.zk.multi(ops);
