@@ -169,6 +169,25 @@ describe('ZooKeeper backend, changes made while a mount was disconnected', () =>
   describe('a large file, whose open and close pin and unpin its version', () => {
     const pins = async () => (await plain.getChildren(`/rc/${CHUNKS_NAME}/pin`)).children;
     const chunkNames = async () => new Set((await plain.getChildren(`/rc/${CHUNKS_NAME}/c`)).children);
+    /** Waits until no garbage record and no pin is left (collection runs in the background). */
+    const untilCollected = async () => {
+      const t0 = performance.now();
+      for (;;) {
+        const [gc, pinned] = [(await plain.getChildren(`/rc/${CHUNKS_NAME}/gc`)).children, await pins()];
+        if (gc.length === 0 && pinned.length === 0) return;
+        assert.ok(performance.now() - t0 < 5000, `garbage records ${gc.join(', ')} and pins ${pinned.join(', ')} stay\n${b.output()}`);
+        await sleep(20);
+      }
+    };
+    /** Every chunk stored is used by a file (all large files of this block are at the volume's top). */
+    const assertEveryChunkUsed = async () => {
+      const used = new Set<string>();
+      for (const f of (await plain.getChildren('/rc')).children) {
+        const m = decodeManifest((await plain.getData(`/rc/${f}`)).data);
+        if (m) for (const c of chunkNamesOf(m)) used.add(c);
+      }
+      assert.deepEqual([...(await chunkNames())].filter((c) => !used.has(c)), [], 'chunks no file uses');
+    };
     let content = crypto.randomBytes(3 * 1024 * 1024);
     const onB = () => path.join(b.mnt, 'large');
     /** The last close drops its pin in the background. */
@@ -209,17 +228,8 @@ describe('ZooKeeper backend, changes made while a mount was disconnected', () =>
       proxy.release();
       assert.deepEqual([await closing, await unlinking], ['OK', 'OK'], b.output());
       assert.equal(await plain.exists('/rc/racing'), null);
-      const t1 = performance.now();
-      for (;;) {
-        const gc = (await plain.getChildren(`/rc/${CHUNKS_NAME}/gc`)).children;
-        if (gc.length === 0 && (await pins()).length === 0) break;
-        assert.ok(performance.now() - t1 < 5000, `garbage records ${gc.join(', ')} stay`);
-        await sleep(20);
-      }
-      const used = new Set(chunkNamesOf(decodeManifest((await plain.getData('/rc/large')).data)));
-      // The other large file of this block, where an earlier test made it.
-      if (await plain.exists('/rc/grown')) for (const c of chunkNamesOf(decodeManifest((await plain.getData('/rc/grown')).data))) used.add(c);
-      assert.deepEqual([...(await chunkNames())].filter((c) => !used.has(c)), [], 'chunks no file uses');
+      await untilCollected();
+      await assertEveryChunkUsed();
     });
 
     it("an unlink on B whose look at the file is answered before A exchanges a large file into its place, and at the map after: the chunks are collected", async () => {
@@ -256,16 +266,8 @@ describe('ZooKeeper backend, changes made while a mount was disconnected', () =>
       proxy.release();
       assert.equal(await unlinking, 'OK', b.output());
       assert.equal(await plain.exists('/rc/xc'), null);
-      const t1 = performance.now();
-      for (;;) {
-        const gc = (await plain.getChildren(`/rc/${CHUNKS_NAME}/gc`)).children;
-        if (gc.length === 0 && (await pins()).length === 0) break;
-        assert.ok(performance.now() - t1 < 5000, `garbage records ${gc.join(', ')} stay`);
-        await sleep(20);
-      }
-      const used = new Set(chunkNamesOf(decodeManifest((await plain.getData('/rc/large')).data)));
-      for (const other of ['/rc/grown']) if (await plain.exists(other)) for (const c of chunkNamesOf(decodeManifest((await plain.getData(other)).data))) used.add(c);
-      assert.deepEqual([...(await chunkNames())].filter((c) => !used.has(c)), [], 'chunks no file uses');
+      await untilCollected();
+      await assertEveryChunkUsed();
       assert.equal(await fs.promises.readFile(path.join(b.mnt, 'xa'), 'utf8'), 'small', 'B shows the small file where the large one was');
     });
 
@@ -329,13 +331,7 @@ describe('ZooKeeper backend, changes made while a mount was disconnected', () =>
       assert.equal(await closing, 'OK', `B's close: its version was stored\n${b.output()}`);
       const manifest = decodeManifest((await plain.getData('/rc/moved')).data);
       assert.ok(manifest, 'a large file');
-      const t2 = performance.now();
-      for (;;) {
-        const gc = (await plain.getChildren(`/rc/${CHUNKS_NAME}/gc`)).children;
-        if (gc.length === 0 && (await pins()).length === 0) break;
-        assert.ok(performance.now() - t2 < 5000, `garbage records ${gc.join(', ')} and pins ${(await pins()).join(', ')} stay`);
-        await sleep(20);
-      }
+      await untilCollected();
       const missing = [];
       for (const c of chunkNamesOf(manifest)) if (!(await plain.exists(`/rc/${CHUNKS_NAME}/c/${c}`))) missing.push(c);
       assert.deepEqual(missing, [], "chunks of A's version deleted");
@@ -377,19 +373,8 @@ describe('ZooKeeper backend, changes made while a mount was disconnected', () =>
       proxy.release();
       assert.equal(await closing1, 'OK', b.output());
       assert.equal((await plain.getData('/rc/twice')).data.toString(), 'small again', 'the last close wins');
-      const t1 = performance.now();
-      for (;;) {
-        const gc = (await plain.getChildren(`/rc/${CHUNKS_NAME}/gc`)).children;
-        if (gc.length === 0 && (await pins()).length === 0) break;
-        assert.ok(performance.now() - t1 < 5000, `garbage records ${gc.join(', ')} stay`);
-        await sleep(20);
-      }
-      const used = new Set<string>();
-      for (const f of (await plain.getChildren('/rc')).children) {
-        const m = decodeManifest((await plain.getData(`/rc/${f}`)).data);
-        if (m) for (const c of chunkNamesOf(m)) used.add(c);
-      }
-      assert.deepEqual([...(await chunkNames())].filter((c) => !used.has(c)), [], 'chunks no file uses');
+      await untilCollected();
+      await assertEveryChunkUsed();
     });
 
     it("a large write on B whose file A removes and makes again while B stores its chunks: the file then holds B's content or A's, never a manifest as its bytes", async () => {
@@ -417,19 +402,8 @@ describe('ZooKeeper backend, changes made while a mount was disconnected', () =>
       } finally {
         assert.equal(await fresh.stop(), 0, fresh.output());
       }
-      const t1 = performance.now();
-      for (;;) {
-        const gc = (await plain.getChildren(`/rc/${CHUNKS_NAME}/gc`)).children;
-        if (gc.length === 0 && (await pins()).length === 0) break;
-        assert.ok(performance.now() - t1 < 5000, `garbage records ${gc.join(', ')} stay`);
-        await sleep(20);
-      }
-      const used = new Set<string>();
-      for (const f of (await plain.getChildren('/rc')).children) {
-        const m = decodeManifest((await plain.getData(`/rc/${f}`)).data);
-        if (m) for (const c of chunkNamesOf(m)) used.add(c);
-      }
-      assert.deepEqual([...(await chunkNames())].filter((c) => !used.has(c)), [], 'chunks no file uses');
+      await untilCollected();
+      await assertEveryChunkUsed();
     });
 
     it("a large switch on B that reaches the server just after A removed the file and made it again: the new file holds B's content, as a large file", async () => {
@@ -475,19 +449,8 @@ describe('ZooKeeper backend, changes made while a mount was disconnected', () =>
         proxy.release();
         proxy.restore();
         assert.equal(await removing, 'OK', b.output());
-        const t1 = performance.now();
-        for (;;) {
-          const gc = (await plain.getChildren(`/rc/${CHUNKS_NAME}/gc`)).children;
-          if (gc.length === 0) break;
-          assert.ok(performance.now() - t1 < 5000, `garbage records ${gc.join(', ')} stay\n${b.output()}`);
-          await sleep(20);
-        }
-        const used = new Set<string>();
-        for (const f of (await plain.getChildren('/rc')).children) {
-          const m = decodeManifest((await plain.getData(`/rc/${f}`)).data);
-          if (m) for (const c of chunkNamesOf(m)) used.add(c);
-        }
-        assert.deepEqual([...(await chunkNames())].filter((c) => !used.has(c)), [], 'chunks no file uses');
+        await untilCollected();
+        await assertEveryChunkUsed();
       });
     }
 
