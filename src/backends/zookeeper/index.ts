@@ -1663,8 +1663,9 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     const { data, snapshot } = await file.contentBytes();
     const target = this.zkPath(at);
     await this.checkQuota(node, file, data.length - known.dataLength);
-    // A rename of ours moved it, or is moving it, meanwhile: commitVersion writes it where it is.
-    if ((node.dataOf ?? node.path) !== at || node.moves !== moves || this.renameOver([target]) || node.stale) return false;
+    // A rename of ours moved it, or is moving it, meanwhile: commitVersion writes it where it is. Removed
+    // here meanwhile (a file made again under the name would be at the version known): commitVersion drops it.
+    if ((node.dataOf ?? node.path) !== at || node.moves !== moves || this.renameOver([target]) || node.stale || node.unlinked) return false;
     let stat: Stat;
     const started = Date.now();
     try {
