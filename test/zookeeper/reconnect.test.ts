@@ -431,6 +431,31 @@ describe('ZooKeeper backend, changes made while a mount was disconnected', () =>
       assert.ok((await fs.promises.readFile(path.join(b.mnt, 'late'))).equals(written), 'B reads its content');
     });
 
+    it("a large write on B given up for another attempt (A wrote meanwhile), whose clean-up's reply a cut loses: its chunks go all the same", async () => {
+      const onA = path.join(a.mnt, 'contended');
+      fs.writeFileSync(onA, crypto.randomBytes(2 * 1024 * 1024));
+      const fh = await fs.promises.open(path.join(b.mnt, 'contended'), 'r+');
+      const written = crypto.randomBytes(2 * 1024 * 1024);
+      await fh.write(written, 0, written.length, 0);
+      // B's commit reads the file and stores its chunks; its pending record's reply is held while A writes.
+      proxy.holdFromReplyTo(OpCode.create2);
+      const closing = outcome(fh.close());
+      await heldReply("B's pending record");
+      fs.appendFileSync(onA, 'tail');
+      // B builds its switch again; what it does first is giving up the first attempt: that reply is lost.
+      proxy.release();
+      proxy.holdFromReplyTo(OpCode.setData, OpCode.delete);
+      await heldReply("the first attempt's clean-up");
+      proxy.cut();
+      proxy.release();
+      proxy.restore();
+      assert.equal(await closing, 'OK', b.output());
+      assert.ok((await fs.promises.readFile(onA)).equals(written), "B's content, written last");
+      await untilCollected();
+      await assertEveryChunkUsed();
+      assert.deepEqual((await plain.getChildren(`/rc/${CHUNKS_NAME}/pending`)).children, [], 'no pending record');
+    });
+
     for (const op of ['unlink', 'rename over'] as const) {
       it(`an ${op} of a large file on B whose reply a cut loses: its chunks are collected at once, not at the next sweep`, async () => {
         const victim = `doomed-${op === 'unlink' ? 'u' : 'r'}`;

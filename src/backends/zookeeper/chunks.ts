@@ -177,9 +177,13 @@ export class ChunkStore {
     return (await this.zk.exists(this.pendingPath(gen))) !== null;
   }
 
-  /** The op that closes a commit's pending record in the manifest switch (it fails if the commit was declared abandoned). */
+  /**
+   * The op that closes a commit's pending record in the manifest switch: the
+   * record as written (version 0), so it fails once the commit was declared
+   * abandoned (marked by its writer, or deleted by the sweep).
+   */
   pendingDone(gen: string): MultiOp {
-    return { op: 'delete', path: this.pendingPath(gen) };
+    return { op: 'delete', path: this.pendingPath(gen), version: 0 };
   }
 
   /** The op that records `names` as garbage of version `gen`, in the transaction that drops them. */
@@ -260,29 +264,37 @@ export class ChunkStore {
 
   /**
    * After a commit that did not switch, as far as its writer knows: its
-   * pending record goes first (its switch, which deletes it, can then no
-   * longer be applied), then its chunks (best effort; the sweep catches what
-   * this misses). A record already gone means the switch was applied after
-   * all, its reply lost with the connection: the chunks stay, that
-   * version's or another's that reuses them, collected as garbage once
-   * nobody uses them; only `pin`, the switch's pin of its version, goes
-   * (dropPin). (Or the sweep took the commit: it deletes the chunks itself.)
+   * pending record is marked first (written again: its switch, which deletes
+   * only the record as first written, can no longer be applied), then its
+   * chunks go, then the record (best effort; the sweep catches what this
+   * misses). A record already gone means the switch was applied after all,
+   * its reply lost with the connection: the chunks stay, that version's or
+   * another's that reuses them, collected as garbage once nobody uses them;
+   * only `pin`, the switch's pin of its version, goes (dropPin). (Or the
+   * sweep took the commit: it deletes the chunks itself.) A mark, unlike a
+   * delete, still tells after a lost reply whose it was.
    */
   abandon(gen: string, names: readonly string[], pin?: string): void {
+    const path = this.pendingPath(gen);
     void (async () => {
       const switched = await againAfterLoss(this.zk, async () => {
         try {
-          await this.zk.delete(this.pendingPath(gen));
+          await this.zk.setData(path, Buffer.from(JSON.stringify(names)), 0);
           return false;
         } catch (err) {
-          // After a lost reply to this very delete, gone is ambiguous: the chunks stay then (a leak, never a loss).
-          if (err instanceof ZkError && err.code === ErrorCode.NONODE) return true;
+          if (!(err instanceof ZkError)) throw err;
+          if (err.code === ErrorCode.NONODE) return true;
+          // Marked already: by an earlier attempt of this, whose reply was lost (nobody else writes the record).
+          if (err.code === ErrorCode.BADVERSION) return false;
           throw err;
         }
       });
       if (switched) {
         if (pin) await this.dropPin(pin, gen);
-      } else await this.deleteChunks(names);
+        return;
+      }
+      await this.deleteChunks(names);
+      await deleteOwned(this.zk, path);
     })().catch(() => undefined);
   }
 
