@@ -12,7 +12,7 @@ import { OpCode } from '../../src/backends/zookeeper/client/protocol.js';
 import { parseLockName } from '../../src/backends/zookeeper/locks.js';
 import { Agent, F_RDLCK, F_UNLCK, F_WRLCK, LOCK_EX, LOCK_NB, LOCK_SH, LOCK_UN, settledWithin } from '../helpers/lock-agent.js';
 import { mountCli, sh, waitFor, type CliMount } from '../helpers/mount.js';
-import { startProxy, startTwoNodes, untilHeldReply, type TwoNodes, type ZooKeeperServer } from '../helpers/zookeeper.js';
+import { startProxy, startTwoNodes, untilHeldReply, type TwoNodes, type ZkProxy, type ZooKeeperServer } from '../helpers/zookeeper.js';
 
 const CONFLICT = ['EAGAIN', 'EACCES'];
 
@@ -40,6 +40,21 @@ describe('ZooKeeper backend, locks across two nodes', () => {
     const pa = await agent();
     const pb = await agent();
     return { pa, da: await pa.open(fa), pb, db: await pb.open(fb), fa, fb };
+  };
+  /**
+   * Runs `run` with a mount C that reaches ZooKeeper through a proxy of this
+   * process (only asynchronous calls on C's mount then), stopped after.
+   */
+  const withProxiedMount = async (sessionTimeoutS: number, run: (c: CliMount, proxy: ZkProxy) => Promise<void>) => {
+    const proxy = await startProxy(zk.port);
+    const c = await mountCli(['--backend', 'zookeeper', '--hosts', `127.0.0.1:${proxy.port}`, '--path', '/locks', '--session-timeout', String(sessionTimeoutS)]);
+    try {
+      await run(c, proxy);
+    } finally {
+      proxy.restore();
+      await c.stop();
+      await proxy.close();
+    }
   };
   /** The lock znodes of the volume. */
   const lockZnodes = async (vol = '/locks') => (await plain.getChildren(`${vol}/.swarmvol-locks`)).children;
@@ -191,10 +206,7 @@ describe('ZooKeeper backend, locks across two nodes', () => {
   });
 
   it('locks held by a mount whose ZooKeeper session expires are released; the mount logs that it lost them', async () => {
-    const proxy = await startProxy(zk.port);
-    const c = await mountCli(['--backend', 'zookeeper', '--hosts', `127.0.0.1:${proxy.port}`, '--path', '/locks', '--session-timeout', '2']);
-    try {
-      // The proxy runs in this process: only asynchronous calls on C's mount from here on.
+    await withProxiedMount(2, async (c, proxy) => {
       const name = `${++seq}-expiry`;
       await fs.promises.writeFile(path.join(c.mnt, name), 'x');
       const pc = await agent();
@@ -213,19 +225,12 @@ describe('ZooKeeper backend, locks across two nodes', () => {
       proxy.restore();
       await waitFor(() => /LOCK LOST/.test(c.output()), 15_000, 'the mount reports the lost lock');
       assert.equal(await pb.setlk(db, F_UNLCK, 0, 0), 'OK');
-    } finally {
-      proxy.restore();
-      await c.stop();
-      await proxy.close();
-    }
+    });
   });
 
   for (const lost of [false, true]) {
     it(`a lock held by a mount whose session expires while no other node wants it is taken again${lost ? ', its reply lost to a cut connection' : ''}`, async () => {
-      const proxy = await startProxy(zk.port);
-      const c = await mountCli(['--backend', 'zookeeper', '--hosts', `127.0.0.1:${proxy.port}`, '--path', '/locks', '--session-timeout', '2']);
-      try {
-        // The proxy runs in this process: only asynchronous calls on C's mount from here on.
+      await withProxiedMount(2, async (c, proxy) => {
         const name = `${++seq}-retaken`;
         await fs.promises.writeFile(path.join(c.mnt, name), 'x');
         const pc = await agent();
@@ -253,19 +258,12 @@ describe('ZooKeeper backend, locks across two nodes', () => {
         assert.equal(await pc.setlk(dc, F_UNLCK, 0, 0), 'OK');
         assert.equal(await pb.setlk(db, F_WRLCK, 0, 0), 'OK', 'released by C, the lock is B\'s to take');
         assert.equal(await pb.setlk(db, F_UNLCK, 0, 0), 'OK');
-      } finally {
-        proxy.restore();
-        await c.stop();
-        await proxy.close();
-      }
+      });
     });
   }
 
   it('a lock released while the waiting node was disconnected (its session kept) is granted once it reconnects', async () => {
-    const proxy = await startProxy(zk.port);
-    const c = await mountCli(['--backend', 'zookeeper', '--hosts', `127.0.0.1:${proxy.port}`, '--path', '/locks', '--session-timeout', '30']);
-    try {
-      // The proxy runs in this process: only asynchronous calls on C's mount from here on.
+    await withProxiedMount(30, async (c, proxy) => {
       const [fa] = fresh('reconnect');
       const pa = await agent();
       const pc = await agent();
@@ -284,18 +282,11 @@ describe('ZooKeeper backend, locks across two nodes', () => {
       console.log(`# lock released during the waiter's outage granted ${(performance.now() - t0).toFixed(0)} ms after its connection came back`);
       assert.ok(CONFLICT.includes(await pa.setlk(da, F_WRLCK, 0, 0)), 'C holds it now');
       assert.equal(await pc.setlk(dc, F_UNLCK, 0, 0), 'OK');
-    } finally {
-      proxy.restore();
-      await c.stop();
-      await proxy.close();
-    }
+    });
   });
 
   it('a refused lock request whose clean-up a cut connection interrupts leaves no request behind to hold up later ones', async () => {
-    const proxy = await startProxy(zk.port);
-    const c = await mountCli(['--backend', 'zookeeper', '--hosts', `127.0.0.1:${proxy.port}`, '--path', '/locks', '--session-timeout', '30']);
-    try {
-      // The proxy runs in this process: only asynchronous calls on C's mount from here on.
+    await withProxiedMount(30, async (c, proxy) => {
       const [fa] = fresh('refused');
       const pa = await agent();
       const pa2 = await agent();
@@ -319,11 +310,7 @@ describe('ZooKeeper backend, locks across two nodes', () => {
         [],
         'no lock request left',
       );
-    } finally {
-      proxy.restore();
-      await c.stop();
-      await proxy.close();
-    }
+    });
   });
 
   it('locks of a mount process killed with -9 are released when its session times out', async () => {

@@ -188,6 +188,47 @@ describe('ZooKeeper backend, changes made while a mount was disconnected', () =>
       }
       assert.deepEqual([...(await chunkNames())].filter((c) => !used.has(c)), [], 'chunks no file uses');
     };
+    /** The chunks the manifest of the large file at `zkPath` names that are gone. */
+    const missingChunks = async (zkPath: string) => {
+      const manifest = decodeManifest((await plain.getData(zkPath)).data);
+      assert.ok(manifest, `${zkPath} is a large file`);
+      const missing = [];
+      for (const c of chunkNamesOf(manifest)) if (!(await plain.exists(`/rc/${CHUNKS_NAME}/c/${c}`))) missing.push(c);
+      return missing;
+    };
+    /** What ZooKeeper holds at `name`, read through a mount made for it. */
+    const readThroughFreshMount = async (name: string) => {
+      const fresh = await mountCli(['--backend', 'zookeeper', '--path', '/rc', '--hosts', zk.connectString]);
+      try {
+        return fs.readFileSync(path.join(fresh.mnt, name));
+      } finally {
+        assert.equal(await fresh.stop(), 0, fresh.output());
+      }
+    };
+    /**
+     * B writes 2 MiB over the small file `name` A made; B's manifest switch is
+     * applied and its reply lost with the connection, which stays cut; A
+     * appends to B's version meanwhile (A's version reuses B's chunks).
+     */
+    const switchLostThenAppendedOnA = async (name: string) => {
+      fs.writeFileSync(path.join(a.mnt, name), 'small');
+      await untilBReads(name, 'small');
+      const written = crypto.randomBytes(2 * 1024 * 1024);
+      const fh = await fs.promises.open(path.join(b.mnt, name), 'r+');
+      await fh.write(written, 0, written.length, 0);
+      proxy.holdFromReplyTo(OpCode.multi);
+      const closing = outcome(fh.close());
+      await heldReply("B's manifest switch");
+      proxy.cut();
+      proxy.release();
+      const t0 = performance.now();
+      while (fs.statSync(path.join(a.mnt, name)).size !== written.length) {
+        assert.ok(performance.now() - t0 < 3000, "A does not see B's version");
+        await sleep(10);
+      }
+      fs.appendFileSync(path.join(a.mnt, name), 'tail');
+      return { closing, expected: Buffer.concat([written, Buffer.from('tail')]) };
+    };
     let content = crypto.randomBytes(3 * 1024 * 1024);
     const onB = () => path.join(b.mnt, 'large');
     /** The last close drops its pin in the background. */
@@ -272,70 +313,23 @@ describe('ZooKeeper backend, changes made while a mount was disconnected', () =>
     });
 
     it("a large write on B whose reply a cut loses, then extended on A before B is back: B's close succeeds, and A's version keeps every chunk", async () => {
-      fs.writeFileSync(path.join(a.mnt, 'grown'), 'small');
-      await untilBReads('grown', 'small');
-      const onB = path.join(b.mnt, 'grown');
-      const written = crypto.randomBytes(2 * 1024 * 1024);
-      const fh = await fs.promises.open(onB, 'r+');
-      await fh.write(written, 0, written.length, 0);
-      // B's manifest switch is applied, its reply lost.
-      proxy.holdFromReplyTo(OpCode.multi);
-      const closing = outcome(fh.close());
-      await heldReply("B's manifest switch");
-      proxy.cut();
-      proxy.release();
-      // A appends to B's version while B is away: A's version reuses B's chunks.
-      const t1 = performance.now();
-      while (fs.statSync(path.join(a.mnt, 'grown')).size !== written.length) {
-        assert.ok(performance.now() - t1 < 3000, "A does not see B's version");
-        await sleep(10);
-      }
-      fs.appendFileSync(path.join(a.mnt, 'grown'), 'tail');
+      const { closing, expected } = await switchLostThenAppendedOnA('grown');
       proxy.restore();
       assert.equal(await closing, 'OK', `B's close\n${b.output()}`);
-      const manifest = decodeManifest((await plain.getData('/rc/grown')).data);
-      assert.ok(manifest, 'a large file');
-      const missing = [];
-      for (const c of chunkNamesOf(manifest)) if (!(await plain.exists(`/rc/${CHUNKS_NAME}/c/${c}`))) missing.push(c);
-      assert.deepEqual(missing, [], "chunks of A's version deleted");
-      const expected = Buffer.concat([written, Buffer.from('tail')]);
-      const fresh = await mountCli(['--backend', 'zookeeper', '--path', '/rc', '--hosts', zk.connectString]);
-      try {
-        assert.ok(fs.readFileSync(path.join(fresh.mnt, 'grown')).equals(expected), 'what ZooKeeper holds: B\'s content and A\'s tail');
-      } finally {
-        assert.equal(await fresh.stop(), 0, fresh.output());
-      }
-      assert.ok((await fs.promises.readFile(onB)).equals(expected), 'B reads that too');
+      assert.deepEqual(await missingChunks('/rc/grown'), [], "chunks of A's version deleted");
+      assert.ok((await readThroughFreshMount('grown')).equals(expected), 'what ZooKeeper holds: B\'s content and A\'s tail');
+      assert.ok((await fs.promises.readFile(path.join(b.mnt, 'grown'))).equals(expected), 'B reads that too');
     });
 
     it("a large write on B whose reply a cut loses, then extended and renamed on A before B is back: B's close succeeds, the renamed file keeps every chunk, and nothing stays pinned", async () => {
-      fs.writeFileSync(path.join(a.mnt, 'moving'), 'small');
-      await untilBReads('moving', 'small');
-      const written = crypto.randomBytes(2 * 1024 * 1024);
-      const fh = await fs.promises.open(path.join(b.mnt, 'moving'), 'r+');
-      await fh.write(written, 0, written.length, 0);
-      proxy.holdFromReplyTo(OpCode.multi);
-      const closing = outcome(fh.close());
-      await heldReply("B's manifest switch");
-      proxy.cut();
-      proxy.release();
-      // A's version reuses B's chunks, under another name: B's retry finds no file at the old one.
-      const t1 = performance.now();
-      while (fs.statSync(path.join(a.mnt, 'moving')).size !== written.length) {
-        assert.ok(performance.now() - t1 < 3000, "A does not see B's version");
-        await sleep(10);
-      }
-      fs.appendFileSync(path.join(a.mnt, 'moving'), 'tail');
+      const { closing, expected } = await switchLostThenAppendedOnA('moving');
+      // A's version, under another name: B's retry finds no file at the old one.
       fs.renameSync(path.join(a.mnt, 'moving'), path.join(a.mnt, 'moved'));
       proxy.restore();
       assert.equal(await closing, 'OK', `B's close: its version was stored\n${b.output()}`);
-      const manifest = decodeManifest((await plain.getData('/rc/moved')).data);
-      assert.ok(manifest, 'a large file');
       await untilCollected();
-      const missing = [];
-      for (const c of chunkNamesOf(manifest)) if (!(await plain.exists(`/rc/${CHUNKS_NAME}/c/${c}`))) missing.push(c);
-      assert.deepEqual(missing, [], "chunks of A's version deleted");
-      assert.ok(fs.readFileSync(path.join(a.mnt, 'moved')).equals(Buffer.concat([written, Buffer.from('tail')])), "B's content and A's tail");
+      assert.deepEqual(await missingChunks('/rc/moved'), [], "chunks of A's version deleted");
+      assert.ok(fs.readFileSync(path.join(a.mnt, 'moved')).equals(expected), "B's content and A's tail");
     });
 
     it("a small write on B whose commit waits to learn the directory epoch while another descriptor's commit makes the file large: it replaces the large file through a version switch, and its chunks are collected", async () => {
@@ -395,13 +389,8 @@ describe('ZooKeeper backend, changes made while a mount was disconnected', () =>
       proxy.release();
       const closed = await closing;
       assert.ok(closed === 'OK' || closed === 'ESTALE', `B's close: ${closed}\n${b.output()}`);
-      const fresh = await mountCli(['--backend', 'zookeeper', '--path', '/rc', '--hosts', zk.connectString]);
-      try {
-        const content = fs.readFileSync(path.join(fresh.mnt, 'again'));
-        assert.ok(content.equals(written) || content.toString() === 'new on A', `the file reads ${JSON.stringify(content.subarray(0, 60).toString())}`);
-      } finally {
-        assert.equal(await fresh.stop(), 0, fresh.output());
-      }
+      const content = await readThroughFreshMount('again');
+      assert.ok(content.equals(written) || content.toString() === 'new on A', `the file reads ${JSON.stringify(content.subarray(0, 60).toString())}`);
       await untilCollected();
       await assertEveryChunkUsed();
     });
@@ -421,13 +410,8 @@ describe('ZooKeeper backend, changes made while a mount was disconnected', () =>
       fs.writeFileSync(onA, 'new on A');
       proxy.releaseRequests();
       assert.equal(await closing, 'OK', b.output());
-      const fresh = await mountCli(['--backend', 'zookeeper', '--path', '/rc', '--hosts', zk.connectString]);
-      try {
-        const content = fs.readFileSync(path.join(fresh.mnt, 'late'));
-        assert.ok(content.equals(written), `the file reads ${JSON.stringify(content.subarray(0, 60).toString())}`);
-      } finally {
-        assert.equal(await fresh.stop(), 0, fresh.output());
-      }
+      const content = await readThroughFreshMount('late');
+      assert.ok(content.equals(written), `the file reads ${JSON.stringify(content.subarray(0, 60).toString())}`);
       assert.ok((await fs.promises.readFile(path.join(b.mnt, 'late'))).equals(written), 'B reads its content');
     });
 
