@@ -1642,9 +1642,8 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
 
   /** The one-request commit of a small file that was small before; false when the file is (or was, or became meanwhile) a large one. */
   private async commitPlain(node: ZkNode, file: OpenFile): Promise<boolean> {
-    // Plain setData is checked against the version we know, so a large file written meanwhile elsewhere is not overwritten without collecting its chunks.
-    // Everything below is judged on this Stat, and the write is checked against its version: a commit of
-    // another descriptor that lands meanwhile (one that makes the file large, say) makes it fail.
+    // Judged on this one Stat and checked against its version: a large version written meanwhile, elsewhere or
+    // by another descriptor here, makes the setData fail instead of being overwritten with its chunks uncollected.
     const known = node.stat;
     const checked = this.chunkable(node);
     if (checked && (file.base || file.size > this.inline || largeFileSize(await this.entryMeta(node), known) !== undefined)) return false;
