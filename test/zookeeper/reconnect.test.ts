@@ -273,6 +273,37 @@ describe('ZooKeeper backend, changes made while a mount was disconnected', () =>
       await assertEveryChunkUsed();
     });
 
+    it('the same race at the top of a volume made by another tool (no map there yet): the chunks are collected', async () => {
+      await plain.create('/bare', Buffer.alloc(0), OPEN_ACL_UNSAFE);
+      await plain.create('/bare/racing', Buffer.from('small'), OPEN_ACL_UNSAFE);
+      const bare = await mountCli(['--backend', 'zookeeper', '--path', '/bare', '--hosts', `127.0.0.1:${proxy.port}`]);
+      try {
+        const onB = path.join(bare.mnt, 'racing');
+        assert.equal(await fs.promises.readFile(onB, 'utf8'), 'small');
+        const fh = await fs.promises.open(onB, 'r+');
+        await fh.write(crypto.randomBytes(2 * 1024 * 1024), 0);
+        // The commit (which gives the top its map) is applied; until its reply comes, B knows no map there.
+        proxy.holdFromReplyTo(OpCode.multi);
+        const closing = outcome(fh.close());
+        await heldReply("B's commit");
+        const unlinking = outcome(fs.promises.unlink(onB));
+        await sleep(100);
+        proxy.release();
+        assert.deepEqual([await closing, await unlinking], ['OK', 'OK'], bare.output());
+        assert.equal(await plain.exists('/bare/racing'), null);
+        const t0 = performance.now();
+        for (;;) {
+          const [gc, pinned] = [(await plain.getChildren(`/bare/${CHUNKS_NAME}/gc`)).children, (await plain.getChildren(`/bare/${CHUNKS_NAME}/pin`)).children];
+          const stored = (await plain.getChildren(`/bare/${CHUNKS_NAME}/c`)).children;
+          if (gc.length + pinned.length + stored.length === 0) break;
+          assert.ok(performance.now() - t0 < 5000, `garbage records ${gc.join(', ')}, pins ${pinned.join(', ')} and chunks ${stored.length} stay\n${bare.output()}`);
+          await sleep(20);
+        }
+      } finally {
+        assert.equal(await bare.stop(), 0, bare.output());
+      }
+    });
+
     it("an unlink on B whose look at the file is answered before A exchanges a large file into its place, and at the map after: the chunks are collected", async () => {
       const onA = (p: string) => path.join(a.mnt, p);
       fs.writeFileSync(onA('xc'), 'small');

@@ -2188,8 +2188,10 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
         }
         ops.push({ op: 'delete', path: zkPath, version: stat.version });
         let entries: Map<string, EntryMeta> | undefined;
-        // Keep the parent's map tidy, and give a parent made by another tool a marker: it stays a directory when emptied.
-        if (this.rules.markers && (base.entries.has(name) || (!base.marker && parent !== this.root))) {
+        // Keep the parent's map tidy, and give a parent made by another tool a marker: it stays a
+        // directory when emptied. The volume's top gets one too: the marker's create fails if a
+        // commit of ours gave it a map meanwhile, which may have made this file large.
+        if (this.rules.markers && (base.entries.has(name) || !base.marker)) {
           entries = new Map(base.entries);
           entries.delete(name);
           ops.push(this.metaOp(dir, base, entries));
