@@ -109,6 +109,7 @@ describe('ZooKeeper backend, changes made while a mount was disconnected', () =>
     await untilBReads('w', 'v1');
     // A first write warms up what the commit reads (the directory's map, the epoch): the commit below sends its write alone.
     await fs.promises.writeFile(onB, 'v0');
+    const before = (await plain.exists('/rc/w'))!;
     const fh = await fs.promises.open(onB, 'r+');
     await fh.write('v2', 0);
     // The commit at close is applied by the server, but its reply is held, then the connection cut.
@@ -119,8 +120,53 @@ describe('ZooKeeper backend, changes made while a mount was disconnected', () =>
     proxy.release(); // nothing to pass on (the connection is gone): stops holding
     proxy.restore();
     assert.equal(await closing, 'OK', `close() after its commit's reply was lost\n${b.output()}`);
-    assert.equal((await plain.getData('/rc/w')).data.toString(), 'v2');
+    const stored = await plain.getData('/rc/w');
+    assert.equal(stored.data.toString(), 'v2');
+    assert.equal(stored.stat.version, before.version + 1, 'written once: the retry saw it applied');
     assert.equal(fs.readFileSync(path.join(a.mnt, 'w'), 'utf8'), 'v2');
+  });
+
+  it('a write whose reply a cut loses, then appended to on A before B is back: B\'s close succeeds, and A\'s append stays', async () => {
+    fs.writeFileSync(path.join(a.mnt, 'log'), 'zero\n');
+    const onB = path.join(b.mnt, 'log');
+    await untilBReads('log', 'zero\n');
+    await fs.promises.writeFile(onB, 'one\n');
+    const fh = await fs.promises.open(onB, 'a');
+    await fh.write('two\n');
+    proxy.hold();
+    const closing = outcome(fh.close());
+    await heldReply('the commit');
+    proxy.cut();
+    proxy.release();
+    // A appends to B's version while B is away.
+    const t0 = performance.now();
+    while (fs.readFileSync(path.join(a.mnt, 'log'), 'utf8') !== 'one\ntwo\n') {
+      assert.ok(performance.now() - t0 < 3000, "A does not see B's write");
+      await sleep(10);
+    }
+    fs.appendFileSync(path.join(a.mnt, 'log'), 'three\n');
+    proxy.restore();
+    assert.equal(await closing, 'OK', `B's close\n${b.output()}`);
+    assert.equal((await plain.getData('/rc/log')).data.toString(), 'one\ntwo\nthree\n');
+    await untilBReads('log', 'one\ntwo\nthree\n');
+  });
+
+  it('a write whose request a cut loses, while A appends twice to the version B read: B\'s close stores B\'s content', async () => {
+    fs.writeFileSync(path.join(a.mnt, 'log2'), 'zero\n');
+    const onB = path.join(b.mnt, 'log2');
+    await untilBReads('log2', 'zero\n');
+    await fs.promises.writeFile(onB, 'zero\n');
+    const fh = await fs.promises.open(onB, 'a');
+    await fh.write('one\n');
+    const cut = proxy.cutAtRequest(OpCode.setData, OpCode.multi);
+    const closing = outcome(fh.close());
+    await cut;
+    // The server never saw B's write; A's versions follow the one B read, and start as B's content does.
+    fs.appendFileSync(path.join(a.mnt, 'log2'), 'x\n');
+    fs.appendFileSync(path.join(a.mnt, 'log2'), 'y\n');
+    proxy.restore();
+    assert.equal(await closing, 'OK', `B's close\n${b.output()}`);
+    assert.equal((await plain.getData('/rc/log2')).data.toString(), 'zero\none\n', "B's close came last");
   });
 
   it('a directory made on B whose reply a cut loses, replaced by a file on A before B is back: mkdir answers EEXIST, and B shows the file', async () => {

@@ -256,6 +256,30 @@ function lostRace(err: unknown): boolean {
   return (err.code === ErrorCode.NODEEXISTS || err.code === ErrorCode.NONODE) && (err.path ?? '').endsWith(`/${MARKER_NAME}`);
 }
 
+/** A plain content switch whose reply a lost connection took: what it was checked against, and what it wrote. */
+interface LostPlainCommit {
+  read: Stat;
+  data: Buffer;
+  snapshot: ChunkPlan['snapshot'];
+  /** The large version it replaced, whose chunks it recorded as garbage. */
+  old?: Manifest;
+}
+
+/**
+ * Whether a lost plain switch was applied, judged on the file read after
+ * (`cur`, plain): the very next version, holding what was sent, was; a later
+ * one starting with what was sent (non-empty) was another node's append to
+ * it. Anything else was written by another node over the version read,
+ * this switch refused or never received: it is written again, as after
+ * any version conflict.
+ */
+function lostPlainOutcome(sent: LostPlainCommit, cur: { data: Buffer; stat: Stat }): 'stored' | 'stored, then extended' | 'not stored' {
+  if (cur.stat.czxid !== sent.read.czxid) return 'not stored';
+  if (cur.stat.version === sent.read.version + 1 && cur.data.equals(sent.data)) return 'stored';
+  const extended = cur.stat.version > sent.read.version + 1 && sent.data.length > 0 && cur.data.length > sent.data.length;
+  return extended && cur.data.subarray(0, sent.data.length).equals(sent.data) ? 'stored, then extended' : 'not stored';
+}
+
 /**
  * Whether `src` and `dst`, read at an exchange's two names, are what an
  * exchange of `sentSrc` and `sentDst` made: both re-created by one
@@ -1592,7 +1616,8 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
         try {
           // Not stored by it: a large file (its znode made empty) or one another node made meanwhile (opened with O_TRUNC: replaced).
           if (node.pending && (await this.commitCreate(node, file))) return;
-          if (!(await this.commitPlain(node, file))) await this.commitVersion(node, file);
+          const plain = await this.commitPlain(node, file);
+          if (plain !== true) await this.commitVersion(node, file, plain || undefined);
         } catch (err) {
           file.dirty = true;
           if (err instanceof ZkError && err.code === ErrorCode.NONODE) {
@@ -1640,8 +1665,11 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     return size + encodeMeta(new Map(base.entries).set(name, p.meta), new Set([name])).length <= this.inline;
   }
 
-  /** The one-request commit of a small file that was small before; false when the file is (or was, or became meanwhile) a large one. */
-  private async commitPlain(node: ZkNode, file: OpenFile): Promise<boolean> {
+  /**
+   * The one-request commit of a small file that was small before; false when the file is (or was, or became
+   * meanwhile) a large one, or what was sent when a lost connection took the reply (commitVersion tells).
+   */
+  private async commitPlain(node: ZkNode, file: OpenFile): Promise<boolean | LostPlainCommit> {
     // Judged on this one Stat and checked against its version: a large version written meanwhile, elsewhere or
     // by another descriptor here, makes the setData fail instead of being overwritten with its chunks uncollected.
     const known = node.stat;
@@ -1680,8 +1708,10 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     } catch (err) {
       this.epoch?.failed(err, epoch);
       // Cut off by a lost connection (not timed out waiting for one): applied or not, commitVersion
-      // reads what is stored and writes again, with retries while the operation timeout lasts.
-      if (err instanceof ZkError && err.code === ErrorCode.CONNECTIONLOSS && Date.now() - started < this.zk.opts.operationTimeoutMs) return false;
+      // reads what is stored, tells, and writes again if need be, with retries while the operation timeout lasts.
+      if (err instanceof ZkError && err.code === ErrorCode.CONNECTIONLOSS && Date.now() - started < this.zk.opts.operationTimeoutMs) {
+        return checked ? { read: known, data, snapshot } : false;
+      }
       if (checked && err instanceof ZkError && err.code === ErrorCode.BADVERSION) {
         if (err instanceof ZkMultiError && err.failedIndex === 1) this.metas.delete(dir);
         return false;
@@ -1712,7 +1742,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
    * map, and records the chunks the old version used and the new one does not
    * as garbage (collected once nobody reads the old version).
    */
-  private async commitVersion(node: ZkNode, file: OpenFile): Promise<void> {
+  private async commitVersion(node: ZkNode, file: OpenFile, lostPlain?: LostPlainCommit): Promise<void> {
     /** The chunks the current attempt stored (each attempt writes its own generation: a cut-off attempt's chunks are never trusted). */
     let attempt: { gen: string; names: string[] } | undefined;
     let switched = false;
@@ -1780,6 +1810,21 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
               throw new FsError('ESTALE', `${node.path} was replaced on another node by a ${cur.stat.numChildren > 0 ? 'directory' : 'symlink'}; this content was not stored`);
             }
             const curManifest = largeFileSize(curMeta, cur.stat) !== undefined ? decodeManifest(cur.data) : undefined;
+            const sent = lostPlain;
+            lostPlain = undefined;
+            if (sent && !curManifest) {
+              const outcome = lostPlainOutcome(sent, cur);
+              if (outcome === 'stored') {
+                this.metas.delete(dir);
+                return finish(cur.stat, cur.data, undefined, sent.snapshot, undefined, sent.old);
+              }
+              if (outcome === 'stored, then extended') {
+                // Another node appended to it: writing it again would take that acknowledged append away.
+                this.metas.delete(dir);
+                committed(undefined, sent.snapshot, undefined, sent.old, sent.data.length);
+                return this.dropContent(node);
+              }
+            }
             if (last && curManifest?.g === last.gen) {
               // The attempt cut off by a lost connection switched it.
               unresolved = undefined;
@@ -1839,6 +1884,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
               results = await this.multiFenced(ops, epoch);
             } catch (err) {
               if (manifest && pin && isConnectionLoss(err)) unresolved = { gen, manifest, snapshot, pin: pin.path, old, session };
+              else if (!manifest && isConnectionLoss(err)) lostPlain = { read: cur.stat, data, snapshot, old };
               throw err;
             }
             if (metaChanged) this.metaWritten(dir, entries, new Set(), results[1]);
