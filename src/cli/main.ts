@@ -1,10 +1,9 @@
 #!/usr/bin/env node
 // swarmvol command line.
 
-import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { MemoryBackend } from '../backends/memory/index.js';
-import { parseConnectString, ZkClient } from '../backends/zookeeper/client/client.js';
+import { ZkClient } from '../backends/zookeeper/client/client.js';
 import { CREATOR_ALL_ACL, OPEN_ACL_UNSAFE } from '../backends/zookeeper/client/protocol.js';
 import { DEFAULT_MAX_FILE_SIZE, DEFAULT_MAX_REQUEST, largestFileSize, MAX_JUTE_MAXBUFFER, MODES, ZooKeeperBackend } from '../backends/zookeeper/index.js';
 import { DEFAULT_READ_AHEAD, MAX_READ_AHEAD } from '../backends/zookeeper/read-ahead.js';
@@ -15,7 +14,9 @@ import { FuseSession } from '../fuse/session.js';
 import { IdleGc } from '../util/idle-gc.js';
 import { log, setLogLevel } from '../util/log.js';
 import { parseChoice, parseCount, parseSeconds, parseSize, UsageError } from './options.js';
+import { fsckCommand } from './fsck.js';
 import { serveCommand } from './serve.js';
+import { parseZkConnection } from './zk-connection.js';
 
 const HELP = `Usage: swarmvol <command> [options]
 
@@ -25,6 +26,9 @@ Commands:
                                (SIGINT, SIGTERM: unmounts cleanly, lazily if busy).
   serve [options]              Serve the Docker volume plugin API (swarmvol
                                serve --help).
+  fsck [options]               Check a ZooKeeper volume's chunk store against
+                               its files; --repair frees what nothing uses
+                               (swarmvol fsck --help).
   help                         Show this help.
 
 mount options:
@@ -199,38 +203,10 @@ async function mountCommand(args: string[]): Promise<number> {
   return 0;
 }
 
-/** A secret from a file that only its owner may read (like ssh keys). */
-function readSecretFile(file: string): string {
-  let st: fs.Stats;
-  try {
-    st = fs.statSync(file);
-  } catch (err) {
-    throw new UsageError(`--auth-file: cannot read ${file}: ${(err as NodeJS.ErrnoException).code}`);
-  }
-  if (st.mode & 0o077) throw new UsageError(`--auth-file: ${file} is readable by group or others (mode ${(st.mode & 0o777).toString(8)}); chmod 600 it`);
-  return fs.readFileSync(file, 'utf8').trim();
-}
-
 /** Connects to ZooKeeper (failing fast when it cannot be reached) and opens the volume's subtree. */
 async function openZooKeeper(values: Record<string, string | boolean | undefined>): Promise<ZooKeeperBackend> {
   const str = (k: string) => values[k] as string | undefined;
-  const hosts = str('hosts');
-  if (!hosts) throw new UsageError('--hosts: required with --backend zookeeper, e.g. --hosts 127.0.0.1:2181');
-  try {
-    parseConnectString(hosts);
-  } catch (err) {
-    throw new UsageError(`--hosts: ${(err as Error).message}`);
-  }
-  const root = str('path');
-  if (!root || !root.startsWith('/') || (root.length > 1 && root.endsWith('/'))) {
-    throw new UsageError(`--path: expected an absolute ZooKeeper path such as /swarmvol/volumes/v1, got "${root ?? ''}"`);
-  }
-  const authFile = str('auth-file');
-  if (authFile !== undefined && str('auth') !== undefined) throw new UsageError('--auth and --auth-file: give one of them');
-  const authOption = authFile !== undefined ? 'auth-file' : 'auth';
-  const auth = authFile !== undefined ? readSecretFile(authFile) : str('auth');
-  const authMatch = auth === undefined ? undefined : /^digest:([^:]+):(.+)$/.exec(auth);
-  if (auth !== undefined && !authMatch) throw new UsageError(`--${authOption}: expected digest:USER:PASSWORD`);
+  const { hosts, root, auth } = parseZkConnection(values, 'with --backend zookeeper');
   const umaskText = str('umask') ?? '022';
   if (!/^[0-7]{1,4}$/.test(umaskText)) throw new UsageError(`--umask: expected octal digits such as 022, got "${umaskText}"`);
   const id = (k: string) => {
@@ -251,11 +227,11 @@ async function openZooKeeper(values: Record<string, string | boolean | undefined
     sessionTimeoutMs: parseSeconds('session-timeout', str('session-timeout'), 10, 86400) * 1000,
     connectTimeoutMs: parseSeconds('connect-timeout', str('connect-timeout'), 10, 86400) * 1000,
     operationTimeoutMs: parseSeconds('op-timeout', str('op-timeout'), 30, 86400) * 1000,
-    auth: authMatch ? [{ scheme: 'digest', credential: `${authMatch[1]}:${authMatch[2]}` }] : [],
+    auth,
   });
   try {
     await zk.connect();
-    const acl = authMatch && !values['open-acl'] ? CREATOR_ALL_ACL : OPEN_ACL_UNSAFE;
+    const acl = auth.length > 0 && !values['open-acl'] ? CREATOR_ALL_ACL : OPEN_ACL_UNSAFE;
     return await ZooKeeperBackend.open(
       zk,
       { root, uid, gid, umask: parseInt(umaskText, 8), cacheTimeout: 3600, acl, maxRequest, maxFileSize, mode, quota, readAhead },
@@ -275,6 +251,8 @@ export async function main(argv: string[]): Promise<number> {
         return await mountCommand(rest);
       case 'serve':
         return await serveCommand(rest);
+      case 'fsck':
+        return await fsckCommand(rest);
       case undefined:
       case 'help':
       case '-h':
