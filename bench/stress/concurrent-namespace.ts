@@ -8,7 +8,9 @@
 // what ZooKeeper holds) show the same tree. With STRESS_CUTS=1, node A reaches ZooKeeper through a
 // proxy that cuts its connection at random moments (bench/stress/flaky-proxy.ts), within its session.
 // With STRESS_LARGE=1, writers also write files stored in chunks, and the chunk store must hold
-// exactly what the files use once they stop.
+// exactly what the files use once they stop. With STRESS_FSCK=1 too, `swarmvol fsck --repair
+// --min-age 0` runs over and over while they write: it must never find a file damaged, and
+// the files must keep every chunk.
 
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
@@ -17,7 +19,8 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { chunkNames, decodeManifest } from '../../src/backends/zookeeper/chunks.js';
-import type { ZkClient } from '../../src/backends/zookeeper/client/client.js';
+import { ZkClient } from '../../src/backends/zookeeper/client/client.js';
+import { fsckVolume } from '../../src/backends/zookeeper/fsck.js';
 import { ErrorCode, ZkError } from '../../src/backends/zookeeper/client/protocol.js';
 import { CHUNKS_NAME } from '../../src/backends/zookeeper/layout.js';
 import { mountCli } from '../../test/helpers/mount.js';
@@ -32,6 +35,7 @@ const FLAKY_PROXY = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fla
 const CUTS = process.env.STRESS_CUTS === '1';
 /** Writers write large files too (see namespace-worker.ts); the chunk store is checked for leftovers. */
 const LARGE = process.env.STRESS_LARGE === '1';
+const FSCK = process.env.STRESS_FSCK === '1';
 /** Node A's session outlives every cut of the proxy (at most 0.8 s, and the client's back-off). */
 const CUT_SESSION_TIMEOUT_S = 20;
 
@@ -149,16 +153,23 @@ async function round(seed: number): Promise<string> {
       : [],
   );
   let layout: ReturnType<typeof watchLayout> | undefined;
-  let cuts = '';
+  /** What the round did besides the writes (cuts, fsck runs), for its summary line. */
+  let extras = '';
   try {
     const { a, b, zk } = nodes;
     layout = watchLayout(nodes.plain, '/race');
     const writers = [a.mnt, b.mnt].flatMap((mnt, n) => Array.from({ length: WRITERS_PER_NODE }, (_, i) => runWorker(mnt, seed + n * WRITERS_PER_NODE + i)));
     const totals: Record<string, number> = {};
     const examples: string[] = [];
+    const repairs = FSCK ? repairWhile(zk.connectString, Promise.allSettled(writers)) : undefined;
     const reports = await Promise.all(writers);
+    if (repairs) {
+      const { runs, deleted, damaged } = await repairs;
+      assert.deepEqual(damaged, [], 'fsck found files damaged while the writers ran');
+      extras += `, ${runs} fsck repairs during the writes (${deleted} chunks deleted)`;
+    }
     // The comparisons below happen with A connected: its caches must have caught up by then.
-    if (proxy) cuts = `, ${proxy.calm()} cuts of node A's connection`;
+    if (proxy) extras += `, ${proxy.calm()} cuts of node A's connection`;
     for (const [n, r] of reports.entries()) {
       for (const [k, v] of Object.entries(r.counts)) totals[k] = (totals[k] ?? 0) + v;
       for (const [k, v] of Object.entries(r.examples)) examples.push(`writer ${n} (node ${n < WRITERS_PER_NODE ? 'A' : 'B'}): ${k}: ${v}`);
@@ -209,7 +220,7 @@ async function round(seed: number): Promise<string> {
       assert.deepEqual(left.slice(-21), [], `the chunk store keeps ${left.length} things nothing needs 15 s after the writers stopped\nnode A:\n${logTail(a.output())}\nnode B:\n${logTail(b.output())}`);
     }
     assert.deepEqual(unexpected, [], `answers no local file system gives: ${JSON.stringify(unexpected)}\n${examples.join('\n')}\n(${trees})\nall: ${JSON.stringify(totals)}\nnode A:\n${logTail(a.output())}\nnode B:\n${logTail(b.output())}`);
-    return cuts;
+    return extras;
   } finally {
     await layout?.stop().catch(() => undefined);
     await nodes.stop();
@@ -217,12 +228,32 @@ async function round(seed: number): Promise<string> {
   }
 }
 
+/** `swarmvol fsck --repair --min-age 0` over and over until `writing` settles. */
+async function repairWhile(connectString: string, writing: Promise<unknown>): Promise<{ runs: number; deleted: number; damaged: string[] }> {
+  const zk = new ZkClient({ connectString });
+  await zk.connect();
+  let done = false;
+  void writing.then(() => (done = true));
+  const result = { runs: 0, deleted: 0, damaged: [] as string[] };
+  try {
+    while (!done) {
+      const r = await fsckVolume(zk, '/race', { repair: true, minAgeMs: 0 });
+      result.runs++;
+      result.deleted += r.deleted;
+      for (const d of r.damaged) result.damaged.push(`${d.path}: ${d.missing.join(', ')}`);
+    }
+  } finally {
+    zk.close();
+  }
+  return result;
+}
+
 const ROUNDS = Number(process.env.ROUNDS ?? 1);
 for (let r = 0; r < ROUNDS; r++) {
   const seed = SEED + r * 1000;
   try {
-    const cuts = await round(seed);
-    console.log(`round ${r + 1} (seed ${seed}): only race errnos, one tree on both nodes and in ZooKeeper${LARGE ? ", the chunk store holds what the files use" : ""}${cuts}`);
+    const extras = await round(seed);
+    console.log(`round ${r + 1} (seed ${seed}): only race errnos, one tree on both nodes and in ZooKeeper${LARGE ? ", the chunk store holds what the files use" : ""}${extras}`);
   } catch (err) {
     console.error(`round ${r + 1} (seed ${seed}) failed:\n${(err as Error).message}`);
     process.exit(1);
