@@ -242,6 +242,9 @@ async function repairWhile(connectString: string, writing: Promise<unknown>): Pr
       result.deleted += r.deleted;
       for (const d of r.damaged) result.damaged.push(`${d.path}: ${d.missing.join(', ')}`);
     }
+  } catch (err) {
+    // Reported with the round's other findings, once the writers are done.
+    result.damaged.push(`fsck failed: ${(err as Error).message}`);
   } finally {
     zk.close();
   }

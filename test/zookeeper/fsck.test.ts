@@ -230,6 +230,16 @@ describe('swarmvol fsck', () => {
     assert.equal(r.code, 0, r.stdout + r.stderr);
   });
 
+  it('checks a volume that never had a large file (no chunk store): nothing to report, with or without --repair', async () => {
+    await nodes.plain.create('/small-only', Buffer.alloc(0), OPEN_ACL_UNSAFE);
+    await nodes.plain.create('/small-only/f', Buffer.from('x'), OPEN_ACL_UNSAFE);
+    for (const repair of ['', '--repair']) {
+      const r = await sh(`'${CLI}' fsck --hosts ${nodes.zk.connectString} --path /small-only ${repair}`);
+      assert.equal(r.code, 0, `${repair}: ${r.stdout}${r.stderr}`);
+      assert.match(r.stdout, /\/small-only: 2 znodes read, 0 large files\nchunks: 0 stored/);
+    }
+  });
+
   it('rejects bad options with messages naming them (exit 2), and a missing volume (exit 8)', async () => {
     for (const [args, message] of [
       ['--path /fsck', /--hosts: required by fsck/],

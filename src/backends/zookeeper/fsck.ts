@@ -173,15 +173,16 @@ interface Seen {
 
 async function judge(zk: ZkClient, storeDir: string, chunks: Map<string, Stat>, seen: Seen, opts: FsckOptions): Promise<FsckReport> {
   const { used, manifests, recorded, pendingGens } = seen;
-  const now = opts.repair ? await serverNow(zk, storeDir) : Date.now();
-  const unreferenced: FsckReport['unreferenced'] = [];
+  const orphans: [string, Stat][] = [];
   let recordedCount = 0;
   let usedCount = 0;
   for (const [name, stat] of chunks) {
     if (used.has(name)) usedCount++;
     else if (recorded.has(name) || pendingGens.has(name.slice(0, name.lastIndexOf('-')))) recordedCount++;
-    else unreferenced.push({ name, bytes: stat.dataLength, ageMs: now - Number(stat.ctime) });
+    else orphans.push([name, stat]);
   }
+  const now = opts.repair && orphans.length > 0 ? await serverNow(zk, storeDir) : Date.now();
+  const unreferenced = orphans.map(([name, stat]) => ({ name, bytes: stat.dataLength, ageMs: now - Number(stat.ctime) }));
   let deleted = 0;
   if (opts.repair) {
     const old = unreferenced.filter((c) => c.ageMs >= opts.minAgeMs);
