@@ -92,7 +92,9 @@ function describe(root: string, r: FsckReport, repair: boolean, minAgeMs: number
   ];
   for (const c of r.unreferenced.slice(0, 20)) lines.push(`  unreferenced ${c.name}: ${c.bytes} bytes, ${Math.round(c.ageMs / 1000)} s old`);
   if (r.unreferenced.length > 20) lines.push(`  ... and ${r.unreferenced.length - 20} more`);
-  if (repair) {
+  if (repair && !r.settled && r.unreferenced.length > 0) {
+    lines.push('repair: deleted nothing: files kept changing while the check read them, so it could not be sure; run it again');
+  } else if (repair) {
     const kept = r.unreferenced.length - r.deleted;
     lines.push(`repair: deleted ${r.deleted} unreferenced chunks${kept > 0 ? `; kept ${kept} younger than ${minAgeMs / 1000} s (run again later)` : ''}`);
   } else if (r.unreferenced.length > 0) lines.push('run again with --repair to delete them');

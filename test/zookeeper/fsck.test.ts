@@ -128,22 +128,23 @@ describe('swarmvol fsck', () => {
   });
 
   /**
-   * A client for fsckVolume whose getChildren of `gatedPath` waits, once, until
-   * `whileHeld` has run: a change lands exactly where the check is then.
+   * A client for fsckVolume whose getChildren of `gatedPath` waits until
+   * `whileHeld` has run (the first `times` calls): a change lands exactly
+   * where the check is then.
    */
-  const gatedClient = async (gatedPath: string, whileHeld: () => Promise<void>) => {
+  const gatedClient = async (gatedPath: string, whileHeld: () => Promise<void>, times = 1) => {
     const zk = new ZkClient({ connectString: nodes.zk.connectString });
     await zk.connect();
     const getChildren = zk.getChildren.bind(zk);
-    let held = false;
+    let held = 0;
     zk.getChildren = async (p: string, watch?: boolean) => {
-      if (p === gatedPath && !held) {
-        held = true;
+      if (p === gatedPath && held < times) {
+        held++;
         await whileHeld();
       }
       return getChildren(p, watch);
     };
-    return { zk, wasHeld: () => held };
+    return { zk, wasHeld: () => held > 0 };
   };
 
   it('a large file renamed out of a directory the walk has not listed yet, into one it has: its chunks stay (the watch reports it)', async () => {
@@ -191,6 +192,59 @@ describe('swarmvol fsck', () => {
     }
     await nodes.plain.delete(`${VOL}/switching`);
     await nodes.plain.delete(`${STORE}/c/${gen}-0`);
+  });
+
+  it('a commit switched and then replaced, both while the check reads the pending records: the chunk replaced is taken for garbage (a reader may still pin it)', async () => {
+    const [g2, g3] = ['2222222222222222', '3333333333333333'];
+    const manifest = (g: string) => encodeManifest({ g, size: 10, cs: 1024 * 1024, c: [g] });
+    await nodes.plain.create(`${STORE}/pending/${g2}`, Buffer.from(JSON.stringify([`${g2}-0`])), OPEN_ACL_UNSAFE);
+    await nodes.plain.create(`${STORE}/c/${g2}-0`, Buffer.alloc(10, 2), OPEN_ACL_UNSAFE);
+    await nodes.plain.create(`${STORE}/c/${g3}-0`, Buffer.alloc(10, 3), OPEN_ACL_UNSAFE);
+    const file = `${VOL}/twice`;
+    await nodes.plain.create(file, Buffer.from('before'), OPEN_ACL_UNSAFE);
+    const { zk, wasHeld } = await gatedClient(`${STORE}/pending`, async () => {
+      // The switch to g2, then a commit that drops g2's chunk and records it as garbage, sent
+      // together (in this order, on one session): the check reads the file after both.
+      await Promise.all([
+        nodes.plain.multi([
+          { op: 'setData', path: file, data: manifest(g2), version: 0 },
+          { op: 'delete', path: `${STORE}/pending/${g2}`, version: 0 },
+        ]),
+        nodes.plain.multi([
+          { op: 'setData', path: file, data: manifest(g3), version: 1 },
+          { op: 'create', path: `${STORE}/gc/${g2}`, data: Buffer.from(JSON.stringify([`${g2}-0`])), acl: OPEN_ACL_UNSAFE },
+        ]),
+      ]);
+    });
+    try {
+      const report = await fsckVolume(zk, VOL, { repair: false, minAgeMs: 0 });
+      assert.ok(wasHeld(), 'the check read the pending records');
+      assert.deepEqual(report.unreferenced, [], 'the replaced version\'s chunk taken for unreferenced');
+    } finally {
+      zk.close();
+    }
+    for (const p of [file, `${STORE}/gc/${g2}`, `${STORE}/c/${g2}-0`, `${STORE}/c/${g3}-0`]) await nodes.plain.delete(p);
+  });
+
+  it('deletes nothing when files change at every reading of the garbage records (it cannot be sure), and says so', async () => {
+    const orphan = '4444444444444444-0';
+    await nodes.plain.create(`${STORE}/c/${orphan}`, Buffer.alloc(5), OPEN_ACL_UNSAFE);
+    await nodes.plain.create(`${VOL}/busy`, Buffer.alloc(0), OPEN_ACL_UNSAFE);
+    let writes = 0;
+    const { zk } = await gatedClient(`${STORE}/gc`, async () => void (await nodes.plain.setData(`${VOL}/busy`, Buffer.from(String(++writes)))), 1000);
+    try {
+      const report = await fsckVolume(zk, VOL, { repair: true, minAgeMs: 0 });
+      assert.equal(report.settled, false);
+      assert.deepEqual(report.unreferenced.map((c) => c.name), [orphan]);
+      assert.equal(report.deleted, 0);
+      assert.ok(await nodes.plain.exists(`${STORE}/c/${orphan}`), 'kept');
+    } finally {
+      zk.close();
+    }
+    await nodes.plain.delete(`${VOL}/busy`);
+    const r = await fsck('--repair', '--min-age', '0');
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.equal(await nodes.plain.exists(`${STORE}/c/${orphan}`), null, 'deleted once the volume is calm');
   });
 
   it('repairs while A rewrites, renames and removes large files: no file loses a chunk', async () => {

@@ -1,16 +1,17 @@
 // An offline check of a volume's chunk store (swarmvol fsck): chunks no file
 // uses and no record accounts for, and large files whose chunks are missing.
 // Mounts collect garbage they recorded (gc/, pending/); a chunk that lost its
-// record (a bug, a crash in a version before records were kept) is found only
-// by comparing the store with every manifest in the tree, which this does.
+// record (a bug, a plain client overwriting a manifest) is found only by
+// comparing the store with every manifest in the tree, which this does.
 // It runs beside live mounts: a persistent watch, set before the walk, reports
 // every manifest written or moved (a rename re-creates) while the walk reads.
+// Why the order of its reads is safe: docs/zookeeper-layout.md, "Checking the store".
 
 import type { WatchEvent, ZkClient } from './client/client.js';
 import { ErrorCode, EventType, type Stat, ZkError } from './client/protocol.js';
 import { ChunkStore, chunkNames, decodeManifest, runPipelined } from './chunks.js';
-import { CHUNKS_NAME, EPOCH_NAME, joinPath, LOCKS_NAME } from './layout.js';
-import { deleteOwned } from './owned.js';
+import { CHUNKS_NAME, decodeMeta, EPOCH_NAME, joinPath, largeFileSize, LOCKS_NAME, MARKER_NAME, metaFor, parentOf } from './layout.js';
+import { againAfterLoss } from './owned.js';
 
 export interface FsckOptions {
   /** Delete unreferenced chunks (and first run the mounts' sweep of recorded garbage and abandoned commits). */
@@ -30,6 +31,8 @@ export interface FsckReport {
   recorded: number;
   /** Chunks nothing uses or accounts for, with their size in bytes. */
   unreferenced: { name: string; bytes: number; ageMs: number }[];
+  /** False when the volume kept changing too fast to judge them: nothing is deleted. */
+  settled: boolean;
   /** Of those, deleted (repair). */
   deleted: number;
   /** Large files naming chunks that are not stored: their content is damaged. */
@@ -37,10 +40,16 @@ export interface FsckReport {
 }
 
 /** The walk saw the tree through a lost connection: watch events may be missing, so it starts again. */
-class WalkInterrupted extends Error {}
+class WalkInterrupted extends Error {
+  constructor() {
+    super('the connection to ZooKeeper was lost during the check three times; run it again');
+  }
+}
 
 const RESERVED_AT_TOP = new Set([CHUNKS_NAME, LOCKS_NAME, EPOCH_NAME]);
 const WALK_ATTEMPTS = 3;
+/** Readings of the garbage records that may be taken while files keep changing, before giving up on judging. */
+const GC_READINGS = 20;
 
 export async function fsckVolume(zk: ZkClient, root: string, opts: FsckOptions): Promise<FsckReport> {
   const storeDir = joinPath(root, CHUNKS_NAME);
@@ -76,12 +85,21 @@ async function listChunks(zk: ZkClient, storeDir: string): Promise<Map<string, S
   return chunks;
 }
 
+/** The tree as the walk and the watch's events showed it. */
+interface Seen {
+  /** Chunks named by any manifest read (each file's every reading counts: keeping too much is safe). */
+  used: Set<string>;
+  /** Each file's last manifest read. */
+  manifests: Map<string, Set<string>>;
+  znodes: number;
+}
+
 async function check(zk: ZkClient, root: string, storeDir: string, chunks: Map<string, Stat>, opts: FsckOptions): Promise<FsckReport> {
-  const used = new Set<string>();
-  const manifests = new Map<string, Set<string>>();
-  let znodes = 0;
+  const seen: Seen = { used: new Set(), manifests: new Map(), znodes: 0 };
   let interrupted = false;
-  const reread: Promise<void>[] = [];
+  const rereads: Promise<void>[] = [];
+  let rereadsSent = 0;
+  let rereadFailed: unknown;
   const readFile = async (path: string): Promise<Stat | undefined> => {
     let r: { data: Buffer; stat: Stat };
     try {
@@ -93,14 +111,26 @@ async function check(zk: ZkClient, root: string, storeDir: string, chunks: Map<s
     const m = decodeManifest(r.data);
     if (m) {
       const names = chunkNames(m);
-      manifests.set(path, names);
-      for (const n of names) used.add(n);
+      seen.manifests.set(path, names);
+      for (const n of names) seen.used.add(n);
     }
     return r.stat;
   };
   const onWatch = (e: WatchEvent) => {
     if (e.path.startsWith(`${storeDir}/`) || e.path === storeDir) return;
-    if (e.type === EventType.NodeCreated || e.type === EventType.NodeDataChanged) reread.push(readFile(e.path).then(() => undefined));
+    if (e.type !== EventType.NodeCreated && e.type !== EventType.NodeDataChanged) return;
+    rereadsSent++;
+    rereads.push(
+      readFile(e.path).then(
+        () => undefined,
+        (err: unknown) => void (rereadFailed ??= err),
+      ),
+    );
+  };
+  /** Waits for every reading the events asked for so far (and those they led to). */
+  const drain = async () => {
+    while (rereads.length > 0) await Promise.all(rereads.splice(0));
+    if (rereadFailed) throw rereadFailed;
   };
   const onState = (state: string) => {
     if (state !== 'connected') interrupted = true;
@@ -112,7 +142,7 @@ async function check(zk: ZkClient, root: string, storeDir: string, chunks: Map<s
     const walk = async (path: string, top: boolean): Promise<void> => {
       const stat = await readFile(path);
       if (!stat) return;
-      znodes++;
+      seen.znodes++;
       if (stat.numChildren === 0) return;
       let children: string[];
       try {
@@ -125,84 +155,120 @@ async function check(zk: ZkClient, root: string, storeDir: string, chunks: Map<s
       await runPipelined(below, (p) => walk(p, false));
     };
     await walk(root, true);
-    // Read after the walk: a chunk listed before it whose commit was pending then has either
-    // switched or still has its record now. The server sends the event of a switch applied
-    // before these reads ahead of their replies: its manifest is read below.
-    const records = await readRecords(zk, storeDir);
-    while (reread.length > 0) await Promise.all(reread.splice(0));
+    // A chunk listed before the walk whose commit was under way then has its pending record
+    // still, or its switch was applied before this reading, and the switch's event came
+    // before its reply: the manifest is read again before anything below is sent.
+    const pending = await readRecords(zk, storeDir, 'pending');
+    await drain();
+    // A file whose manifest was last read after another commit dropped a chunk: that commit's
+    // garbage record must be in the reading of gc/. It is, if every reading the events asked
+    // for was sent before it; else gc/ is read again.
+    let garbage: Set<string> = new Set();
+    let settled = false;
+    for (let reading = 0; reading < GC_READINGS && !settled; reading++) {
+      const sentBefore = rereadsSent;
+      garbage = (await readRecords(zk, storeDir, 'gc')).names;
+      await drain();
+      settled = rereadsSent === sentBefore;
+    }
     if (interrupted) throw new WalkInterrupted();
-    return await judge(zk, storeDir, chunks, { used, manifests, znodes, ...records }, opts);
+    return await judge(zk, storeDir, chunks, seen, { recorded: new Set([...pending.names, ...garbage]), pendingGens: pending.gens, settled }, opts);
   } finally {
     zk.off('watch', onWatch);
     zk.off('state', onState);
   }
 }
 
-/** The chunks the mounts' own records account for: garbage (gc/) and commits still pending (pending/). */
-async function readRecords(zk: ZkClient, storeDir: string): Promise<{ recorded: Set<string>; pendingGens: Set<string> }> {
-  const recorded = new Set<string>();
-  const pendingGens = new Set<string>();
-  for (const dir of ['gc', 'pending'] as const) {
-    let records: string[];
-    try {
-      records = (await zk.getChildren(`${storeDir}/${dir}`)).children;
-    } catch (err) {
-      if (err instanceof ZkError && err.code === ErrorCode.NONODE) continue;
-      throw err;
-    }
-    await runPipelined(records, async (gen) => {
-      if (dir === 'pending') pendingGens.add(gen);
-      try {
-        const names = JSON.parse((await zk.getData(`${storeDir}/${dir}/${gen}`)).data.toString('utf8')) as string[];
-        for (const n of names) recorded.add(n);
-      } catch (err) {
-        if (!(err instanceof ZkError && err.code === ErrorCode.NONODE)) throw err;
-      }
-    });
+/** The records of `dir` (gc/ or pending/): their generations, and the chunks they list. */
+async function readRecords(zk: ZkClient, storeDir: string, dir: 'gc' | 'pending'): Promise<{ gens: Set<string>; names: Set<string> }> {
+  const gens = new Set<string>();
+  const names = new Set<string>();
+  let records: string[];
+  try {
+    records = (await zk.getChildren(`${storeDir}/${dir}`)).children;
+  } catch (err) {
+    if (err instanceof ZkError && err.code === ErrorCode.NONODE) return { gens, names };
+    throw err;
   }
-  return { recorded, pendingGens };
+  await runPipelined(records, async (gen) => {
+    gens.add(gen);
+    try {
+      for (const n of JSON.parse((await zk.getData(`${storeDir}/${dir}/${gen}`)).data.toString('utf8')) as string[]) names.add(n);
+    } catch (err) {
+      if (!(err instanceof ZkError && err.code === ErrorCode.NONODE)) throw err;
+    }
+  });
+  return { gens, names };
 }
 
-interface Seen {
-  used: Set<string>;
-  manifests: Map<string, Set<string>>;
-  znodes: number;
+interface Records {
+  /** Chunks the gc/ and pending/ records list. */
   recorded: Set<string>;
   pendingGens: Set<string>;
+  /** Whether the gc/ reading came after every manifest reading (see check). */
+  settled: boolean;
 }
 
-async function judge(zk: ZkClient, storeDir: string, chunks: Map<string, Stat>, seen: Seen, opts: FsckOptions): Promise<FsckReport> {
-  const { used, manifests, recorded, pendingGens } = seen;
+async function judge(zk: ZkClient, storeDir: string, chunks: Map<string, Stat>, seen: Seen, records: Records, opts: FsckOptions): Promise<FsckReport> {
+  const { recorded, pendingGens } = records;
+  // Chunks collected by the mounts since they were listed (their record gone by now too) are not orphans.
+  const stored = new Set((await zk.getChildren(`${storeDir}/c`).catch(() => ({ children: [] as string[] }))).children);
   const orphans: [string, Stat][] = [];
   let recordedCount = 0;
   let usedCount = 0;
   for (const [name, stat] of chunks) {
-    if (used.has(name)) usedCount++;
+    if (seen.used.has(name)) usedCount++;
     else if (recorded.has(name) || pendingGens.has(name.slice(0, name.lastIndexOf('-')))) recordedCount++;
-    else orphans.push([name, stat]);
+    else if (stored.has(name)) orphans.push([name, stat]);
   }
   const now = opts.repair && orphans.length > 0 ? await serverNow(zk, storeDir) : Date.now();
   const unreferenced = orphans.map(([name, stat]) => ({ name, bytes: stat.dataLength, ageMs: now - Number(stat.ctime) }));
   let deleted = 0;
-  if (opts.repair) {
+  if (opts.repair && records.settled) {
     const old = unreferenced.filter((c) => c.ageMs >= opts.minAgeMs);
-    await runPipelined(old, (c) => deleteOwned(zk, `${storeDir}/c/${c.name}`));
-    deleted = old.length;
+    // Counted when this delete removed it (a lost reply's retry finds it gone: not counted).
+    await runPipelined(old, (c) =>
+      againAfterLoss(zk, async () => {
+        try {
+          await zk.delete(`${storeDir}/c/${c.name}`);
+          deleted++;
+        } catch (err) {
+          if (!(err instanceof ZkError && err.code === ErrorCode.NONODE)) throw err;
+        }
+      }),
+    );
   }
   const damaged: FsckReport['damaged'] = [];
-  const stored = new Set((await zk.getChildren(`${storeDir}/c`).catch(() => ({ children: [] as string[] }))).children);
-  for (const [path, names] of manifests) {
+  for (const [path, names] of seen.manifests) {
     const missing = [...names].filter((n) => !stored.has(n));
-    // Read again: a file rewritten or removed since the walk may name chunks collected since.
     if (missing.length > 0 && (await stillMissing(zk, storeDir, path, missing))) damaged.push({ path, missing });
   }
-  return { znodes: seen.znodes, largeFiles: manifests.size, chunks: chunks.size, used: usedCount, recorded: recordedCount, unreferenced, deleted, damaged };
+  return {
+    znodes: seen.znodes,
+    largeFiles: seen.manifests.size,
+    chunks: chunks.size,
+    used: usedCount,
+    recorded: recordedCount,
+    unreferenced,
+    settled: records.settled,
+    deleted,
+    damaged,
+  };
 }
 
-/** Whether the file at `path` still names one of the chunks `missing`, still not stored. */
+/**
+ * Whether the file at `path` is a large file (its directory's map says so:
+ * other data may merely look like a manifest) that still names one of the
+ * chunks `missing`, still not stored. Read again: a file rewritten or
+ * removed since the walk may name chunks collected since.
+ */
 async function stillMissing(zk: ZkClient, storeDir: string, path: string, missing: string[]): Promise<boolean> {
+  const { dir, name } = parentOf(path);
   try {
-    const names = chunkNames(decodeManifest((await zk.getData(path)).data));
+    const [file, marker] = await Promise.all([zk.getData(path), zk.getData(joinPath(dir, MARKER_NAME)).catch(() => undefined)]);
+    const map = marker && decodeMeta(marker.data, marker.stat.version, marker.stat.mzxid);
+    if (largeFileSize(metaFor(map, name, file.stat), file.stat) === undefined) return false;
+    const names = chunkNames(decodeManifest(file.data));
     for (const n of missing) if (names.has(n) && !(await zk.exists(`${storeDir}/c/${n}`))) return true;
     return false;
   } catch (err) {
