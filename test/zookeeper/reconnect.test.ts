@@ -169,6 +169,29 @@ describe('ZooKeeper backend, changes made while a mount was disconnected', () =>
     assert.equal((await plain.getData('/rc/log2')).data.toString(), 'zero\none\n', "B's close came last");
   });
 
+  for (const lost of ['reply', 'request'] as const) {
+    it(`a write of a znode's own data (dir mode's _zoo_data_) whose ${lost} a cut loses: close() succeeds once the connection is back, and the data is stored`, async () => {
+      await plain.create(`/dirmode-${lost}`, Buffer.alloc(0), OPEN_ACL_UNSAFE);
+      await plain.create(`/dirmode-${lost}/n`, Buffer.from('old'), OPEN_ACL_UNSAFE);
+      const m = await mountCli(['--backend', 'zookeeper', '--path', `/dirmode-${lost}`, '--mode', 'dir', '--hosts', `127.0.0.1:${proxy.port}`]);
+      try {
+        const data = path.join(m.mnt, 'n', '_zoo_data_');
+        // Through the proxy, which runs in this process: no synchronous call on the mount.
+        assert.equal(await fs.promises.readFile(data, 'utf8'), 'old');
+        const fh = await fs.promises.open(data, 'r+');
+        await fh.truncate(0);
+        await fh.write('new', 0);
+        const reconnect = loseNext(proxy, lost, 'the write', OpCode.setData, OpCode.multi);
+        const closing = outcome(fh.close());
+        await reconnect();
+        assert.equal(await closing, 'OK', m.output());
+        assert.equal((await plain.getData(`/dirmode-${lost}/n`)).data.toString(), 'new');
+      } finally {
+        assert.equal(await m.stop(), 0, m.output());
+      }
+    });
+  }
+
   it('a directory made on B whose reply a cut loses, replaced by a file on A before B is back: mkdir answers EEXIST, and B shows the file', async () => {
     // What the mkdir reads first, read now (the names of the directory, its map, the epoch, all dropped by the
     // last reconnect): the one reply held below is the mkdir's transaction.
