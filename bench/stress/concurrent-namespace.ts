@@ -164,9 +164,9 @@ async function round(seed: number): Promise<string> {
     const repairs = FSCK ? repairWhile(zk.connectString, Promise.allSettled(writers)) : undefined;
     const reports = await Promise.all(writers);
     if (repairs) {
-      const { runs, deleted, damaged } = await repairs;
+      const { runs, unsettled, deleted, damaged } = await repairs;
       assert.deepEqual(damaged, [], 'fsck found files damaged while the writers ran');
-      extras += `, ${runs} fsck repairs during the writes (${deleted} chunks deleted)`;
+      extras += `, ${runs} fsck repairs during the writes (${unsettled} unsettled, ${deleted} chunks deleted)`;
     }
     // The comparisons below happen with A connected: its caches must have caught up by then.
     if (proxy) extras += `, ${proxy.calm()} cuts of node A's connection`;
@@ -229,16 +229,17 @@ async function round(seed: number): Promise<string> {
 }
 
 /** `swarmvol fsck --repair --min-age 0` over and over until `writing` settles. */
-async function repairWhile(connectString: string, writing: Promise<unknown>): Promise<{ runs: number; deleted: number; damaged: string[] }> {
+async function repairWhile(connectString: string, writing: Promise<unknown>): Promise<{ runs: number; unsettled: number; deleted: number; damaged: string[] }> {
   const zk = new ZkClient({ connectString });
   await zk.connect();
   let done = false;
   void writing.then(() => (done = true));
-  const result = { runs: 0, deleted: 0, damaged: [] as string[] };
+  const result = { runs: 0, unsettled: 0, deleted: 0, damaged: [] as string[] };
   try {
     while (!done) {
       const r = await fsckVolume(zk, '/race', { repair: true, minAgeMs: 0 });
       result.runs++;
+      if (!r.settled) result.unsettled++;
       result.deleted += r.deleted;
       for (const d of r.damaged) result.damaged.push(`${d.path}: ${d.missing.join(', ')}`);
     }
