@@ -1811,7 +1811,10 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
             }
             const curManifest = largeFileSize(curMeta, cur.stat) !== undefined ? decodeManifest(cur.data) : undefined;
             const sent = lostPlain;
-            lostPlain = undefined;
+            // Still at the version it was checked against, it may yet be applied (a server of the ensemble
+            // behind the one it reached answered this read); the write below, checked against that version
+            // too, then fails, and the next attempt judges again.
+            if (!(sent && cur.stat.czxid === sent.read.czxid && cur.stat.version === sent.read.version)) lostPlain = undefined;
             if (sent && !curManifest) {
               const outcome = lostPlainOutcome(sent, cur);
               if (outcome === 'stored') {
@@ -1824,6 +1827,8 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
                 committed(undefined, sent.snapshot, undefined, sent.old, sent.data.length);
                 return this.dropContent(node);
               }
+              // Applied after all, then changed otherwise: the garbage it recorded goes now, not at the sweep.
+              if (sent.old) this.chunks.collectLater(sent.old.g);
             }
             if (last && curManifest?.g === last.gen) {
               // The attempt cut off by a lost connection switched it.
