@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { parseConnectString, ReplyTooLargeError, ZkClient, type WatchEvent } from '../../src/backends/zookeeper/client/client.js';
-import { CREATOR_ALL_ACL, CreateMode, ErrorCode, EventType, OPEN_ACL_UNSAFE, ZkError, ZkMultiError } from '../../src/backends/zookeeper/client/protocol.js';
+import { CREATOR_ALL_ACL, CreateMode, ErrorCode, EventType, OpCode, OPEN_ACL_UNSAFE, ZkError, ZkMultiError } from '../../src/backends/zookeeper/client/protocol.js';
 import { waitFor } from '../helpers/mount.js';
 import { startProxy, startZooKeeper, type ZooKeeperServer } from '../helpers/zookeeper.js';
 
@@ -193,6 +193,28 @@ describe('ZkClient against a real ZooKeeper', () => {
     await waitFor(() => other.state === 'connected', 10_000, 'the other client to reconnect');
     await other.setData('/restart/during', b('y'));
     await waitFor(() => events.some((e) => e.type === EventType.NodeDataChanged && e.path === '/restart/during'), 5000, 'a watch event after the restart');
+  });
+
+  it('a reconnect of the same session sends a sync (reads after a lost reply then see that write); a first connect does not', async () => {
+    const proxy = await startProxy(zk.port);
+    try {
+      // A first connect sends no sync: the cut set for one would take the create.
+      let cutFirst = false;
+      void proxy.cutAtRequest(OpCode.sync).then(() => (cutFirst = true));
+      const c = await client({ connectString: `127.0.0.1:${proxy.port}`, operationTimeoutMs: 20_000 });
+      await c.create('/synced', Buffer.alloc(0), OPEN_ACL_UNSAFE);
+      assert.equal(cutFirst, false, 'no sync on the first connection');
+      const session = c.session.id;
+      proxy.cut();
+      proxy.restore();
+      // The cut armed above takes the second connection at its sync; the third goes on.
+      await waitFor(() => cutFirst, 5000, 'a sync on the reconnect');
+      proxy.restore();
+      assert.deepEqual((await c.getData('/synced')).data, Buffer.alloc(0));
+      assert.equal(c.session.id, session, 'the same session');
+    } finally {
+      await proxy.close();
+    }
   });
 
   it('an expired session is replaced by a new one and reported, and its ephemeral nodes are gone', async () => {

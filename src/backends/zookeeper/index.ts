@@ -1810,11 +1810,9 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
               throw new FsError('ESTALE', `${node.path} was replaced on another node by a ${cur.stat.numChildren > 0 ? 'directory' : 'symlink'}; this content was not stored`);
             }
             const curManifest = largeFileSize(curMeta, cur.stat) !== undefined ? decodeManifest(cur.data) : undefined;
+            // Read after the reconnect's sync: the lost write, if it is ever applied, shows (ZkClient.sessionReady).
             const sent = lostPlain;
-            // Still at the version it was checked against, it may yet be applied (a server of the ensemble
-            // behind the one it reached answered this read); the write below, checked against that version
-            // too, then fails, and the next attempt judges again.
-            if (!(sent && cur.stat.czxid === sent.read.czxid && cur.stat.version === sent.read.version)) lostPlain = undefined;
+            lostPlain = undefined;
             if (sent && !curManifest) {
               const outcome = lostPlainOutcome(sent, cur);
               if (outcome === 'stored') {

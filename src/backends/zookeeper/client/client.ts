@@ -137,6 +137,8 @@ export class ZkClient extends EventEmitter {
   /** Bytes of a reply too large to take that are still to be skipped. */
   private skipping = 0;
   private handshakeDone = false;
+  /** A session was set up on some connection before: a later one with the same session is a reconnect. */
+  private connectedOnce = false;
   private nextXid = 1;
   private readonly sent = new Map<number, Request>();
   private readonly waiting: Request[] = [];
@@ -267,6 +269,11 @@ export class ZkClient extends EventEmitter {
 
   private applied(caused: WatchEvent[]): void {
     if (caused.length > 0) this.emit('applied', caused);
+  }
+
+  /** Brings the server this session is connected to up to date with the leader, for the reads sent after it. */
+  async sync(path: string): Promise<void> {
+    await this.request(OpCode.sync, path, (w) => w.string(this.abs(path)), () => undefined);
   }
 
   /** A watch that stays armed; recursive covers the whole subtree. Re-armed after reconnects. */
@@ -472,9 +479,17 @@ export class ZkClient extends EventEmitter {
 
   private sessionReady(socket: net.Socket): void {
     const lostSession = this.sessionExpired;
+    const reconnected = this.connectedOnce && !lostSession;
     this.sessionExpired = false;
+    this.connectedOnce = true;
     if (this.persistentWatches.size > 0) this.rearmWatches(socket, lostSession);
     this.setState('connected');
+    // The same session on a new connection, maybe to another server of the ensemble, behind the one
+    // that took a write whose reply the old connection lost. A sync first (a session's requests are
+    // answered in order) makes every read after it see that write if it is ever applied: the leader
+    // refuses what the old connection still sends once the session has moved. So a read after a
+    // lost reply tells whether the write was applied.
+    if (reconnected) void this.sync('/').catch(() => undefined);
     for (const req of this.waiting.splice(0)) this.send(req);
     this.emit('session', { expired: lostSession });
   }
