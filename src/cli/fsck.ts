@@ -2,6 +2,7 @@
 
 import { parseArgs } from 'node:util';
 import { ZkClient } from '../backends/zookeeper/client/client.js';
+import { ErrorCode, ZkError } from '../backends/zookeeper/client/protocol.js';
 import { type FsckReport, fsckVolume } from '../backends/zookeeper/fsck.js';
 import { parseSeconds, UsageError } from './options.js';
 import { parseZkConnection } from './zk-connection.js';
@@ -78,6 +79,7 @@ export async function fsckCommand(args: string[]): Promise<number> {
     process.stdout.write(describe(root, report, repair, minAgeMs));
     return exitStatus(report);
   } catch (err) {
+    if (err instanceof ZkError && err.code === ErrorCode.NOAUTH) return fail(`not allowed to read ${err.path ?? root}: give the volume's --auth (or --auth-file)`);
     return fail((err as Error).message);
   } finally {
     zk.close();

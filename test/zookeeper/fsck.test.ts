@@ -13,7 +13,7 @@ import { OPEN_ACL_UNSAFE } from '../../src/backends/zookeeper/client/protocol.js
 import { chunkNames, decodeManifest, encodeManifest } from '../../src/backends/zookeeper/chunks.js';
 import { fsckVolume } from '../../src/backends/zookeeper/fsck.js';
 import { CHUNKS_NAME } from '../../src/backends/zookeeper/layout.js';
-import { CLI, sh, waitFor } from '../helpers/mount.js';
+import { CLI, mountCli, sh, waitFor } from '../helpers/mount.js';
 import { startTwoNodes, type TwoNodes } from '../helpers/zookeeper.js';
 
 const MiB = 1024 * 1024;
@@ -292,6 +292,21 @@ describe('swarmvol fsck', () => {
       assert.equal(r.code, 0, `${repair}: ${r.stdout}${r.stderr}`);
       assert.match(r.stdout, /\/small-only: 2 znodes read, 0 large files\nchunks: 0 stored/);
     }
+  });
+
+  it('checks a volume whose znodes only its digest identity may read, given --auth; without it, exit 8 with what to do', async () => {
+    const secured = await mountCli(['--backend', 'zookeeper', '--hosts', nodes.zk.connectString, '--path', '/secured', '--auth', 'digest:ops:s3cret-pw']);
+    try {
+      fs.writeFileSync(path.join(secured.mnt, 'big'), randomBytes(2 * MiB));
+    } finally {
+      assert.equal(await secured.stop(), 0, secured.output());
+    }
+    const denied = await sh(`'${CLI}' fsck --hosts ${nodes.zk.connectString} --path /secured`);
+    assert.equal(denied.code, 8, denied.stdout + denied.stderr);
+    assert.match(denied.stderr, /not allowed to read .*: give the volume's --auth/);
+    const r = await sh(`'${CLI}' fsck --hosts ${nodes.zk.connectString} --path /secured --auth digest:ops:s3cret-pw --repair`);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /1 large files/);
   });
 
   it('rejects bad options with messages naming them (exit 2), and a missing volume (exit 8)', async () => {
