@@ -33,10 +33,11 @@ Options:
                               unreferenced chunk is kept (default 600).
   --connect-timeout SECONDS   Give up if ZooKeeper does not answer (default 10).
 
-Exit status: 0 nothing found; 1 unreferenced chunks found and all deleted;
-4 unreferenced chunks left (no --repair, or younger than --min-age) or
-damaged files; 8 the check could not run (ZooKeeper unreachable, no such
-volume, no permission).
+Exit status: 0 nothing found; 1 unreferenced chunks found and all deleted
+(or gone meanwhile); 4 unreferenced chunks left (no --repair, younger than
+--min-age, or files kept changing while it read them, so it could not be
+sure: run it again) or damaged files; 8 the check could not run (ZooKeeper
+unreachable, no such volume, no permission); 2 bad options.
 `;
 
 export async function fsckCommand(args: string[]): Promise<number> {
@@ -77,7 +78,7 @@ export async function fsckCommand(args: string[]): Promise<number> {
     if (!(await zk.exists(root))) return fail(`no volume at ${root}: the znode does not exist`);
     const report = await fsckVolume(zk, root, { repair, minAgeMs });
     process.stdout.write(describe(root, report, repair, minAgeMs));
-    return exitStatus(report);
+    return exitStatus(report, repair);
   } catch (err) {
     if (err instanceof ZkError && err.code === ErrorCode.NOAUTH) return fail(`not allowed to read ${err.path ?? root}: give the volume's --auth (or --auth-file)`);
     return fail((err as Error).message);
@@ -94,17 +95,17 @@ function describe(root: string, r: FsckReport, repair: boolean, minAgeMs: number
   ];
   for (const c of r.unreferenced.slice(0, 20)) lines.push(`  unreferenced ${c.name}: ${c.bytes} bytes, ${Math.round(c.ageMs / 1000)} s old`);
   if (r.unreferenced.length > 20) lines.push(`  ... and ${r.unreferenced.length - 20} more`);
-  if (repair && !r.settled && r.unreferenced.length > 0) {
-    lines.push('repair: deleted nothing: files kept changing while the check read them, so it could not be sure; run it again');
+  if (!r.settled && r.unreferenced.length > 0) {
+    lines.push(`${repair ? 'repair: deleted nothing: ' : ''}files kept changing while the check read them, so some of these may be in use; run it again`);
   } else if (repair) {
-    const kept = r.unreferenced.length - r.deleted;
-    lines.push(`repair: deleted ${r.deleted} unreferenced chunks${kept > 0 ? `; kept ${kept} younger than ${minAgeMs / 1000} s (run again later)` : ''}`);
+    lines.push(`repair: deleted ${r.deleted} unreferenced chunks${r.young > 0 ? `; kept ${r.young} younger than ${minAgeMs / 1000} s (run again later)` : ''}`);
   } else if (r.unreferenced.length > 0) lines.push('run again with --repair to delete them');
   for (const d of r.damaged) lines.push(`damaged: ${d.path} names ${d.missing.length} chunks that are not stored (${d.missing.slice(0, 3).join(', ')}${d.missing.length > 3 ? ', ...' : ''}); restore it from a copy`);
   return `${lines.join('\n')}\n`;
 }
 
-function exitStatus(r: FsckReport): number {
-  if (r.damaged.length > 0 || r.deleted < r.unreferenced.length) return 4;
-  return r.unreferenced.length > 0 ? 1 : 0;
+function exitStatus(r: FsckReport, repair: boolean): number {
+  if (r.damaged.length > 0) return 4;
+  if (r.unreferenced.length === 0) return 0;
+  return repair && r.settled && r.young === 0 ? 1 : 4;
 }

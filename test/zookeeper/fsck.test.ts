@@ -173,7 +173,7 @@ describe('swarmvol fsck', () => {
     await nodes.plain.create(`${STORE}/pending/${gen}`, Buffer.from(JSON.stringify([`${gen}-0`])), OPEN_ACL_UNSAFE);
     await nodes.plain.create(`${STORE}/c/${gen}-0`, content, OPEN_ACL_UNSAFE);
     await nodes.plain.create(`${VOL}/switching`, Buffer.from('before'), OPEN_ACL_UNSAFE);
-    const { zk, wasHeld } = await gatedClient(`${STORE}/gc`, async () => {
+    const { zk, wasHeld } = await gatedClient(`${STORE}/pending`, async () => {
       // The commit's switch, as a mount makes it: the manifest, and its pending record gone, in one transaction.
       const manifest = encodeManifest({ g: gen, size: content.length, cs: 1024 * 1024, c: [gen] });
       await nodes.plain.multi([
@@ -184,9 +184,8 @@ describe('swarmvol fsck', () => {
     try {
       // Without repair: its sweep, first, reads the records too.
       const report = await fsckVolume(zk, VOL, { repair: false, minAgeMs: 0 });
-      assert.ok(wasHeld(), 'the check read the records');
+      assert.ok(wasHeld(), 'the check read the pending records');
       assert.deepEqual(report.unreferenced, [], 'the switched commit\'s chunk taken for unreferenced');
-      assert.ok(await nodes.plain.exists(`${STORE}/c/${gen}-0`), 'its chunk stays');
     } finally {
       zk.close();
     }

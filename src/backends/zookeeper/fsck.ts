@@ -33,8 +33,10 @@ export interface FsckReport {
   unreferenced: { name: string; bytes: number; ageMs: number }[];
   /** False when the volume kept changing too fast to judge them: nothing is deleted. */
   settled: boolean;
-  /** Of those, deleted (repair). */
+  /** Of those, deleted by this repair (others may have gone meanwhile). */
   deleted: number;
+  /** Of those, kept by a repair: younger than minAgeMs. */
+  young: number;
   /** Large files naming chunks that are not stored: their content is damaged. */
   damaged: { path: string; missing: string[] }[];
 }
@@ -97,6 +99,7 @@ interface Seen {
 async function check(zk: ZkClient, root: string, storeDir: string, chunks: Map<string, Stat>, opts: FsckOptions): Promise<FsckReport> {
   const seen: Seen = { used: new Set(), manifests: new Map(), znodes: 0 };
   let interrupted = false;
+  const reservedPaths = [...RESERVED_AT_TOP].map((name) => joinPath(root, name));
   const rereads: Promise<void>[] = [];
   let rereadsSent = 0;
   let rereadFailed: unknown;
@@ -117,7 +120,8 @@ async function check(zk: ZkClient, root: string, storeDir: string, chunks: Map<s
     return r.stat;
   };
   const onWatch = (e: WatchEvent) => {
-    if (e.path.startsWith(`${storeDir}/`) || e.path === storeDir) return;
+    // The chunk store, locks and epoch hold no manifest (and locks change often: a reading of gc/ would never settle).
+    if (reservedPaths.some((r) => e.path === r || e.path.startsWith(`${r}/`))) return;
     if (e.type !== EventType.NodeCreated && e.type !== EventType.NodeDataChanged) return;
     rereadsSent++;
     rereads.push(
@@ -224,9 +228,11 @@ async function judge(zk: ZkClient, storeDir: string, chunks: Map<string, Stat>, 
   const now = opts.repair && orphans.length > 0 ? await serverNow(zk, storeDir) : Date.now();
   const unreferenced = orphans.map(([name, stat]) => ({ name, bytes: stat.dataLength, ageMs: now - Number(stat.ctime) }));
   let deleted = 0;
+  let young = 0;
   if (opts.repair && records.settled) {
     const old = unreferenced.filter((c) => c.ageMs >= opts.minAgeMs);
-    // Counted when this delete removed it (a lost reply's retry finds it gone: not counted).
+    young = unreferenced.length - old.length;
+    // Counted when this delete removed it (gone already: a mount's sweep took it, or a lost reply's retry).
     await runPipelined(old, (c) =>
       againAfterLoss(zk, async () => {
         try {
@@ -252,6 +258,7 @@ async function judge(zk: ZkClient, storeDir: string, chunks: Map<string, Stat>, 
     unreferenced,
     settled: records.settled,
     deleted,
+    young,
     damaged,
   };
 }
