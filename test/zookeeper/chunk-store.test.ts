@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { ChunkStore, chunkName } from '../../src/backends/zookeeper/chunks.js';
+import { ChunkStore, chunkName, type Manifest } from '../../src/backends/zookeeper/chunks.js';
 import { ZkClient } from '../../src/backends/zookeeper/client/client.js';
 import { OPEN_ACL_UNSAFE } from '../../src/backends/zookeeper/client/protocol.js';
 import { waitFor } from '../helpers/mount.js';
@@ -26,6 +26,8 @@ describe('ZooKeeper backend, the chunk store of large files', () => {
     const list = Array.from({ length: n }, (_, i) => ({ name: chunkName(gen, i), data: Buffer.alloc(1000, i) }));
     return s.upload(gen, list, list.map((c) => c.name)).then(() => list.map((c) => c.name));
   };
+  /** The version of `n` chunks of 1,000 bytes that generation `gen` stored. */
+  const version = (gen: string, n: number): Manifest => ({ g: gen, size: n * 1000, cs: 1000, c: Array.from({ length: n }, () => gen) });
 
   before(async () => {
     zk = await startZooKeeper();
@@ -64,7 +66,7 @@ describe('ZooKeeper backend, the chunk store of large files', () => {
     await client.multi([store.pendingDone('old')]);
     const reader = await connect();
     const readerStore = new ChunkStore(reader, DIR, OPEN_ACL_UNSAFE);
-    const { path: pin } = await readerStore.pin('old', async () => undefined);
+    const { path: pin } = await readerStore.pin(version('old', 2), async () => undefined);
     // A new version replaced 'old': its chunks are garbage.
     await client.multi([store.garbage('old', names)]);
     await store.collect('old');
@@ -78,11 +80,25 @@ describe('ZooKeeper backend, the chunk store of large files', () => {
     assert.deepEqual((await client.getChildren(`${DIR}/gc`)).children, []);
   });
 
+  it('keeps garbage of a later version that an earlier version\'s reader still reads (a chunk kept in between), and collects it when that reader unpins', async () => {
+    const names = await upload(store, 'e1', 2);
+    await client.multi([store.pendingDone('e1')]);
+    const { path: reader } = await store.pin(version('e1', 2), async () => undefined);
+    // e2 kept e1's chunk 0 and rewrote chunk 1; e3 then dropped e1's chunk 0: garbage recorded under e2.
+    await client.multi([store.garbage('e1', [names[1]!])]);
+    await client.multi([store.garbage('e2', [names[0]!])]);
+    await store.collect('e2');
+    assert.deepEqual(await chunks(), names, 'the reader of e1 still reads both');
+    await store.unpin(reader);
+    assert.deepEqual(await chunks(), [], 'both records collected once it is gone');
+    assert.deepEqual((await client.getChildren(`${DIR}/gc`)).children, []);
+  });
+
   it('the last reader to unpin collects; a chunk that is gone reads as ESTALE', async () => {
     const names = await upload(store, 'v1', 2);
     await client.multi([store.pendingDone('v1')]);
-    const { path: p1 } = await store.pin('v1', async () => undefined);
-    const { path: p2 } = await store.pin('v1', async () => undefined);
+    const { path: p1 } = await store.pin(version('v1', 2), async () => undefined);
+    const { path: p2 } = await store.pin(version('v1', 2), async () => undefined);
     await client.multi([store.garbage('v1', names)]);
     await store.unpin(p1);
     assert.deepEqual(await chunks(), names, 'one reader left');

@@ -297,6 +297,42 @@ for v in range(6):
     await waitFor(async () => [...(await storedChunks())].every((c) => !oldChunks.has(c)), 5000, 'the old chunks collected');
   });
 
+  it('an open descriptor keeps reading its version after two partial rewrites elsewhere: a chunk the second version kept and the third dropped stays', async () => {
+    const f = 'shared';
+    const old = pattern(3 * CHUNK, 11);
+    fs.writeFileSync(path.join(a.mnt, f), old);
+    const fd = fs.openSync(path.join(b.mnt, f), 'r');
+    try {
+      // B reads only the last chunk: the first is still to be fetched.
+      const tail = Buffer.alloc(CHUNK);
+      fs.readSync(fd, tail, 0, CHUNK, 2 * CHUNK);
+      assert.ok(tail.equals(old.subarray(2 * CHUNK)));
+      const first = (await manifestOf(f)).c[0];
+      // A rewrites the middle chunk (the new version keeps chunk 0), then chunk 0 (the next one drops it).
+      const onA = fs.openSync(path.join(a.mnt, f), 'r+');
+      try {
+        fs.writeSync(onA, pattern(100, 12), 0, 100, CHUNK + 10);
+        fs.fsyncSync(onA);
+        assert.equal((await manifestOf(f)).c[0], first, 'the second version keeps chunk 0');
+        fs.writeSync(onA, pattern(100, 13), 0, 100, 10);
+        fs.fsyncSync(onA);
+      } finally {
+        fs.closeSync(onA);
+      }
+      assert.notEqual((await manifestOf(f)).c[0], first, 'the third version drops it');
+      // The collection of the second version's garbage (that chunk) runs in the background.
+      await new Promise((r) => setTimeout(r, 500));
+      const head = Buffer.alloc(CHUNK);
+      fs.readSync(fd, head, 0, CHUNK, 0);
+      assert.ok(head.equals(old.subarray(0, CHUNK)), 'B reads its version\'s first chunk');
+    } finally {
+      fs.closeSync(fd);
+    }
+    await waitFor(async () => (await plain.getChildren(`${STORE}/gc`)).children.length === 0, 5000, 'the garbage collected once B closed');
+    // The next test counts every chunk left: this file's go.
+    fs.unlinkSync(path.join(a.mnt, f));
+  });
+
   it('collects the chunks of large files removed by unlink and by rename over them; renames keep large files whole', async () => {
     const one = pattern(2 * MiB, 9);
     const two = pattern(3 * MiB, 10);

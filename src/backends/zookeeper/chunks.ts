@@ -84,6 +84,20 @@ export function chunkNames(m: Manifest | undefined): Set<string> {
   return names;
 }
 
+/** The generation that stored chunk `name`. */
+function storedBy(name: string): string {
+  return name.slice(0, name.lastIndexOf('-'));
+}
+
+/**
+ * What a pin of version `m` holds: the generations whose chunks it reads (it
+ * keeps chunks of earlier versions that it did not change), so that garbage a
+ * later version records of those chunks waits for its readers too.
+ */
+function pinData(m: Manifest): Buffer {
+  return Buffer.from(JSON.stringify([...new Set(m.c.filter((g): g is string => g !== null))]));
+}
+
 export function newGeneration(): string {
   return randomBytes(8).toString('hex');
 }
@@ -102,8 +116,8 @@ const PIPELINE = 8;
  */
 export class ChunkStore {
   private ready: Promise<void> | undefined;
-  /** Our pins (path → generation), re-created after a session expiry. */
-  private readonly pins = new Map<string, string>();
+  /** Our pins (path → the version pinned), re-created after a session expiry. */
+  private readonly pins = new Map<string, Manifest>();
   private sweeper: NodeJS.Timeout | undefined;
 
   constructor(
@@ -191,15 +205,15 @@ export class ChunkStore {
     return { op: 'create', path: this.gcPath(gen), data: Buffer.from(JSON.stringify([...names])), acl: this.acl };
   }
 
-  /** A pin of version `gen`: its path, and the op creating it (ephemeral: it goes with our session). */
-  newPin(gen: string): { path: string; op: MultiOp } {
-    const path = `${this.dir}/pin/${gen}-${randomBytes(6).toString('hex')}`;
-    return { path, op: { op: 'create', path, data: Buffer.alloc(0), acl: this.acl, mode: CreateMode.EPHEMERAL } };
+  /** A pin of version `m`: its path, and the op creating it (ephemeral: it goes with our session). */
+  newPin(m: Manifest): { path: string; op: MultiOp } {
+    const path = `${this.dir}/pin/${m.g}-${randomBytes(6).toString('hex')}`;
+    return { path, op: { op: 'create', path, data: pinData(m), acl: this.acl, mode: CreateMode.EPHEMERAL } };
   }
 
   /** After a transaction created a pin. */
-  pinned(path: string, gen: string): void {
-    this.pins.set(path, gen);
+  pinned(path: string, m: Manifest): void {
+    this.pins.set(path, m);
   }
 
   /**
@@ -207,20 +221,20 @@ export class ChunkStore {
    * still current): both are sent on one session in this order, so the read
    * sees the server after the pin is in place, at no extra round trip.
    */
-  async pin<T>(gen: string, confirm: () => Promise<T>): Promise<{ path: string; confirmed: T }> {
+  async pin<T>(m: Manifest, confirm: () => Promise<T>): Promise<{ path: string; confirmed: T }> {
     await this.ensure();
-    const { path } = this.newPin(gen);
+    const { path } = this.newPin(m);
     try {
-      const [made, read] = await Promise.allSettled([this.zk.create(path, Buffer.alloc(0), this.acl, CreateMode.EPHEMERAL), confirm()]);
+      const [made, read] = await Promise.allSettled([this.zk.create(path, pinData(m), this.acl, CreateMode.EPHEMERAL), confirm()]);
       let confirmed: T;
       if (made.status === 'rejected') {
         if (!isConnectionLoss(made.reason)) throw made.reason;
         // Its reply went with the connection: the pin is made (or found), and only then confirmed.
-        await createOwned(this.zk, path, Buffer.alloc(0), this.acl, CreateMode.EPHEMERAL);
+        await createOwned(this.zk, path, pinData(m), this.acl, CreateMode.EPHEMERAL);
         confirmed = await confirm();
       } else if (read.status === 'rejected') throw read.reason;
       else confirmed = read.value;
-      this.pinned(path, gen);
+      this.pinned(path, m);
       return { path, confirmed };
     } catch (err) {
       void deleteOwned(this.zk, path).catch(() => undefined);
@@ -230,17 +244,19 @@ export class ChunkStore {
 
   /** Drops a pin; the last reader of a superseded version collects its garbage. */
   async unpin(path: string): Promise<void> {
-    const gen = this.pins.get(path);
+    const known = this.pins.has(path);
     this.pins.delete(path);
-    if (gen === undefined) await deleteOwned(this.zk, path);
-    else await this.dropPin(path, gen);
+    if (!known) await deleteOwned(this.zk, path);
+    else await this.dropPin(path);
   }
 
   /**
-   * Deletes the garbage of version `gen` if nobody pins it any more. A pin is
-   * taken before its reader checks that the manifest is still current, and
-   * this runs after the transaction that superseded it: one of the two sees
-   * the other, so a version is never collected under an active reader.
+   * Deletes the garbage of version `gen` if nobody reads it any more: no pin
+   * of that version, nor of an earlier one that kept any of these chunks
+   * (pins list the generations they read). A pin is taken before its reader
+   * checks that the manifest is still current, and this runs after the
+   * transaction that superseded it: one of the two sees the other, so a
+   * version is never collected under an active reader.
    */
   async collect(gen: string): Promise<void> {
     let names: string[];
@@ -248,6 +264,7 @@ export class ChunkStore {
       const [record, pins] = await Promise.all([this.zk.getData(this.gcPath(gen)), this.zk.getChildren(`${this.dir}/pin`)]);
       if (pins.children.some((p) => p.startsWith(`${gen}-`))) return;
       names = JSON.parse(record.data.toString('utf8')) as string[];
+      if (await this.anyPinReads(pins.children, new Set(names.map(storedBy)))) return;
     } catch (err) {
       if (err instanceof ZkError && err.code === ErrorCode.NONODE) return; // no garbage, or collected already
       throw err;
@@ -255,6 +272,36 @@ export class ChunkStore {
     // Chunks first, the record last: a collection cut short is finished by the next sweep.
     await this.deleteChunks(names);
     await deleteOwned(this.zk, this.gcPath(gen));
+  }
+
+  /** Whether a pin among `pins` (names) reads chunks stored by any of the generations `stores`. */
+  private async anyPinReads(pins: string[], stores: Set<string>): Promise<boolean> {
+    if (pins.some((p) => stores.has(storedBy(p)))) return true;
+    let reads = false;
+    await runPipelined(pins, async (p) => {
+      if (reads) return;
+      try {
+        const data = (await this.zk.getData(`${this.dir}/pin/${p}`)).data;
+        // A pin without data (made before pins listed them) reads its own generation's chunks only.
+        const gens = data.length > 0 ? (JSON.parse(data.toString('utf8')) as string[]) : [];
+        if (gens.some((g) => stores.has(g))) reads = true;
+      } catch (err) {
+        if (!(err instanceof ZkError && err.code === ErrorCode.NONODE)) throw err;
+      }
+    });
+    return reads;
+  }
+
+  /** Collects every garbage record nobody reads any more. */
+  async collectAll(): Promise<void> {
+    let gc: string[];
+    try {
+      gc = (await this.zk.getChildren(`${this.dir}/gc`)).children;
+    } catch (err) {
+      if (err instanceof ZkError && err.code === ErrorCode.NONODE) return; // no large file was ever written
+      throw err;
+    }
+    for (const gen of gc) await this.collect(gen);
   }
 
   /** Collects in the background (a close or commit does not wait for it); a failure is left to the sweep. */
@@ -290,7 +337,7 @@ export class ChunkStore {
         }
       });
       if (switched) {
-        if (pin) await this.dropPin(pin, gen);
+        if (pin) await this.dropPin(pin);
         return;
       }
       await this.deleteChunks(names);
@@ -299,12 +346,13 @@ export class ChunkStore {
   }
 
   /**
-   * Drops a pin of version `gen` that a transaction whose reply was lost may
-   * have made, and collects the version's garbage, which the pin held back.
+   * Drops a pin (one a transaction whose reply was lost may have made), and
+   * collects the garbage it held back: its version's, and that of later
+   * versions which dropped chunks it kept from it.
    */
-  async dropPin(path: string, gen: string): Promise<void> {
+  async dropPin(path: string): Promise<void> {
     await deleteOwned(this.zk, path);
-    await this.collect(gen);
+    await this.collectAll();
   }
 
   /**
@@ -349,9 +397,9 @@ export class ChunkStore {
 
   /** After a session expiry our pins are gone: take them again (a version collected meanwhile reads as ESTALE). */
   async repin(): Promise<void> {
-    for (const [path, gen] of [...this.pins]) {
-      await createOwned(this.zk, path, Buffer.alloc(0), this.acl, CreateMode.EPHEMERAL).catch((err: unknown) => {
-        log.warn('could not pin a large file version again', { generation: gen, error: (err as Error).message });
+    for (const [path, m] of [...this.pins]) {
+      await createOwned(this.zk, path, pinData(m), this.acl, CreateMode.EPHEMERAL).catch((err: unknown) => {
+        log.warn('could not pin a large file version again', { generation: m.g, error: (err as Error).message });
       });
     }
   }

@@ -1482,7 +1482,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       const seen = node.stat.mzxid;
       let pin: { path: string; confirmed: Stat | null };
       try {
-        pin = await this.chunks.pin(manifest.g, () => this.zk.exists(this.zkPath(node.path)));
+        pin = await this.chunks.pin(manifest, () => this.zk.exists(this.zkPath(node.path)));
       } catch (err) {
         throw errnoFromZk(err);
       }
@@ -1756,7 +1756,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       switched = true;
       const oldPin = file.pin;
       file.pin = pin;
-      if (pin && manifest) this.chunks.pinned(pin, manifest.g);
+      if (pin && manifest) this.chunks.pinned(pin, manifest);
       file.committed(snapshot, manifest, manifest?.size ?? size);
       if (oldPin) this.unpinLater(oldPin);
       if (old) this.chunks.collectLater(old.g);
@@ -1871,7 +1871,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
             const garbage = [...chunkNames(curManifest)].filter((n) => !chunkNames(manifest).has(n));
             if (curManifest && garbage.length > 0) ops.push(this.chunks.garbage(curManifest.g, garbage));
             if (attempt.names.length > 0) ops.push(this.chunks.pendingDone(gen));
-            const pin = manifest && this.chunks.newPin(gen);
+            const pin = manifest && this.chunks.newPin(manifest);
             if (pin) ops.push(pin.op);
             const old = garbage.length > 0 ? curManifest : undefined;
             // Changed since it was read (a watch event: written, removed or re-created, here or elsewhere; or
@@ -1911,7 +1911,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     } finally {
       // Failed as far as this node knows; a switch sent, its reply lost, may have been applied all the same (abandon tells).
       if (!switched && attempt && attempt.names.length > 0) this.chunks.abandon(attempt.gen, attempt.names, unresolved?.pin);
-      else if (!switched && unresolved) void this.chunks.dropPin(unresolved.pin, unresolved.gen).catch(() => undefined);
+      else if (!switched && unresolved) void this.chunks.dropPin(unresolved.pin).catch(() => undefined);
     }
   }
 
