@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ChunkStore, chunkName, type Manifest } from '../../src/backends/zookeeper/chunks.js';
 import { ZkClient } from '../../src/backends/zookeeper/client/client.js';
-import { OPEN_ACL_UNSAFE } from '../../src/backends/zookeeper/client/protocol.js';
+import { CreateMode, OPEN_ACL_UNSAFE } from '../../src/backends/zookeeper/client/protocol.js';
 import { waitFor } from '../helpers/mount.js';
 import { startZooKeeper, type ZooKeeperServer } from '../helpers/zookeeper.js';
 
@@ -92,6 +92,23 @@ describe('ZooKeeper backend, the chunk store of large files', () => {
     await store.unpin(reader);
     assert.deepEqual(await chunks(), [], 'both records collected once it is gone');
     assert.deepEqual((await client.getChildren(`${DIR}/gc`)).children, []);
+  });
+
+  it('collects garbage no pinned version reads, even a chunk of a generation one still reads from; a pin without data (an older mount\'s) holds back everything', async () => {
+    const names = await upload(store, 'f1', 2);
+    await client.multi([store.pendingDone('f1')]);
+    // f2 kept f1's chunk 0 and rewrote chunk 1: f1's chunk 1 is garbage, and f2's reader does not read it.
+    const { path: reader } = await store.pin({ g: 'f2', size: 2000, cs: 1000, c: ['f1', 'f2'] }, async () => undefined);
+    await client.multi([store.garbage('f1', [names[1]!])]);
+    const old = `${DIR}/pin/f9-olderpin`;
+    await client.create(old, Buffer.alloc(0), OPEN_ACL_UNSAFE, CreateMode.EPHEMERAL);
+    await store.collect('f1');
+    assert.deepEqual(await chunks(), names, 'held back by the pin without data');
+    await client.delete(old);
+    await store.collect('f1');
+    assert.deepEqual(await chunks(), [names[0]!], "f1's chunk 1 collected under f2's reader; chunk 0, which it reads, stays");
+    await store.unpin(reader);
+    await client.delete(`${DIR}/c/${names[0]!}`);
   });
 
   it('the last reader to unpin collects; a chunk that is gone reads as ESTALE', async () => {

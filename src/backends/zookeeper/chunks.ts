@@ -84,18 +84,31 @@ export function chunkNames(m: Manifest | undefined): Set<string> {
   return names;
 }
 
-/** The generation that stored chunk `name`. */
-function storedBy(name: string): string {
-  return name.slice(0, name.lastIndexOf('-'));
-}
+/** Pin data above this size is left out: such a pin holds back all garbage (as pins of older versions do). */
+const MAX_PIN_DATA = 64 * 1024;
 
 /**
- * What a pin of version `m` holds: the generations whose chunks it reads (it
- * keeps chunks of earlier versions that it did not change), so that garbage a
- * later version records of those chunks waits for its readers too.
+ * What a pin of version `m` holds: the chunks it reads, as its manifest's
+ * list of the generation that stored each (a version keeps the chunks of
+ * earlier ones that a write did not change), so that garbage a later version
+ * records of those chunks waits for its readers too.
  */
 function pinData(m: Manifest): Buffer {
-  return Buffer.from(JSON.stringify([...new Set(m.c.filter((g): g is string => g !== null))]));
+  const data = Buffer.from(JSON.stringify(m.c));
+  return data.length <= MAX_PIN_DATA ? data : Buffer.alloc(0);
+}
+
+/** The chunks a pin's data says its version reads; undefined: unknown (no data, or not readable), it holds back everything. */
+function pinnedChunks(data: Buffer): Set<string> | undefined {
+  try {
+    const c: unknown = JSON.parse(data.toString('utf8'));
+    if (!Array.isArray(c)) return undefined;
+    const names = new Set<string>();
+    c.forEach((g, i) => typeof g === 'string' && names.add(chunkName(g, i)));
+    return names;
+  } catch {
+    return undefined;
+  }
 }
 
 export function newGeneration(): string {
@@ -118,6 +131,8 @@ export class ChunkStore {
   private ready: Promise<void> | undefined;
   /** Our pins (path → the version pinned), re-created after a session expiry. */
   private readonly pins = new Map<string, Manifest>();
+  /** What the pins seen in pin/ read (name → chunks, undefined: everything); pins never change. */
+  private readonly pinReads = new Map<string, Set<string> | undefined>();
   private sweeper: NodeJS.Timeout | undefined;
 
   constructor(
@@ -252,56 +267,72 @@ export class ChunkStore {
 
   /**
    * Deletes the garbage of version `gen` if nobody reads it any more: no pin
-   * of that version, nor of an earlier one that kept any of these chunks
-   * (pins list the generations they read). A pin is taken before its reader
-   * checks that the manifest is still current, and this runs after the
-   * transaction that superseded it: one of the two sees the other, so a
-   * version is never collected under an active reader.
+   * of that version, nor of another that reads any of these chunks (a pin's
+   * data lists them). A pin is taken before its reader checks that the
+   * manifest is still current, and the pins are listed after the record is
+   * read, so after the transaction that superseded the version: one of the
+   * two sees the other, so a version is never collected under an active
+   * reader.
    */
-  async collect(gen: string): Promise<void> {
-    let names: string[];
-    try {
-      const [record, pins] = await Promise.all([this.zk.getData(this.gcPath(gen)), this.zk.getChildren(`${this.dir}/pin`)]);
-      if (pins.children.some((p) => p.startsWith(`${gen}-`))) return;
-      names = JSON.parse(record.data.toString('utf8')) as string[];
-      if (await this.anyPinReads(pins.children, new Set(names.map(storedBy)))) return;
-    } catch (err) {
-      if (err instanceof ZkError && err.code === ErrorCode.NONODE) return; // no garbage, or collected already
-      throw err;
-    }
-    // Chunks first, the record last: a collection cut short is finished by the next sweep.
-    await this.deleteChunks(names);
-    await deleteOwned(this.zk, this.gcPath(gen));
-  }
-
-  /** Whether a pin among `pins` (names) reads chunks stored by any of the generations `stores`. */
-  private async anyPinReads(pins: string[], stores: Set<string>): Promise<boolean> {
-    if (pins.some((p) => stores.has(storedBy(p)))) return true;
-    let reads = false;
-    await runPipelined(pins, async (p) => {
-      if (reads) return;
-      try {
-        const data = (await this.zk.getData(`${this.dir}/pin/${p}`)).data;
-        // A pin without data (made before pins listed them) reads its own generation's chunks only.
-        const gens = data.length > 0 ? (JSON.parse(data.toString('utf8')) as string[]) : [];
-        if (gens.some((g) => stores.has(g))) reads = true;
-      } catch (err) {
-        if (!(err instanceof ZkError && err.code === ErrorCode.NONODE)) throw err;
-      }
-    });
-    return reads;
+  collect(gen: string): Promise<void> {
+    return this.collectRecords([gen]);
   }
 
   /** Collects every garbage record nobody reads any more. */
   async collectAll(): Promise<void> {
-    let gc: string[];
+    let gens: string[];
     try {
-      gc = (await this.zk.getChildren(`${this.dir}/gc`)).children;
+      gens = (await this.zk.getChildren(`${this.dir}/gc`)).children;
     } catch (err) {
       if (err instanceof ZkError && err.code === ErrorCode.NONODE) return; // no large file was ever written
       throw err;
     }
-    for (const gen of gc) await this.collect(gen);
+    await this.collectRecords(gens);
+  }
+
+  private async collectRecords(gens: string[]): Promise<void> {
+    if (gens.length === 0) return;
+    // Sent in this order on one session: the pin listing comes after every record read.
+    const reading = Promise.all(
+      gens.map(async (gen) => {
+        try {
+          return { gen, names: JSON.parse((await this.zk.getData(this.gcPath(gen))).data.toString('utf8')) as string[] };
+        } catch (err) {
+          if (err instanceof ZkError && err.code === ErrorCode.NONODE) return undefined; // collected already
+          throw err;
+        }
+      }),
+    );
+    const listing = this.zk.getChildren(`${this.dir}/pin`);
+    const [records, { children: pins }] = await Promise.all([reading, listing]);
+    const readers = await this.pinsReading(pins);
+    for (const record of records) {
+      if (!record) continue;
+      const { gen, names } = record;
+      if (pins.some((p) => p.startsWith(`${gen}-`))) continue;
+      if (readers.some((r) => r === undefined || names.some((n) => r.has(n)))) continue;
+      // Chunks first, the record last: a collection cut short is finished by the next sweep.
+      await this.deleteChunks(names);
+      await deleteOwned(this.zk, this.gcPath(gen));
+    }
+  }
+
+  /** What each of the pins `names` reads (read once per pin: pins never change). */
+  private async pinsReading(names: string[]): Promise<Array<Set<string> | undefined>> {
+    const listed = new Set(names);
+    for (const name of this.pinReads.keys()) if (!listed.has(name)) this.pinReads.delete(name);
+    await runPipelined(
+      names.filter((n) => !this.pinReads.has(n)),
+      async (name) => {
+        try {
+          const data = (await this.zk.getData(`${this.dir}/pin/${name}`)).data;
+          this.pinReads.set(name, pinnedChunks(data));
+        } catch (err) {
+          if (!(err instanceof ZkError && err.code === ErrorCode.NONODE)) throw err; // gone: its reader let go
+        }
+      },
+    );
+    return names.filter((n) => this.pinReads.has(n)).map((n) => this.pinReads.get(n));
   }
 
   /** Collects in the background (a close or commit does not wait for it); a failure is left to the sweep. */
@@ -372,7 +403,7 @@ export class ChunkStore {
       if (err instanceof ZkError && err.code === ErrorCode.NONODE) return; // no large file was ever written
       throw err;
     }
-    for (const gen of gc) await this.collect(gen);
+    await this.collectRecords(gc);
     for (const gen of pending) {
       let names: string[];
       try {
