@@ -389,8 +389,7 @@ export class ChunkStore {
   /**
    * Garbage whose readers are gone (crashed nodes' pins vanish with their
    * sessions), and commits abandoned by crashed writers: pending records older
-   * than `expiryMs` by the servers' clock (touching the pending directory
-   * tells its time), so a node's skewed clock never cuts a live commit short.
+   * than `expiryMs` by the servers' clock (serverTime), so a node's skewed clock never cuts a live commit short.
    */
   async sweep(expiryMs = PENDING_EXPIRY_MS): Promise<void> {
     let gc: string[];
@@ -398,7 +397,7 @@ export class ChunkStore {
     let now: number;
     try {
       [gc, pending] = await Promise.all([this.zk.getChildren(`${this.dir}/gc`), this.zk.getChildren(`${this.dir}/pending`)].map(async (r) => (await r).children));
-      now = pending.length > 0 ? Number((await this.zk.setData(`${this.dir}/pending`, Buffer.alloc(0))).mtime) : 0;
+      now = pending.length > 0 ? await this.serverTime() : 0;
     } catch (err) {
       if (err instanceof ZkError && err.code === ErrorCode.NONODE) return; // no large file was ever written
       throw err;
@@ -419,6 +418,11 @@ export class ChunkStore {
       log.warn('deleting the chunks of a large-file commit abandoned by its writer', { generation: gen, chunks: names.length });
       await this.deleteChunks(names);
     }
+  }
+
+  /** The servers' clock (ages in the store are judged on it, never on a node's own): the time of a write to the pending directory. */
+  async serverTime(): Promise<number> {
+    return Number((await this.zk.setData(`${this.dir}/pending`, Buffer.alloc(0))).mtime);
   }
 
   /** Deletes chunks (some may be gone already). */

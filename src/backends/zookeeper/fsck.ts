@@ -225,7 +225,7 @@ async function judge(zk: ZkClient, storeDir: string, chunks: Map<string, Stat>, 
     else if (recorded.has(name) || pendingGens.has(name.slice(0, name.lastIndexOf('-')))) recordedCount++;
     else if (stored.has(name)) orphans.push([name, stat]);
   }
-  const now = opts.repair && orphans.length > 0 ? await serverNow(zk, storeDir) : Date.now();
+  const now = opts.repair && orphans.length > 0 ? await new ChunkStore(zk, storeDir, []).serverTime() : Date.now();
   const unreferenced = orphans.map(([name, stat]) => ({ name, bytes: stat.dataLength, ageMs: now - Number(stat.ctime) }));
   let deleted = 0;
   let young = 0;
@@ -282,9 +282,4 @@ async function stillMissing(zk: ZkClient, storeDir: string, path: string, missin
     if (err instanceof ZkError && err.code === ErrorCode.NONODE) return false;
     throw err;
   }
-}
-
-/** The servers' clock (a chunk's age is judged on it, as the sweep does): the time of a write to the pending directory. */
-async function serverNow(zk: ZkClient, storeDir: string): Promise<number> {
-  return Number((await zk.setData(`${storeDir}/pending`, Buffer.alloc(0))).mtime);
 }
