@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { ZkClient } from '../../src/backends/zookeeper/client/client.js';
 import { OPEN_ACL_UNSAFE } from '../../src/backends/zookeeper/client/protocol.js';
 import { chunkNames, decodeManifest, encodeManifest } from '../../src/backends/zookeeper/chunks.js';
-import { fsckVolume } from '../../src/backends/zookeeper/fsck.js';
+import { type FsckOptions, fsckVolume } from '../../src/backends/zookeeper/fsck.js';
 import { CHUNKS_NAME } from '../../src/backends/zookeeper/layout.js';
 import { CLI, mountCli, sh, waitFor } from '../helpers/mount.js';
 import { startTwoNodes, type TwoNodes } from '../helpers/zookeeper.js';
@@ -128,11 +128,11 @@ describe('swarmvol fsck', () => {
   });
 
   /**
-   * A client for fsckVolume whose getChildren of `gatedPath` waits until
-   * `whileHeld` has run (the first `times` calls): a change lands exactly
-   * where the check is then.
+   * fsckVolume on a client of its own whose getChildren of `gatedPath` waits
+   * until `whileHeld` has run (the first `times` calls): a change lands
+   * exactly where the check is then. Asserts that the check got there.
    */
-  const gatedClient = async (gatedPath: string, whileHeld: () => Promise<void>, times = 1) => {
+  const fsckGated = async (gatedPath: string, whileHeld: () => Promise<void>, opts: FsckOptions, times = 1) => {
     const zk = new ZkClient({ connectString: nodes.zk.connectString });
     await zk.connect();
     const getChildren = zk.getChildren.bind(zk);
@@ -144,26 +144,27 @@ describe('swarmvol fsck', () => {
       }
       return getChildren(p, watch);
     };
-    return { zk, wasHeld: () => held > 0 };
+    try {
+      const report = await fsckVolume(zk, VOL, opts);
+      assert.ok(held > 0, `the check read ${gatedPath}`);
+      return report;
+    } finally {
+      zk.close();
+    }
   };
 
   it('a large file renamed out of a directory the walk has not listed yet, into one it has: its chunks stay (the watch reports it)', async () => {
     fs.mkdirSync(onA('late'));
     write('late/f', randomBytes(2 * MiB));
     await untilSettled();
-    const { zk, wasHeld } = await gatedClient(`${VOL}/late`, async () => {
+    const moved = async () => {
       // The top was listed without f2; late/ is listed after f leaves it.
       fs.renameSync(onA('late/f'), onA('f2'));
       model.delete('late/f');
       model.set('f2', sha(fs.readFileSync(onA('f2'))));
-    });
-    try {
-      const report = await fsckVolume(zk, VOL, { repair: true, minAgeMs: 0 });
-      assert.ok(wasHeld(), 'the walk listed late/');
-      assert.deepEqual(report.unreferenced, [], 'the renamed file\'s chunks taken for unreferenced');
-    } finally {
-      zk.close();
-    }
+    };
+    const report = await fsckGated(`${VOL}/late`, moved, { repair: true, minAgeMs: 0 });
+    assert.deepEqual(report.unreferenced, [], 'the renamed file\'s chunks taken for unreferenced');
     await assertFilesIntact();
   });
 
@@ -173,22 +174,17 @@ describe('swarmvol fsck', () => {
     await nodes.plain.create(`${STORE}/pending/${gen}`, Buffer.from(JSON.stringify([`${gen}-0`])), OPEN_ACL_UNSAFE);
     await nodes.plain.create(`${STORE}/c/${gen}-0`, content, OPEN_ACL_UNSAFE);
     await nodes.plain.create(`${VOL}/switching`, Buffer.from('before'), OPEN_ACL_UNSAFE);
-    const { zk, wasHeld } = await gatedClient(`${STORE}/pending`, async () => {
+    const switched = async () => {
       // The commit's switch, as a mount makes it: the manifest, and its pending record gone, in one transaction.
       const manifest = encodeManifest({ g: gen, size: content.length, cs: 1024 * 1024, c: [gen] });
       await nodes.plain.multi([
         { op: 'setData', path: `${VOL}/switching`, data: manifest },
         { op: 'delete', path: `${STORE}/pending/${gen}`, version: 0 },
       ]);
-    });
-    try {
-      // Without repair: its sweep, first, reads the records too.
-      const report = await fsckVolume(zk, VOL, { repair: false, minAgeMs: 0 });
-      assert.ok(wasHeld(), 'the check read the pending records');
-      assert.deepEqual(report.unreferenced, [], 'the switched commit\'s chunk taken for unreferenced');
-    } finally {
-      zk.close();
-    }
+    };
+    // Without repair: its sweep, first, reads the records too.
+    const report = await fsckGated(`${STORE}/pending`, switched, { repair: false, minAgeMs: 0 });
+    assert.deepEqual(report.unreferenced, [], 'the switched commit\'s chunk taken for unreferenced');
     await nodes.plain.delete(`${VOL}/switching`);
     await nodes.plain.delete(`${STORE}/c/${gen}-0`);
   });
@@ -201,7 +197,7 @@ describe('swarmvol fsck', () => {
     await nodes.plain.create(`${STORE}/c/${g3}-0`, Buffer.alloc(10, 3), OPEN_ACL_UNSAFE);
     const file = `${VOL}/twice`;
     await nodes.plain.create(file, Buffer.from('before'), OPEN_ACL_UNSAFE);
-    const { zk, wasHeld } = await gatedClient(`${STORE}/pending`, async () => {
+    const switchedAndReplaced = async () => {
       // The switch to g2, then a commit that drops g2's chunk and records it as garbage, sent
       // together (in this order, on one session): the check reads the file after both.
       await Promise.all([
@@ -214,14 +210,9 @@ describe('swarmvol fsck', () => {
           { op: 'create', path: `${STORE}/gc/${g2}`, data: Buffer.from(JSON.stringify([`${g2}-0`])), acl: OPEN_ACL_UNSAFE },
         ]),
       ]);
-    });
-    try {
-      const report = await fsckVolume(zk, VOL, { repair: false, minAgeMs: 0 });
-      assert.ok(wasHeld(), 'the check read the pending records');
-      assert.deepEqual(report.unreferenced, [], 'the replaced version\'s chunk taken for unreferenced');
-    } finally {
-      zk.close();
-    }
+    };
+    const report = await fsckGated(`${STORE}/pending`, switchedAndReplaced, { repair: false, minAgeMs: 0 });
+    assert.deepEqual(report.unreferenced, [], 'the replaced version\'s chunk taken for unreferenced');
     for (const p of [file, `${STORE}/gc/${g2}`, `${STORE}/c/${g2}-0`, `${STORE}/c/${g3}-0`]) await nodes.plain.delete(p);
   });
 
@@ -230,16 +221,12 @@ describe('swarmvol fsck', () => {
     await nodes.plain.create(`${STORE}/c/${orphan}`, Buffer.alloc(5), OPEN_ACL_UNSAFE);
     await nodes.plain.create(`${VOL}/busy`, Buffer.alloc(0), OPEN_ACL_UNSAFE);
     let writes = 0;
-    const { zk } = await gatedClient(`${STORE}/gc`, async () => void (await nodes.plain.setData(`${VOL}/busy`, Buffer.from(String(++writes)))), 1000);
-    try {
-      const report = await fsckVolume(zk, VOL, { repair: true, minAgeMs: 0 });
-      assert.equal(report.settled, false);
-      assert.deepEqual(report.unreferenced.map((c) => c.name), [orphan]);
-      assert.equal(report.deleted, 0);
-      assert.ok(await nodes.plain.exists(`${STORE}/c/${orphan}`), 'kept');
-    } finally {
-      zk.close();
-    }
+    const written = async () => void (await nodes.plain.setData(`${VOL}/busy`, Buffer.from(String(++writes))));
+    const report = await fsckGated(`${STORE}/gc`, written, { repair: true, minAgeMs: 0 }, 1000);
+    assert.equal(report.settled, false);
+    assert.deepEqual(report.unreferenced.map((c) => c.name), [orphan]);
+    assert.equal(report.deleted, 0);
+    assert.ok(await nodes.plain.exists(`${STORE}/c/${orphan}`), 'kept');
     await nodes.plain.delete(`${VOL}/busy`);
     const r = await fsck('--repair', '--min-age', '0');
     assert.equal(r.code, 1, r.stdout + r.stderr);

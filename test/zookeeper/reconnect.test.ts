@@ -319,6 +319,21 @@ describe('ZooKeeper backend, changes made while a mount was disconnected', () =>
       }
       await noPinWithin(3000, 'after B read the file');
     };
+    /**
+     * Makes `file` (on a mount through the proxy) large, and unlinks it while the reply to that
+     * commit is held: the outcomes of the close and of the unlink.
+     */
+    const unlinkWhileOwnLargeCommitsReplyIsHeld = async (file: string) => {
+      const fh = await fs.promises.open(file, 'r+');
+      await fh.write(crypto.randomBytes(2 * 1024 * 1024), 0);
+      proxy.holdFromReplyTo(OpCode.multi);
+      const closing = outcome(fh.close());
+      await heldReply("B's commit");
+      const unlinking = outcome(fs.promises.unlink(file));
+      await sleep(100);
+      proxy.release();
+      return [await closing, await unlinking];
+    };
     before(() => fs.writeFileSync(path.join(a.mnt, 'large'), content));
 
     it("an unlink on B sent while B's own commit that makes the file large is in flight: the chunks are collected", async () => {
@@ -327,16 +342,8 @@ describe('ZooKeeper backend, changes made while a mount was disconnected', () =>
       const onB = path.join(b.mnt, 'racing');
       // B knows the directory's map, without an entry for the small file (default attributes).
       await fs.promises.chmod(path.join(b.mnt, 'large'), 0o644);
-      const fh = await fs.promises.open(onB, 'r+');
-      await fh.write(crypto.randomBytes(2 * 1024 * 1024), 0);
       // The commit is applied; until its reply comes, B's map is the one before it.
-      proxy.holdFromReplyTo(OpCode.multi);
-      const closing = outcome(fh.close());
-      await heldReply("B's commit");
-      const unlinking = outcome(fs.promises.unlink(onB));
-      await sleep(100);
-      proxy.release();
-      assert.deepEqual([await closing, await unlinking], ['OK', 'OK'], b.output());
+      assert.deepEqual(await unlinkWhileOwnLargeCommitsReplyIsHeld(onB), ['OK', 'OK'], b.output());
       assert.equal(await plain.exists('/rc/racing'), null);
       await untilCollected();
       await assertEveryChunkUsed();
@@ -349,16 +356,8 @@ describe('ZooKeeper backend, changes made while a mount was disconnected', () =>
       try {
         const onB = path.join(bare.mnt, 'racing');
         assert.equal(await fs.promises.readFile(onB, 'utf8'), 'small');
-        const fh = await fs.promises.open(onB, 'r+');
-        await fh.write(crypto.randomBytes(2 * 1024 * 1024), 0);
         // The commit (which gives the top its map) is applied; until its reply comes, B knows no map there.
-        proxy.holdFromReplyTo(OpCode.multi);
-        const closing = outcome(fh.close());
-        await heldReply("B's commit");
-        const unlinking = outcome(fs.promises.unlink(onB));
-        await sleep(100);
-        proxy.release();
-        assert.deepEqual([await closing, await unlinking], ['OK', 'OK'], bare.output());
+        assert.deepEqual(await unlinkWhileOwnLargeCommitsReplyIsHeld(onB), ['OK', 'OK'], bare.output());
         assert.equal(await plain.exists('/bare/racing'), null);
         const t0 = performance.now();
         for (;;) {
