@@ -23,7 +23,8 @@ const HELP = `Usage: swarmvol <command> [options]
 Commands:
   mount [options] MOUNTPOINT   Mount a volume in the foreground until it is
                                unmounted (umount MOUNTPOINT) or signalled
-                               (SIGINT, SIGTERM: unmounts cleanly, lazily if busy).
+                               (SIGINT, SIGTERM, SIGHUP: unmounts cleanly,
+                               lazily if busy).
   serve [options]              Serve the Docker volume plugin API (swarmvol
                                serve --help).
   fsck [options]               Check a ZooKeeper volume's chunk store against
@@ -87,8 +88,10 @@ mount options:
   --entry-timeout SECONDS      How long the kernel trusts a name (default 1;
                                memory backend: the zookeeper backend lets the
                                kernel cache for an hour, its watch invalidates).
-  --attr-timeout SECONDS       How long the kernel trusts attributes (default 1;
-                               memory backend).
+  --attr-timeout SECONDS       How long the kernel trusts the attributes of a
+                               getattr or setattr reply (default 1, zookeeper
+                               3600: its watch invalidates; zookeeper lookups
+                               always carry an hour).
   --negative-timeout SECONDS   How long the kernel remembers a missing name
                                (default 1, zookeeper 3600; 0 disables).
   --max-write SIZE             Largest read/write request, 4k..1M (default 1M).
@@ -159,8 +162,9 @@ async function mountCommand(args: string[]): Promise<number> {
   if (maxWrite % 4096 !== 0) throw new UsageError(`--max-write: expected a multiple of 4096, got ${maxWrite}`);
   const timeouts = {
     entryTimeout: parseSeconds('entry-timeout', values['entry-timeout'], 1),
-    attrTimeout: parseSeconds('attr-timeout', values['attr-timeout'], 1),
-    // ZooKeeper's watch tells the kernel when a missing name appears: it may remember misses long.
+    // ZooKeeper's watch tells the kernel when attributes change or a missing
+    // name appears: it may trust attributes and remember misses long.
+    attrTimeout: parseSeconds('attr-timeout', values['attr-timeout'], backendName === 'zookeeper' ? 3600 : 1),
     negativeTimeout: parseSeconds('negative-timeout', values['negative-timeout'], backendName === 'zookeeper' ? 3600 : 1),
   };
 
@@ -168,7 +172,9 @@ async function mountCommand(args: string[]): Promise<number> {
     throw new UsageError('--writeback-cache: only with --backend memory (the zookeeper backend commits each file at close, and the kernel would hold writes back past it)');
   }
   if (backendName === 'memory') {
-    const zkOnly = (['hosts', 'path', 'mode', 'auth', 'auth-file', 'quota', 'maxfilesize', 'jute-maxbuffer', 'read-ahead'] as const).find((k) => values[k] !== undefined);
+    const zkOnly = (
+      ['hosts', 'path', 'mode', 'auth', 'auth-file', 'open-acl', 'uid', 'gid', 'umask', 'quota', 'maxfilesize', 'jute-maxbuffer', 'read-ahead', 'session-timeout', 'connect-timeout', 'op-timeout'] as const
+    ).find((k) => values[k] !== undefined);
     if (zkOnly) throw new UsageError(`--${zkOnly}: only with --backend zookeeper`);
   }
   const backend = backendName === 'memory' ? new MemoryBackend() : await openZooKeeper(values);

@@ -83,6 +83,11 @@ describe('mount lifecycle', () => {
       ['--max-write 5000', /--max-write: expected a multiple of 4096/],
       ['--backend nosuch', /--backend: expected one of memory/],
       ['--bogus 1', /Unknown option '--bogus'/],
+      // ZooKeeper's options are refused rather than silently ignored by the memory backend.
+      ['--uid 1000', /--uid: only with --backend zookeeper/],
+      ['--umask 077', /--umask: only with --backend zookeeper/],
+      ['--open-acl', /--open-acl: only with --backend zookeeper/],
+      ['--op-timeout 5', /--op-timeout: only with --backend zookeeper/],
     ];
     for (const [args, re] of cases) {
       const r = await sh(`bin/swarmvol mount ${args} /tmp`);

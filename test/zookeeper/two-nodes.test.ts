@@ -2,6 +2,7 @@
 // as two nodes, against a real ZooKeeper, with a plain client as a third party.
 
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -207,6 +208,27 @@ describe('ZooKeeper backend, two nodes', () => {
     const denied = shSync(`cat ${db}/key.pem`, { uid: NOBODY, gid: NOBODY });
     assert.notEqual(denied.code, 0, 'mode 600 is enforced on the other node');
     assert.match(denied.stderr, /Permission denied/);
+  });
+
+  it('lets the kernel keep attributes from a getattr or setattr reply past a second; a change elsewhere still shows at once', () => {
+    const [da, db] = fresh('attr-cache');
+    fs.writeFileSync(path.join(da, 'f'), 'x');
+    fs.chmodSync(path.join(db, 'f'), 0o600);
+    sleepMs(300); // B's own change comes back as an event, which drops the attributes...
+    assert.equal(fs.statSync(path.join(db, 'f')).mode & 0o777, 0o600); // ...so this is a GETATTR
+    sleepMs(1500);
+    // With B's mount process stopped, only the kernel's cache can answer.
+    b.child.kill('SIGSTOP');
+    let stat: ReturnType<typeof spawnSync>;
+    try {
+      stat = spawnSync('timeout', ['-s', 'KILL', '3', 'stat', '-c', '%a', path.join(db, 'f')], { encoding: 'utf8' });
+    } finally {
+      b.child.kill('SIGCONT');
+    }
+    assert.equal(stat.status, 0, `stat needed B's mount process: ${String(stat.stderr)}`);
+    assert.equal(String(stat.stdout).trim(), '600');
+    fs.chmodSync(path.join(da, 'f'), 0o640);
+    waitSync(() => (fs.statSync(path.join(db, 'f')).mode & 0o777) === 0o640, "A's chmod seen on B");
   });
 
   it('renames files and whole non-empty directories atomically, with NOREPLACE and EXCHANGE', async () => {
