@@ -231,6 +231,48 @@ describe('ZooKeeper backend, two nodes', () => {
     waitSync(() => (fs.statSync(path.join(db, 'f')).mode & 0o777) === 0o640, "A's chmod seen on B");
   });
 
+  it("tells its own kernel the attributes its own changes give: a commit after a getattr, a directory's new inode numbers after its rename, a directory's data", () => {
+    const [da, db] = fresh('own-attrs');
+    const times = (p: string) => {
+      const st = fs.statSync(p);
+      return { mtime: st.mtimeMs, ctime: st.ctimeMs, size: st.size, ino: st.ino };
+    };
+    // A commit at close, after the kernel took a getattr's answer for the buffered content.
+    const f = path.join(da, 'f');
+    fs.writeFileSync(f, 'old');
+    const fd = fs.openSync(f, 'w');
+    fs.writeSync(fd, 'new content');
+    assert.equal(fs.fstatSync(fd).size, 11);
+    sleepMs(20); // the commit's times differ from the buffer's
+    fs.closeSync(fd);
+    waitSync(() => readOr(path.join(db, 'f')) === 'new content', 'the commit seen on B');
+    assert.deepEqual(times(f), times(path.join(db, 'f')), 'A shows the stored attributes, as B does');
+
+    // A rename re-creates the znodes below: new inode numbers, the same on both nodes.
+    fs.mkdirSync(path.join(da, 'e', 'sub'), { recursive: true });
+    fs.writeFileSync(path.join(da, 'e', 'sub', 'y'), 'y');
+    const before = times(path.join(da, 'e', 'sub', 'y'));
+    fs.renameSync(path.join(da, 'e'), path.join(da, 'e2'));
+    waitSync(() => fs.existsSync(path.join(db, 'e2', 'sub', 'y')), 'the rename seen on B');
+    for (const p of ['e2/sub', 'e2/sub/y']) assert.equal(times(path.join(da, p)).ino, times(path.join(db, p)).ino, p);
+    assert.notEqual(times(path.join(da, 'e2', 'sub', 'y')).ino, before.ino);
+
+    // A directory's own data, written and removed through its .zdata.
+    const dir = path.join(da, 'withdata');
+    fs.mkdirSync(dir);
+    fs.statSync(dir);
+    sleepMs(20);
+    fs.writeFileSync(path.join(dir, '.zdata'), 'dir bytes');
+    waitSync(() => readOr(path.join(db, 'withdata', '.zdata')) === 'dir bytes', 'the data seen on B');
+    assert.equal(times(dir).mtime, times(path.join(db, 'withdata')).mtime, "the directory's mtime after its data was written");
+    sleepMs(20);
+    fs.rmSync(path.join(dir, '.zdata'));
+    waitSync(() => readOr(path.join(db, 'withdata', '.zdata')) === 'ENOENT', 'the removal seen on B');
+    assert.equal(readOr(path.join(dir, '.zdata')), 'ENOENT');
+    assert.equal(errnoOf(() => fs.statSync(path.join(dir, '.zdata'))), 'ENOENT');
+    assert.equal(times(dir).mtime, times(path.join(db, 'withdata')).mtime, "the directory's mtime after its data was removed");
+  });
+
   it('renames files and whole non-empty directories atomically, with NOREPLACE and EXCHANGE', async () => {
     const [da, db, zp] = fresh('rename');
     fs.mkdirSync(path.join(da, 'site/conf.d'), { recursive: true });

@@ -1723,15 +1723,25 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     return true;
   }
 
-  /** After a commit: the node holds what was stored; the kernel's pages are what it wrote through us, this version. */
+  /**
+   * After a commit: the node holds what was stored; the kernel's pages are
+   * what it wrote through us, this version. Its attributes are not: the
+   * kernel may hold a getattr's answer from before the commit (size and times
+   * of the buffer) for an hour, and our own change comes back as no event.
+   * A file created here is told by `settled` instead.
+   */
   private stored(node: ZkNode, stat: Stat, data: Buffer): void {
     node.stat = node.dataOf ? { ...stat, numChildren: 0 } : stat;
     node.stale = false;
     node.data = data;
     node.kernelCached = stat.mzxid;
+    if (!node.pending) void this.cache?.invalidateAttributes(node);
     if (node.dataOf) {
       const dir = this.nodes.get(node.dataOf);
-      if (dir) dir.stat = stat;
+      if (dir) {
+        dir.stat = stat;
+        void this.cache?.invalidateAttributes(dir);
+      }
     }
   }
 
@@ -1975,11 +1985,10 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     if (!failed) return;
     // Releases are not ordered: whichever failed one finds no other descriptor left drops the file never stored.
     if (node.pending && node.handles.size === 0) await this.dropPending(node);
-    if (h.file.refused) {
-      // Nothing of this open was stored: the kernel's pages must not keep it either.
-      node.kernelCached = undefined;
-      void this.cache?.invalidateNode(node);
-    } else log.error('content lost: the last close could not store it', { path: node.path, error: failed.message });
+    // What this open wrote was not stored: the kernel's pages and attributes (its size) must not keep it either.
+    node.kernelCached = undefined;
+    void this.cache?.invalidateNode(node);
+    if (!h.file.refused) log.error('content lost: the last close could not store it', { path: node.path, error: failed.message });
   }
 
   /** A file created here that could not be stored, closed for the last time: it never existed. */
@@ -2159,13 +2168,15 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       // Removing a directory's .zdata clears the directory's own data: where the directory is once no
       // rename of ours is moving it (an exchange leaves the other directory at the old path).
       // An unconditional setData: after a lost connection it is simply sent again.
-      await this.retrying(async () => {
+      parent.stat = await this.retrying(async () => {
         let target: string;
         do {
           await this.renameOver([this.zkPath(parent.path)]);
           target = this.zkPath(parent.path);
         } while (this.renameOver([target]));
-        await this.change([target], () => this.zk.setData(target, Buffer.alloc(0)));
+        // Its Stat is the directory's: the .zdata it shows is gone, and the kernel, which drops the
+        // directory's attributes after an unlink, gets the new ones (our own change comes back as no event).
+        return this.change([target], () => this.zk.setData(target, Buffer.alloc(0)));
       }, []);
       this.entriesChangedHere(parent, undefined, undefined);
       const zdata = this.nodes.get(joinPath(parent.path, name));
@@ -2479,6 +2490,8 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       if (moved && before?.get(znode) === node.stat.czxid) node.stat = { ...node.stat, czxid: moved.czxid };
       node.stale = true;
       this.entriesChanged(node);
+      // Re-created znodes: new inode numbers and ctimes, which the kernel would otherwise keep.
+      void this.cache?.invalidateAttributes(node);
     }
   }
 
