@@ -126,6 +126,10 @@ export class NodeFileSystem<N extends KernelNode, H> implements RawFileSystem, K
     if (parent.kernelId !== 0 && this.notifier) await this.notifier.invalEntry(parent.kernelId, name);
   }
 
+  async invalidateAllEntries(): Promise<boolean> {
+    return (await this.notifier?.invalAllEntries()) ?? false;
+  }
+
   async entryDeleted(parent: N, child: N, name: string): Promise<void> {
     if (parent.kernelId === 0 || !this.notifier) return;
     if (child.kernelId !== 0) await this.notifier.delete(parent.kernelId, child.kernelId, name);

@@ -103,6 +103,31 @@ describe('ZooKeeper backend, changes made while a mount was disconnected', () =>
     assert.match(b.output(), /reconnected to ZooKeeper; caches revalidated/);
   });
 
+  it('finds a name it had found missing once it reconnects, when that name was made during the outage', async () => {
+    // A directory B never lists: a listing would replace the kernel's memory of the miss by itself.
+    fs.mkdirSync(path.join(a.mnt, 'neg'));
+    const late = path.join(b.mnt, 'neg', 'late');
+    const onB = () => fs.promises.stat(late).then(() => 'exists', (err: NodeJS.ErrnoException) => err.code);
+    assert.equal(await onB(), 'ENOENT'); // remembered as missing for --negative-timeout (an hour)
+    const reconnects = (b.output().match(/reconnected to ZooKeeper; caches revalidated/g) ?? []).length;
+    proxy.cut();
+    await sleep(300);
+    fs.writeFileSync(path.join(a.mnt, 'neg', 'late'), 'made during the outage');
+    proxy.restore();
+    const t0 = performance.now();
+    while ((b.output().match(/reconnected to ZooKeeper; caches revalidated/g) ?? []).length === reconnects) {
+      assert.ok(performance.now() - t0 < 5000, `B did not reconnect within 5 s\n${b.output()}`);
+      await sleep(20);
+    }
+    // The revalidation starts as the log line is written: give it a moment, not an hour.
+    const t1 = performance.now();
+    while ((await onB()) !== 'exists') {
+      assert.ok(performance.now() - t1 < 2000, 'B still takes neg/late for missing 2 s after it reconnected');
+      await sleep(20);
+    }
+    assert.equal(await fs.promises.readFile(late, 'utf8'), 'made during the outage');
+  });
+
   it('a write whose reply a cut connection loses: close() still succeeds once the connection is back, and the content is stored', async () => {
     fs.writeFileSync(path.join(a.mnt, 'w'), 'v1');
     const onB = path.join(b.mnt, 'w');

@@ -2671,6 +2671,9 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     this.readAhead?.clear();
     this.listAhead?.clear();
     this.metas.clear();
+    // Names found missing are cached too (for --negative-timeout), and only
+    // the kernel knows them: one INC_EPOCH drops them with every other name.
+    const allEntries = (await this.cache?.invalidateAllEntries()) ?? false;
     for (const node of [...this.nodes.values()]) {
       if (node.pending) continue; // known to this process only
       this.dropData(node);
@@ -2683,7 +2686,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       }
       await this.cache?.invalidateNode(node);
       // Names may be gone too: make the kernel look each one up again.
-      if (node === this.root) continue;
+      if (allEntries || node === this.root) continue;
       const { dir, name } = parentOf(node.path);
       const parent = this.nodes.get(dir);
       if (parent) await this.cache?.invalidateEntry(parent, name);
