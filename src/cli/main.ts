@@ -9,6 +9,7 @@ import { DEFAULT_MAX_FILE_SIZE, DEFAULT_MAX_REQUEST, largestFileSize, MAX_JUTE_M
 import { DEFAULT_READ_AHEAD, MAX_READ_AHEAD } from '../backends/zookeeper/read-ahead.js';
 import type { Backend, KernelNode } from '../fs/backend.js';
 import { NodeFileSystem } from '../fs/nodes.js';
+import { KERNEL_MINOR, MIN_KERNEL_MINOR } from '../fuse/kernel.js';
 import { MountError } from '../fuse/mount.js';
 import { FuseSession } from '../fuse/session.js';
 import { IdleGc } from '../util/idle-gc.js';
@@ -107,6 +108,10 @@ mount options:
                                nodes see data later; memory backend only).
   --ro                         Mount read-only.
   --fsname NAME                Source shown in /proc/mounts (default swarmvol).
+  --max-protocol-minor N       Agree to at most FUSE protocol 7.N with the
+                               kernel (31..45, default 45): behaves as with an
+                               older kernel (for tests, or to avoid a newer
+                               feature).
   --debug                      Log every request outcome at debug level.
   -h, --help                   Show this help.
 
@@ -126,6 +131,7 @@ async function mountCommand(args: string[]): Promise<number> {
       auth: { type: 'string' },
       'auth-file': { type: 'string' },
       'open-acl': { type: 'boolean' },
+      'max-protocol-minor': { type: 'string' },
       mode: { type: 'string' },
       uid: { type: 'string' },
       gid: { type: 'string' },
@@ -177,14 +183,21 @@ async function mountCommand(args: string[]): Promise<number> {
     ).find((k) => values[k] !== undefined);
     if (zkOnly) throw new UsageError(`--${zkOnly}: only with --backend zookeeper`);
   }
+  const maxMinor = parseCount('max-protocol-minor', values['max-protocol-minor'], KERNEL_MINOR, MIN_KERNEL_MINOR, KERNEL_MINOR);
   const backend = backendName === 'memory' ? new MemoryBackend() : await openZooKeeper(values);
-  const nodes = new NodeFileSystem<KernelNode, unknown>(backend as unknown as Backend<KernelNode, unknown>, { ...timeouts, xattrs: !values['no-xattrs'] });
+  const nodes = new NodeFileSystem<KernelNode, unknown>(backend as unknown as Backend<KernelNode, unknown>, {
+    ...timeouts,
+    xattrs: !values['no-xattrs'],
+    // ZooKeeper's watch misses what changes while a connection is down: then every name the kernel keeps is dropped.
+    recordMisses: backendName === 'zookeeper',
+  });
   const session = new FuseSession(nodes, {
     fsname: values.fsname ?? 'swarmvol',
     maxWrite,
     defaultPermissions: !values['no-default-permissions'],
     writebackCache: values['writeback-cache'] ?? false,
     readOnly: values.ro ?? false,
+    maxMinor,
   });
   nodes.setNotifier(session);
   const idleGc = process.env.SWARMVOL_NO_IDLE_GC ? undefined : IdleGc.create();
@@ -202,7 +215,7 @@ async function mountCommand(args: string[]): Promise<number> {
   process.on('SIGHUP', () => stop('SIGHUP'));
 
   await session.mount(mountpoint);
-  log.info('mounted', { mountpoint, backend: backendName, connection: session.connection });
+  log.info('mounted', { mountpoint, backend: backendName, connection: session.connection, protocol: `7.${session.info?.minor ?? '?'}` });
   await session.closed();
   idleGc?.stop();
   log.info('unmounted', { mountpoint });

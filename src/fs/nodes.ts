@@ -8,6 +8,7 @@ import { constants as C } from 'node:fs';
 import {
   Fattr,
   FopenFlag,
+  INC_EPOCH_MINOR,
   OPEN_KILL_SUIDGID,
   RELEASE_FLOCK_UNLOCK,
   RENAME_EXCHANGE,
@@ -34,6 +35,7 @@ import type {
 import { PRELOAD_MAX, type AttrChanges, type Backend, type DirEntry, type KernelCache, type KernelNode, type Lookup, type OpenRequest, type OpenResult } from './backend.js';
 import { FsError } from './errors.js';
 import { IdTable } from './id-table.js';
+import { MissedNames } from './missed-names.js';
 import { andThen } from './maybe-promise.js';
 import { LockTable } from './locks.js';
 
@@ -51,6 +53,13 @@ export interface NodeLayerOptions extends CacheTimeouts {
   maxNameLength: number;
   /** Offer extended attributes (when the backend has them). */
   xattrs: boolean;
+  /**
+   * Keep a record of the names answered as missing, so that
+   * invalidateAllEntries can drop them on a kernel without INC_EPOCH (the
+   * backend may lose track of its store's changes, as ZooKeeper's does on a
+   * reconnect).
+   */
+  recordMisses: boolean;
 }
 
 export const defaultNodeLayerOptions: NodeLayerOptions = {
@@ -59,6 +68,7 @@ export const defaultNodeLayerOptions: NodeLayerOptions = {
   negativeTimeout: 1,
   maxNameLength: 255,
   xattrs: true,
+  recordMisses: false,
 };
 
 type XattrBackend<N extends KernelNode, H> = Required<Pick<Backend<N, H>, 'getxattr' | 'setxattr' | 'listxattr' | 'removexattr'>>;
@@ -83,6 +93,8 @@ export class NodeFileSystem<N extends KernelNode, H> implements RawFileSystem, K
   private readonly dirs = new IdTable<OpenDir<N>>(1);
   readonly locks = new LockTable();
   private notifier: Notifier | undefined;
+  /** Names the kernel may remember as missing, when it cannot drop them all at once (see init). */
+  private misses: MissedNames | undefined;
 
   constructor(
     private readonly backend: Backend<N, H>,
@@ -127,7 +139,14 @@ export class NodeFileSystem<N extends KernelNode, H> implements RawFileSystem, K
   }
 
   async invalidateAllEntries(): Promise<boolean> {
-    return (await this.notifier?.invalAllEntries()) ?? false;
+    if (!this.notifier) return false;
+    if (await this.notifier.invalAllEntries()) {
+      this.misses?.clear();
+      return true;
+    }
+    const notifier = this.notifier;
+    if (this.misses) await Promise.all(this.misses.drain().map(([parent, name]) => notifier.invalEntry(parent, name)));
+    return false;
   }
 
   async entryDeleted(parent: N, child: N, name: string): Promise<void> {
@@ -138,7 +157,11 @@ export class NodeFileSystem<N extends KernelNode, H> implements RawFileSystem, K
 
   // ---- lifecycle ------------------------------------------------------------------
 
-  init(_conn: ConnectionInfo): void {}
+  init(conn: ConnectionInfo): void {
+    if (this.opts.recordMisses && this.opts.negativeTimeout > 0 && conn.minor < INC_EPOCH_MINOR) {
+      this.misses = new MissedNames((parent, name) => void this.notifier?.invalEntry(parent, name));
+    }
+  }
 
   destroy(): void {
     this.files.clear();
@@ -212,7 +235,13 @@ export class NodeFileSystem<N extends KernelNode, H> implements RawFileSystem, K
     const dir = this.inode(parent);
     this.checkName(name);
     const found = this.backend.lookup(ctx, dir, name);
-    return andThen(found, this.lookupReply);
+    const misses = this.misses;
+    if (!misses) return andThen(found, this.lookupReply);
+    return andThen(found, (f) => {
+      const entry = this.lookupReply(f);
+      if (entry.nodeid === 0) misses.add(parent, name);
+      return entry;
+    });
   }
 
   private readonly lookupReply = (found: Lookup<N> | undefined): EntryOut => {
@@ -229,6 +258,7 @@ export class NodeFileSystem<N extends KernelNode, H> implements RawFileSystem, K
     if (node.kernelLookups > 0) return;
     this.byId.delete(nodeid);
     this.locks.forgetFile(nodeid);
+    this.misses?.forgetParent(nodeid); // the kernel drops a directory's dentries before the directory
     node.kernelId = 0;
     node.kernelLookups = 0;
     this.backend.forget?.(node);

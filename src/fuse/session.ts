@@ -59,6 +59,8 @@ export interface SessionOptions extends MountOptions {
   autoInvalData: boolean;
   /** Maximum number of background requests the kernel keeps in flight. */
   maxBackground: number;
+  /** Highest protocol minor to agree to (lower it to behave as with an older kernel). */
+  maxMinor: number;
   /** Makes the transport for the /dev/fuse fd (bench/ swaps in alternatives to measure them). */
   channel: (fd: number) => FuseChannel;
 }
@@ -75,6 +77,7 @@ export const defaultSessionOptions: SessionOptions = {
   locks: true,
   autoInvalData: true,
   maxBackground: 64,
+  maxMinor: KERNEL_MINOR,
   channel: (fd) => new FuseChannel(fd),
 };
 
@@ -642,7 +645,7 @@ export class FuseSession implements Notifier {
     wanted |= o.autoInvalData ? InitFlag.AUTO_INVAL_DATA : InitFlag.EXPLICIT_INVAL_DATA;
     if (o.writebackCache) wanted |= InitFlag.WRITEBACK_CACHE;
     const flags = (flagsLo & wanted) >>> 0;
-    const agreedMinor = Math.min(minor, KERNEL_MINOR);
+    const agreedMinor = Math.min(minor, o.maxMinor);
     const maxPages = Math.ceil(o.maxWrite / PAGE_SIZE);
     const length = OUT_HEADER_SIZE + INIT_OUT_SIZE;
     writeOutHeader(out, length, 0, unique);

@@ -82,6 +82,7 @@ describe('mount lifecycle', () => {
       ['--max-write 3M', /--max-write: expected a size from 4096 to 1048576/],
       ['--max-write 5000', /--max-write: expected a multiple of 4096/],
       ['--backend nosuch', /--backend: expected one of memory/],
+      ['--max-protocol-minor 30', /--max-protocol-minor: expected a whole number from 31 to 45, got "30"/],
       ['--bogus 1', /Unknown option '--bogus'/],
       // ZooKeeper's options are refused rather than silently ignored by the memory backend.
       ['--uid 1000', /--uid: only with --backend zookeeper/],
