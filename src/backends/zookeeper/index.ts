@@ -2671,11 +2671,9 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     this.readAhead?.clear();
     this.listAhead?.clear();
     this.metas.clear();
-    // Names found missing are cached too (for --negative-timeout), and only
-    // the kernel knows them: one INC_EPOCH drops them with every other name.
-    const allEntries = (await this.cache?.invalidateAllEntries()) ?? false;
-    for (const node of [...this.nodes.values()]) {
-      if (node.pending) continue; // known to this process only
+    // Our caches first, at once: a lookup answered after this asks ZooKeeper.
+    const known = [...this.nodes.values()].filter((node) => !node.pending); // a pending file is known to this process only
+    for (const node of known) {
       this.dropData(node);
       this.entriesChanged(node);
       node.stale = true;
@@ -2684,8 +2682,12 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
         node.file.stale = true;
         node.file = undefined;
       }
+    }
+    // Then the kernel's, names it found missing included (only it knows
+    // those): one INC_EPOCH drops every name, else each name by itself.
+    const allEntries = (await this.cache?.invalidateAllEntries()) ?? false;
+    for (const node of known) {
       await this.cache?.invalidateNode(node);
-      // Names may be gone too: make the kernel look each one up again.
       if (allEntries || node === this.root) continue;
       const { dir, name } = parentOf(node.path);
       const parent = this.nodes.get(dir);
