@@ -273,6 +273,44 @@ describe('ZooKeeper backend, two nodes', () => {
     assert.equal(times(dir).mtime, times(path.join(db, 'withdata')).mtime, "the directory's mtime after its data was removed");
   });
 
+  it('a descriptor kept open on the old version leaves no old bytes to opens of the new one, then or after it closes', () => {
+    const [da, db] = fresh('older-descriptor');
+    const size = 12288;
+    fs.writeFileSync(path.join(da, 'f'), Buffer.alloc(size, 'a'));
+    const readAt = (fd: number, offset: number, length: number) => {
+      const buf = Buffer.alloc(length);
+      return buf.subarray(0, fs.readSync(fd, buf, 0, length, offset)).toString();
+    };
+    const older = fs.openSync(path.join(db, 'f'), 'r');
+    let newer: number | undefined;
+    try {
+      assert.equal(readAt(older, 0, 4096), 'a'.repeat(4096));
+      fs.writeFileSync(path.join(da, 'f'), Buffer.alloc(size, 'b')); // the same size: only the content tells
+      waitSync(() => readOr(path.join(db, 'f')) === 'b'.repeat(size), "A's rewrite seen by a new open on B");
+      newer = fs.openSync(path.join(db, 'f'), 'r');
+      // The older descriptor reads on (its own version), filling pages; the newer one reads after it.
+      assert.equal(readAt(older, 4096, size - 4096), 'a'.repeat(size - 4096));
+      assert.equal(readAt(newer, 0, size), 'b'.repeat(size));
+      // A directory's own data (.zdata), held open the same way while a plain client changes it.
+      fs.mkdirSync(path.join(da, 'd'));
+      fs.writeFileSync(path.join(da, 'd', '.zdata'), 'old data');
+      const zdata = fs.openSync(path.join(db, 'd', '.zdata'), 'r');
+      try {
+        assert.equal(readAt(zdata, 0, 100), 'old data');
+        fs.writeFileSync(path.join(da, 'd', '.zdata'), 'new data');
+        waitSync(() => readOr(path.join(db, 'd', '.zdata')) === 'new data', "the directory's new data seen by a new open on B while the old one is open");
+      } finally {
+        fs.closeSync(zdata);
+      }
+    } finally {
+      fs.closeSync(older);
+      if (newer !== undefined) fs.closeSync(newer);
+    }
+    assert.equal(readOr(path.join(db, 'f')), 'b'.repeat(size));
+    sleepMs(200);
+    assert.equal(readOr(path.join(db, 'f')), 'b'.repeat(size), 'still the new content once every descriptor is closed');
+  });
+
   it('renames files and whole non-empty directories atomically, with NOREPLACE and EXCHANGE', async () => {
     const [da, db, zp] = fresh('rename');
     fs.mkdirSync(path.join(da, 'site/conf.d'), { recursive: true });

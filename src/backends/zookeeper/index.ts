@@ -1438,6 +1438,13 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       node.kernelCached = node.stat.mzxid;
       if (req.read && !req.truncate) content = file.whole(PRELOAD_MAX);
     }
+    if (this.readsOlderVersion(node)) {
+      // The kernel's pages are shared by every descriptor: while one still reads an older
+      // version (and refills pages with it), this open must not keep them, nor vouch for them.
+      keepCache = false;
+      node.kernelCached = undefined;
+      content = undefined;
+    }
     file.opens++;
     if (req.truncate && file.size > 0) await file.truncate(0);
     // The kernel's page cache stays valid across opens: the watch invalidates it on any change.
@@ -1543,9 +1550,20 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   }
 
   async read(_ctx: RequestContext, h: ZkHandle, offset: number, size: number): Promise<Buffer> {
-    return h.file.read(offset, size).catch((err: unknown) => {
+    const data = await h.file.read(offset, size).catch((err: unknown) => {
       throw errnoFromZk(err);
     });
+    // A descriptor reading a version another node has replaced: the pages this READ fills are
+    // the old bytes, which no other descriptor may read. The kernel drops them once they are
+    // filled (the notification waits for the READ's page locks, so it may leave before the reply).
+    if (h.file.stale) void this.cache?.invalidatePages(h.node, offset, data.length);
+    return data;
+  }
+
+  /** Whether a descriptor of `node` still reads a version that a change replaced (see open). */
+  private readsOlderVersion(node: ZkNode): boolean {
+    for (const h of node.handles) if (h.file.stale) return true;
+    return false;
   }
 
   async statfs(): Promise<StatfsOut> {
@@ -1982,6 +2000,11 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     }
     node.handles.delete(h);
     this.closeFile(node, h.file);
+    if (h.file.stale && !this.readsOlderVersion(node)) {
+      // The last descriptor of an older version: whatever pages it left go too.
+      node.kernelCached = undefined;
+      void this.cache?.invalidateNode(node);
+    }
     if (!failed) return;
     // Releases are not ordered: whichever failed one finds no other descriptor left drops the file never stored.
     if (node.pending && node.handles.size === 0) await this.dropPending(node);
@@ -2609,8 +2632,14 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
           this.entriesChanged(node);
           const zdata = this.rules.dataName && this.nodes.get(joinPath(path, this.rules.dataName));
           if (zdata) {
-            zdata.data = undefined;
+            // As for a file above: its open descriptors keep their version, new opens get the new one.
+            this.dropData(zdata);
             zdata.stale = true;
+            zdata.kernelCached = undefined;
+            if (zdata.file && !zdata.file.dirty) {
+              zdata.file.stale = true;
+              zdata.file = undefined;
+            }
             await this.cache?.invalidateNode(zdata);
           }
           if (this.rules.dataName) await this.cache?.invalidateEntry(node, this.rules.dataName);
