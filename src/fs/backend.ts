@@ -89,8 +89,8 @@ export interface KernelCache<N> {
   invalidateEntry(parent: N, name: string): Promise<void>;
   /** `name` in `parent`, which was `child`, was removed. */
   entryDeleted(parent: N, child: N, name: string): Promise<void>;
-  /** Any name may have changed, including names the kernel remembers as missing; false if the kernel cannot be told at once. */
-  invalidateAllEntries(): Promise<boolean>;
+  /** Names the kernel remembers as missing may exist now (the backend lost track of its store's changes). */
+  invalidateMissingNames(): Promise<void>;
 }
 
 /**

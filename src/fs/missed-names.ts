@@ -1,8 +1,9 @@
 // The names the kernel was told are missing (negative entries it may keep for
-// the negative timeout), for a kernel that cannot be told to drop them all at
-// once (FUSE protocol below 7.44, no INC_EPOCH). A backend that lost track of
-// its store's changes (a ZooKeeper reconnect) needs them dropped, and only
-// these records say which they are.
+// the negative timeout). A backend that lost track of its store's changes (a
+// ZooKeeper reconnect) needs them dropped, and only these records say which
+// they are. (NOTIFY_INC_EPOCH, protocol 7.44, would drop every dentry at once,
+// but it also detaches whatever is mounted on a directory of the volume, as
+// containers' nested volumes are.)
 
 /** Names kept at most; past it the oldest are dropped from the kernel at once (`evicted`), so none is ever unrecorded. */
 export const MAX_MISSED_NAMES = 65_536;

@@ -8,7 +8,6 @@ import { constants as C } from 'node:fs';
 import {
   Fattr,
   FopenFlag,
-  INC_EPOCH_MINOR,
   OPEN_KILL_SUIDGID,
   RELEASE_FLOCK_UNLOCK,
   RENAME_EXCHANGE,
@@ -55,9 +54,8 @@ export interface NodeLayerOptions extends CacheTimeouts {
   xattrs: boolean;
   /**
    * Keep a record of the names answered as missing, so that
-   * invalidateAllEntries can drop them on a kernel without INC_EPOCH (the
-   * backend may lose track of its store's changes, as ZooKeeper's does on a
-   * reconnect).
+   * invalidateMissingNames can drop them (the backend may lose track of its
+   * store's changes, as ZooKeeper's does on a reconnect).
    */
   recordMisses: boolean;
 }
@@ -84,6 +82,8 @@ interface OpenDir<N> {
 }
 
 const O_ACCMODE = 3;
+/** Names dropped at once by invalidateMissingNames. */
+const MISSES_PER_BATCH = 64;
 
 export class NodeFileSystem<N extends KernelNode, H> implements RawFileSystem, KernelCache<N> {
   private readonly opts: NodeLayerOptions;
@@ -93,14 +93,17 @@ export class NodeFileSystem<N extends KernelNode, H> implements RawFileSystem, K
   private readonly dirs = new IdTable<OpenDir<N>>(1);
   readonly locks = new LockTable();
   private notifier: Notifier | undefined;
-  /** Names the kernel may remember as missing, when it cannot drop them all at once (see init). */
-  private misses: MissedNames | undefined;
+  /** Names the kernel may remember as missing (see recordMisses). */
+  private readonly misses: MissedNames | undefined;
 
   constructor(
     private readonly backend: Backend<N, H>,
     options: Partial<NodeLayerOptions> = {},
   ) {
     this.opts = { ...defaultNodeLayerOptions, ...options };
+    if (this.opts.recordMisses && this.opts.negativeTimeout > 0) {
+      this.misses = new MissedNames((parent, name) => void this.notifier?.invalEntry(parent, name));
+    }
     // The table's first id is ROOT_ID.
     const root = backend.root;
     root.kernelId = this.byId.allocate();
@@ -142,15 +145,14 @@ export class NodeFileSystem<N extends KernelNode, H> implements RawFileSystem, K
     if (parent.kernelId !== 0 && this.notifier) await this.notifier.invalEntry(parent.kernelId, name);
   }
 
-  async invalidateAllEntries(): Promise<boolean> {
-    if (!this.notifier) return false;
-    if (await this.notifier.invalAllEntries()) {
-      this.misses?.clear();
-      return true;
-    }
+  async invalidateMissingNames(): Promise<void> {
     const notifier = this.notifier;
-    if (this.misses) await Promise.all(this.misses.drain().map(([parent, name]) => notifier.invalEntry(parent, name)));
-    return false;
+    if (!this.misses || !notifier) return;
+    // In batches: each one holds a thread of the pool, which the rest of the process needs too.
+    const names = this.misses.drain();
+    for (let i = 0; i < names.length; i += MISSES_PER_BATCH) {
+      await Promise.all(names.slice(i, i + MISSES_PER_BATCH).map(([parent, name]) => notifier.invalEntry(parent, name)));
+    }
   }
 
   async entryDeleted(parent: N, child: N, name: string): Promise<void> {
@@ -161,11 +163,7 @@ export class NodeFileSystem<N extends KernelNode, H> implements RawFileSystem, K
 
   // ---- lifecycle ------------------------------------------------------------------
 
-  init(conn: ConnectionInfo): void {
-    if (this.opts.recordMisses && this.opts.negativeTimeout > 0 && conn.minor < INC_EPOCH_MINOR) {
-      this.misses = new MissedNames((parent, name) => void this.notifier?.invalEntry(parent, name));
-    }
-  }
+  init(_conn: ConnectionInfo): void {}
 
   destroy(): void {
     this.files.clear();

@@ -128,14 +128,11 @@ export const enum Notify {
   STORE = 4,
   RETRIEVE = 5,
   DELETE = 6,
-  INC_EPOCH = 8,
 }
 
 /** INVAL_ENTRY flag (protocol 7.38): expire the dentry without taking the directory's lock. */
 export const NOTIFY_EXPIRE_ONLY = 1 << 0;
 export const EXPIRE_ONLY_MINOR = 38;
-/** NOTIFY_INC_EPOCH (protocol 7.44): every dentry cached so far, negative ones too, is looked up again at its next use. */
-export const INC_EPOCH_MINOR = 44;
 
 export const IN_HEADER_SIZE = 40;
 export const OUT_HEADER_SIZE = 16;

@@ -22,7 +22,6 @@ import {
   NOTIFY_EXPIRE_ONLY,
   NOTIFY_STORE_OUT_SIZE,
   EXPIRE_ONLY_MINOR,
-  INC_EPOCH_MINOR,
   OPEN_OUT_SIZE,
   Op,
   OUT_HEADER_SIZE,
@@ -169,8 +168,6 @@ export interface Notifier {
   invalEntry(parent: number, name: string): Promise<void>;
   /** Like invalEntry, and tells inotify watchers that `child` was deleted. */
   delete(parent: number, child: number, name: string): Promise<void>;
-  /** Drops every dentry (INC_EPOCH); false if the kernel cannot (protocol below 7.44). */
-  invalAllEntries(): Promise<boolean>;
 }
 
 export class FuseSession implements Notifier {
@@ -342,14 +339,6 @@ export class FuseSession implements Notifier {
     buf.writeUInt32LE(nameBuf.length, 32);
     nameBuf.copy(buf, 40);
     await this.sendNotify(buf);
-  }
-
-  async invalAllEntries(): Promise<boolean> {
-    if ((this.conn?.minor ?? 0) < INC_EPOCH_MINOR) return false;
-    const buf = Buffer.alloc(OUT_HEADER_SIZE);
-    this.notifyHeader(buf, Notify.INC_EPOCH);
-    await this.sendNotify(buf);
-    return true;
   }
 
   private notifyHeader(buf: Buffer, code: Notify, length = buf.length): void {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { MissedNames } from '../../src/fs/missed-names.js';
 
-describe('MissedNames (negative entries to drop on a kernel without INC_EPOCH)', () => {
+describe('MissedNames (negative entries to drop after a reconnect)', () => {
   it('records each name once per parent and hands them all back once', () => {
     const m = new MissedNames(() => assert.fail('nothing is evicted below the limit'));
     m.add(1, 'a');

@@ -2712,12 +2712,11 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
         node.file = undefined;
       }
     }
-    // Then the kernel's, names it found missing included (only it knows
-    // those): one INC_EPOCH drops every name, else each name by itself.
-    const allEntries = (await this.cache?.invalidateAllEntries()) ?? false;
+    // Then the kernel's, names it found missing included (only it knows those).
+    await this.cache?.invalidateMissingNames();
     for (const node of known) {
       await this.cache?.invalidateNode(node);
-      if (allEntries || node === this.root) continue;
+      if (node === this.root) continue;
       const { dir, name } = parentOf(node.path);
       const parent = this.nodes.get(dir);
       if (parent) await this.cache?.invalidateEntry(parent, name);
