@@ -83,8 +83,6 @@ export interface KernelCache<N> {
   invalidateNode(node: N): Promise<void>;
   /** The attributes of `node` changed, its content did not. */
   invalidateAttributes(node: N): Promise<void>;
-  /** The kernel's pages of bytes [offset, offset+length) of `node` must go (the attributes too). */
-  invalidatePages(node: N, offset: number, length: number): Promise<void>;
   /** `name` in `parent` now names something else, or nothing, or something new. */
   invalidateEntry(parent: N, name: string): Promise<void>;
   /** `name` in `parent`, which was `child`, was removed. */

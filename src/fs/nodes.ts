@@ -137,10 +137,6 @@ export class NodeFileSystem<N extends KernelNode, H> implements RawFileSystem, K
     if (node.kernelId !== 0 && this.notifier) await this.notifier.invalInode(node.kernelId, -1, 0);
   }
 
-  async invalidatePages(node: N, offset: number, length: number): Promise<void> {
-    if (node.kernelId !== 0 && this.notifier && length > 0) await this.notifier.invalInode(node.kernelId, offset, length);
-  }
-
   async invalidateEntry(parent: N, name: string): Promise<void> {
     if (parent.kernelId !== 0 && this.notifier) await this.notifier.invalEntry(parent.kernelId, name);
   }

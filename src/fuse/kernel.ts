@@ -85,6 +85,12 @@ export const InitFlag = {
   INIT_EXT: 1 << 30,
 } as const;
 
+/** INIT flags of the second word (`flags2`, with INIT_EXT): bit 32 + n of the protocol's 64-bit flags. */
+export const InitFlag2 = {
+  /** mmap(MAP_SHARED) of a file opened with FOPEN_DIRECT_IO (through the page cache) instead of ENODEV (7.39). */
+  DIRECT_IO_ALLOW_MMAP: 1 << 4,
+} as const;
+
 /** SETATTR `valid` bits. */
 export const Fattr = {
   MODE: 1 << 0,

@@ -14,6 +14,7 @@ import {
   IN_HEADER_SIZE,
   INIT_OUT_SIZE,
   InitFlag,
+  InitFlag2,
   KERNEL_MINOR,
   KERNEL_VERSION,
   MIN_KERNEL_MINOR,
@@ -633,6 +634,10 @@ export class FuseSession implements Notifier {
     if (o.locks) wanted |= InitFlag.POSIX_LOCKS | InitFlag.FLOCK_LOCKS;
     wanted |= o.autoInvalData ? InitFlag.AUTO_INVAL_DATA : InitFlag.EXPLICIT_INVAL_DATA;
     if (o.writebackCache) wanted |= InitFlag.WRITEBACK_CACHE;
+    // A file may be opened with DIRECT_IO (a backend's choice): mmap of it must still work.
+    const flagsHi = flagsLo & InitFlag.INIT_EXT ? buf.readUInt32LE(B + 16) : 0;
+    const flags2 = (flagsHi & InitFlag2.DIRECT_IO_ALLOW_MMAP) >>> 0;
+    if (flags2 !== 0) wanted |= InitFlag.INIT_EXT;
     const flags = (flagsLo & wanted) >>> 0;
     const agreedMinor = Math.min(minor, o.maxMinor);
     const maxPages = Math.ceil(o.maxWrite / PAGE_SIZE);
@@ -648,11 +653,12 @@ export class FuseSession implements Notifier {
     out.writeUInt32LE(o.maxWrite, 36);
     out.writeUInt32LE(1, 40); // time_gran: nanoseconds
     out.writeUInt16LE(maxPages, 44);
+    out.writeUInt32LE(flags2, 48);
     this.conn = {
       minor: agreedMinor,
       maxWrite: o.maxWrite,
       maxReadahead,
-      flags: BigInt(flags),
+      flags: BigInt(flags) | (BigInt(flags2) << 32n),
     };
     this.initialized = true;
     const errno = this.channel!.write(out, length);

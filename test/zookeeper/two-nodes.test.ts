@@ -291,6 +291,10 @@ describe('ZooKeeper backend, two nodes', () => {
       // The older descriptor reads on (its own version), filling pages; the newer one reads after it.
       assert.equal(readAt(older, 4096, size - 4096), 'a'.repeat(size - 4096));
       assert.equal(readAt(newer, 0, size), 'b'.repeat(size));
+      // Opens meanwhile bypass the page cache (DIRECT_IO); a shared read-only mmap of one still works.
+      const mapped = spawnSync('python3', ['-c', 'import mmap,sys; f=open(sys.argv[1],"rb"); m=mmap.mmap(f.fileno(),0,access=mmap.ACCESS_READ); print(m[:3].decode(), len(m))', path.join(db, 'f')], { encoding: 'utf8' });
+      assert.equal(mapped.status, 0, String(mapped.stderr));
+      assert.equal(String(mapped.stdout).trim(), `bbb ${size}`);
       // A directory's own data (.zdata), held open the same way while a plain client changes it.
       fs.mkdirSync(path.join(da, 'd'));
       fs.writeFileSync(path.join(da, 'd', '.zdata'), 'old data');

@@ -1438,9 +1438,10 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       node.kernelCached = node.stat.mzxid;
       if (req.read && !req.truncate) content = file.whole(PRELOAD_MAX);
     }
-    if (this.readsOlderVersion(node)) {
-      // The kernel's pages are shared by every descriptor: while one still reads an older
-      // version (and refills pages with it), this open must not keep them, nor vouch for them.
+    // The kernel's pages are shared by every descriptor: while one still reads an older
+    // version (and refills pages with it), this open reads past them, and vouches for none.
+    const directIo = this.readsOlderVersion(node);
+    if (directIo) {
       keepCache = false;
       node.kernelCached = undefined;
       content = undefined;
@@ -1450,7 +1451,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     // The kernel's page cache stays valid across opens: the watch invalidates it on any change.
     const handle: ZkHandle = { node, file, append: req.append, writes: req.write || req.truncate };
     node.handles.add(handle);
-    return { handle, keepCache, content };
+    return { handle, keepCache, content, directIo };
   }
 
   /** Whether large files can live at this node (hybrid mode keeps their size in the attribute map; a .zdata file is a directory's data). */
@@ -1550,14 +1551,9 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   }
 
   async read(_ctx: RequestContext, h: ZkHandle, offset: number, size: number): Promise<Buffer> {
-    const data = await h.file.read(offset, size).catch((err: unknown) => {
+    return h.file.read(offset, size).catch((err: unknown) => {
       throw errnoFromZk(err);
     });
-    // A descriptor reading a version another node has replaced: the pages this READ fills are
-    // the old bytes, which no other descriptor may read. The kernel drops them once they are
-    // filled (the notification waits for the READ's page locks, so it may leave before the reply).
-    if (h.file.stale) void this.cache?.invalidatePages(h.node, offset, data.length);
-    return data;
   }
 
   /** Whether a descriptor of `node` still reads a version that a change replaced (see open). */
