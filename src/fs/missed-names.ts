@@ -45,13 +45,9 @@ export class MissedNames {
   drain(): Array<[parent: number, name: string]> {
     const all: Array<[number, string]> = [];
     for (const [parent, names] of this.byParent) for (const name of names) all.push([parent, name]);
-    this.clear();
-    return all;
-  }
-
-  clear(): void {
     this.byParent.clear();
     this.count = 0;
+    return all;
   }
 
   private evictOldest(): void {

@@ -1206,6 +1206,21 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   }
 
   /** A node's cached content is no longer valid. */
+  /**
+   * What this process holds of `node` may be an older version: it is read
+   * again. Descriptors already open keep reading the version they opened
+   * (see open); new opens, and a lock grant, get the new one.
+   */
+  private superseded(node: ZkNode): void {
+    this.dropData(node);
+    node.stale = true;
+    node.kernelCached = undefined;
+    if (node.file && !node.file.dirty) {
+      node.file.stale = true;
+      node.file = undefined;
+    }
+  }
+
   private dropData(node: ZkNode): void {
     node.data = undefined;
     this.claim(node);
@@ -2613,29 +2628,14 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       }
       if (e.type === EventType.NodeDataChanged) {
         if (!node) return;
-        this.dropData(node);
-        node.stale = true;
-        node.kernelCached = undefined;
-        if (node.file && !node.file.dirty) {
-          // Descriptors already open keep reading the version they opened (one
-          // version per reading pass); new opens, and a lock grant, get the new one.
-          node.file.stale = true;
-          node.file = undefined;
-        }
+        this.superseded(node);
         await this.cache?.invalidateNode(node);
         if (node.kind === 'dir') {
           // A directory's own data shows as its .zdata file, which may have come or gone.
           this.entriesChanged(node);
           const zdata = this.rules.dataName && this.nodes.get(joinPath(path, this.rules.dataName));
           if (zdata) {
-            // As for a file above: its open descriptors keep their version, new opens get the new one.
-            this.dropData(zdata);
-            zdata.stale = true;
-            zdata.kernelCached = undefined;
-            if (zdata.file && !zdata.file.dirty) {
-              zdata.file.stale = true;
-              zdata.file = undefined;
-            }
+            this.superseded(zdata);
             await this.cache?.invalidateNode(zdata);
           }
           if (this.rules.dataName) await this.cache?.invalidateEntry(node, this.rules.dataName);
@@ -2699,14 +2699,8 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     // Our caches first, at once: a lookup answered after this asks ZooKeeper.
     const known = [...this.nodes.values()].filter((node) => !node.pending); // a pending file is known to this process only
     for (const node of known) {
-      this.dropData(node);
+      this.superseded(node);
       this.entriesChanged(node);
-      node.stale = true;
-      node.kernelCached = undefined;
-      if (node.file && !node.file.dirty) {
-        node.file.stale = true;
-        node.file = undefined;
-      }
     }
     // Then the kernel's, names it found missing included (only it knows those).
     await this.cache?.invalidateMissingNames();
