@@ -12,6 +12,7 @@ packages=(
   make
   python3        # tests call renameat2/fcntl/xattrs through python3
   util-linux     # mount, umount, setpriv, flock
+  util-linux-extra  # fincore: tests check what the kernel's page cache holds
   stress-ng
   fio
   git

@@ -103,6 +103,61 @@ describe('ZooKeeper backend, changes made while a mount was disconnected', () =>
     assert.match(b.output(), /reconnected to ZooKeeper; caches revalidated/);
   });
 
+  it('a file held open across a reconnect: later opens share its version if it did not change meanwhile (page cache included), else read the new one', async () => {
+    const size = 12288;
+    const onB = (p: string) => path.join(b.mnt, p);
+    fs.writeFileSync(path.join(a.mnt, 'held-same'), Buffer.alloc(size, 's'));
+    fs.writeFileSync(path.join(a.mnt, 'held-changed'), Buffer.alloc(size, 'o'));
+    await untilBReads('held-same', 's'.repeat(size));
+    await untilBReads('held-changed', 'o'.repeat(size));
+    const same = await fs.promises.open(onB('held-same'), 'r');
+    const changed = await fs.promises.open(onB('held-changed'), 'r');
+    const readAll = async (h: fs.promises.FileHandle) => {
+      const buf = Buffer.alloc(size + 1);
+      const { bytesRead } = await h.read(buf, 0, buf.length, 0);
+      return buf.subarray(0, bytesRead).toString();
+    };
+    /** Pages of `p` in the kernel's page cache. */
+    const cachedPages = async (p: string) => {
+      const r = await sh(`fincore --noheadings --output PAGES ${p}`);
+      assert.equal(r.code, 0, r.stderr);
+      return Number(r.stdout.trim());
+    };
+    const reconnects = () => (b.output().match(/reconnected to ZooKeeper; caches revalidated/g) ?? []).length;
+    try {
+      assert.equal(await readAll(same), 's'.repeat(size));
+      assert.equal(await readAll(changed), 'o'.repeat(size));
+      const before = reconnects();
+      proxy.cut();
+      await sleep(300);
+      fs.writeFileSync(path.join(a.mnt, 'held-changed'), Buffer.alloc(size, 'n'));
+      proxy.restore();
+      const t0 = performance.now();
+      while (reconnects() === before) {
+        assert.ok(performance.now() - t0 < 5000, `B did not reconnect within 5 s\n${b.output()}`);
+        await sleep(20);
+      }
+      // Changed during the outage: a new open reads the new version at once, the old descriptor its own.
+      assert.equal(await fs.promises.readFile(onB('held-changed'), 'utf8'), 'n'.repeat(size));
+      assert.equal(await readAll(changed), 'o'.repeat(size));
+      // Unchanged: a new open shares the held version, through the page cache (before, it read around
+      // the page cache until the held descriptor closed, as for a replaced version).
+      const t1 = performance.now();
+      for (;;) {
+        assert.equal(await fs.promises.readFile(onB('held-same'), 'utf8'), 's'.repeat(size));
+        const pages = await cachedPages(onB('held-same'));
+        if (pages === size / 4096) break;
+        assert.ok(performance.now() - t1 < 3000, `reads of held-same through new opens leave ${pages} pages in the page cache 3 s after the reconnect, not ${size / 4096}`);
+        await sleep(50);
+      }
+      assert.equal(await readAll(same), 's'.repeat(size));
+    } finally {
+      await same.close();
+      await changed.close();
+    }
+    assert.equal(await fs.promises.readFile(onB('held-changed'), 'utf8'), 'n'.repeat(size));
+  });
+
   it('finds a name it had found missing once it reconnects, when that name was made during the outage (and as with a kernel before FUSE 7.38), and keeps what is mounted inside it', async () => {
     // A third node through the proxy that agrees to FUSE 7.37 only: its kernel takes the directory's lock for each name dropped.
     const old = await mountCli(['--backend', 'zookeeper', '--path', '/rc', '--session-timeout', '30', '--hosts', `127.0.0.1:${proxy.port}`, '--max-protocol-minor', '37']);

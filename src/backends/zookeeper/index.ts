@@ -357,6 +357,8 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   private unclaimedBytes = 0;
   /** Events that came in while reads were in flight (a reply older than an event must not be cached). */
   private readonly changes = new ChangeLog();
+  /** Open files asked about after a reconnect (changed during the outage?): opens wait for the answer before sharing them. */
+  private readonly reconnectChecks = new Map<ZkNode, Promise<void>>();
   private readonly inline: number;
   private readonly chunkSize: number;
   /** Listings' Stats and read-ahead in multiReads. */
@@ -1205,7 +1207,6 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     }
   }
 
-  /** A node's cached content is no longer valid. */
   /**
    * What this process holds of `node` may be an older version: it is read
    * again. Descriptors already open keep reading the version they opened
@@ -1439,6 +1440,8 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
 
   async open(_ctx: RequestContext, node: ZkNode, req: OpenRequest, justCreated = false): Promise<OpenResult<ZkHandle>> {
     if (node.kind === 'dir') throw new FsError('EISDIR');
+    const check = this.reconnectChecks.get(node);
+    if (check) await check;
     let file = node.file;
     let keepCache = true;
     let content: Buffer | undefined;
@@ -2587,6 +2590,8 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   private async refreshHandles(node: ZkNode): Promise<void> {
     const behind = [...node.handles].filter((h) => h.file.stale && !h.file.dirty);
     if (behind.length === 0) return;
+    const check = this.reconnectChecks.get(node);
+    if (check) await check;
     let file = node.file;
     if (!file) {
       let loaded: OpenFile;
@@ -2692,6 +2697,34 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     if (parent) this.entriesChanged(parent);
   }
 
+  /**
+   * A file still open here when the connection came back: its descriptors
+   * read the version they opened either way, but if that is still the
+   * latest, later opens share it (and the page cache) instead of reading
+   * around it until the last of them closes. Until ZooKeeper answers, opens
+   * wait (see open).
+   */
+  private recheckOpenFile(node: ZkNode): void {
+    const { file } = node;
+    const version = node.stat.mzxid; // the version `file` holds: the node was not stale
+    this.dropData(node);
+    node.stale = true;
+    node.kernelCached = undefined;
+    const check = this.zk
+      .exists(this.zkPath(node.dataOf ?? node.path))
+      .then(
+        (stat) => stat?.mzxid === version,
+        () => false,
+      )
+      .then((unchanged) => {
+        if (this.reconnectChecks.get(node) === check) this.reconnectChecks.delete(node);
+        if (unchanged || node.file !== file) return; // an event, a commit or a close dealt with it meanwhile
+        this.superseded(node);
+        void this.cache?.invalidateNode(node);
+      });
+    this.reconnectChecks.set(node, check);
+  }
+
   private async invalidateAll(): Promise<void> {
     this.readAhead?.clear();
     this.listAhead?.clear();
@@ -2699,7 +2732,8 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     // Our caches first, at once: a lookup answered after this asks ZooKeeper.
     const known = [...this.nodes.values()].filter((node) => !node.pending); // a pending file is known to this process only
     for (const node of known) {
-      this.superseded(node);
+      if (node.file && !node.file.dirty && !node.stale) this.recheckOpenFile(node);
+      else this.superseded(node);
       this.entriesChanged(node);
     }
     // Then the kernel's, names it found missing included (only it knows those).
