@@ -12,6 +12,8 @@ export class MissedNames {
   /** Per parent node id, in the order first missed (a Map keeps insertion order). */
   private readonly byParent = new Map<number, Set<string>>();
   private count = 0;
+  /** Bumped by each drain: a miss found before one is from before the backend lost track, and must not be kept. */
+  drains = 0;
 
   constructor(
     private readonly evicted: (parent: number, name: string) => void,
@@ -47,6 +49,7 @@ export class MissedNames {
     for (const [parent, names] of this.byParent) for (const name of names) all.push([parent, name]);
     this.byParent.clear();
     this.count = 0;
+    this.drains++;
     return all;
   }
 

@@ -84,6 +84,8 @@ interface OpenDir<N> {
 const O_ACCMODE = 3;
 /** Names dropped at once by invalidateMissingNames. */
 const MISSES_PER_BATCH = 64;
+/** A negative entry the kernel does not keep. */
+const UNCACHED_MISS: EntryOut = { nodeid: 0, entryTimeout: 0, attrTimeout: 0 };
 
 export class NodeFileSystem<N extends KernelNode, H> implements RawFileSystem, KernelCache<N> {
   private readonly opts: NodeLayerOptions;
@@ -235,9 +237,14 @@ export class NodeFileSystem<N extends KernelNode, H> implements RawFileSystem, K
     const found = this.backend.lookup(ctx, dir, name);
     const misses = this.misses;
     if (!misses) return andThen(found, this.lookupReply);
+    const drains = misses.drains;
     return andThen(found, (f) => {
       const entry = this.lookupReply(f);
-      if (entry.nodeid === 0) misses.add(parent, name);
+      if (entry.nodeid !== 0) return entry;
+      // Found missing from what the backend knew before it lost track (a reconnect during the
+      // lookup): the drain is over, so the kernel must not keep this answer.
+      if (misses.drains !== drains) return UNCACHED_MISS;
+      misses.add(parent, name);
       return entry;
     });
   }
