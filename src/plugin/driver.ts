@@ -1,7 +1,9 @@
 // Docker's volume driver semantics over the local state and the mount
-// processes: a set of mount IDs per volume (not a counter), one FUSE mount per
-// volume on this node shared by its containers, unmounted when the last ID
-// goes. Calls on one volume are serialized; state is saved before answering.
+// processes: the mount IDs Docker holds per volume, one FUSE mount per volume
+// on this node shared by its containers, unmounted when the last ID goes.
+// Docker mounts again under an ID it already holds (`docker cp` on a running
+// container) and unmounts once per mount, so an ID counts once per Mount.
+// Calls on one volume are serialized; state is saved before answering.
 
 import path from 'node:path';
 import { log } from '../util/log.js';
@@ -195,7 +197,7 @@ export class VolumeDriver {
         }
         log.info('volume mounted', { volume: name, mountpoint: mp, pid: v.pid });
       }
-      if (!v.mountIds.includes(id)) v.mountIds.push(id);
+      v.mountIds.push(id);
       this.state.save(this.volumes);
       await this.publish(v);
       log.info('mount', { volume: name, id: id.slice(0, 12), users: v.mountIds.length });
@@ -207,7 +209,8 @@ export class VolumeDriver {
     checkVolumeName(name);
     return this.serial(name, async () => {
       const v = await this.known(name);
-      v.mountIds = v.mountIds.filter((x) => x !== id);
+      const held = v.mountIds.indexOf(id);
+      if (held >= 0) v.mountIds.splice(held, 1);
       if (v.mountIds.length === 0) {
         await stopMount(v.pid, this.mountpoint(name));
         v.pid = undefined;

@@ -11,7 +11,7 @@ export interface VolumeRecord {
   name: string;
   spec: VolumeSpec;
   createdAt: string;
-  /** Docker's mount IDs (one per container using the volume on this node). */
+  /** Docker's mount IDs, once per Mount not yet unmounted (a running container's ID again for each `docker cp`). */
   mountIds: string[];
   /** The `swarmvol mount` process serving the volume here, while mounted. */
   pid?: number;
@@ -44,7 +44,7 @@ export class StateStore {
       throw err;
     }
     const parsed = JSON.parse(text) as StateFile;
-    for (const v of parsed.volumes ?? []) out.set(v.name, { ...v, mountIds: [...new Set(v.mountIds ?? [])] });
+    for (const v of parsed.volumes ?? []) out.set(v.name, { ...v, mountIds: v.mountIds ?? [] });
     return out;
   }
 

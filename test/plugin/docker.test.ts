@@ -94,6 +94,21 @@ describe('Docker volume plugin (legacy socket) with a real dockerd and ZooKeeper
     c.close();
   });
 
+  it('keeps a running container\'s volume through docker cp (Docker mounts again under the container\'s mount ID, then unmounts once)', async () => {
+    const out = tempDir('swarmvol-cp-');
+    const cp = await run(['cp', 'writer:/data/a', path.join(out, 'a')]);
+    assert.equal(cp.code, 0, cp.stderr);
+    assert.equal(fs.readFileSync(path.join(out, 'a'), 'utf8'), 'from-writer\n');
+    const into = await run(['cp', path.join(out, 'a'), 'writer:/data/copied-in']);
+    assert.equal(into.code, 0, into.stderr);
+    // The container still has its volume, and the plugin still counts it.
+    const after = await run(['exec', 'writer', 'sh', '-c', 'cat /data/copied-in; echo after-cp > /data/after-cp; cat /data/after-cp']);
+    assert.equal(after.code, 0, after.stderr);
+    assert.equal(after.stdout, 'from-writer\nafter-cp\n');
+    const state = JSON.parse(fs.readFileSync(path.join(plugin.stateDir, 'state.json'), 'utf8')) as { volumes: Array<{ name: string; mountIds: string[] }> };
+    assert.equal(state.volumes.find((v) => v.name === 'shared')?.mountIds.length, 1, 'the writer\'s one mount, as before the copies');
+  });
+
   it('refuses docker volume rm while a container uses the volume, and removes it after', async () => {
     const refused = await run(['volume', 'rm', 'shared']);
     assert.notEqual(refused.code, 0);
