@@ -112,9 +112,13 @@ function bool(option: string, value: string): boolean {
 }
 
 /** Docker volume names: what `docker volume create` itself accepts. */
+/** Longest volume name: the plugin's files named after a volume (its log, a secret being written) add up to 16 characters, within a file name's 255. */
+export const MAX_VOLUME_NAME = 200;
+
 export function checkVolumeName(name: unknown): string {
-  if (typeof name !== 'string' || !/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,254}$/.test(name)) {
-    throw new OptionError(`invalid volume name ${JSON.stringify(name)}: expected letters, digits, _ . - (starting with a letter or digit)`);
+  if (typeof name !== 'string' || !/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(name) || name.length > MAX_VOLUME_NAME) {
+    const shown = typeof name === 'string' && name.length > 40 ? `${JSON.stringify(name.slice(0, 40))}... (${name.length} characters)` : JSON.stringify(name);
+    throw new OptionError(`invalid volume name ${shown}: expected 1 to ${MAX_VOLUME_NAME} letters, digits, _ . - (starting with a letter or digit)`);
   }
   return name;
 }

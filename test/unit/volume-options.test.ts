@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { OptionError, parseVolumeOptions } from '../../src/plugin/options.js';
+import { checkVolumeName, MAX_VOLUME_NAME, OptionError, parseVolumeOptions } from '../../src/plugin/options.js';
 
 const defaults = { hosts: '127.0.0.1:2181', root: '/swarmvol/volumes', auth: undefined };
 const spec = (opts: Record<string, string>) => parseVolumeOptions('v', opts, defaults).spec;
@@ -38,5 +38,17 @@ describe('volume options: quota, maxfilesize, jutemaxbuffer, readahead', () => {
     refused({ readahead: '-1' }, /^readahead: expected a number of files from 0 \(off\) to 100000, got "-1"/);
     refused({ readahead: 'lots' }, /^readahead: expected a number of files/);
     refused({ readahead: '100001' }, /^readahead: expected a number of files/);
+  });
+});
+
+describe('volume names', () => {
+  it('takes letters, digits, _ . - up to MAX_VOLUME_NAME characters, so that every file named after a volume fits in a file name', () => {
+    for (const ok of ['a', 'my_vol.1-x', 'v'.repeat(MAX_VOLUME_NAME)]) assert.equal(checkVolumeName(ok), ok);
+    // The longest name the plugin builds from a volume's: its secret while written (`NAME.tmp-PID`).
+    assert.ok(`${'v'.repeat(MAX_VOLUME_NAME)}.tmp-4194304`.length <= 255);
+    for (const bad of ['', '-a', '.hidden', 'a/b', '../etc', 'a b', 'é', 'v'.repeat(MAX_VOLUME_NAME + 1), 7, null]) {
+      assert.throws(() => checkVolumeName(bad), (err: Error) => err instanceof OptionError && /expected 1 to 200 letters, digits, _ \. -/.test(err.message), String(bad));
+    }
+    assert.throws(() => checkVolumeName('v'.repeat(252)), /"v{40}"\.\.\. \(252 characters\): expected 1 to 200/);
   });
 });
