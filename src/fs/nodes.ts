@@ -6,6 +6,7 @@
 
 import { constants as C } from 'node:fs';
 import {
+  F_UNLCK,
   Fattr,
   FopenFlag,
   OPEN_KILL_SUIDGID,
@@ -74,6 +75,8 @@ type XattrBackend<N extends KernelNode, H> = Required<Pick<Backend<N, H>, 'getxa
 interface OpenFile<N, H> {
   inode: N;
   handle: H;
+  /** Owners that took fcntl locks through this open file (see release). */
+  lockOwners?: Set<bigint>;
 }
 
 interface OpenDir<N> {
@@ -392,27 +395,43 @@ export class NodeFileSystem<N extends KernelNode, H> implements RawFileSystem, K
     return this.backend.fsync(ctx, this.file(fh).handle, datasync);
   }
 
+  /**
+   * The last close of an open file. Its flock locks go (the kernel says so),
+   * and so do the fcntl locks taken through it that are still held: those are
+   * OFD locks (F_OFD_SETLK), owned by the open file, for which the kernel
+   * sends no unlock. A process's own fcntl locks went at its close (FLUSH):
+   * releasing them again finds nothing and costs nothing.
+   */
   release(ctx: RequestContext, _nodeid: number, fh: number, _flags: number, releaseFlags: number, lockOwner: bigint): MaybePromise<void> {
     const f = this.files.get(fh);
     if (!f) return;
     this.files.delete(fh);
-    if (!(releaseFlags & RELEASE_FLOCK_UNLOCK)) return this.backend.release(ctx, f.handle);
-    return this.thenReleaseLocks(() => this.backend.release(ctx, f.handle), f.inode, lockOwner, true);
+    const flock = (releaseFlags & RELEASE_FLOCK_UNLOCK) !== 0;
+    if (!flock && !f.lockOwners) return this.backend.release(ctx, f.handle);
+    return this.thenRelease(
+      () => this.backend.release(ctx, f.handle),
+      async () => {
+        if (flock) await this.releaseLocks(f.inode, lockOwner, true);
+        for (const owner of f.lockOwners ?? []) await this.releaseLocks(f.inode, owner, false);
+      },
+    );
   }
 
   /** Runs `step`, then releases `owner`'s locks on the file however the step ended; the step's error wins. */
   private thenReleaseLocks(step: () => MaybePromise<void>, inode: N, owner: bigint, flock: boolean): MaybePromise<void> {
+    return this.thenRelease(step, () => this.releaseLocks(inode, owner, flock));
+  }
+
+  /** Runs `step`, then `releaseLocks` however the step ended; the step's error wins. */
+  private thenRelease(step: () => MaybePromise<void>, releaseLocks: () => MaybePromise<void>): MaybePromise<void> {
     let done: MaybePromise<void>;
     try {
       done = step();
     } catch (err) {
-      return rethrowAfter(this.releaseLocks(inode, owner, flock), err);
+      return rethrowAfter(releaseLocks(), err);
     }
-    if (!(done instanceof Promise)) return this.releaseLocks(inode, owner, flock);
-    return done.then(
-      () => this.releaseLocks(inode, owner, flock),
-      (err: unknown) => rethrowAfter(this.releaseLocks(inode, owner, flock), err),
-    );
+    if (!(done instanceof Promise)) return releaseLocks();
+    return done.then(releaseLocks, (err: unknown) => rethrowAfter(releaseLocks(), err));
   }
 
   opendir(_ctx: RequestContext, nodeid: number, _flags: number): OpenOut {
@@ -527,6 +546,10 @@ export class NodeFileSystem<N extends KernelNode, H> implements RawFileSystem, K
 
   setlk(ctx: RequestContext, nodeid: number, lk: LockIn, wait: boolean): MaybePromise<void> {
     const inode = this.inode(nodeid);
+    if (!lk.flock && lk.lock.type !== F_UNLCK) {
+      const f = this.files.get(lk.fh);
+      if (f && f.inode === inode) (f.lockOwners ??= new Set()).add(lk.owner);
+    }
     if (this.backend.setlk) return this.backend.setlk(ctx, inode, lk, wait);
     return this.locks.set(ctx, nodeid, lk, wait);
   }

@@ -210,6 +210,25 @@ describe('locks and xattrs (CLI mount, memory backend)', () => {
       assert.equal(await b.setlk(fb, F_WRLCK, 0, 1), 'OK', 'closing another fd of the file drops the process lock (POSIX)');
     });
 
+    it('an OFD lock (F_OFD_SETLK) belongs to its open file: another fd of the process does not drop it, its last close does', async () => {
+      const f = freshFile('ofd-release');
+      const a = await agent();
+      const b = await agent();
+      const fa1 = await a.open(f);
+      const fa2 = await a.open(f);
+      const fb = await b.open(f);
+      assert.equal(await a.ofdSetlk(fa1, F_WRLCK, 0, 10), 'OK');
+      assert.ok(CONFLICT.includes(await a.ofdSetlk(fa2, F_WRLCK, 0, 10)), 'another open file of the same process conflicts');
+      assert.equal(await a.cmd(`close ${fa2}`), 'OK');
+      assert.ok(CONFLICT.includes(await b.setlk(fb, F_WRLCK, 0, 1)), 'still held after another fd closed');
+      assert.equal(await a.cmd(`close ${fa1}`), 'OK');
+      const t0 = performance.now();
+      while ((await b.setlk(fb, F_WRLCK, 0, 1)) !== 'OK') {
+        assert.ok(performance.now() - t0 < 3000, 'the OFD lock is released by its last close');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    });
+
     it('F_SETLKW blocks until the conflicting lock goes away, then takes it', async () => {
       const f = freshFile('posix-wait');
       const a = await agent();

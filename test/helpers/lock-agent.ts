@@ -19,6 +19,7 @@ class Flock(ctypes.Structure):
     _fields_ = [('l_type', ctypes.c_short), ('l_whence', ctypes.c_short), ('l_start', ctypes.c_int64),
                 ('l_len', ctypes.c_int64), ('l_pid', ctypes.c_int)]
 F_GETLK, F_SETLK, F_SETLKW = 5, 6, 7
+F_OFD_SETLK, F_OFD_SETLKW = 37, 38
 libc.fcntl.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.POINTER(Flock)]
 libc.flock.argtypes = [ctypes.c_int, ctypes.c_int]
 signal.signal(signal.SIGALRM, lambda s, f: None)
@@ -39,10 +40,10 @@ for line in sys.stdin:
         elif w[0] == 'close':
             os.close(int(w[1]))
             reply('OK')
-        elif w[0] in ('setlk', 'setlkw', 'getlk'):
+        elif w[0] in ('setlk', 'setlkw', 'getlk', 'ofdsetlk', 'ofdsetlkw'):
             fd, typ, start, length = int(w[1]), int(w[2]), int(w[3]), int(w[4])
             fl = Flock(typ, os.SEEK_SET, start, length, 0)
-            cmd = {'setlk': F_SETLK, 'setlkw': F_SETLKW, 'getlk': F_GETLK}[w[0]]
+            cmd = {'setlk': F_SETLK, 'setlkw': F_SETLKW, 'getlk': F_GETLK, 'ofdsetlk': F_OFD_SETLK, 'ofdsetlkw': F_OFD_SETLKW}[w[0]]
             r = libc.fcntl(fd, cmd, ctypes.byref(fl))
             if r < 0:
                 reply(ename(ctypes.get_errno()))
@@ -50,6 +51,9 @@ for line in sys.stdin:
                 reply('%d %d %d %d' % (fl.l_type, fl.l_start, fl.l_len, fl.l_pid))
             else:
                 reply('OK')
+        elif w[0] == 'rename':
+            os.rename(w[1], w[2])
+            reply('OK')
         elif w[0] == 'read':
             reply(os.pread(int(w[1]), 65536, 0).decode())
         elif w[0] == 'flock':
@@ -136,6 +140,11 @@ export class Agent {
 
   setlk(fd: number, type: number, start: number, len: number): Promise<string> {
     return this.cmd(`setlk ${fd} ${type} ${start} ${len}`);
+  }
+
+  /** F_OFD_SETLK: a lock owned by the open file description, not the process. */
+  ofdSetlk(fd: number, type: number, start: number, len: number): Promise<string> {
+    return this.cmd(`ofdsetlk ${fd} ${type} ${start} ${len}`);
   }
 
   /** F_SETLKW: the reply may take long; the promise is returned unawaited by callers that test blocking. */

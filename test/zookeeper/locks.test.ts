@@ -205,6 +205,108 @@ describe('ZooKeeper backend, locks across two nodes', () => {
     assert.equal(await writer, 'OK');
   });
 
+  it("a holder's upgrade or extension does not wait for an older waiter that waits for the holder (no deadlock, as on Linux)", async () => {
+    const { pa, da, pb, db } = await openOnBoth('upgrade');
+    assert.equal(await pa.setlk(da, F_RDLCK, 0, 10), 'OK');
+    const writer = pb.setlkw(db, F_WRLCK, 0, 10, 15_000);
+    assert.equal(await settledWithin(writer, 300), 'pending');
+    assert.equal(await pa.setlk(da, F_RDLCK, 0, 20), 'OK', 'extending the read lock');
+    assert.equal(await pa.setlk(da, F_WRLCK, 0, 10), 'OK', 'upgrading it (F_SETLK)');
+    assert.equal(await pa.setlk(da, F_RDLCK, 0, 10), 'OK', 'downgrading it');
+    assert.equal(await settledWithin(pa.setlkw(da, F_WRLCK, 0, 10, 10_000), 3000), 'OK', 'upgrading it (F_SETLKW), at once');
+    assert.equal(await settledWithin(writer, 200), 'pending', 'the writer still waits');
+    assert.equal(await pa.setlk(da, F_UNLCK, 0, 0), 'OK');
+    assert.equal(await writer, 'OK');
+    // flock: a second open of the same process takes a shared lock past the writer that waits for its first.
+    const [fa2, fb2] = fresh('flock-second-open');
+    const first = await pa.open(fa2);
+    assert.equal(await pa.flock(first, LOCK_SH), 'OK');
+    const exclusive = pb.flock(await pb.open(fb2), LOCK_EX, 15_000);
+    assert.equal(await settledWithin(exclusive, 300), 'pending');
+    const second = await pa.open(fa2);
+    assert.equal(await pa.flock(second, LOCK_SH | LOCK_NB), 'OK', 'the same process, through another open');
+    const pc = await agent();
+    assert.equal(await pc.flock(await pc.open(fa2), LOCK_SH | LOCK_NB), 'EAGAIN', 'another process queues behind the writer');
+    assert.equal(await pa.flock(first, LOCK_UN), 'OK');
+    assert.equal(await settledWithin(exclusive, 300), 'pending', 'the second open still holds a shared lock');
+    assert.equal(await pa.flock(second, LOCK_UN), 'OK');
+    assert.equal(await exclusive, 'OK');
+  });
+
+  it('an OFD lock (F_OFD_SETLK) goes with the last close of its open file', async () => {
+    const { pa, da, pb, db } = await openOnBoth('ofd');
+    assert.equal(await pa.ofdSetlk(da, F_WRLCK, 0, 10), 'OK');
+    assert.ok(CONFLICT.includes(await pb.setlk(db, F_WRLCK, 0, 10)));
+    assert.equal(await pa.cmd(`close ${da}`), 'OK');
+    await waitFor(async () => (await pb.setlk(db, F_WRLCK, 0, 10)) === 'OK', 3000, 'the OFD lock released by the close');
+    assert.equal((await lockZnodes()).filter((n) => parseLockName(n)?.pid === pa.pid).length, 0, 'nothing of it left in ZooKeeper');
+  });
+
+  it('a lock taken before a rename of its file is released by its unlock or close after the rename', async () => {
+    const { pa, da, fa } = await openOnBoth('renamed-flock');
+    assert.equal(await pa.flock(da, LOCK_EX), 'OK');
+    assert.equal(await pa.cmd(`rename ${fa} ${fa}-moved`), 'OK');
+    assert.equal(await pa.flock(da, LOCK_UN), 'OK');
+    const { pa: pc, da: dc, fa: fc } = await openOnBoth('renamed-fcntl');
+    assert.equal(await pc.setlk(dc, F_WRLCK, 0, 10), 'OK');
+    assert.equal(await pc.cmd(`rename ${fc} ${fc}-moved`), 'OK');
+    assert.equal(await pc.setlk(dc, F_RDLCK, 0, 10), 'OK', 'a downgrade after the rename');
+    assert.equal(await pc.setlk(dc, F_UNLCK, 0, 5), 'OK');
+    assert.equal(await pc.cmd(`close ${dc}`), 'OK');
+    const left = async () => (await lockZnodes()).filter((n) => [pa.pid, pc.pid].includes(parseLockName(n)?.pid ?? -1));
+    await waitFor(async () => (await left()).length === 0, 3000, `no lock left of either: ${(await left()).join(' ')}`);
+  });
+
+  it("a waiter whose session expires while it waits is granted the lock released meanwhile, once it is back", async () => {
+    await withProxiedMount(2, async (c, proxy) => {
+      const [fa] = fresh('waiter-expired');
+      const pa = await agent();
+      const pc = await agent();
+      const da = await pa.open(fa);
+      const dc = await pc.open(path.join(c.mnt, path.basename(fa)));
+      assert.equal(await pa.setlk(da, F_WRLCK, 0, 0), 'OK');
+      const waiting = pc.setlkw(dc, F_WRLCK, 0, 0, 30_000);
+      assert.equal(await settledWithin(waiting, 300), 'pending');
+      const requestOfC = async () => (await lockZnodes()).some((n) => parseLockName(n)?.state === 'want' && parseLockName(n)?.pid === pc.pid);
+      assert.ok(await requestOfC(), "C's request is queued");
+      proxy.cut();
+      await waitFor(async () => !(await requestOfC()), 10_000, "C's session to expire (its request gone)");
+      assert.equal(await pa.setlk(da, F_UNLCK, 0, 0), 'OK');
+      proxy.restore();
+      assert.equal(await settledWithin(waiting, 8000), 'OK', 'granted once C is back on a new session');
+      assert.ok(CONFLICT.includes(await pa.setlk(da, F_WRLCK, 0, 0)), 'C holds it');
+      assert.equal(await pc.setlk(dc, F_UNLCK, 0, 0), 'OK');
+    });
+  });
+
+  it('a lock released by a close while its session expires stays released (it is not taken again for nobody)', async () => {
+    await withProxiedMount(2, async (c, proxy) => {
+      const name = `${++seq}-released-in-expiry`;
+      await fs.promises.writeFile(path.join(c.mnt, name), 'x');
+      const pc = await agent();
+      const pb = await agent();
+      const dc = await pc.open(path.join(c.mnt, name));
+      const db = await pb.open(path.join(b.mnt, name));
+      assert.equal(await pc.setlk(dc, F_WRLCK, 0, 10), 'OK');
+      const ofC = async () => (await lockZnodes()).filter((n) => parseLockName(n)?.pid === pc.pid);
+      const held = await ofC();
+      assert.equal(held.length, 1);
+      proxy.cut();
+      await waitFor(async () => (await ofC()).length === 0, 10_000, "C's session to expire (its lock gone)");
+      await new Promise((r) => setTimeout(r, 1000)); // C knows it is cut off by now: its release waits to be sent
+      const closed = pc.cmd(`close ${dc}`, 30_000);
+      await new Promise((r) => setTimeout(r, 300));
+      proxy.restore();
+      assert.equal(await closed, 'OK');
+      await waitFor(async () => (await pb.setlk(db, F_WRLCK, 0, 10)) === 'OK', 5000, 'B takes the lock C released');
+      await waitFor(() => /ZooKeeper session expired/.test(c.output()), 5000, 'C on its new session');
+      await new Promise((r) => setTimeout(r, 500));
+      assert.doesNotMatch(c.output(), /locks re-taken|LOCK LOST/, 'a released lock is neither taken again nor reported lost');
+      assert.deepEqual(await ofC(), []);
+      assert.equal(await pb.setlk(db, F_UNLCK, 0, 0), 'OK');
+    });
+  });
+
   it('locks held by a mount whose ZooKeeper session expires are released; the mount logs that it lost them', async () => {
     await withProxiedMount(2, async (c, proxy) => {
       const name = `${++seq}-expiry`;

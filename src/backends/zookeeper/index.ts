@@ -130,6 +130,8 @@ export class ZkNode {
   unclaimedBytes = 0;
   /** The version (mzxid) the kernel's page cache may hold for this file, if any. */
   kernelCached: bigint | undefined;
+  /** The lock key (lockKey) this node's locks are under, while this mount holds or asks for any: a rename changes lockKey, and the unlock must still find them. */
+  lockedAs: string | undefined;
   kernelId = 0;
   kernelLookups = 0;
   kernelOpened = false;
@@ -2566,13 +2568,13 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
 
   async getlk(_ctx: RequestContext, node: ZkNode, lk: LockIn): Promise<FileLock> {
     if (node.pending) return { start: 0n, end: 0n, type: F_UNLCK, pid: 0 };
-    return this.locks.test(lockKey(node), lk);
+    return this.locks.test(this.lockKeyOf(node), lk);
   }
 
   async setlk(ctx: RequestContext, node: ZkNode, lk: LockIn, wait: boolean): Promise<void> {
     if (node.pending && lk.lock.type === F_UNLCK) return;
     await this.materialize(node);
-    await this.locks.set(ctx, lockKey(node), lk, wait, {
+    await this.locks.set(ctx, this.lockKeyOf(node), lk, wait, {
       beforeRelease: async () => {
         if (node.file?.dirty) await this.commit(node, node.file);
       },
@@ -2614,7 +2616,13 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
 
   async releaseLocks(node: ZkNode, owner: bigint, flock: boolean): Promise<void> {
     if (node.pending) return; // never locked: setlk makes the znode first
-    await this.locks.release(lockKey(node), owner, flock);
+    await this.locks.release(this.lockKeyOf(node), owner, flock);
+  }
+
+  /** The key of a node's locks: the one they were taken under while any are held or asked for here, else its current one. */
+  private lockKeyOf(node: ZkNode): string {
+    if (node.lockedAs !== undefined && this.locks.inUse(node.lockedAs)) return node.lockedAs;
+    return (node.lockedAs = lockKey(node));
   }
 
   /** A change made by someone else: drop exactly what it makes stale, here and in the kernel. */

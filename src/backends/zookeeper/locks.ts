@@ -84,6 +84,8 @@ export class ZkLocks {
   /** Distinguishes this mount's owners from every other mount's. */
   private readonly mountId = randomBytes(6).toString('hex');
   private readonly owners = new Map<string, OwnerState>();
+  /** Lock requests under way, per file key. */
+  private readonly acquiring = new Map<string, number>();
   private dirReady: Promise<void> | undefined;
   private changed!: Promise<void>;
   private signal!: () => void;
@@ -97,9 +99,10 @@ export class ZkLocks {
   ) {
     this.rearm();
     zk.on('session', (s: { expired: boolean }) => {
-      if (s.expired) void this.reclaim();
-      // A lock released while the connection was down is not reported: waiters look again.
-      else this.notify();
+      if (s.expired) this.reclaim();
+      // A lock released while the connection was down is not reported, and a
+      // waiter's request may have died with an expired session: waiters look again.
+      this.notify();
     });
   }
 
@@ -108,6 +111,13 @@ export class ZkLocks {
     const fire = this.signal;
     this.rearm();
     fire();
+  }
+
+  /** Whether this mount holds or asks for any lock under the file key `file`. */
+  inUse(file: string): boolean {
+    if ((this.acquiring.get(file) ?? 0) > 0) return true;
+    for (const key of this.owners.keys()) if (key.split(':')[1] === file) return true;
+    return false;
   }
 
   /** F_GETLK: the first lock, of any owner on any node, that would block `lk`. */
@@ -164,6 +174,17 @@ export class ZkLocks {
   // ---- acquiring ------------------------------------------------------------------
 
   private async acquire(ctx: RequestContext, file: string, lk: LockIn, wait: boolean): Promise<void> {
+    this.acquiring.set(file, (this.acquiring.get(file) ?? 0) + 1);
+    try {
+      await this.acquireQueued(ctx, file, lk, wait);
+    } finally {
+      const n = this.acquiring.get(file)! - 1;
+      if (n === 0) this.acquiring.delete(file);
+      else this.acquiring.set(file, n);
+    }
+  }
+
+  private async acquireQueued(ctx: RequestContext, file: string, lk: LockIn, wait: boolean): Promise<void> {
     await this.ensureDir();
     const me = this.ownerId(lk.owner);
     const want = { kind: kindOf(lk), state: 'want' as const, file, type: lk.lock.type, start: lk.lock.start, end: lk.lock.end, owner: me, pid: lk.lock.pid };
@@ -192,7 +213,7 @@ export class ZkLocks {
           mine = undefined;
           continue;
         }
-        const blocker = entries.find((e) => e.file === file && e.kind === want.kind && e.owner !== me && excludes(e, lk.lock, lk.lock.type) && (e.state === 'hold' || e.seq < mine!.seq));
+        const blocker = entries.find((e) => e.file === file && e.kind === want.kind && e.owner !== me && excludes(e, lk.lock, lk.lock.type) && (e.state === 'hold' || (e.seq < mine!.seq && !this.waitsForUs(e, entries, me, lk.lock.pid))));
         if (!blocker) {
           // The grant's multi deletes the want, or finds it gone with the session (then ask again).
           const granted = await this.publish(file, lk, (cur) => withLock(cur, lk), mine.name);
@@ -212,6 +233,18 @@ export class ZkLocks {
       off();
       if (mine) await this.deleteQuietly(mine.name);
     }
+  }
+
+  /**
+   * Whether the older want `e` waits for a hold of the requester: of its
+   * owner, or of the same process on this mount (flock through another open,
+   * OFD locks). It cannot be granted before the requester lets go, so waiting
+   * for it would deadlock (an upgrade, or extending a read lock, while a
+   * writer waits); Linux grants those at once. Holds still exclude as always.
+   */
+  private waitsForUs(e: LockEntry, entries: LockEntry[], me: string, pid: number): boolean {
+    const ours = (h: LockEntry) => h.owner === me || (h.pid === pid && h.owner.startsWith(`${this.mountId}.`));
+    return entries.some((h) => h.state === 'hold' && h.file === e.file && h.kind === e.kind && ours(h) && excludes(h, e, e.type));
   }
 
   /** Creates a want znode; after a lost connection, finds it by its nonce rather than making a second one. */
@@ -239,98 +272,112 @@ export class ZkLocks {
    * read back, never guessed.
    */
   private publish(file: string, lk: LockIn, next: (cur: HeldLock[]) => HeldLock[], want?: string): Promise<boolean> {
-    const key = this.stateKey(file, lk);
-    let state = this.owners.get(key);
-    if (!state) {
-      state = { held: [], names: [], chain: Promise.resolve() };
-      this.owners.set(key, state);
-    }
-    const s = state;
-    const run = s.chain.then(async () => {
+    return this.serialized(this.stateKey(file, lk), async (s) => {
       const held = next(s.held);
       const names = held.map((h) => this.holdName(file, lk, h));
-      const drop = s.names.filter((n) => !names.includes(n));
+      let drop = s.names.filter((n) => !names.includes(n));
       const add = names.filter((n) => !s.names.includes(n));
-      const ops: MultiOp[] = [...drop.map((n) => ({ op: 'delete' as const, path: `${this.dir}/${n}` })), ...add.map((n) => ({ op: 'create' as const, path: `${this.dir}/${n}`, data: Buffer.alloc(0), acl: this.acl, mode: CreateMode.EPHEMERAL }))];
-      if (want) ops.push({ op: 'delete', path: `${this.dir}/${want}` });
-      if (ops.length > 0) {
+      for (let attempt = 0; ; attempt++) {
+        const ops: MultiOp[] = [...drop.map((n) => ({ op: 'delete' as const, path: `${this.dir}/${n}` })), ...add.map((n) => ({ op: 'create' as const, path: `${this.dir}/${n}`, data: Buffer.alloc(0), acl: this.acl, mode: CreateMode.EPHEMERAL }))];
+        if (want) ops.push({ op: 'delete', path: `${this.dir}/${want}` });
+        if (ops.length === 0) break;
         if (add.length > 0) await this.ensureDir();
-        for (let attempt = 0; ; attempt++) {
-          try {
-            await this.zk.multi(ops);
-            break;
-          } catch (err) {
-            if (want && err instanceof ZkError && err.code === ErrorCode.NONODE && err.path?.endsWith(want)) return false; // the want died with our session
-            if (!isConnectionLoss(err) || attempt > 3) throw lockError(err);
-            // The multi is atomic: it happened entirely or not at all.
-            const now = new Set((await this.list()).map((e) => e.name));
-            if (add.every((n) => now.has(n)) && drop.every((n) => !now.has(n)) && (!want || !now.has(want))) break;
+        try {
+          await this.zk.multi(ops);
+          break;
+        } catch (err) {
+          if (want && err instanceof ZkError && err.code === ErrorCode.NONODE && err.path?.endsWith(want)) return false; // the want died with our session
+          const goneHold = err instanceof ZkError && err.code === ErrorCode.NONODE && drop.some((n) => err.path?.endsWith(n));
+          if (!(goneHold || isConnectionLoss(err)) || attempt > 3) throw lockError(err);
+          const now = new Set((await this.list()).map((e) => e.name));
+          // Holds of ours that are gone went with an expired session: released already.
+          if (goneHold) {
+            drop = drop.filter((n) => now.has(n));
+            continue;
           }
+          // The multi is atomic: it happened entirely or not at all.
+          if (add.every((n) => now.has(n)) && drop.every((n) => !now.has(n)) && (!want || !now.has(want))) break;
         }
       }
       s.held = held;
       s.names = names;
       return true;
     });
+  }
+
+  /** Runs `step` on an owner's state after every earlier one; an owner left with nothing held is forgotten. */
+  private serialized<T>(key: string, step: (s: OwnerState) => Promise<T>): Promise<T> {
+    let state = this.owners.get(key);
+    if (!state) {
+      state = { held: [], names: [], chain: Promise.resolve() };
+      this.owners.set(key, state);
+    }
+    const s = state;
+    const run = s.chain.then(() => step(s));
     const settled: Promise<void> = run.catch(() => undefined).then(() => {
-      // Forget an owner with nothing held and nothing queued behind.
       if (s.held.length === 0 && s.chain === settled && this.owners.get(key) === s) this.owners.delete(key);
     });
     s.chain = settled;
     return run;
   }
 
-  /** After a session expiry our holds are gone: take them again where nobody else took them meanwhile. */
-  private async reclaim(): Promise<void> {
-    if (this.owners.size === 0) return;
-    let entries: LockEntry[];
-    try {
-      entries = await againAfterLoss(this.zk, () => this.entries());
-    } catch (err) {
-      log.error('locks held on this node may be lost: the lock directory could not be read after a session expiry', { error: (err as Error).message });
-      return;
-    }
+  /** After a session expiry our holds are gone: each owner takes its locks again, in turn with its other changes. */
+  private reclaim(): void {
     for (const [key, s] of this.owners) {
-      const [kind, file, owner] = key.split(':') as ['posix' | 'flock', string, string];
-      const takenIn = (listed: LockEntry[]) => listed.some((e) => e.file === file && e.kind === kind && e.owner !== owner && s.held.some((h) => excludes(e, h, h.type)));
-      let taken = takenIn(entries);
-      const ops: MultiOp[] = s.names.map((n) => ({ op: 'create', path: `${this.dir}/${n}`, data: Buffer.alloc(0), acl: this.acl, mode: CreateMode.EPHEMERAL }));
-      if (!taken && ops.length > 0) {
-        try {
-          let attempts = 0;
-          const retaken = await againAfterLoss(this.zk, async () => {
-            if (++attempts > 1) {
-              // After a lost connection, look again: another node may have taken the lock meanwhile.
-              taken = takenIn(await this.entries());
-              // The earlier attempt may have made ours (its reply lost): they would hold the other node up.
-              if (taken) {
-                for (const n of s.names) void deleteOwned(this.zk, `${this.dir}/${n}`).catch(() => undefined);
-                return false;
-              }
-            }
-            try {
-              await this.zk.multi(ops);
-            } catch (err) {
-              // Only this mount makes these names: found after a lost reply, they are the earlier attempt's.
-              if (!(attempts > 1 && err instanceof ZkError && err.code === ErrorCode.NODEEXISTS)) throw err;
-            }
-            return true;
-          });
-          if (retaken) {
-            log.warn('locks re-taken after a ZooKeeper session expiry', { file, owner, locks: s.held.length });
-            continue;
-          }
-        } catch (err) {
-          log.error('could not re-take locks after a session expiry', { file, error: (err as Error).message });
-        }
-      }
-      const why = taken ? 'another node took this lock while our ZooKeeper session was expired' : 'it could not be taken again after our ZooKeeper session expired';
+      if (s.held.length > 0) void this.serialized(key, () => this.retake(key, s));
+    }
+  }
+
+  /**
+   * Takes an owner's locks again after a session expiry, queued like any
+   * request (a want per range held): a node asking for the lock meanwhile
+   * either sees our wants first and waits, or is seen by us first and gets
+   * it. Re-creating the holds straight away would let both hold it. If
+   * another node holds or asked first, the lock is lost, and said so.
+   */
+  private async retake(key: string, s: OwnerState): Promise<void> {
+    if (s.held.length === 0) return; // released meanwhile
+    const [kind, file, owner] = key.split(':') as ['posix' | 'flock', string, string];
+    const lost = (why: string) => {
       log.error(`LOCK LOST: ${why}; the process holding it is no longer protected`, { file, owner, locks: s.held.length });
       s.held = [];
       s.names = [];
-      this.owners.delete(key);
+    };
+    let wants: LockEntry[];
+    try {
+      wants = await Promise.all(s.held.map((h) => this.createWant({ kind, state: 'want', file, type: h.type, start: h.start, end: h.end, owner, pid: h.pid })));
+    } catch (err) {
+      log.error('could not re-take locks after a session expiry', { file, error: (err as Error).message });
+      return lost('it could not be taken again after our ZooKeeper session expired');
     }
-    this.notify();
+    let settled = false;
+    try {
+      for (let attempt = 0; ; attempt++) {
+        const entries = await againAfterLoss(this.zk, () => this.entries());
+        // Our wants died with another expiry: that one's reclaim, next in line, takes over.
+        if (!wants.every((w) => entries.some((e) => e.name === w.name))) return;
+        const taken = s.held.some((h, i) => entries.some((e) => e.file === file && e.kind === kind && e.owner !== owner && excludes(e, h, h.type) && (e.state === 'hold' || e.seq < wants[i]!.seq)));
+        if (taken) return lost('another node took this lock, or asked for it first, while our ZooKeeper session was expired');
+        const ops: MultiOp[] = [...wants.map((w) => ({ op: 'delete' as const, path: `${this.dir}/${w.name}` })), ...s.names.map((n) => ({ op: 'create' as const, path: `${this.dir}/${n}`, data: Buffer.alloc(0), acl: this.acl, mode: CreateMode.EPHEMERAL }))];
+        try {
+          await this.zk.multi(ops);
+        } catch (err) {
+          if (err instanceof ZkError && err.code === ErrorCode.NONODE) return; // a want died with another expiry, as above
+          if (!isConnectionLoss(err) || attempt > 3) throw err;
+          // Atomic: applied (its reply lost) or not; if not, our wants still keep our place.
+          const now = new Set((await againAfterLoss(this.zk, () => this.entries())).map((e) => e.name));
+          if (!(s.names.every((n) => now.has(n)) && wants.every((w) => !now.has(w.name)))) continue;
+        }
+        settled = true;
+        log.warn('locks re-taken after a ZooKeeper session expiry', { file, owner, locks: s.held.length });
+        return;
+      }
+    } catch (err) {
+      log.error('could not re-take locks after a session expiry', { file, error: (err as Error).message });
+      lost('it could not be taken again after our ZooKeeper session expired');
+    } finally {
+      if (!settled) for (const w of wants) await this.deleteQuietly(w.name);
+    }
   }
 
   // ---- helpers ----------------------------------------------------------------------
