@@ -50,6 +50,8 @@ describe('ZooKeeper backend, zookeeper-fuse modes', () => {
     assertErrno(() => fs.chmodSync(path.join(mnt, 'new'), 0o700), 'EPERM');
     fs.renameSync(path.join(mnt, 'new'), path.join(mnt, 'renamed'));
     assert.equal((await plain.getData('/d/renamed')).data.toString(), 'fresh');
+    assertErrno(() => fs.rmdirSync(path.join(mnt, 'renamed')), 'ENOTEMPTY'); // its _zoo_data_ holds 'fresh'
+    fs.unlinkSync(path.join(mnt, 'renamed/_zoo_data_'));
     fs.rmdirSync(path.join(mnt, 'renamed'));
     assert.equal(await plain.exists('/d/renamed'), null);
     assertErrno(() => fs.rmdirSync(path.join(mnt, 'app')), 'ENOTEMPTY');
@@ -70,6 +72,52 @@ describe('ZooKeeper backend, zookeeper-fuse modes', () => {
     assertErrno(() => fs.chmodSync(path.join(mnt, 'conf/a'), 0o600), 'EPERM');
     fs.rmSync(path.join(mnt, 'conf'), { recursive: true });
     assert.equal(await plain.exists('/f/conf'), null);
+  });
+
+  it("a directory whose own data shows in it is not empty: rmdir and a rename over it answer ENOTEMPTY, rm -r removes it (dir and hybrid modes)", async () => {
+    for (const [mode, root, dataName] of [['dir', '/dd', '_zoo_data_'], ['hybrid', '/dh', '.zdata']] as const) {
+      await plain.create(root, Buffer.alloc(0), OPEN_ACL_UNSAFE);
+      await plain.create(`${root}/tree`, Buffer.from('tree data'), OPEN_ACL_UNSAFE);
+      await plain.create(`${root}/tree/leaf`, Buffer.from('leaf data'), OPEN_ACL_UNSAFE);
+      const mnt = await mount(root, mode);
+      fs.mkdirSync(path.join(mnt, 'full'));
+      fs.writeFileSync(path.join(mnt, 'full', dataName), 'full data');
+      fs.mkdirSync(path.join(mnt, 'other', 'sub'), { recursive: true });
+      assert.equal(fs.readFileSync(path.join(mnt, 'full', dataName), 'utf8'), 'full data', mode);
+      assertErrno(() => fs.rmdirSync(path.join(mnt, 'full')), 'ENOTEMPTY');
+      assertErrno(() => fs.renameSync(path.join(mnt, 'other', 'sub'), path.join(mnt, 'full')), 'ENOTEMPTY');
+      assert.equal((await plain.getData(`${root}/full`)).data.toString(), 'full data', `${mode}: the data stays`);
+      fs.unlinkSync(path.join(mnt, 'full', dataName));
+      fs.rmdirSync(path.join(mnt, 'full'));
+      assert.equal(await plain.exists(`${root}/full`), null, mode);
+      fs.rmSync(path.join(mnt, 'tree'), { recursive: true });
+      assert.equal(await plain.exists(`${root}/tree`), null, mode);
+    }
+  });
+
+  it('file mode: rm -r removes a directory made by another tool, its own data with it, as zookeeper-fuse does', async () => {
+    await plain.create('/f/made', Buffer.from('made data'), OPEN_ACL_UNSAFE);
+    await plain.create('/f/made/a', Buffer.from('a'), OPEN_ACL_UNSAFE);
+    await plain.create('/f/made/b', Buffer.alloc(0), OPEN_ACL_UNSAFE);
+    await plain.create('/f/made/b/c', Buffer.from('c'), OPEN_ACL_UNSAFE);
+    const mnt = await mount('/f', 'file');
+    fs.rmSync(path.join(mnt, 'made'), { recursive: true });
+    assert.equal(await plain.exists('/f/made'), null);
+  });
+
+  it("never shows or lets go of swarmvol's own znodes of a volume, in any mode", async () => {
+    for (const [mode, root] of [['dir', '/dr'], ['file', '/fr'], ['hybrid', '/hr']] as const) {
+      await plain.create(root, Buffer.alloc(0), OPEN_ACL_UNSAFE);
+      await plain.create(`${root}/kept`, Buffer.from('k'), OPEN_ACL_UNSAFE);
+      for (const own of ['.swarmvol-epoch', '.swarmvol-locks', '.swarmvol-chunks']) await plain.create(`${root}/${own}`, Buffer.from('7'), OPEN_ACL_UNSAFE);
+      const mnt = await mount(root, mode);
+      assert.ok(!fs.readdirSync(mnt).some((n) => n.startsWith('.swarmvol')), `${mode}: ${fs.readdirSync(mnt).join(' ')}`);
+      for (const own of ['.swarmvol-epoch', '.swarmvol-locks', '.swarmvol-chunks']) {
+        assertErrno(() => fs.statSync(path.join(mnt, own)), 'ENOENT');
+        assertErrno(() => fs.rmSync(path.join(mnt, own)), 'ENOENT');
+        assert.notEqual(await plain.exists(`${root}/${own}`), null, `${mode}: ${own} stays`);
+      }
+    }
   });
 
   it('refuses an unknown mode naming the accepted ones', async () => {

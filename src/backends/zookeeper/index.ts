@@ -2270,9 +2270,13 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
         const isDir = stat.numChildren > 0 || this.opts.mode === 'dir' || this.pinnedDirs.has(path);
         if (want === 'file' && isDir) throw new FsError('EISDIR');
         if (want === 'dir') {
-          if (!isDir) throw new FsError('ENOTDIR');
+          // File mode: a directory emptied of its children is a file by the mode's rule, but the
+          // kernel asks to remove it as the directory it showed (rm -r), as zookeeper-fuse does.
+          if (!isDir && this.opts.mode !== 'file') throw new FsError('ENOTDIR');
           const { children } = await this.zk.getChildren(zkPath);
           if (children.some((c) => c !== MARKER_NAME)) throw new FsError('ENOTEMPTY');
+          // Its own data shows as a file in it (.zdata, _zoo_data_): remove that first, as any file.
+          if (this.rules.dataName !== undefined && stat.dataLength > 0) throw new FsError('ENOTEMPTY');
           if (children.includes(MARKER_NAME)) ops.push({ op: 'delete', path: marker });
         }
         if (want === 'file' && largeFileSize(metaFor(base, name, stat), stat) !== undefined) {
@@ -2413,7 +2417,8 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
           if (dst && !exchange) {
             if (src.kind === 'dir' && dst.kind !== 'dir') throw new FsError('ENOTDIR');
             if (src.kind !== 'dir' && dst.kind === 'dir') throw new FsError('EISDIR');
-            if (dst.kind === 'dir' && dst.children.length > 0) throw new FsError('ENOTEMPTY');
+            // A directory's own data shows as a file in it (.zdata, _zoo_data_): not empty either.
+            if (dst.kind === 'dir' && (dst.children.length > 0 || (this.rules.dataName !== undefined && dst.stat.dataLength > 0))) throw new FsError('ENOTEMPTY');
           }
           const bytes = subtreeBytes(src) + (dst ? subtreeBytes(dst) : 0);
           if (bytes > this.opts.maxRequest - REQUEST_HEADROOM) {

@@ -17,7 +17,9 @@ export const CHUNKS_NAME = '.swarmvol-chunks';
 /** The volume root's directory epoch (src/backends/zookeeper/dir-epoch.ts). */
 export const EPOCH_NAME = '.swarmvol-epoch';
 /** Names swarmvol keeps for itself in every directory; never listed; creating them is refused. */
-export const RESERVED_NAMES: ReadonlySet<string> = new Set([MARKER_NAME, DIR_DATA_NAME, LOCKS_NAME, CHUNKS_NAME, EPOCH_NAME]);
+/** The znodes swarmvol keeps in a volume, whichever mode mounts it (a hybrid volume mounted in dir or file mode must not show or lose them). */
+const SWARMVOL_ZNODES = [MARKER_NAME, LOCKS_NAME, CHUNKS_NAME, EPOCH_NAME];
+export const RESERVED_NAMES: ReadonlySet<string> = new Set([...SWARMVOL_ZNODES, DIR_DATA_NAME]);
 /** Key of the volume root's own attributes in the root's map (it has no parent in the volume). */
 export const SELF_KEY = '.';
 /**
@@ -58,9 +60,9 @@ export function rulesFor(mode: Mode): ModeRules {
     case 'hybrid':
       return { mode, dataName: DIR_DATA_NAME, dataAlways: false, markers: true, reserved: RESERVED_NAMES };
     case 'dir':
-      return { mode, dataName: ZOO_DATA_NAME, dataAlways: true, markers: false, reserved: new Set([ZOO_DATA_NAME, MARKER_NAME, LOCKS_NAME, CHUNKS_NAME]) };
+      return { mode, dataName: ZOO_DATA_NAME, dataAlways: true, markers: false, reserved: new Set([ZOO_DATA_NAME, ...SWARMVOL_ZNODES]) };
     case 'file':
-      return { mode, dataName: undefined, dataAlways: false, markers: false, reserved: new Set([MARKER_NAME, LOCKS_NAME, CHUNKS_NAME]) };
+      return { mode, dataName: undefined, dataAlways: false, markers: false, reserved: new Set(SWARMVOL_ZNODES) };
   }
 }
 
