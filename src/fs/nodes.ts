@@ -96,6 +96,8 @@ export class NodeFileSystem<N extends KernelNode, H> implements RawFileSystem, K
   /** Open files and directories by handle (fh 0 is never given out). */
   private readonly files = new IdTable<OpenFile<N, H>>(1);
   private readonly dirs = new IdTable<OpenDir<N>>(1);
+  /** Open files through which fcntl locks were taken (see release). */
+  private readonly lockingFiles = new Set<OpenFile<N, H>>();
   readonly locks = new LockTable();
   private notifier: Notifier | undefined;
   /** Names the kernel may remember as missing (see recordMisses). */
@@ -388,6 +390,8 @@ export class NodeFileSystem<N extends KernelNode, H> implements RawFileSystem, K
    */
   flush(ctx: RequestContext, _nodeid: number, fh: number, lockOwner: bigint): MaybePromise<void> {
     const f = this.file(fh);
+    // FLUSH carries the closing process's owner: its locks go now, so no open file's last close owes it anything.
+    if (this.lockingFiles.size > 0) this.forgetLockOwner(f.inode, lockOwner);
     return this.thenReleaseLocks(() => this.backend.flush(ctx, f.handle), f.inode, lockOwner, false);
   }
 
@@ -399,13 +403,14 @@ export class NodeFileSystem<N extends KernelNode, H> implements RawFileSystem, K
    * The last close of an open file. Its flock locks go (the kernel says so),
    * and so do the fcntl locks taken through it that are still held: those are
    * OFD locks (F_OFD_SETLK), owned by the open file, for which the kernel
-   * sends no unlock. A process's own fcntl locks went at its close (FLUSH):
-   * releasing them again finds nothing and costs nothing.
+   * sends no unlock. A process's own fcntl locks went at its close (FLUSH,
+   * which also takes its owner off every open file's list).
    */
   release(ctx: RequestContext, _nodeid: number, fh: number, _flags: number, releaseFlags: number, lockOwner: bigint): MaybePromise<void> {
     const f = this.files.get(fh);
     if (!f) return;
     this.files.delete(fh);
+    this.lockingFiles.delete(f);
     const flock = (releaseFlags & RELEASE_FLOCK_UNLOCK) !== 0;
     if (!flock && !f.lockOwners) return this.backend.release(ctx, f.handle);
     return this.thenRelease(
@@ -532,6 +537,17 @@ export class NodeFileSystem<N extends KernelNode, H> implements RawFileSystem, K
     return this.xattrBackend().removexattr(ctx, this.inode(nodeid), name);
   }
 
+  /** `owner` holds no fcntl lock on `inode` any more: no open file's last close has to release it. */
+  private forgetLockOwner(inode: N, owner: bigint): void {
+    for (const f of this.lockingFiles) {
+      if (f.inode !== inode || !f.lockOwners?.delete(owner)) continue;
+      if (f.lockOwners.size === 0) {
+        f.lockOwners = undefined;
+        this.lockingFiles.delete(f);
+      }
+    }
+  }
+
   /** Drops `owner`'s locks on the file: in the backend's shared locks if it has them, else in this mount's table. */
   private releaseLocks(inode: N, owner: bigint, flock: boolean): MaybePromise<void> {
     if (this.backend.releaseLocks) return this.backend.releaseLocks(inode, owner, flock);
@@ -548,7 +564,10 @@ export class NodeFileSystem<N extends KernelNode, H> implements RawFileSystem, K
     const inode = this.inode(nodeid);
     if (!lk.flock && lk.lock.type !== F_UNLCK) {
       const f = this.files.get(lk.fh);
-      if (f && f.inode === inode) (f.lockOwners ??= new Set()).add(lk.owner);
+      if (f && f.inode === inode) {
+        (f.lockOwners ??= new Set()).add(lk.owner);
+        this.lockingFiles.add(f);
+      }
     }
     if (this.backend.setlk) return this.backend.setlk(ctx, inode, lk, wait);
     return this.locks.set(ctx, nodeid, lk, wait);

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { mountCli, sh, type CliMount } from '../helpers/mount.js';
 import { Agent, F_RDLCK, F_UNLCK, F_WRLCK, LOCK_EX, LOCK_NB, LOCK_SH, LOCK_UN, settledWithin } from '../helpers/lock-agent.js';
-import { NOBODY, pyTry } from '../helpers/posix.js';
+import { NOBODY, py, pyTry } from '../helpers/posix.js';
 
 const CONFLICT = ['EAGAIN', 'EACCES'];
 
@@ -227,6 +227,39 @@ describe('locks and xattrs (CLI mount, memory backend)', () => {
         assert.ok(performance.now() - t0 < 3000, 'the OFD lock is released by its last close');
         await new Promise((r) => setTimeout(r, 20));
       }
+    });
+
+    it("a process's fcntl lock through one open file is not dropped by the last close of another it closed before (a child kept that one open)", () => {
+      const f = freshFile('posix-fork');
+      const r = py(
+        `
+import fcntl
+fa = os.open(A[0], os.O_RDWR)
+fcntl.lockf(fa, fcntl.LOCK_EX, 10, 0)
+child = os.fork()
+if child == 0:
+    time.sleep(0.5)   # keeps fa open: its exit is fa's last close
+    os._exit(0)
+os.close(fa)           # drops the process's lock (POSIX)
+fb = os.open(A[0], os.O_RDWR)
+fcntl.lockf(fb, fcntl.LOCK_EX, 10, 0)
+os.waitpid(child, 0)
+time.sleep(0.3)        # the release of fa reaches the filesystem after the close
+probe = os.fork()
+if probe == 0:
+    fd = os.open(A[0], os.O_RDWR)
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 10, 0)
+        os._exit(0)
+    except OSError:
+        os._exit(1)
+print('still locked' if os.waitpid(probe, 0)[1] != 0 else 'lost')
+`,
+        [f],
+        { timeoutMs: 20_000 },
+      );
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout.trim(), 'still locked');
     });
 
     it('F_SETLKW blocks until the conflicting lock goes away, then takes it', async () => {

@@ -12,6 +12,7 @@ import { OpCode } from '../../src/backends/zookeeper/client/protocol.js';
 import { parseLockName } from '../../src/backends/zookeeper/locks.js';
 import { Agent, F_RDLCK, F_UNLCK, F_WRLCK, LOCK_EX, LOCK_NB, LOCK_SH, LOCK_UN, settledWithin } from '../helpers/lock-agent.js';
 import { mountCli, sh, waitFor, type CliMount } from '../helpers/mount.js';
+import { py } from '../helpers/posix.js';
 import { startProxy, startTwoNodes, untilHeldReply, type TwoNodes, type ZkProxy, type ZooKeeperServer } from '../helpers/zookeeper.js';
 
 const CONFLICT = ['EAGAIN', 'EACCES'];
@@ -233,6 +234,58 @@ describe('ZooKeeper backend, locks across two nodes', () => {
     assert.equal(await exclusive, 'OK');
   });
 
+  it('two open files of one process racing for OFD locks never both get conflicting ones (an upgrade against a new reader)', () => {
+    const [fa] = fresh('ofd-race');
+    const r = py(
+      `
+import threading
+F_OFD_SETLK = 37
+class Flock(ctypes.Structure):
+    _fields_ = [('l_type', ctypes.c_short), ('l_whence', ctypes.c_short), ('l_start', ctypes.c_int64), ('l_len', ctypes.c_int64), ('l_pid', ctypes.c_int)]
+libc.fcntl.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.POINTER(Flock)]
+def lock(fd, typ):
+    fl = Flock(typ, 0, 0, 10, 0)
+    return cerr(libc.fcntl(fd, F_OFD_SETLK, ctypes.byref(fl)))
+both = 0
+for i in range(20):
+    name = A[0] + '-' + str(i)
+    f1 = os.open(name, os.O_RDWR | os.O_CREAT)
+    f2 = os.open(name, os.O_RDWR)
+    assert lock(f1, 0) == 'OK'
+    out = {}
+    t1 = threading.Thread(target=lambda: out.__setitem__('up', lock(f1, 1)))
+    t2 = threading.Thread(target=lambda: out.__setitem__('rd', lock(f2, 0)))
+    t1.start(); t2.start(); t1.join(); t2.join()
+    if out['up'] == 'OK' and out['rd'] == 'OK':
+        both += 1
+    os.close(f1)
+    os.close(f2)
+print(both)
+`,
+      [fa],
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.trim(), '0', 'rounds of 20 in which a write lock and a read lock of the same range were both granted');
+  });
+
+  it('a lock taken on a file by another process after a rename is seen by other nodes, while a lock from before the rename lives on', async () => {
+    const { pa, da, fa } = await openOnBoth('renamed-live');
+    assert.equal(await pa.setlk(da, F_WRLCK, 0, 1), 'OK');
+    assert.equal(await pa.cmd(`rename ${fa} ${fa}-new`), 'OK');
+    const ps = await agent();
+    const ds = await ps.open(`${fa}-new`);
+    assert.equal(await ps.setlk(ds, F_WRLCK, 10, 10), 'OK');
+    const onB = path.join(b.mnt, `${path.basename(fa)}-new`);
+    await waitFor(() => fs.existsSync(onB), 5000, 'the rename on B');
+    const pt = await agent();
+    const dt = await pt.open(onB);
+    assert.ok(CONFLICT.includes(await pt.setlk(dt, F_WRLCK, 10, 10)), "B sees the lock taken after the rename");
+    assert.equal(await pa.setlk(da, F_UNLCK, 0, 0), 'OK', 'the lock from before the rename is released');
+    assert.equal((await lockZnodes()).filter((n) => parseLockName(n)?.pid === pa.pid).length, 0);
+    assert.equal(await ps.setlk(ds, F_UNLCK, 0, 0), 'OK');
+    assert.equal(await pt.setlk(dt, F_WRLCK, 10, 10), 'OK');
+  });
+
   it('an OFD lock (F_OFD_SETLK) goes with the last close of its open file', async () => {
     const { pa, da, pb, db } = await openOnBoth('ofd');
     assert.equal(await pa.ofdSetlk(da, F_WRLCK, 0, 10), 'OK');
@@ -304,6 +357,56 @@ describe('ZooKeeper backend, locks across two nodes', () => {
       assert.doesNotMatch(c.output(), /locks re-taken|LOCK LOST/, 'a released lock is neither taken again nor reported lost');
       assert.deepEqual(await ofC(), []);
       assert.equal(await pb.setlk(db, F_UNLCK, 0, 0), 'OK');
+    });
+  });
+
+  it('a downgrade sent while the session expires leaves no lock behind once released', async () => {
+    await withProxiedMount(2, async (c, proxy) => {
+      const name = `${++seq}-downgrade-in-expiry`;
+      await fs.promises.writeFile(path.join(c.mnt, name), 'x');
+      const pc = await agent();
+      const pb = await agent();
+      const dc = await pc.open(path.join(c.mnt, name));
+      const db = await pb.open(path.join(b.mnt, name));
+      assert.equal(await pc.setlk(dc, F_WRLCK, 0, 10), 'OK');
+      const ofC = async () => (await lockZnodes()).filter((n) => parseLockName(n)?.pid === pc.pid);
+      proxy.cut();
+      await waitFor(async () => (await ofC()).length === 0, 10_000, "C's session to expire (its lock gone)");
+      await new Promise((r) => setTimeout(r, 1000)); // C knows it is cut off: the downgrade waits to be sent
+      const downgraded = pc.setlk(dc, F_RDLCK, 0, 10);
+      await new Promise((r) => setTimeout(r, 300));
+      proxy.restore();
+      assert.equal(await downgraded, 'OK');
+      await waitFor(() => /locks re-taken|LOCK LOST/.test(c.output()), 10_000, "C's locks taken again");
+      assert.ok(CONFLICT.includes(await pb.setlk(db, F_WRLCK, 0, 10)), 'C holds its read lock again');
+      assert.equal(await pc.cmd(`close ${dc}`), 'OK');
+      await waitFor(async () => (await pb.setlk(db, F_WRLCK, 0, 10)) === 'OK', 5000, 'the lock free once C closed');
+      assert.deepEqual(await ofC(), []);
+      assert.equal(await pb.setlk(db, F_UNLCK, 0, 0), 'OK');
+    });
+  });
+
+  it("a lock request made on the holder's node while its session expires waits for the holder, who keeps the lock", async () => {
+    await withProxiedMount(2, async (c, proxy) => {
+      const name = `${++seq}-local-waiter`;
+      await fs.promises.writeFile(path.join(c.mnt, name), 'x');
+      const holder = await agent();
+      const waiter = await agent();
+      const dh = await holder.open(path.join(c.mnt, name));
+      const dw = await waiter.open(path.join(c.mnt, name));
+      assert.equal(await holder.setlk(dh, F_WRLCK, 0, 0), 'OK');
+      proxy.cut();
+      await waitFor(async () => !(await lockZnodes()).some((n) => parseLockName(n)?.pid === holder.pid), 10_000, "C's session to expire");
+      await new Promise((r) => setTimeout(r, 1000));
+      const waiting = waiter.setlkw(dw, F_WRLCK, 0, 0, 30_000);
+      await new Promise((r) => setTimeout(r, 300));
+      proxy.restore();
+      await waitFor(() => /locks re-taken|LOCK LOST/.test(c.output()), 10_000, "C's locks taken again");
+      assert.doesNotMatch(c.output(), /LOCK LOST/);
+      assert.equal(await settledWithin(waiting, 500), 'pending', 'the waiter waits for the holder');
+      assert.equal(await holder.setlk(dh, F_UNLCK, 0, 0), 'OK');
+      assert.equal(await settledWithin(waiting, 5000), 'OK');
+      assert.equal(await waiter.setlk(dw, F_UNLCK, 0, 0), 'OK');
     });
   });
 

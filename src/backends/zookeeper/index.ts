@@ -130,8 +130,8 @@ export class ZkNode {
   unclaimedBytes = 0;
   /** The version (mzxid) the kernel's page cache may hold for this file, if any. */
   kernelCached: bigint | undefined;
-  /** The lock key (lockKey) this node's locks are under, while this mount holds or asks for any: a rename changes lockKey, and the unlock must still find them. */
-  lockedAs: string | undefined;
+  /** The lock keys (lockKey) this node had when it was last locked, including keys from before a rename under which locks still live here. */
+  lockKeys: string[] | undefined;
   kernelId = 0;
   kernelLookups = 0;
   kernelOpened = false;
@@ -2573,13 +2573,21 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
 
   async getlk(_ctx: RequestContext, node: ZkNode, lk: LockIn): Promise<FileLock> {
     if (node.pending) return { start: 0n, end: 0n, type: F_UNLCK, pid: 0 };
-    return this.locks.test(this.lockKeyOf(node), lk);
+    const { current, old } = this.lockKeysOf(node);
+    for (const key of old) {
+      const found = await this.locks.test(key, lk);
+      if (found.type !== F_UNLCK) return found;
+    }
+    return this.locks.test(current, lk);
   }
 
   async setlk(ctx: RequestContext, node: ZkNode, lk: LockIn, wait: boolean): Promise<void> {
     if (node.pending && lk.lock.type === F_UNLCK) return;
     await this.materialize(node);
-    await this.locks.set(ctx, this.lockKeyOf(node), lk, wait, {
+    const { current, old } = this.lockKeysOf(node);
+    // An owner that locked the file before a rename keeps its locks' key: its unlocks and changes must find them.
+    const key = old.find((k) => this.locks.usedBy(k, lk)) ?? current;
+    await this.locks.set(ctx, key, lk, wait, {
       beforeRelease: async () => {
         if (node.file?.dirty) await this.commit(node, node.file);
       },
@@ -2621,13 +2629,20 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
 
   async releaseLocks(node: ZkNode, owner: bigint, flock: boolean): Promise<void> {
     if (node.pending) return; // never locked: setlk makes the znode first
-    await this.locks.release(this.lockKeyOf(node), owner, flock);
+    const { current, old } = this.lockKeysOf(node);
+    for (const key of [current, ...old]) await this.locks.release(key, owner, flock);
   }
 
-  /** The key of a node's locks: the one they were taken under while any are held or asked for here, else its current one. */
-  private lockKeyOf(node: ZkNode): string {
-    if (node.lockedAs !== undefined && this.locks.inUse(node.lockedAs)) return node.lockedAs;
-    return (node.lockedAs = lockKey(node));
+  /**
+   * A node's lock key, and the keys it had before a rename under which locks
+   * still live here. New locks go under the current key, the one other
+   * nodes use; an owner's locks from before stay under theirs until released.
+   */
+  private lockKeysOf(node: ZkNode): { current: string; old: string[] } {
+    const current = lockKey(node);
+    const old = (node.lockKeys ?? []).filter((k) => k !== current && this.locks.inUse(k));
+    node.lockKeys = [...old, current];
+    return { current, old };
   }
 
   /** A change made by someone else: drop exactly what it makes stale, here and in the kernel. */

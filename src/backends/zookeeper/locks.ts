@@ -84,8 +84,11 @@ export class ZkLocks {
   /** Distinguishes this mount's owners from every other mount's. */
   private readonly mountId = randomBytes(6).toString('hex');
   private readonly owners = new Map<string, OwnerState>();
-  /** Lock requests under way, per file key. */
+  /** Lock requests under way, per owner (stateKey). */
   private readonly acquiring = new Map<string, number>();
+  /** Session expiries whose re-taking of this mount's locks is under way, and when the last one is done. */
+  private reclaimsPending = 0;
+  private reclaimed: Promise<void> = Promise.resolve();
   private dirReady: Promise<void> | undefined;
   private changed!: Promise<void>;
   private signal!: () => void;
@@ -115,9 +118,15 @@ export class ZkLocks {
 
   /** Whether this mount holds or asks for any lock under the file key `file`. */
   inUse(file: string): boolean {
-    if ((this.acquiring.get(file) ?? 0) > 0) return true;
     for (const key of this.owners.keys()) if (key.split(':')[1] === file) return true;
+    for (const key of this.acquiring.keys()) if (key.split(':')[1] === file) return true;
     return false;
+  }
+
+  /** Whether lk's owner holds or asks for a lock under the file key `file`. */
+  usedBy(file: string, lk: LockIn): boolean {
+    const key = this.stateKey(file, lk);
+    return this.owners.has(key) || this.acquiring.has(key);
   }
 
   /** F_GETLK: the first lock, of any owner on any node, that would block `lk`. */
@@ -174,13 +183,14 @@ export class ZkLocks {
   // ---- acquiring ------------------------------------------------------------------
 
   private async acquire(ctx: RequestContext, file: string, lk: LockIn, wait: boolean): Promise<void> {
-    this.acquiring.set(file, (this.acquiring.get(file) ?? 0) + 1);
+    const key = this.stateKey(file, lk);
+    this.acquiring.set(key, (this.acquiring.get(key) ?? 0) + 1);
     try {
       await this.acquireQueued(ctx, file, lk, wait);
     } finally {
-      const n = this.acquiring.get(file)! - 1;
-      if (n === 0) this.acquiring.delete(file);
-      else this.acquiring.set(file, n);
+      const n = this.acquiring.get(key)! - 1;
+      if (n === 0) this.acquiring.delete(key);
+      else this.acquiring.set(key, n);
     }
   }
 
@@ -213,12 +223,21 @@ export class ZkLocks {
           mine = undefined;
           continue;
         }
-        const blocker = entries.find((e) => e.file === file && e.kind === want.kind && e.owner !== me && excludes(e, lk.lock, lk.lock.type) && (e.state === 'hold' || (e.seq < mine!.seq && !this.waitsForUs(e, entries, me, lk.lock.pid))));
+        // After a session expiry this mount's locks are taken again first, in the queue as they were: look once that is done.
+        if (this.reclaimsPending > 0) {
+          await this.reclaimed;
+          entries = undefined;
+          continue;
+        }
+        const passed = new Set<string>();
+        const blocker = entries.find((e) => e.file === file && e.kind === want.kind && e.owner !== me && excludes(e, lk.lock, lk.lock.type) && (e.state === 'hold' || (e.seq < mine!.seq && !this.waitsForUs(e, entries!, me, lk.lock.pid, passed))));
         if (!blocker) {
-          // The grant's multi deletes the want, or finds it gone with the session (then ask again).
-          const granted = await this.publish(file, lk, (cur) => withLock(cur, lk), mine.name);
+          // The grant's multi deletes the want, or finds it gone with the session (then ask again), and
+          // checks that the holds an older want was passed for are still there (else look again).
+          const outcome = await this.publish(file, lk, (cur) => withLock(cur, lk), mine.name, [...passed]);
+          if (outcome === 'changed') continue;
           mine = undefined;
-          if (granted) return;
+          if (outcome === 'done') return;
           continue;
         }
         if (!wait) throw new FsError('EAGAIN');
@@ -242,9 +261,16 @@ export class ZkLocks {
    * for it would deadlock (an upgrade, or extending a read lock, while a
    * writer waits); Linux grants those at once. Holds still exclude as always.
    */
-  private waitsForUs(e: LockEntry, entries: LockEntry[], me: string, pid: number): boolean {
-    const ours = (h: LockEntry) => h.owner === me || (h.pid === pid && h.owner.startsWith(`${this.mountId}.`));
-    return entries.some((h) => h.state === 'hold' && h.file === e.file && h.kind === e.kind && ours(h) && excludes(h, e, e.type));
+  private waitsForUs(e: LockEntry, entries: LockEntry[], me: string, pid: number, passed: Set<string>): boolean {
+    // A want is never held up by its own owner's holds (it replaces them).
+    const ours = (h: LockEntry) => h.owner !== e.owner && (h.owner === me || (h.pid === pid && h.owner.startsWith(`${this.mountId}.`)));
+    let found = false;
+    for (const h of entries) {
+      if (h.state !== 'hold' || h.file !== e.file || h.kind !== e.kind || !ours(h) || !excludes(h, e, e.type)) continue;
+      passed.add(h.name);
+      found = true;
+    }
+    return found;
   }
 
   /** Creates a want znode; after a lost connection, finds it by its nonce rather than making a second one. */
@@ -267,41 +293,58 @@ export class ZkLocks {
 
   /**
    * Replaces the holds of lk's owner on `file` with `next(current)`, deleting
-   * `want` in the same multi if given; false if that want was gone (nothing
-   * changed). Serialized per owner; after a lost connection the outcome is
-   * read back, never guessed.
+   * `want` in the same multi if given, and checking that the holds `checks`
+   * are still there. `want gone`: the want died with our session (nothing
+   * changed); `changed`: a checked hold is gone (nothing changed).
+   * Serialized per owner; after a lost connection the outcome is read back,
+   * never guessed.
    */
-  private publish(file: string, lk: LockIn, next: (cur: HeldLock[]) => HeldLock[], want?: string): Promise<boolean> {
-    return this.serialized(this.stateKey(file, lk), async (s) => {
+  private publish(file: string, lk: LockIn, next: (cur: HeldLock[]) => HeldLock[], want?: string, checks: readonly string[] = []): Promise<'done' | 'want gone' | 'changed'> {
+    const key = this.stateKey(file, lk);
+    return this.serialized(key, async (s) => {
       const held = next(s.held);
       const names = held.map((h) => this.holdName(file, lk, h));
       let drop = s.names.filter((n) => !names.includes(n));
-      const add = names.filter((n) => !s.names.includes(n));
+      let add = names.filter((n) => !s.names.includes(n));
+      let kept = s.names.filter((n) => names.includes(n));
       for (let attempt = 0; ; attempt++) {
-        const ops: MultiOp[] = [...drop.map((n) => ({ op: 'delete' as const, path: `${this.dir}/${n}` })), ...add.map((n) => ({ op: 'create' as const, path: `${this.dir}/${n}`, data: Buffer.alloc(0), acl: this.acl, mode: CreateMode.EPHEMERAL }))];
+        // The checks first: a hold checked may be one this multi replaces.
+        const ops: MultiOp[] = checks.map((c) => ({ op: 'check' as const, path: `${this.dir}/${c}`, version: -1 }));
+        for (const n of drop) ops.push({ op: 'delete', path: `${this.dir}/${n}` });
+        for (const n of add) ops.push({ op: 'create', path: `${this.dir}/${n}`, data: Buffer.alloc(0), acl: this.acl, mode: CreateMode.EPHEMERAL });
         if (want) ops.push({ op: 'delete', path: `${this.dir}/${want}` });
-        if (ops.length === 0) break;
+        if (ops.length === checks.length) break;
         if (add.length > 0) await this.ensureDir();
         try {
           await this.zk.multi(ops);
           break;
         } catch (err) {
-          if (want && err instanceof ZkError && err.code === ErrorCode.NONODE && err.path?.endsWith(want)) return false; // the want died with our session
-          const goneHold = err instanceof ZkError && err.code === ErrorCode.NONODE && drop.some((n) => err.path?.endsWith(n));
-          if (!(goneHold || isConnectionLoss(err)) || attempt > 3) throw lockError(err);
-          const now = new Set((await this.list()).map((e) => e.name));
-          // Holds of ours that are gone went with an expired session: released already.
-          if (goneHold) {
+          const missing = err instanceof ZkError && err.code === ErrorCode.NONODE ? err.path : undefined;
+          if (want && missing?.endsWith(`/${want}`)) return 'want gone'; // it died with our session
+          if (missing && checks.some((c) => missing.endsWith(`/${c}`))) return 'changed';
+          if (missing && s.names.some((n) => missing.endsWith(`/${n}`))) {
+            // A hold of ours is gone: our session expired under us, and its holds with it. They are
+            // not made again here, outside the queue: the re-taking after the expiry does that, in turn.
+            const now = new Set((await this.list()).map((e) => e.name));
             drop = drop.filter((n) => now.has(n));
+            kept = kept.filter((n) => now.has(n));
+            add = [];
+            void this.serialized(key, () => this.retake(key, s));
+            if (want) {
+              await this.deleteQuietly(want);
+              return 'want gone';
+            }
             continue;
           }
+          if (!isConnectionLoss(err) || attempt > 3) throw lockError(err);
           // The multi is atomic: it happened entirely or not at all.
+          const now = new Set((await this.list()).map((e) => e.name));
           if (add.every((n) => now.has(n)) && drop.every((n) => !now.has(n)) && (!want || !now.has(want))) break;
         }
       }
       s.held = held;
-      s.names = names;
-      return true;
+      s.names = [...kept, ...add];
+      return 'done';
     });
   }
 
@@ -321,60 +364,76 @@ export class ZkLocks {
     return run;
   }
 
-  /** After a session expiry our holds are gone: each owner takes its locks again, in turn with its other changes. */
+  /** After a session expiry our holds are gone: each owner takes its locks again, in turn with its other changes; this mount's own requests wait for that. */
   private reclaim(): void {
+    const retakes: Promise<void>[] = [];
     for (const [key, s] of this.owners) {
-      if (s.held.length > 0) void this.serialized(key, () => this.retake(key, s));
+      if (s.held.length > 0) retakes.push(this.serialized(key, () => this.retake(key, s)).catch(() => undefined));
     }
+    if (retakes.length === 0) return;
+    this.reclaimsPending++;
+    this.reclaimed = Promise.all(retakes).then(() => {
+      this.reclaimsPending--;
+      this.notify();
+    });
   }
 
   /**
    * Takes an owner's locks again after a session expiry, queued like any
    * request (a want per range held): a node asking for the lock meanwhile
    * either sees our wants first and waits, or is seen by us first and gets
-   * it. Re-creating the holds straight away would let both hold it. If
-   * another node holds or asked first, the lock is lost, and said so.
+   * it. Re-creating the holds straight away would let both hold it. This
+   * mount's own requests wait until it is done (see acquire), so their wants
+   * do not count. If another node holds or asked first, the lock is lost,
+   * and said so.
    */
   private async retake(key: string, s: OwnerState): Promise<void> {
     if (s.held.length === 0) return; // released meanwhile
     const [kind, file, owner] = key.split(':') as ['posix' | 'flock', string, string];
-    const lost = (why: string) => {
+    const names = s.held.map((h) => lockName({ kind, state: 'hold', file, type: h.type, start: h.start, end: h.end, owner, pid: h.pid }, ''));
+    const lost = async (why: string) => {
       log.error(`LOCK LOST: ${why}; the process holding it is no longer protected`, { file, owner, locks: s.held.length });
+      for (const n of names) await this.deleteQuietly(n);
       s.held = [];
       s.names = [];
     };
-    let wants: LockEntry[];
-    try {
-      wants = await Promise.all(s.held.map((h) => this.createWant({ kind, state: 'want', file, type: h.type, start: h.start, end: h.end, owner, pid: h.pid })));
-    } catch (err) {
-      log.error('could not re-take locks after a session expiry', { file, error: (err as Error).message });
-      return lost('it could not be taken again after our ZooKeeper session expired');
-    }
+    let wants: LockEntry[] = [];
     let settled = false;
     try {
+      const before = new Set((await againAfterLoss(this.zk, () => this.entries())).map((e) => e.name));
+      if (names.every((n) => before.has(n))) {
+        settled = true; // taken again already
+        s.names = names;
+        return;
+      }
+      wants = await Promise.all(s.held.map((h) => this.createWant({ kind, state: 'want', file, type: h.type, start: h.start, end: h.end, owner, pid: h.pid })));
       for (let attempt = 0; ; attempt++) {
         const entries = await againAfterLoss(this.zk, () => this.entries());
-        // Our wants died with another expiry: that one's reclaim, next in line, takes over.
+        // Our wants died with another expiry: that one's re-taking, next in line, takes over.
         if (!wants.every((w) => entries.some((e) => e.name === w.name))) return;
-        const taken = s.held.some((h, i) => entries.some((e) => e.file === file && e.kind === kind && e.owner !== owner && excludes(e, h, h.type) && (e.state === 'hold' || e.seq < wants[i]!.seq)));
-        if (taken) return lost('another node took this lock, or asked for it first, while our ZooKeeper session was expired');
-        const ops: MultiOp[] = [...wants.map((w) => ({ op: 'delete' as const, path: `${this.dir}/${w.name}` })), ...s.names.map((n) => ({ op: 'create' as const, path: `${this.dir}/${n}`, data: Buffer.alloc(0), acl: this.acl, mode: CreateMode.EPHEMERAL }))];
+        const local = (e: LockEntry) => e.state === 'want' && e.owner.startsWith(`${this.mountId}.`);
+        const taken = s.held.some((h, i) => entries.some((e) => e.file === file && e.kind === kind && e.owner !== owner && !local(e) && excludes(e, h, h.type) && (e.state === 'hold' || e.seq < wants[i]!.seq)));
+        if (taken) return await lost('another node took this lock, or asked for it first, while our ZooKeeper session was expired');
+        const present = new Set(entries.map((e) => e.name));
+        const ops: MultiOp[] = [...wants.map((w) => ({ op: 'delete' as const, path: `${this.dir}/${w.name}` })), ...names.filter((n) => !present.has(n)).map((n) => ({ op: 'create' as const, path: `${this.dir}/${n}`, data: Buffer.alloc(0), acl: this.acl, mode: CreateMode.EPHEMERAL }))];
         try {
           await this.zk.multi(ops);
         } catch (err) {
           if (err instanceof ZkError && err.code === ErrorCode.NONODE) return; // a want died with another expiry, as above
+          if (err instanceof ZkError && err.code === ErrorCode.NODEEXISTS && attempt < 3) continue; // only we make these names: an earlier attempt's
           if (!isConnectionLoss(err) || attempt > 3) throw err;
           // Atomic: applied (its reply lost) or not; if not, our wants still keep our place.
           const now = new Set((await againAfterLoss(this.zk, () => this.entries())).map((e) => e.name));
-          if (!(s.names.every((n) => now.has(n)) && wants.every((w) => !now.has(w.name)))) continue;
+          if (!(names.every((n) => now.has(n)) && wants.every((w) => !now.has(w.name)))) continue;
         }
         settled = true;
+        s.names = names;
         log.warn('locks re-taken after a ZooKeeper session expiry', { file, owner, locks: s.held.length });
         return;
       }
     } catch (err) {
       log.error('could not re-take locks after a session expiry', { file, error: (err as Error).message });
-      lost('it could not be taken again after our ZooKeeper session expired');
+      await lost('it could not be taken again after our ZooKeeper session expired');
     } finally {
       if (!settled) for (const w of wants) await this.deleteQuietly(w.name);
     }
