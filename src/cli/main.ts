@@ -184,6 +184,7 @@ async function mountCommand(args: string[]): Promise<number> {
     if (zkOnly) throw new UsageError(`--${zkOnly}: only with --backend zookeeper`);
   }
   const maxMinor = parseCount('max-protocol-minor', values['max-protocol-minor'], KERNEL_MINOR, MIN_KERNEL_MINOR, KERNEL_MINOR);
+  const fsname = parseFsname(values.fsname);
   const backend = backendName === 'memory' ? new MemoryBackend() : await openZooKeeper(values);
   const nodes = new NodeFileSystem<KernelNode, unknown>(backend as unknown as Backend<KernelNode, unknown>, {
     ...timeouts,
@@ -192,7 +193,7 @@ async function mountCommand(args: string[]): Promise<number> {
     recordMisses: backendName === 'zookeeper',
   });
   const session = new FuseSession(nodes, {
-    fsname: values.fsname ?? 'swarmvol',
+    fsname,
     maxWrite,
     defaultPermissions: !values['no-default-permissions'],
     writebackCache: values['writeback-cache'] ?? false,
@@ -220,6 +221,15 @@ async function mountCommand(args: string[]): Promise<number> {
   idleGc?.stop();
   log.info('unmounted', { mountpoint });
   return 0;
+}
+
+/** What /proc/mounts shows as the mount's source: mount(8) would read a leading - as an option, and , or whitespace would break the mount table. */
+function parseFsname(value: string | undefined): string {
+  if (value === undefined) return 'swarmvol';
+  if (!/^[A-Za-z0-9_.:@+=][A-Za-z0-9_.:@+=/-]{0,254}$/.test(value)) {
+    throw new UsageError(`--fsname: expected 1 to 255 letters, digits and _ . : @ + = / - (not starting with - or /), got "${value}"`);
+  }
+  return value;
 }
 
 /** Connects to ZooKeeper (failing fast when it cannot be reached) and opens the volume's subtree. */
@@ -250,6 +260,8 @@ async function openZooKeeper(values: Record<string, string | boolean | undefined
   });
   try {
     await zk.connect();
+    // Everything happens below the chroot, which ZooKeeper does not make: say so, not NONODE on the volume.
+    if (zk.chrootPath && !(await zk.exists('/'))) throw new MountError(`--hosts: the chroot ${zk.chrootPath} does not exist in ZooKeeper; create it, or give the whole path with --path instead`);
     const acl = auth.length > 0 && !values['open-acl'] ? CREATOR_ALL_ACL : OPEN_ACL_UNSAFE;
     return await ZooKeeperBackend.open(
       zk,

@@ -11,9 +11,10 @@ export class UsageError extends Error {
 
 export function parseSeconds(option: string, value: string | undefined, fallback: number, max = 86400 * 365): number {
   if (value === undefined) return fallback;
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n > max) {
-    throw new UsageError(`--${option}: expected a number of seconds from 0 to ${max} (fractions allowed), got "${value}"`);
+  // Decimal only (Number() would take 0x10 and 1e-9), and whole milliseconds at most.
+  const n = /^\s*\d+(\.\d{1,3})?\s*$/.test(value) ? Number(value) : NaN;
+  if (!Number.isFinite(n) || n > max) {
+    throw new UsageError(`--${option}: expected a number of seconds from 0 to ${max} (decimal, up to 3 decimals), got "${value}"`);
   }
   return n;
 }

@@ -4,6 +4,8 @@
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { MountError } from '../fuse/mount.js';
+import { zkPathProblem } from '../backends/zookeeper/client/client.js';
+import { isConnectionLoss } from '../backends/zookeeper/owned.js';
 import { Registry } from '../plugin/registry.js';
 import { serveApi } from '../plugin/api.js';
 import { VolumeDriver } from '../plugin/driver.js';
@@ -11,6 +13,15 @@ import { defaultsFromEnv, OptionError } from '../plugin/options.js';
 import { StateStore } from '../plugin/state.js';
 import { log, setLogLevel } from '../util/log.js';
 import { parseSeconds, UsageError } from './options.js';
+
+/** Docker hands the plugin's paths to containers and mount(8): they must be absolute. */
+function absolutePath(option: string, value: string): string {
+  if (!value.startsWith('/') || value.includes('\0')) throw new UsageError(`--${option}: expected an absolute path, got "${value}"`);
+  return value;
+}
+
+/** How often a plugin that could not reach its plugin-wide ZooKeeper at start tries again. */
+const REGISTRY_RETRY_MS = 5000;
 
 export const SERVE_HELP = `Usage: swarmvol serve [options]
 
@@ -65,32 +76,59 @@ export async function serveCommand(args: string[]): Promise<number> {
   }
   // A bug in one request must not take the plugin (and every volume's API) down.
   process.on('unhandledRejection', (err) => log.error('unhandled rejection', { error: err instanceof Error ? (err.stack ?? err.message) : String(err) }));
-  const socket = values.socket ?? '/run/docker/plugins/swarmvol.sock';
-  const state = new StateStore(values['state-dir'] ?? '/var/lib/swarmvol/plugin');
+  const socket = absolutePath('socket', values.socket ?? '/run/docker/plugins/swarmvol.sock');
+  const state = new StateStore(absolutePath('state-dir', values['state-dir'] ?? '/var/lib/swarmvol/plugin'));
+  const mountRoot = absolutePath('mount-root', values['mount-root'] ?? '/var/lib/swarmvol/mounts');
   const connectTimeoutSeconds = parseSeconds('connect-timeout', values['connect-timeout'], 10, 3600);
-  // With a plugin-wide ZooKeeper, volume definitions and mount records are cluster-wide.
-  let registry: Registry | undefined;
-  if (defaults.hosts) {
-    const base = process.env.REGISTRY?.trim() || '/swarmvol/plugin';
-    const node = process.env.NODE_NAME?.trim() || os.hostname();
-    try {
-      registry = await Registry.open(defaults.hosts, base, node, defaults.auth);
-    } catch (err) {
-      throw new MountError(`cannot reach the plugin-wide ZooKeeper ZK_HOSTS=${defaults.hosts}: ${(err as Error).message}`);
-    }
-    log.info('cluster-wide volumes', { registry: base, node });
+  const base = process.env.REGISTRY?.trim() || '/swarmvol/plugin';
+  const problem = zkPathProblem(base);
+  if (problem) throw new UsageError(`REGISTRY: expected an absolute ZooKeeper path such as /swarmvol/plugin (${problem}), got "${base}"`);
+  const node = process.env.NODE_NAME?.trim() || os.hostname();
+  // A znode name: the node's record of use is REGISTRY/mounts/<volume>/<node>.
+  if (!/^[A-Za-z0-9_.-]{1,200}$/.test(node) || node === '.' || node === '..') {
+    throw new UsageError(`NODE_NAME: expected 1 to 200 letters, digits, _ . - (the host name by default), got "${node}"`);
   }
-  const driver = new VolumeDriver(
-    state,
-    { mountRoot: values['mount-root'] ?? '/var/lib/swarmvol/mounts', defaults, debug, connectTimeoutSeconds },
-    registry,
-  );
-  // Mounts Docker still holds come back at the same paths before the first answer.
-  await driver.restore();
+  const driver = new VolumeDriver(state, { mountRoot, defaults, debug, connectTimeoutSeconds });
+  // With a plugin-wide ZooKeeper, volume definitions and mount records are cluster-wide.
+  let stopping = false;
+  if (defaults.hosts) {
+    const hosts = defaults.hosts;
+    const open = async () => {
+      driver.attachRegistry(await Registry.open(hosts, base, node, defaults.auth));
+      log.info('cluster-wide volumes', { registry: base, node });
+    };
+    try {
+      await open();
+    } catch (err) {
+      if (!isConnectionLoss(err)) throw new MountError(`the plugin-wide ZooKeeper ZK_HOSTS=${hosts} refused the plugin: ${(err as Error).message}`);
+      // Unreachable (an outage, or the ensemble starts after this node): volumes this node knows keep
+      // working (containers must get them back, and be let go of), the rest waits for ZooKeeper.
+      const why = `cannot reach the plugin-wide ZooKeeper ZK_HOSTS=${hosts}: ${(err as Error).message}`;
+      driver.registryUnavailable(why);
+      log.error(`${why}; serving the volumes known on this node, and trying again every ${REGISTRY_RETRY_MS / 1000} s`);
+      void (async () => {
+        while (!stopping) {
+          await new Promise((r) => setTimeout(r, REGISTRY_RETRY_MS).unref());
+          if (stopping) return;
+          try {
+            await open();
+            return;
+          } catch (again) {
+            if (!isConnectionLoss(again)) log.error('the plugin-wide ZooKeeper refused the plugin', { error: (again as Error).message });
+          }
+        }
+      })();
+    }
+  }
+  // Mounts Docker still holds come back at the same paths; a request for one of
+  // those volumes waits for it, and a volume slow to come back holds up no other.
+  const restored = driver.restore();
   const server = await serveApi(socket, driver);
   log.info('plugin serving', { socket, stateDir: state.dir, zkHosts: defaults.hosts, root: defaults.root });
+  await restored;
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
+      stopping = true;
       log.info('plugin stopping; volume mounts keep serving their containers', { signal });
       server.close();
       resolve();

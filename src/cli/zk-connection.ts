@@ -1,7 +1,7 @@
 // The options that reach a ZooKeeper volume, shared by the commands that open one.
 
 import fs from 'node:fs';
-import { parseConnectString } from '../backends/zookeeper/client/client.js';
+import { parseConnectString, zkPathProblem } from '../backends/zookeeper/client/client.js';
 import { UsageError } from './options.js';
 
 export interface ZkConnection {
@@ -22,10 +22,9 @@ export function parseZkConnection(values: Record<string, unknown>, context: stri
   } catch (err) {
     throw new UsageError(`--hosts: ${(err as Error).message}`);
   }
-  const root = str('path');
-  if (!root || !root.startsWith('/') || (root.length > 1 && root.endsWith('/'))) {
-    throw new UsageError(`--path: expected an absolute ZooKeeper path such as /swarmvol/volumes/v1, got "${root ?? ''}"`);
-  }
+  const root = str('path') ?? '';
+  const problem = root ? zkPathProblem(root) : 'it is required';
+  if (problem) throw new UsageError(`--path: expected an absolute ZooKeeper path such as /swarmvol/volumes/v1 (${problem}), got "${root}"`);
   const authFile = str('auth-file');
   if (authFile !== undefined && str('auth') !== undefined) throw new UsageError('--auth and --auth-file: give one of them');
   const authOption = authFile !== undefined ? 'auth-file' : 'auth';

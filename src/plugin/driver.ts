@@ -7,7 +7,7 @@
 
 import path from 'node:path';
 import { log } from '../util/log.js';
-import { isServing, MountFailed, startMount, stopMount } from './mounts.js';
+import { mountHealth, MountFailed, PROBE_TIMEOUT_MS, startMount, stopMount } from './mounts.js';
 import { checkVolumeName, OptionError, parseVolumeOptions, type PluginDefaults } from './options.js';
 import type { Registry } from './registry.js';
 import type { StateStore, VolumeRecord } from './state.js';
@@ -38,13 +38,34 @@ export class VolumeDriver {
   private readonly volumes: Map<string, VolumeRecord>;
   private readonly queues = new Map<string, Promise<unknown>>();
 
+  /** Cluster-wide volume definitions and mount records (with a plugin-wide ZooKeeper). */
+  private registry: Registry | undefined;
+  /** Why the plugin-wide ZooKeeper is not there yet, while it is not. */
+  private registryDown: string | undefined;
+
   constructor(
     private readonly state: StateStore,
     private readonly opts: DriverOptions,
-    /** Cluster-wide volume definitions and mount records (with a plugin-wide ZooKeeper). */
-    private readonly registry?: Registry,
   ) {
     this.volumes = state.load();
+  }
+
+  /** The plugin-wide ZooKeeper answered: cluster-wide volumes from now on, and this node's use of its volumes recorded. */
+  attachRegistry(registry: Registry): void {
+    this.registry = registry;
+    this.registryDown = undefined;
+    for (const v of this.volumes.values()) if (v.mountIds.length > 0) void this.publish(v);
+  }
+
+  /** The plugin-wide ZooKeeper is configured but unreachable: what needs it fails with `why`, the rest goes on. */
+  registryUnavailable(why: string): void {
+    this.registryDown = why;
+  }
+
+  /** The registry, if the plugin has one; throws while a configured one is unreachable. */
+  private cluster(): Registry | undefined {
+    if (this.registryDown) throw new DriverError(`${this.registryDown}; the plugin keeps trying (volumes this node already knows keep working)`);
+    return this.registry;
   }
 
   /** Tells the cluster how many containers use a volume on this node. */
@@ -59,9 +80,10 @@ export class VolumeDriver {
     checkVolumeName(name);
     const local = this.volumes.get(name);
     if (local) return local;
-    const remote = await this.registry?.get(name);
+    const registry = this.cluster();
+    const remote = await registry?.get(name);
     if (!remote) throw new DriverError(`no such volume: ${name}`);
-    const secret = await this.registry!.secret(name);
+    const secret = await registry!.secret(name);
     if (secret) this.state.writeSecret(name, secret);
     const v: VolumeRecord = { name, spec: remote.spec, createdAt: remote.createdAt, mountIds: [] };
     this.volumes.set(name, v);
@@ -72,6 +94,10 @@ export class VolumeDriver {
 
   private mountpoint(name: string): string {
     return path.join(this.opts.mountRoot, name);
+  }
+
+  private logFile(name: string): string {
+    return path.join(this.state.dir, 'logs', `${name}.log`);
   }
 
   /** Runs `fn` after every earlier call on the same volume. */
@@ -91,21 +117,26 @@ export class VolumeDriver {
    * same paths, by the mount process that survived or by a new one.
    */
   async restore(): Promise<void> {
-    for (const v of this.volumes.values()) {
-      if (v.mountIds.length === 0) continue;
-      const mp = this.mountpoint(v.name);
-      if (await isServing(v.pid, mp)) {
-        log.info('volume still mounted; adopted', { volume: v.name, pid: v.pid, mountpoint: mp });
-        await this.publish(v);
-        continue;
-      }
-      try {
-        await this.startMount(v);
-        await this.publish(v);
-        log.info('volume mounted again after restart', { volume: v.name, mountpoint: mp, ids: v.mountIds.length });
-      } catch (err) {
-        log.error('could not mount a volume again after restart; the next container start retries', { volume: v.name, error: (err as Error).message });
-      }
+    const inUse = [...this.volumes.values()].filter((v) => v.mountIds.length > 0);
+    // Each in its own turn on the volume (Docker may ask already), all at once: one slow volume holds up no other.
+    await Promise.all(inUse.map((v) => this.serial(v.name, () => this.restoreOne(v))));
+  }
+
+  private async restoreOne(v: VolumeRecord): Promise<void> {
+    const mp = this.mountpoint(v.name);
+    const health = await mountHealth(v.pid, mp);
+    if (health !== 'down') {
+      if (health === 'unresponsive') log.warn(`volume still mounted but its mount does not answer within ${PROBE_TIMEOUT_MS / 1000} s; adopted as it is`, { volume: v.name, pid: v.pid, mountpoint: mp });
+      else log.info('volume still mounted; adopted', { volume: v.name, pid: v.pid, mountpoint: mp });
+      await this.publish(v);
+      return;
+    }
+    try {
+      await this.startMount(v);
+      await this.publish(v);
+      log.info('volume mounted again after restart', { volume: v.name, mountpoint: mp, ids: v.mountIds.length });
+    } catch (err) {
+      log.error('could not mount a volume again after restart; the next container start retries', { volume: v.name, error: (err as Error).message });
     }
     this.state.save(this.volumes);
   }
@@ -116,7 +147,7 @@ export class VolumeDriver {
       spec: v.spec,
       authFile: this.state.hasSecret(v.name) ? this.state.secretFile(v.name) : undefined,
       mountpoint: this.mountpoint(v.name),
-      logFile: path.join(this.state.dir, 'logs', `${v.name}.log`),
+      logFile: this.logFile(v.name),
       debug: this.opts.debug,
       connectTimeoutSeconds: this.opts.connectTimeoutSeconds,
     });
@@ -132,18 +163,19 @@ export class VolumeDriver {
         if (err instanceof OptionError) throw new DriverError(err.message);
         throw err;
       }
-      if (this.registry && Object.keys(opts ?? {}).length === 0) {
+      const registry = this.cluster();
+      if (registry && Object.keys(opts ?? {}).length === 0) {
         // No options on a node that did not create it (Docker does this on every node): the cluster's definition.
-        const remote = await this.registry.get(name).catch(() => undefined);
+        const remote = await registry.get(name).catch(() => undefined);
         if (remote) {
           if (!this.volumes.has(name)) await this.known(name);
           return;
         }
       }
-      if (this.registry) {
+      if (registry) {
         let won;
         try {
-          won = await this.registry.create(name, { spec: parsed.spec, createdAt: new Date().toISOString(), createdOn: this.registry.node }, parsed.auth);
+          won = await registry.create(name, { spec: parsed.spec, createdAt: new Date().toISOString(), createdOn: registry.node }, parsed.auth);
         } catch (err) {
           throw new DriverError(`cannot register volume ${name} in ZooKeeper: ${(err as Error).message}`);
         }
@@ -170,7 +202,7 @@ export class VolumeDriver {
       const v = this.volumes.get(name) ?? (await this.known(name));
       if (v.mountIds.length > 0) throw new DriverError(`volume ${name} is in use by ${v.mountIds.length} container(s) on this node`);
       try {
-        await this.registry?.remove(name);
+        await this.cluster()?.remove(name);
       } catch (err) {
         throw new DriverError((err as Error).message);
       }
@@ -187,7 +219,14 @@ export class VolumeDriver {
     return this.serial(name, async () => {
       const v = await this.known(name);
       const mp = this.mountpoint(name);
-      if (!(await isServing(v.pid, mp))) {
+      const health = await mountHealth(v.pid, mp);
+      if (health === 'unresponsive') {
+        // Its containers wait on it too; a second mount would not be shared with them.
+        throw new DriverError(
+          `volume ${name} is mounted on this node but its mount process (pid ${v.pid}) has not answered for ${PROBE_TIMEOUT_MS / 1000} s (stopped, stuck, or waiting for ZooKeeper); see ${this.logFile(name)}; kill ${v.pid} to have the next container mount it anew`,
+        );
+      }
+      if (health === 'down') {
         try {
           await this.startMount(v);
         } catch (err) {
@@ -234,7 +273,8 @@ export class VolumeDriver {
   /** This node's volumes and, with a registry, every volume of the cluster. */
   async list(): Promise<VolumeInfo[]> {
     const out = new Map([...this.volumes.values()].map((v) => [v.name, this.info(v)]));
-    if (this.registry) {
+    if (this.registryDown) log.warn('the plugin-wide ZooKeeper is not reachable yet; listing this node\'s volumes', { reason: this.registryDown });
+    else if (this.registry) {
       try {
         for (const { name, volume } of await this.registry.list()) {
           if (!out.has(name)) out.set(name, { Name: name, CreatedAt: volume.createdAt, Status: { hosts: volume.spec.hosts, path: volume.spec.path, mode: volume.spec.mode, createdOn: volume.createdOn } });

@@ -3,7 +3,7 @@
 // a file each and outlive the plugin (a plugin restart or upgrade does not cut
 // running containers off their volumes); a restarted plugin adopts them by pid.
 
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -40,21 +40,36 @@ function alive(pid: number): boolean {
   }
 }
 
-/** Whether a live swarmvol FUSE mount is at `mountpoint` (and answers). */
-export async function isLiveMount(mountpoint: string): Promise<boolean> {
+/** How long a volume's mount may take to answer a `stat` of its root before it counts as unresponsive. */
+export const PROBE_TIMEOUT_MS = 10_000;
+
+/**
+ * `serving`: the volume's mount process `pid` is alive and its mount at
+ * `mountpoint` answers; `down`: either is gone (or the mount is dead);
+ * `unresponsive`: both are there but a `stat` of the mount gets no answer
+ * (the process is stopped or stuck, or waits for ZooKeeper).
+ */
+export type MountHealth = 'serving' | 'down' | 'unresponsive';
+
+export async function mountHealth(pid: number | undefined, mountpoint: string): Promise<MountHealth> {
+  if (pid === undefined || !alive(pid)) return 'down';
   const m = await findMount(mountpoint);
-  if (!m || m.fstype !== 'fuse.swarmvol') return false;
-  try {
-    await fs.promises.stat(mountpoint);
-    return true;
-  } catch {
-    return false;
-  }
+  if (!m || m.fstype !== 'fuse.swarmvol') return 'down';
+  return probe(mountpoint);
 }
 
-/** Whether the volume's mount process `pid` still serves `mountpoint`. */
-export async function isServing(pid: number | undefined, mountpoint: string): Promise<boolean> {
-  return pid !== undefined && alive(pid) && (await isLiveMount(mountpoint));
+/**
+ * A `stat` of the mount, in a child process: a stopped FUSE server leaves the
+ * caller waiting for good, which would hold a thread of this process's pool
+ * (four of them block its whole file I/O); a child is killed instead.
+ */
+function probe(mountpoint: string): Promise<MountHealth> {
+  return new Promise((resolve) => {
+    execFile('stat', ['-c', '%i', '--', mountpoint], { timeout: PROBE_TIMEOUT_MS, killSignal: 'SIGKILL' }, (err) => {
+      if (!err) resolve('serving');
+      else resolve((err as { killed?: boolean }).killed ? 'unresponsive' : 'down');
+    });
+  });
 }
 
 /**
@@ -64,8 +79,10 @@ export async function isServing(pid: number | undefined, mountpoint: string): Pr
  */
 export async function startMount(o: StartOptions): Promise<number> {
   fs.mkdirSync(o.mountpoint, { recursive: true });
-  // A dead mount left by a crashed process would make the directory unusable.
-  if ((await findMount(o.mountpoint)) && !(await isLiveMount(o.mountpoint))) await unmountFuse(o.mountpoint).catch(() => undefined);
+  // Whatever is mounted there is no volume's: a dead mount left by a crashed
+  // process, or one whose pid the plugin never saved (it died while the
+  // mount came up; no container got it). Ours would stack on top of it.
+  if (await findMount(o.mountpoint)) await unmountFuse(o.mountpoint).catch(() => undefined);
   const s = o.spec;
   const args = [CLI_MAIN, 'mount', '--backend', 'zookeeper', '--hosts', s.hosts, '--path', s.path, '--mode', s.mode];
   args.push('--uid', String(s.uid), '--gid', String(s.gid), '--umask', s.umask.toString(8).padStart(3, '0'));

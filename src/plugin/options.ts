@@ -2,7 +2,7 @@
 // plugin-wide defaults from the environment. Every error names the option
 // and what it accepts; unknown options are refused.
 
-import { parseConnectString } from '../backends/zookeeper/client/client.js';
+import { parseConnectString, zkPathProblem } from '../backends/zookeeper/client/client.js';
 import { DEFAULT_MAX_REQUEST, largestFileSize, MAX_JUTE_MAXBUFFER } from '../backends/zookeeper/chunks.js';
 import { MODES, type Mode } from '../backends/zookeeper/layout.js';
 import { MAX_READ_AHEAD } from '../backends/zookeeper/read-ahead.js';
@@ -66,9 +66,8 @@ function checkHosts(option: string, value: string): void {
 }
 
 function checkZkPath(option: string, value: string): void {
-  if (!/^\/[^\0]*$/.test(value) || (value.length > 1 && value.endsWith('/')) || value.includes('//') || /\/\.\.?(\/|$)/.test(value)) {
-    throw new OptionError(`${option}: expected an absolute ZooKeeper path such as /swarmvol/volumes/web (no trailing /, no . or .. parts), got "${value}"`);
-  }
+  const problem = zkPathProblem(value);
+  if (problem) throw new OptionError(`${option}: expected an absolute ZooKeeper path such as /swarmvol/volumes/web (${problem}), got "${value}"`);
 }
 
 function checkAuth(option: string, value: string): void {

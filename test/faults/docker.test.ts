@@ -10,7 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { startDockerd, TEST_IMAGE, type Dockerd } from '../helpers/docker.js';
-import { mountCli, tempDir, type CliMount } from '../helpers/mount.js';
+import { mountCli, tempDir, waitFor, type CliMount } from '../helpers/mount.js';
 import { Plugin } from '../helpers/plugin.js';
 import { startZooKeeper, type ZooKeeperServer } from '../helpers/zookeeper.js';
 import { verifyJournal } from './verify.js';
@@ -78,7 +78,7 @@ describe('faults in the Docker layer: plugin kill -9 and dockerd restart mid-wor
         await plugin.kill9();
         await sleep(1000);
         await plugin.start();
-        assert.match(plugin.output(), /volume still mounted; adopted/);
+        await waitFor(() => /volume still mounted; adopted/.test(plugin.output()), 10_000, 'the running mount adopted');
       },
       true,
     );

@@ -14,7 +14,9 @@ export class Plugin {
     readonly socket: string,
   ) {}
 
+  /** Starts the plugin; output() then holds this run's log only. */
   async start(): Promise<void> {
+    this.out = '';
     this.child = spawn(CLI, ['serve', '--socket', this.socket, '--state-dir', this.stateDir, '--mount-root', this.mountRoot, '--connect-timeout', '3'], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, ...this.env },

@@ -12,15 +12,15 @@ import { ZkClient } from '../../src/backends/zookeeper/client/client.js';
 import { startDockerd, TEST_IMAGE, type Dockerd } from '../helpers/docker.js';
 import { tempDir, waitFor } from '../helpers/mount.js';
 import { Plugin } from '../helpers/plugin.js';
-import { startZooKeeper, type ZooKeeperServer } from '../helpers/zookeeper.js';
+import { startProxy, startZooKeeper, type ZooKeeperServer } from '../helpers/zookeeper.js';
 
 const DRIVER = `swarmvol-t${process.pid}`;
 const SOCKET = `/run/docker/plugins/${DRIVER}.sock`;
 
 /** One request on the plugin socket, as Docker would send it (or not). */
-function post(route: string, body: string | Buffer, method = 'POST'): Promise<{ status: number; body: string }> {
+function post(route: string, body: string | Buffer, socketPath = SOCKET): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ socketPath: SOCKET, path: route, method, headers: { 'Content-Type': 'text/plain' } }, (res) => {
+    const req = http.request({ socketPath, path: route, method: 'POST', headers: { 'Content-Type': 'text/plain' } }, (res) => {
       let text = '';
       res.on('data', (d: Buffer) => (text += d.toString()));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
@@ -125,7 +125,7 @@ describe('Docker volume plugin (legacy socket) with a real dockerd and ZooKeeper
     const during = await run(['exec', 'writer', 'sh', '-c', 'echo while-plugin-dead > /data/d; cat /data/d']);
     assert.equal(during.stdout.trim(), 'while-plugin-dead', during.stderr);
     await plugin.start();
-    assert.match(plugin.output(), /volume still mounted; adopted/);
+    await waitFor(() => /volume still mounted; adopted/.test(plugin.output()), 10_000, 'the running mount adopted');
     const again = await run(['run', '--rm', '--network', 'none', '-v', 'shared:/data', TEST_IMAGE, 'cat', '/data/d']);
     assert.equal(again.stdout.trim(), 'while-plugin-dead', again.stderr);
     assert.equal((await run(['rm', '-f', 'writer'])).code, 0);
@@ -181,6 +181,88 @@ describe('Docker volume plugin (legacy socket) with a real dockerd and ZooKeeper
     assert.equal(again.stdout.trim(), 'iso-a', again.stderr);
     await run(['rm', '-f', 'iso-b']);
     for (const v of ['iso-a', 'iso-b']) assert.equal((await run(['volume', 'rm', v])).code, 0);
+  });
+
+  it("a volume whose mount process is stopped: Mount fails with what to do, not a hang; the plugin restarts and serves the others meanwhile", async () => {
+    for (const v of ['frozen', 'thawed']) assert.equal((await run(['volume', 'create', '-d', DRIVER, v])).code, 0);
+    // A new file in the volume's root: the kernel then asks the mount for the root's attributes again.
+    const r = await run(['run', '-d', '--name', 'frozen-user', '--network', 'none', '-v', 'frozen:/data', TEST_IMAGE, 'sh', '-c', 'echo x > /data/new; sleep 600']);
+    assert.equal(r.code, 0, r.stderr);
+    const state = () => JSON.parse(fs.readFileSync(path.join(plugin.stateDir, 'state.json'), 'utf8')) as { volumes: Array<{ name: string; pid?: number }> };
+    // Seen in ZooKeeper, not through the mount (which would fetch the root's attributes again).
+    const zkc = new ZkClient({ connectString: zk.connectString });
+    await zkc.connect();
+    await waitFor(async () => (await zkc.exists('/swarmvol/volumes/frozen/new')) !== null, 10_000, 'the container wrote');
+    zkc.close();
+    const pid = state().volumes.find((v) => v.name === 'frozen')!.pid!;
+    process.kill(pid, 'SIGSTOP');
+    try {
+      const t0 = performance.now();
+      const refused = await post('/VolumeDriver.Mount', JSON.stringify({ Name: 'frozen', ID: 'probe' }));
+      const ms = performance.now() - t0;
+      assert.equal(refused.status, 500, refused.body);
+      assert.match(JSON.parse(refused.body).Err as string, new RegExp(`volume frozen is mounted on this node but its mount process \\(pid ${pid}\\) has not answered for 10 s .*logs/frozen\\.log; kill ${pid} to have the next container mount it anew`));
+      assert.ok(ms < 15_000, `answered in ${ms.toFixed(0)} ms`);
+      // A restart is not held up by it: other volumes mount at once.
+      await plugin.kill9();
+      const t1 = performance.now();
+      await plugin.start();
+      assert.ok(performance.now() - t1 < 8000, `serving ${(performance.now() - t1).toFixed(0)} ms after the restart`);
+      const other = await run(['run', '--rm', '--network', 'none', '-v', 'thawed:/data', TEST_IMAGE, 'sh', '-c', 'echo ok > /data/f; cat /data/f']);
+      assert.equal(other.stdout, 'ok\n', other.stderr);
+      await waitFor(() => /volume still mounted but its mount does not answer within 10 s; adopted as it is/.test(plugin.output()), 20_000, 'the stopped mount adopted');
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    // Going again, it serves its container and new ones.
+    assert.equal((await run(['exec', 'frozen-user', 'cat', '/data/new'])).stdout, 'x\n');
+    const again = await post('/VolumeDriver.Mount', JSON.stringify({ Name: 'frozen', ID: 'probe' }));
+    assert.equal(again.status, 200, again.body);
+    assert.equal((await post('/VolumeDriver.Unmount', JSON.stringify({ Name: 'frozen', ID: 'probe' }))).status, 200);
+    assert.equal((await run(['rm', '-f', 'frozen-user'])).code, 0);
+    for (const v of ['frozen', 'thawed']) assert.equal((await run(['volume', 'rm', v])).code, 0);
+  });
+
+  it('starts while the plugin-wide ZooKeeper is unreachable: volumes it knows keep working, the rest says why, and it goes cluster-wide once ZooKeeper answers', async () => {
+    const proxy = await startProxy(zk.port);
+    const dir = tempDir('swarmvol-plugin-noreg-');
+    const sock = `/run/docker/plugins/swarmvol-noreg-${process.pid}.sock`;
+    const p = new Plugin(path.join(dir, 'state'), path.join(dir, 'mounts'), { ZK_HOSTS: `127.0.0.1:${proxy.port}`, REGISTRY: '/noreg-registry' }, sock);
+    const api = async (route: string, body: object) => {
+      const r = await post(route, JSON.stringify(body), sock);
+      return { status: r.status, body: JSON.parse(r.body) as { Err?: string; Mountpoint?: string } };
+    };
+    try {
+      // A volume this node knows, whose own ZooKeeper is reached directly.
+      await p.start();
+      assert.equal((await api('/VolumeDriver.Create', { Name: 'known', Opts: { hosts: zk.connectString } })).status, 200);
+      await p.stop();
+      proxy.cut();
+      const t0 = performance.now();
+      await p.start();
+      console.log(`# plugin serving ${(performance.now() - t0).toFixed(0)} ms after its start with the plugin-wide ZooKeeper unreachable`);
+      assert.match(p.output(), /cannot reach the plugin-wide ZooKeeper ZK_HOSTS=127\.0\.0\.1:\d+: .*; serving the volumes known on this node, and trying again every 5 s/);
+      const mounted = await api('/VolumeDriver.Mount', { Name: 'known', ID: 'c1' });
+      assert.equal(mounted.status, 200, mounted.body.Err);
+      await fs.promises.writeFile(path.join(mounted.body.Mountpoint!, 'f'), 'while the registry is away');
+      assert.equal((await api('/VolumeDriver.Unmount', { Name: 'known', ID: 'c1' })).status, 200);
+      const refused = await api('/VolumeDriver.Create', { Name: 'later', Opts: {} });
+      assert.equal(refused.status, 500);
+      assert.match(refused.body.Err!, /^cannot reach the plugin-wide ZooKeeper ZK_HOSTS=127\.0\.0\.1:\d+: .*; the plugin keeps trying \(volumes this node already knows keep working\)$/);
+      assert.equal((await api('/VolumeDriver.List', {})).status, 200);
+      proxy.restore();
+      await waitFor(() => /cluster-wide volumes/.test(p.output()), 15_000, 'the plugin to reach its ZooKeeper');
+      assert.equal((await api('/VolumeDriver.Create', { Name: 'later', Opts: {} })).status, 200);
+      const c = new ZkClient({ connectString: zk.connectString });
+      await c.connect();
+      assert.notEqual(await c.exists('/noreg-registry/volumes/later'), null, 'registered cluster-wide');
+      assert.equal((await c.getData('/swarmvol/volumes/known/f')).data.toString(), 'while the registry is away');
+      c.close();
+      for (const name of ['known', 'later']) assert.equal((await api('/VolumeDriver.Remove', { Name: name })).status, 200);
+    } finally {
+      await p.stop();
+      await proxy.close();
+    }
   });
 
   it('answers garbage on its socket with errors and keeps running', async () => {

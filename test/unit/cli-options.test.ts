@@ -17,6 +17,8 @@ describe('option parsing', () => {
     assert.equal(parseSeconds('attr-timeout', '0.25', 1), 0.25);
     assert.throws(() => parseSeconds('attr-timeout', '-1', 1), /--attr-timeout/);
     assert.throws(() => parseSeconds('attr-timeout', '', 1), /--attr-timeout/);
+    for (const junk of ['0x10', '1e3', '1e-9', '0.0001', '5s', 'Infinity', ' ']) assert.throws(() => parseSeconds('op-timeout', junk, 1), /--op-timeout: expected a number of seconds from 0 to .* \(decimal, up to 3 decimals\)/, junk);
+    assert.equal(parseSeconds('op-timeout', '2.5', 1), 2.5);
   });
 
   it('choices are case-insensitive and list the accepted values', () => {

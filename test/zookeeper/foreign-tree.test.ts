@@ -97,6 +97,12 @@ describe('ZooKeeper backend, a tree made by other tools', () => {
     assert.ok(!fs.readdirSync(m.mnt).includes('later'));
   });
 
+  it('names a chroot of --hosts that does not exist (it failed with NONODE on the volume)', async () => {
+    const r = await sh(`bin/swarmvol mount --backend zookeeper --hosts ${zk.connectString}/no-such-chroot --path /v ${tempDir()}`);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /--hosts: the chroot \/no-such-chroot does not exist in ZooKeeper; create it, or give the whole path with --path instead/);
+  });
+
   it("shows a directory's own znode data as .zdata, follows its changes, and hides reserved names", async () => {
     await plain.create('/vol/withdata', Buffer.from('dir bytes'), OPEN_ACL_UNSAFE);
     await plain.create('/vol/withdata/kid', Buffer.from('k'), OPEN_ACL_UNSAFE);
@@ -177,6 +183,14 @@ describe('ZooKeeper backend, mount errors', () => {
       ['--hosts 127.0.0.1:2181 --path /v --mode Tree', /--mode: expected one of hybrid, dir, file, got "Tree"/],
       ['--hosts 127.0.0.1:2181 --path /v --op-timeout forever', /--op-timeout: expected a number of seconds from 0 to 86400/],
       ['--hosts 127.0.0.1:2181 --path /v --writeback-cache', /--writeback-cache: only with --backend memory/],
+      ['--hosts 127.0.0.1:2181 --path /v/../w', /--path: expected an absolute ZooKeeper path such as \/swarmvol\/volumes\/v1 \(it must not have empty, \. or \.\. parts\), got "\/v\/\.\.\/w"/],
+      ['--hosts 127.0.0.1:2181 --path /a//b', /--path: .*it must not have empty, \. or \.\. parts/],
+      ['--hosts 127.0.0.1:2181 --path /zookeeper/v', /--path: .*\/zookeeper is ZooKeeper's own tree/],
+      ['--hosts 127.0.0.1:2181/ch/../x --path /v', /--hosts: chroot "\/ch\/\.\.\/x": it must not have empty, \. or \.\. parts/],
+      ['--hosts 127.0.0.1:2181 --path /v --session-timeout 0x10', /--session-timeout: expected a number of seconds from 0 to 86400 \(decimal, up to 3 decimals\), got "0x10"/],
+      ['--hosts 127.0.0.1:2181 --path /v --connect-timeout 1e-9', /--connect-timeout: expected a number of seconds/],
+      ['--hosts 127.0.0.1:2181 --path /v --fsname=-v', /--fsname: expected 1 to 255 letters, digits and _ \. : @ \+ = \/ - \(not starting with - or \/\), got "-v"/],
+      ['--hosts 127.0.0.1:2181 --path /v --fsname=', /--fsname: expected 1 to 255 letters/],
     ];
     for (const [args, re] of cases) {
       const r = await sh(`bin/swarmvol mount --backend zookeeper ${args} /tmp`);

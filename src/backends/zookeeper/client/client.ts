@@ -38,12 +38,28 @@ export interface HostPort {
 export class ConnectStringError extends Error {}
 
 /** Parses `host:port[,host:port...][/chroot]`; the port is mandatory. */
+/**
+ * What is wrong with `path` as the place of a volume (or a chroot), or
+ * undefined: absolute, no empty, `.` or `..` part, no trailing `/`, and not
+ * ZooKeeper's own `/zookeeper` tree.
+ */
+export function zkPathProblem(path: string): string | undefined {
+  if (!path.startsWith('/')) return 'it must start with /';
+  if (path === '/') return undefined;
+  if (path.endsWith('/')) return 'it must not end with /';
+  if (path.includes('\0')) return 'it must not contain NUL';
+  if (path.split('/').slice(1).some((part) => part === '' || part === '.' || part === '..')) return 'it must not have empty, . or .. parts';
+  if (path === '/zookeeper' || path.startsWith('/zookeeper/')) return '/zookeeper is ZooKeeper\'s own tree';
+  return undefined;
+}
+
 export function parseConnectString(s: string): { hosts: HostPort[]; chroot: string } {
   const slash = s.indexOf('/');
   const hostPart = slash >= 0 ? s.slice(0, slash) : s;
   let chroot = slash >= 0 ? s.slice(slash) : '';
   if (chroot === '/') chroot = '';
-  if (chroot.endsWith('/')) throw new ConnectStringError(`chroot "${chroot}" must not end with "/"`);
+  const problem = chroot ? zkPathProblem(chroot) : undefined;
+  if (problem) throw new ConnectStringError(`chroot "${chroot}": ${problem}`);
   const hosts: HostPort[] = [];
   for (const item of hostPart.split(',')) {
     const m = /^\s*(\[[0-9a-fA-F:]+\]|[A-Za-z0-9_.-]+):(\d{1,5})\s*$/.exec(item);
