@@ -9,7 +9,7 @@ import path from 'node:path';
 import { log } from '../util/log.js';
 import { mountHealth, MountFailed, PROBE_TIMEOUT_MS, startMount, stopMount } from './mounts.js';
 import { checkVolumeName, OptionError, parseVolumeOptions, type PluginDefaults } from './options.js';
-import type { Registry } from './registry.js';
+import type { RegisteredVolume, Registry } from './registry.js';
 import type { StateStore, VolumeRecord } from './state.js';
 
 /** A refusal Docker shows to the user as is. */
@@ -75,17 +75,40 @@ export class VolumeDriver {
     });
   }
 
-  /** The local record, or the cluster's definition of a volume created on another node. */
-  private async known(name: string): Promise<VolumeRecord> {
+  /**
+   * The local record, or the cluster's definition of a volume created on
+   * another node. With `current`, a local record not in use here is checked
+   * against the cluster's: a volume removed on another node is forgotten
+   * here, one removed and made again there replaces the one known here (they
+   * may name another ZooKeeper path). A volume in use here stays as it is.
+   */
+  private async known(name: string, current = false): Promise<VolumeRecord> {
     checkVolumeName(name);
     const local = this.volumes.get(name);
-    if (local) return local;
-    const registry = this.cluster();
-    const remote = await registry?.get(name);
+    if (local && (!current || !this.registry || this.registryDown || local.mountIds.length > 0)) return local;
+    const registry = local ? this.registry : this.cluster();
+    let remote: RegisteredVolume | undefined;
+    try {
+      remote = await registry?.get(name);
+    } catch (err) {
+      if (local) return local; // ZooKeeper away: what this node knows
+      throw err;
+    }
+    if (local) {
+      if (remote && sameDefinition(local, remote)) return local;
+      this.volumes.delete(name);
+      this.state.removeSecret(name);
+      this.state.save(this.volumes);
+      if (!remote) {
+        log.info('volume removed on another node; forgotten here', { volume: name });
+        throw new DriverError(`no such volume: ${name} (removed on another node)`);
+      }
+      log.info('volume removed and made again on another node; its new definition replaces the one known here', { volume: name, createdOn: remote.createdOn });
+    }
     if (!remote) throw new DriverError(`no such volume: ${name}`);
     const secret = await registry!.secret(name);
     if (secret) this.state.writeSecret(name, secret);
-    const v: VolumeRecord = { name, spec: remote.spec, createdAt: remote.createdAt, mountIds: [] };
+    const v: VolumeRecord = { name, spec: remote.spec, createdAt: remote.createdAt, createdOn: remote.createdOn, mountIds: [] };
     this.volumes.set(name, v);
     this.state.save(this.volumes);
     log.info('volume known from the cluster', { volume: name, createdOn: remote.createdOn });
@@ -168,12 +191,12 @@ export class VolumeDriver {
         // No options on a node that did not create it (Docker does this on every node): the cluster's definition.
         const remote = await registry.get(name).catch(() => undefined);
         if (remote) {
-          if (!this.volumes.has(name)) await this.known(name);
+          await this.known(name, true);
           return;
         }
       }
+      let won: RegisteredVolume | undefined;
       if (registry) {
-        let won;
         try {
           won = await registry.create(name, { spec: parsed.spec, createdAt: new Date().toISOString(), createdOn: registry.node }, parsed.auth);
         } catch (err) {
@@ -184,13 +207,15 @@ export class VolumeDriver {
         }
       }
       const existing = this.volumes.get(name);
-      if (existing) {
+      if (existing && !(won && !sameDefinition(existing, won) && existing.mountIds.length === 0)) {
         // Create is idempotent: Docker (and a Swarm deploying on every node) may ask again.
         if (JSON.stringify(existing.spec) === JSON.stringify(parsed.spec)) return;
         throw new DriverError(`volume ${name} already exists with other options (${describe(existing)}); remove it first`);
       }
+      // (or the record of a definition removed on another node since, not in use here: replaced)
       if (parsed.auth) this.state.writeSecret(name, parsed.auth);
-      this.volumes.set(name, { name, spec: parsed.spec, createdAt: new Date().toISOString(), mountIds: [] });
+      else this.state.removeSecret(name);
+      this.volumes.set(name, { name, spec: parsed.spec, createdAt: won?.createdAt ?? new Date().toISOString(), createdOn: won?.createdOn, mountIds: [] });
       this.state.save(this.volumes);
       log.info('volume created', { volume: name, hosts: parsed.spec.hosts, path: parsed.spec.path, mode: parsed.spec.mode });
     });
@@ -202,7 +227,9 @@ export class VolumeDriver {
       const v = this.volumes.get(name) ?? (await this.known(name));
       if (v.mountIds.length > 0) throw new DriverError(`volume ${name} is in use by ${v.mountIds.length} container(s) on this node`);
       try {
-        await this.cluster()?.remove(name);
+        // Only the definition this record stands for: one made again on another node since stays.
+        const outcome = await this.cluster()?.remove(name, v.createdOn === undefined ? undefined : v);
+        if (outcome === 'other') log.warn('the cluster has a newer definition of this volume (made again on another node); only this node forgets the old one', { volume: name });
       } catch (err) {
         throw new DriverError((err as Error).message);
       }
@@ -217,7 +244,7 @@ export class VolumeDriver {
   mount(name: string, id: string): Promise<string> {
     checkVolumeName(name);
     return this.serial(name, async () => {
-      const v = await this.known(name);
+      const v = await this.known(name, true);
       const mp = this.mountpoint(name);
       const health = await mountHealth(v.pid, mp);
       if (health === 'unresponsive') {
@@ -267,7 +294,7 @@ export class VolumeDriver {
   }
 
   async get(name: string): Promise<VolumeInfo> {
-    return this.info(await this.known(name));
+    return this.info(await this.known(name, true));
   }
 
   /** This node's volumes and, with a registry, every volume of the cluster. */
@@ -294,6 +321,16 @@ export class VolumeDriver {
       Status: { hosts: v.spec.hosts, path: v.spec.path, mode: v.spec.mode, ro: v.spec.ro, mountedBy: v.mountIds.length },
     };
   }
+}
+
+/**
+ * Whether a local record stands for the cluster's definition `remote` (not
+ * one removed and made again since). Records from before 2026-12-07 carry no
+ * `createdOn` (and their own creation time): their options tell.
+ */
+function sameDefinition(v: VolumeRecord, remote: RegisteredVolume): boolean {
+  if (v.createdOn === undefined) return JSON.stringify(v.spec) === JSON.stringify(remote.spec);
+  return v.createdAt === remote.createdAt && v.createdOn === remote.createdOn;
 }
 
 function describe(v: VolumeRecord): string {

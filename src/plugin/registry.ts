@@ -131,11 +131,19 @@ export class Registry {
     }
   }
 
-  /** Removes the definition everywhere; refused while another node uses the volume. */
-  async remove(name: string): Promise<void> {
+  /**
+   * Removes the definition everywhere; refused while another node uses the
+   * volume. With `expected`, only that definition: `other` if the volume was
+   * removed and made again since (nothing removed), `gone` if it is gone.
+   */
+  async remove(name: string, expected?: { createdAt: string; createdOn?: string }): Promise<'removed' | 'other' | 'gone'> {
+    const current = await this.get(name);
+    if (!current) return 'gone';
+    if (expected && (current.createdAt !== expected.createdAt || (expected.createdOn !== undefined && current.createdOn !== expected.createdOn))) return 'other';
     const elsewhere = await this.usersElsewhere(name);
     if (elsewhere.length > 0) throw new Error(`volume ${name} is in use on node ${elsewhere.join(', ')}`);
     for (const p of [`${this.base}/secrets/${name}`, `${this.base}/mounts/${name}`, `${this.base}/volumes/${name}`]) await deleteOwned(this.zk, p);
+    return 'removed';
   }
 
   /** Records (count > 0) or clears (0) this node's use of a volume. */

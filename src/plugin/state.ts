@@ -11,6 +11,8 @@ export interface VolumeRecord {
   name: string;
   spec: VolumeSpec;
   createdAt: string;
+  /** With a cluster registry: the node that created the definition (with createdAt, which definition this record stands for). */
+  createdOn?: string;
   /** Docker's mount IDs, once per Mount not yet unmounted (a running container's ID again for each `docker cp`). */
   mountIds: string[];
   /** The `swarmvol mount` process serving the volume here, while mounted. */

@@ -265,6 +265,48 @@ describe('Docker volume plugin (legacy socket) with a real dockerd and ZooKeeper
     }
   });
 
+  it('a node that knew a volume removed and made again on another node uses the new definition, and its rm leaves that one alone', async () => {
+    const dir = tempDir('swarmvol-plugin-two-');
+    const env = (n: string) => ({ ZK_HOSTS: zk.connectString, REGISTRY: '/redefined-registry', NODE_NAME: n });
+    const nodes = ['a', 'b'].map((n) => new Plugin(path.join(dir, n, 'state'), path.join(dir, n, 'mounts'), env(n), `/run/docker/plugins/swarmvol-redef-${n}-${process.pid}.sock`));
+    const [a, b] = nodes as [Plugin, Plugin];
+    const api = async (node: Plugin, route: string, body: object) => {
+      const r = await post(route, JSON.stringify(body), node.socket);
+      return { status: r.status, body: JSON.parse(r.body) as { Err?: string; Volume?: { Status?: { path?: string } } } };
+    };
+    const pathOn = async (node: Plugin) => (await api(node, '/VolumeDriver.Get', { Name: 'redef' })).body.Volume?.Status?.path;
+    try {
+      for (const node of nodes) await node.start();
+      assert.equal((await api(a, '/VolumeDriver.Create', { Name: 'redef', Opts: { path: '/old/redef' } })).status, 200);
+      assert.equal((await api(b, '/VolumeDriver.Create', { Name: 'redef', Opts: {} })).status, 200, 'b adopts the definition');
+      assert.equal(await pathOn(b), '/old/redef');
+      assert.equal((await api(a, '/VolumeDriver.Remove', { Name: 'redef' })).status, 200);
+      assert.equal((await api(a, '/VolumeDriver.Create', { Name: 'redef', Opts: { path: '/new/redef' } })).status, 200);
+      assert.equal((await api(b, '/VolumeDriver.Create', { Name: 'redef', Opts: {} })).status, 200);
+      assert.equal(await pathOn(b), '/new/redef', "b follows the cluster's new definition");
+      const mounted = await api(b, '/VolumeDriver.Mount', { Name: 'redef', ID: 'x' });
+      assert.equal(mounted.status, 200, mounted.body.Err);
+      assert.equal((await api(b, '/VolumeDriver.Unmount', { Name: 'redef', ID: 'x' })).status, 200);
+      // Made again once more on a; b's record is now behind, and its rm must not remove a's definition.
+      assert.equal((await api(a, '/VolumeDriver.Remove', { Name: 'redef' })).status, 200);
+      assert.equal((await api(a, '/VolumeDriver.Create', { Name: 'redef', Opts: { path: '/third/redef' } })).status, 200);
+      assert.equal((await api(b, '/VolumeDriver.Remove', { Name: 'redef' })).status, 200);
+      assert.equal(await pathOn(a), '/third/redef', "a's definition stays");
+      const c = new ZkClient({ connectString: zk.connectString });
+      await c.connect();
+      assert.equal(JSON.parse((await c.getData('/redefined-registry/volumes/redef')).data.toString()).spec.path, '/third/redef');
+      c.close();
+      // Removed on a: b, which knows it again from its Get, forgets it at its next look.
+      assert.equal(await pathOn(b), '/third/redef');
+      assert.equal((await api(a, '/VolumeDriver.Remove', { Name: 'redef' })).status, 200);
+      const gone = await api(b, '/VolumeDriver.Get', { Name: 'redef' });
+      assert.equal(gone.status, 500);
+      assert.match(gone.body.Err!, /no such volume: redef \(removed on another node\)/);
+    } finally {
+      for (const node of nodes) await node.stop();
+    }
+  });
+
   it('answers garbage on its socket with errors and keeps running', async () => {
     const cases: Array<[string, string | Buffer, RegExp]> = [
       ['/VolumeDriver.Create', '{not json', /not valid JSON/],
