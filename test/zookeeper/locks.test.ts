@@ -4,6 +4,8 @@
 // session expiry, interruption, and sqlite3 from both nodes on one database.
 
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
@@ -12,7 +14,7 @@ import { OpCode } from '../../src/backends/zookeeper/client/protocol.js';
 import { parseLockName } from '../../src/backends/zookeeper/locks.js';
 import { Agent, F_RDLCK, F_UNLCK, F_WRLCK, LOCK_EX, LOCK_NB, LOCK_SH, LOCK_UN, settledWithin } from '../helpers/lock-agent.js';
 import { mountCli, sh, waitFor, type CliMount } from '../helpers/mount.js';
-import { py } from '../helpers/posix.js';
+import { py, PY, PY_PRELUDE } from '../helpers/posix.js';
 import { startProxy, startTwoNodes, untilHeldReply, type TwoNodes, type ZkProxy, type ZooKeeperServer } from '../helpers/zookeeper.js';
 
 const CONFLICT = ['EAGAIN', 'EACCES'];
@@ -46,9 +48,9 @@ describe('ZooKeeper backend, locks across two nodes', () => {
    * Runs `run` with a mount C that reaches ZooKeeper through a proxy of this
    * process (only asynchronous calls on C's mount then), stopped after.
    */
-  const withProxiedMount = async (sessionTimeoutS: number, run: (c: CliMount, proxy: ZkProxy) => Promise<void>) => {
+  const withProxiedMount = async (sessionTimeoutS: number, run: (c: CliMount, proxy: ZkProxy) => Promise<void>, extraArgs: string[] = []) => {
     const proxy = await startProxy(zk.port);
-    const c = await mountCli(['--backend', 'zookeeper', '--hosts', `127.0.0.1:${proxy.port}`, '--path', '/locks', '--session-timeout', String(sessionTimeoutS)]);
+    const c = await mountCli(['--backend', 'zookeeper', '--hosts', `127.0.0.1:${proxy.port}`, '--path', '/locks', '--session-timeout', String(sessionTimeoutS), ...extraArgs]);
     try {
       await run(c, proxy);
     } finally {
@@ -284,6 +286,88 @@ print(both)
     assert.equal((await lockZnodes()).filter((n) => parseLockName(n)?.pid === pa.pid).length, 0);
     assert.equal(await ps.setlk(ds, F_UNLCK, 0, 0), 'OK');
     assert.equal(await pt.setlk(dt, F_WRLCK, 10, 10), 'OK');
+  });
+
+  it('a downgrade overtaken by an unlock of another thread does not make a new lock outside the queue', async () => {
+    const { pb, db, fa } = await openOnBoth('downgrade-race');
+    // One process, two threads: the downgrade first stores 8 MiB written (slow), the unlock comes meanwhile.
+    const program = `
+import threading, fcntl, struct
+fd = os.open(A[0], os.O_RDWR)
+def lk(typ):
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETLK, struct.pack('hhqqi', typ, 0, 0, 10, 0))
+        return 'OK'
+    except OSError as e:
+        return ename(e.errno)
+assert lk(fcntl.F_WRLCK) == 'OK'
+print('held %d' % os.getpid())
+sys.stdin.readline()
+os.pwrite(fd, b'x' * (8 << 20), 0)
+out = {}
+t1 = threading.Thread(target=lambda: out.__setitem__('down', lk(fcntl.F_RDLCK)))
+t2 = threading.Thread(target=lambda: (time.sleep(0.05), out.__setitem__('un', lk(fcntl.F_UNLCK))))
+t1.start(); t2.start(); t1.join(); t2.join()
+print(out['down'], out['un'])
+sys.stdin.readline()
+`;
+    const script = spawn(PY, ['-u', '-c', PY_PRELUDE + program, fa], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const lines = createInterface({ input: script.stdout })[Symbol.asyncIterator]();
+    const next = async () => String((await lines.next()).value);
+    try {
+      const pid = Number(/^held (\d+)$/.exec(await next())?.[1]);
+      const waiting = pb.setlkw(db, F_WRLCK, 0, 10, 30_000);
+      assert.equal(await settledWithin(waiting, 300), 'pending');
+      script.stdin.write('go\n');
+      const [down, un] = (await next()).split(' ');
+      assert.equal(un, 'OK');
+      assert.equal(await settledWithin(waiting, 5000), 'OK', 'B gets the lock the unlock freed');
+      const holds = (await lockZnodes()).map(parseLockName).filter((e) => e?.state === 'hold' && e.start === 0n);
+      assert.ok(!holds.some((e) => e!.pid === pid && e!.type === F_RDLCK), `A's downgrade (${down}) made a read lock beside B's write lock`);
+      assert.ok(CONFLICT.includes(down!), `the downgrade, overtaken, is a new lock that B's refuses: ${down}`);
+    } finally {
+      script.stdin.end('end\n');
+      await new Promise((r) => script.once('exit', r));
+    }
+    assert.equal(await pb.setlk(db, F_UNLCK, 0, 0), 'OK');
+  });
+
+  it('two owners on one node exclude each other on a file renamed while one held a lock', async () => {
+    const { pa, da, fa } = await openOnBoth('renamed-two-owners');
+    assert.equal(await pa.setlk(da, F_WRLCK, 0, 10), 'OK');
+    assert.equal(await pa.cmd(`rename ${fa} ${fa}-new`), 'OK');
+    const pc = await agent();
+    const dc = await pc.open(`${fa}-new`);
+    assert.equal((await pc.getlk(dc, F_WRLCK, 0, 10)).pid, pa.pid, 'F_GETLK shows the lock from before the rename');
+    assert.ok(CONFLICT.includes(await pc.setlk(dc, F_WRLCK, 0, 10)), 'and F_SETLK is refused by it');
+    assert.equal(await pa.setlk(da, F_UNLCK, 0, 0), 'OK');
+    assert.equal(await pc.setlk(dc, F_WRLCK, 0, 10), 'OK');
+  });
+
+  it('a lock whose release a cut connection failed is released once the connection is back (the session kept)', async () => {
+    await withProxiedMount(
+      30,
+      async (c, proxy) => {
+        const name = `${++seq}-release-failed`;
+        await fs.promises.writeFile(path.join(c.mnt, name), 'x');
+        const pc = await agent();
+        const pb = await agent();
+        const dc = await pc.open(path.join(c.mnt, name));
+        const db = await pb.open(path.join(b.mnt, name));
+        assert.equal(await pc.setlk(dc, F_WRLCK, 0, 10), 'OK');
+        proxy.cut();
+        await new Promise((r) => setTimeout(r, 500));
+        const closed = await pc.cmd(`close ${dc}`, 15_000); // the release fails after --op-timeout
+        console.log(`# close while cut off: ${closed}`);
+        assert.ok(CONFLICT.includes(await pb.setlk(db, F_WRLCK, 0, 10)), "C's lock znode is still there (its session lives)");
+        proxy.restore();
+        await waitFor(async () => (await pb.setlk(db, F_WRLCK, 0, 10)) === 'OK', 10_000, "the lock of C's closed file released once C is back");
+        assert.equal(await pb.setlk(db, F_UNLCK, 0, 0), 'OK');
+        await new Promise((r) => setTimeout(r, 500));
+        assert.doesNotMatch(c.output(), /locks re-taken/);
+      },
+      ['--op-timeout', '2'],
+    );
   });
 
   it('an OFD lock (F_OFD_SETLK) goes with the last close of its open file', async () => {

@@ -2586,8 +2586,10 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     await this.materialize(node);
     const { current, old } = this.lockKeysOf(node);
     // An owner that locked the file before a rename keeps its locks' key: its unlocks and changes must find them.
+    // Locks under the file's other keys on this mount conflict all the same.
     const key = old.find((k) => this.locks.usedBy(k, lk)) ?? current;
-    await this.locks.set(ctx, key, lk, wait, {
+    const aliases = [current, ...old].filter((k) => k !== key);
+    const hooks = {
       beforeRelease: async () => {
         if (node.file?.dirty) await this.commit(node, node.file);
       },
@@ -2598,7 +2600,8 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
         while (this.applying.size > 0) await Promise.all([...this.applying]);
         await this.refreshHandles(node);
       },
-    });
+    };
+    await this.locks.set(ctx, key, lk, wait, hooks, aliases);
   }
 
   /** After a lock grant: descriptors still reading an older version move to the latest content (NFS revalidates on lock too). */

@@ -86,6 +86,8 @@ export class ZkLocks {
   private readonly owners = new Map<string, OwnerState>();
   /** Lock requests under way, per owner (stateKey). */
   private readonly acquiring = new Map<string, number>();
+  /** Lock znodes of ours (or name prefixes of wants) that could not be deleted: deleted once the connection is back. */
+  private readonly strays = new Set<string>();
   /** Session expiries whose re-taking of this mount's locks is under way, and when the last one is done. */
   private reclaimsPending = 0;
   private reclaimed: Promise<void> = Promise.resolve();
@@ -102,6 +104,8 @@ export class ZkLocks {
   ) {
     this.rearm();
     zk.on('session', (s: { expired: boolean }) => {
+      if (s.expired) this.strays.clear(); // ephemeral: gone with the session
+      else if (this.strays.size > 0) void this.deleteStrays();
       if (s.expired) this.reclaim();
       // A lock released while the connection was down is not reported, and a
       // waiter's request may have died with an expired session: waiters look again.
@@ -142,51 +146,75 @@ export class ZkLocks {
     return { start: 0n, end: 0n, type: F_UNLCK, pid: 0 };
   }
 
-  /** F_SETLK, F_SETLKW and flock(2) (wait = blocking). */
-  async set(ctx: RequestContext, file: string, lk: LockIn, wait: boolean, hooks: LockHooks): Promise<void> {
+  /**
+   * F_SETLK, F_SETLKW and flock(2) (wait = blocking). `aliases`: other keys
+   * of the same file on this mount (its keys from before a rename), whose
+   * locks conflict too.
+   */
+  async set(ctx: RequestContext, file: string, lk: LockIn, wait: boolean, hooks: LockHooks, aliases: readonly string[] = []): Promise<void> {
     validate(lk);
     const key = this.stateKey(file, lk);
-    const held = this.heldBy(key);
-    if (lk.lock.type === F_UNLCK) {
-      if (held.length === 0) return;
-      await hooks.beforeRelease();
-      await this.publish(file, lk, (cur) => withLock(cur, lk));
-      return;
-    }
-    // flock(2) converts a lock by dropping the old one first, as Linux does (two upgraders never deadlock).
-    if (lk.flock && held.length > 0 && held[0]!.type !== lk.lock.type) {
-      await hooks.beforeRelease();
-      await this.publish(file, lk, () => []);
-    }
-    // (after a flock conversion, the owner holds nothing any more)
-    const current = this.heldBy(key);
-    const target = withLock(current, lk);
-    if (onlyShrinks(current, target)) {
-      // Already held, or a downgrade: nobody to wait for.
-      if (!sameLocks(target, current)) {
+    for (;;) {
+      const held = this.heldBy(key);
+      if (lk.lock.type === F_UNLCK) {
+        if (held.length === 0) return;
         await hooks.beforeRelease();
         await this.publish(file, lk, (cur) => withLock(cur, lk));
+        return;
       }
+      // flock(2) converts a lock by dropping the old one first, as Linux does (two upgraders never deadlock).
+      if (lk.flock && held.length > 0 && held[0]!.type !== lk.lock.type) {
+        await hooks.beforeRelease();
+        await this.publish(file, lk, () => []);
+      }
+      // (after a flock conversion, the owner holds nothing any more)
+      const current = this.heldBy(key);
+      const target = withLock(current, lk);
+      if (onlyShrinks(current, target)) {
+        // Already held, or a downgrade: nobody to wait for, as long as it still only shrinks what
+        // the owner holds when it is made (another thread's unlock, or a lock lost with the session,
+        // may come first: then it is a new lock, and queues).
+        if (!sameLocks(target, current)) {
+          await hooks.beforeRelease();
+          if ((await this.publish(file, lk, (cur) => withLock(cur, lk), undefined, [], true)) === 'grows') continue;
+        }
+        return;
+      }
+      await this.acquire(ctx, file, lk, wait, aliases);
+      await hooks.afterAcquire();
       return;
     }
-    await this.acquire(ctx, file, lk, wait);
-    await hooks.afterAcquire();
   }
 
-  /** Drops every lock `owner` holds on `file` (close for fcntl locks, the last close for flock). */
+  /**
+   * Drops every lock `owner` holds on `file` (close for fcntl locks, the last
+   * close for flock). If ZooKeeper cannot be told, the owner holds nothing
+   * all the same (it closed the file; it must not get the locks back after
+   * an expiry), and its lock znodes are deleted once ZooKeeper answers.
+   */
   async release(file: string, owner: bigint, flock: boolean): Promise<void> {
     const lk: LockIn = { fh: 0, owner, flock, lock: { type: F_UNLCK, start: 0n, end: 0n, pid: 0 } };
-    if (this.heldBy(this.stateKey(file, lk)).length === 0) return;
-    await this.publish(file, lk, () => []);
+    const key = this.stateKey(file, lk);
+    if (this.heldBy(key).length === 0) return;
+    try {
+      await this.publish(file, lk, () => []);
+    } catch (err) {
+      await this.serialized(key, async (s) => {
+        for (const n of s.names) this.strays.add(n);
+        s.held = [];
+        s.names = [];
+      });
+      throw err;
+    }
   }
 
   // ---- acquiring ------------------------------------------------------------------
 
-  private async acquire(ctx: RequestContext, file: string, lk: LockIn, wait: boolean): Promise<void> {
+  private async acquire(ctx: RequestContext, file: string, lk: LockIn, wait: boolean, aliases: readonly string[]): Promise<void> {
     const key = this.stateKey(file, lk);
     this.acquiring.set(key, (this.acquiring.get(key) ?? 0) + 1);
     try {
-      await this.acquireQueued(ctx, file, lk, wait);
+      await this.acquireQueued(ctx, file, lk, wait, aliases);
     } finally {
       const n = this.acquiring.get(key)! - 1;
       if (n === 0) this.acquiring.delete(key);
@@ -194,7 +222,7 @@ export class ZkLocks {
     }
   }
 
-  private async acquireQueued(ctx: RequestContext, file: string, lk: LockIn, wait: boolean): Promise<void> {
+  private async acquireQueued(ctx: RequestContext, file: string, lk: LockIn, wait: boolean, aliases: readonly string[]): Promise<void> {
     await this.ensureDir();
     const me = this.ownerId(lk.owner);
     const want = { kind: kindOf(lk), state: 'want' as const, file, type: lk.lock.type, start: lk.lock.start, end: lk.lock.end, owner: me, pid: lk.lock.pid };
@@ -230,7 +258,8 @@ export class ZkLocks {
           continue;
         }
         const passed = new Set<string>();
-        const blocker = entries.find((e) => e.file === file && e.kind === want.kind && e.owner !== me && excludes(e, lk.lock, lk.lock.type) && (e.state === 'hold' || (e.seq < mine!.seq && !this.waitsForUs(e, entries!, me, lk.lock.pid, passed))));
+        const sameFile = (e: LockEntry) => e.file === file || aliases.includes(e.file);
+        const blocker = entries.find((e) => sameFile(e) && e.kind === want.kind && e.owner !== me && excludes(e, lk.lock, lk.lock.type) && (e.state === 'hold' || (e.seq < mine!.seq && !this.waitsForUs(e, entries!, me, lk.lock.pid, passed))));
         if (!blocker) {
           // The grant's multi deletes the want, or finds it gone with the session (then ask again), and
           // checks that the holds an older want was passed for are still there (else look again).
@@ -263,7 +292,8 @@ export class ZkLocks {
    */
   private waitsForUs(e: LockEntry, entries: LockEntry[], me: string, pid: number, passed: Set<string>): boolean {
     // A want is never held up by its own owner's holds (it replaces them).
-    const ours = (h: LockEntry) => h.owner !== e.owner && (h.owner === me || (h.pid === pid && h.owner.startsWith(`${this.mountId}.`)));
+    // pid 0: a process in another pid namespace than the mount (containers of the managed plugin): not told apart.
+    const ours = (h: LockEntry) => h.owner !== e.owner && (h.owner === me || (pid !== 0 && h.pid === pid && h.owner.startsWith(`${this.mountId}.`)));
     let found = false;
     for (const h of entries) {
       if (h.state !== 'hold' || h.file !== e.file || h.kind !== e.kind || !ours(h) || !excludes(h, e, e.type)) continue;
@@ -282,11 +312,42 @@ export class ZkLocks {
         const r = await this.zk.create(`${this.dir}/${base}`, Buffer.alloc(0), this.acl, CreateMode.EPHEMERAL_SEQUENTIAL);
         return parseLockName(r.path.slice(r.path.lastIndexOf('/') + 1))!;
       } catch (err) {
-        if (!isConnectionLoss(err) || attempt > 3) throw lockError(err);
-        const found = (await this.list()).find((e) => e.name.startsWith(base) && e.name.length === base.length + SEQ_DIGITS);
+        if (!isConnectionLoss(err) || attempt > 3) {
+          // It may have been made (its reply lost): it would hold up every later request for the file.
+          if (isConnectionLoss(err)) this.strays.add(base);
+          throw lockError(err);
+        }
+        let found: LockEntry | undefined;
+        try {
+          found = (await this.list()).find((e) => e.name.startsWith(base) && e.name.length === base.length + SEQ_DIGITS);
+        } catch (listErr) {
+          this.strays.add(base);
+          throw listErr;
+        }
         if (found) return found;
       }
     }
+  }
+
+  /** Deletes the lock znodes that could not be deleted, or found, while the connection was down. */
+  private async deleteStrays(): Promise<void> {
+    let entries: LockEntry[];
+    try {
+      entries = await this.entries();
+    } catch {
+      return; // the next reconnect tries again
+    }
+    for (const e of entries) {
+      const stray = this.strays.has(e.name) || (e.state === 'want' && this.strays.has(e.name.slice(0, -SEQ_DIGITS)));
+      if (!stray) continue;
+      try {
+        await deleteOwned(this.zk, `${this.dir}/${e.name}`);
+      } catch {
+        return;
+      }
+    }
+    this.strays.clear();
+    this.notify();
   }
 
   // ---- holds ------------------------------------------------------------------------
@@ -295,14 +356,18 @@ export class ZkLocks {
    * Replaces the holds of lk's owner on `file` with `next(current)`, deleting
    * `want` in the same multi if given, and checking that the holds `checks`
    * are still there. `want gone`: the want died with our session (nothing
-   * changed); `changed`: a checked hold is gone (nothing changed).
+   * changed); `changed`: a checked hold is gone (nothing changed); `grows`:
+   * with `shrinkOnly`, the change would take more than the owner holds now
+   * (nothing changed).
    * Serialized per owner; after a lost connection the outcome is read back,
    * never guessed.
    */
-  private publish(file: string, lk: LockIn, next: (cur: HeldLock[]) => HeldLock[], want?: string, checks: readonly string[] = []): Promise<'done' | 'want gone' | 'changed'> {
+  private publish(file: string, lk: LockIn, next: (cur: HeldLock[]) => HeldLock[], want?: string, checks: readonly string[] = [], shrinkOnly = false): Promise<'done' | 'want gone' | 'changed' | 'grows'> {
     const key = this.stateKey(file, lk);
     return this.serialized(key, async (s) => {
       const held = next(s.held);
+      // Made without a want, it may only give way (see set).
+      if (shrinkOnly && !onlyShrinks(s.held, held)) return 'grows';
       const names = held.map((h) => this.holdName(file, lk, h));
       let drop = s.names.filter((n) => !names.includes(n));
       let add = names.filter((n) => !s.names.includes(n));
@@ -406,7 +471,10 @@ export class ZkLocks {
         s.names = names;
         return;
       }
-      wants = await Promise.all(s.held.map((h) => this.createWant({ kind, state: 'want', file, type: h.type, start: h.start, end: h.end, owner, pid: h.pid })));
+      const made = await Promise.allSettled(s.held.map((h) => this.createWant({ kind, state: 'want', file, type: h.type, start: h.start, end: h.end, owner, pid: h.pid })));
+      wants = made.flatMap((m) => (m.status === 'fulfilled' ? [m.value] : []));
+      const failed = made.find((m) => m.status === 'rejected');
+      if (failed) throw failed.reason;
       for (let attempt = 0; ; attempt++) {
         const entries = await againAfterLoss(this.zk, () => this.entries());
         // Our wants died with another expiry: that one's re-taking, next in line, takes over.
@@ -479,7 +547,8 @@ export class ZkLocks {
   /** A want left behind would hold up every later request for the file: it is deleted even across a lost connection. */
   private async deleteQuietly(name: string): Promise<void> {
     await deleteOwned(this.zk, `${this.dir}/${name}`).catch((err: unknown) => {
-      log.warn('could not remove a lock request; it goes with the session', { name, error: (err as Error).message });
+      this.strays.add(name);
+      log.warn('could not remove a lock znode; it is removed once ZooKeeper answers again', { name, error: (err as Error).message });
     });
   }
 
