@@ -416,8 +416,12 @@ export class NodeFileSystem<N extends KernelNode, H> implements RawFileSystem, K
     return this.thenRelease(
       () => this.backend.release(ctx, f.handle),
       async () => {
-        if (flock) await this.releaseLocks(f.inode, lockOwner, true);
-        for (const owner of f.lockOwners ?? []) await this.releaseLocks(f.inode, owner, false);
+        // Every owner's, even if one fails: the kernel sends no second RELEASE.
+        const owners: Array<[bigint, boolean]> = [...(f.lockOwners ?? [])].map((owner) => [owner, false]);
+        if (flock) owners.unshift([lockOwner, true]);
+        const released = await Promise.allSettled(owners.map(async ([owner, isFlock]) => this.releaseLocks(f.inode, owner, isFlock)));
+        const failed = released.find((r) => r.status === 'rejected');
+        if (failed) throw failed.reason;
       },
     );
   }

@@ -344,6 +344,20 @@ sys.stdin.readline()
     assert.equal(await pc.setlk(dc, F_WRLCK, 0, 10), 'OK');
   });
 
+  it('on a file renamed while locked, the holder upgrades past a waiter of the new name that waits for it (no deadlock across the two keys)', async () => {
+    const { pa, da, fa } = await openOnBoth('renamed-upgrade');
+    assert.equal(await pa.setlk(da, F_RDLCK, 0, 10), 'OK');
+    assert.equal(await pa.cmd(`rename ${fa} ${fa}-new`), 'OK');
+    const pc = await agent();
+    const dc = await pc.open(`${fa}-new`);
+    const waiting = pc.setlkw(dc, F_WRLCK, 0, 10, 20_000);
+    assert.equal(await settledWithin(waiting, 300), 'pending');
+    assert.equal(await settledWithin(pa.setlkw(da, F_WRLCK, 0, 10, 15_000), 3000), 'OK', 'the upgrade is granted at once');
+    assert.equal(await settledWithin(waiting, 200), 'pending');
+    assert.equal(await pa.setlk(da, F_UNLCK, 0, 0), 'OK');
+    assert.equal(await waiting, 'OK');
+  });
+
   it('a lock whose release a cut connection failed is released once the connection is back (the session kept)', async () => {
     await withProxiedMount(
       30,

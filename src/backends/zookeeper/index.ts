@@ -2633,7 +2633,9 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   async releaseLocks(node: ZkNode, owner: bigint, flock: boolean): Promise<void> {
     if (node.pending) return; // never locked: setlk makes the znode first
     const { current, old } = this.lockKeysOf(node);
-    for (const key of [current, ...old]) await this.locks.release(key, owner, flock);
+    const released = await Promise.allSettled([current, ...old].map((key) => this.locks.release(key, owner, flock)));
+    const failed = released.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   /**

@@ -18,6 +18,8 @@ import { CreateMode, ErrorCode, ZkError, type Acl, type MultiOp } from './client
 import { againAfterLoss, deleteOwned, isConnectionLoss } from './owned.js';
 
 const SEQ_DIGITS = 10;
+/** How often lock znodes that could not be deleted are tried again while the connection is up. */
+const STRAY_RETRY_MS = 5000;
 
 /** One lock znode, decoded from its name. */
 export interface LockEntry {
@@ -86,8 +88,15 @@ export class ZkLocks {
   private readonly owners = new Map<string, OwnerState>();
   /** Lock requests under way, per owner (stateKey). */
   private readonly acquiring = new Map<string, number>();
-  /** Lock znodes of ours (or name prefixes of wants) that could not be deleted: deleted once the connection is back. */
-  private readonly strays = new Set<string>();
+  /**
+   * Lock znodes of ours that could not be deleted (or wants whose create may
+   * have been applied, by name prefix): deleted once the connection is back.
+   * A hold's owner (stateKey) is kept with it: hold names are the same each
+   * time an owner takes the same range, so one taken again since is its own.
+   */
+  private readonly strays = new Map<string, string | undefined>();
+  private strayTimer: NodeJS.Timeout | undefined;
+  private sweeping = false;
   /** Session expiries whose re-taking of this mount's locks is under way, and when the last one is done. */
   private reclaimsPending = 0;
   private reclaimed: Promise<void> = Promise.resolve();
@@ -196,16 +205,11 @@ export class ZkLocks {
     const lk: LockIn = { fh: 0, owner, flock, lock: { type: F_UNLCK, start: 0n, end: 0n, pid: 0 } };
     const key = this.stateKey(file, lk);
     if (this.heldBy(key).length === 0) return;
-    try {
-      await this.publish(file, lk, () => []);
-    } catch (err) {
-      await this.serialized(key, async (s) => {
-        for (const n of s.names) this.strays.add(n);
-        s.held = [];
-        s.names = [];
-      });
-      throw err;
-    }
+    await this.publish(file, lk, () => [], undefined, [], false, (s) => {
+      for (const n of s.names) this.noteStray(n, key);
+      s.held = [];
+      s.names = [];
+    });
   }
 
   // ---- acquiring ------------------------------------------------------------------
@@ -258,8 +262,8 @@ export class ZkLocks {
           continue;
         }
         const passed = new Set<string>();
-        const sameFile = (e: LockEntry) => e.file === file || aliases.includes(e.file);
-        const blocker = entries.find((e) => sameFile(e) && e.kind === want.kind && e.owner !== me && excludes(e, lk.lock, lk.lock.type) && (e.state === 'hold' || (e.seq < mine!.seq && !this.waitsForUs(e, entries!, me, lk.lock.pid, passed))));
+        const files = new Set([file, ...aliases]);
+        const blocker = entries.find((e) => files.has(e.file) && e.kind === want.kind && e.owner !== me && excludes(e, lk.lock, lk.lock.type) && (e.state === 'hold' || (e.seq < mine!.seq && !this.waitsForUs(e, entries!, files, me, lk.lock.pid, passed))));
         if (!blocker) {
           // The grant's multi deletes the want, or finds it gone with the session (then ask again), and
           // checks that the holds an older want was passed for are still there (else look again).
@@ -290,13 +294,13 @@ export class ZkLocks {
    * for it would deadlock (an upgrade, or extending a read lock, while a
    * writer waits); Linux grants those at once. Holds still exclude as always.
    */
-  private waitsForUs(e: LockEntry, entries: LockEntry[], me: string, pid: number, passed: Set<string>): boolean {
+  private waitsForUs(e: LockEntry, entries: LockEntry[], files: ReadonlySet<string>, me: string, pid: number, passed: Set<string>): boolean {
     // A want is never held up by its own owner's holds (it replaces them).
     // pid 0: a process in another pid namespace than the mount (containers of the managed plugin): not told apart.
     const ours = (h: LockEntry) => h.owner !== e.owner && (h.owner === me || (pid !== 0 && h.pid === pid && h.owner.startsWith(`${this.mountId}.`)));
     let found = false;
     for (const h of entries) {
-      if (h.state !== 'hold' || h.file !== e.file || h.kind !== e.kind || !ours(h) || !excludes(h, e, e.type)) continue;
+      if (h.state !== 'hold' || !files.has(h.file) || h.kind !== e.kind || !ours(h) || !excludes(h, e, e.type)) continue;
       passed.add(h.name);
       found = true;
     }
@@ -314,14 +318,14 @@ export class ZkLocks {
       } catch (err) {
         if (!isConnectionLoss(err) || attempt > 3) {
           // It may have been made (its reply lost): it would hold up every later request for the file.
-          if (isConnectionLoss(err)) this.strays.add(base);
+          if (isConnectionLoss(err)) this.noteStray(base, undefined);
           throw lockError(err);
         }
         let found: LockEntry | undefined;
         try {
           found = (await this.list()).find((e) => e.name.startsWith(base) && e.name.length === base.length + SEQ_DIGITS);
         } catch (listErr) {
-          this.strays.add(base);
+          this.noteStray(base, undefined);
           throw listErr;
         }
         if (found) return found;
@@ -329,24 +333,49 @@ export class ZkLocks {
     }
   }
 
+  /** Records a lock znode of ours to delete once ZooKeeper answers; tried again every few seconds until it is gone. */
+  private noteStray(name: string, owner: string | undefined): void {
+    this.strays.set(name, owner);
+    this.strayTimer ??= setInterval(() => {
+      if (this.strays.size === 0) {
+        clearInterval(this.strayTimer);
+        this.strayTimer = undefined;
+      } else if (this.zk.state === 'connected' && !this.sweeping) void this.deleteStrays();
+    }, STRAY_RETRY_MS).unref();
+  }
+
   /** Deletes the lock znodes that could not be deleted, or found, while the connection was down. */
   private async deleteStrays(): Promise<void> {
+    if (this.sweeping) return;
+    this.sweeping = true;
+    try {
+      await this.sweepStrays();
+    } finally {
+      this.sweeping = false;
+    }
+  }
+
+  private async sweepStrays(): Promise<void> {
     let entries: LockEntry[];
     try {
       entries = await this.entries();
     } catch {
-      return; // the next reconnect tries again
+      return; // tried again (see noteStray)
     }
-    for (const e of entries) {
-      const stray = this.strays.has(e.name) || (e.state === 'want' && this.strays.has(e.name.slice(0, -SEQ_DIGITS)));
-      if (!stray) continue;
+    for (const [stray, owner] of [...this.strays]) {
+      const matches = entries.filter((e) => e.name === stray || (e.state === 'want' && e.name.slice(0, -SEQ_DIGITS) === stray));
       try {
-        await deleteOwned(this.zk, `${this.dir}/${e.name}`);
+        for (const e of matches) {
+          const remove = () => deleteOwned(this.zk, `${this.dir}/${e.name}`);
+          // A hold, in its owner's turn: not if the owner holds it again by now.
+          if (owner === undefined) await remove();
+          else await this.serialized(owner, async (s) => (s.names.includes(e.name) ? undefined : remove()));
+        }
+        if (this.strays.get(stray) === owner) this.strays.delete(stray);
       } catch {
-        return;
+        break; // the next try does the rest
       }
     }
-    this.strays.clear();
     this.notify();
   }
 
@@ -362,9 +391,29 @@ export class ZkLocks {
    * Serialized per owner; after a lost connection the outcome is read back,
    * never guessed.
    */
-  private publish(file: string, lk: LockIn, next: (cur: HeldLock[]) => HeldLock[], want?: string, checks: readonly string[] = [], shrinkOnly = false): Promise<'done' | 'want gone' | 'changed' | 'grows'> {
+  private publish(
+    file: string,
+    lk: LockIn,
+    next: (cur: HeldLock[]) => HeldLock[],
+    want?: string,
+    checks: readonly string[] = [],
+    shrinkOnly = false,
+    /** On failure, in the same turn of the owner (before anything queued after). */
+    failed?: (s: OwnerState) => void,
+  ): Promise<'done' | 'want gone' | 'changed' | 'grows'> {
     const key = this.stateKey(file, lk);
     return this.serialized(key, async (s) => {
+      try {
+        return await this.publishStep(s, key, file, lk, next, want, checks, shrinkOnly);
+      } catch (err) {
+        failed?.(s);
+        throw err;
+      }
+    });
+  }
+
+  private async publishStep(s: OwnerState, key: string, file: string, lk: LockIn, next: (cur: HeldLock[]) => HeldLock[], want: string | undefined, checks: readonly string[], shrinkOnly: boolean): Promise<'done' | 'want gone' | 'changed' | 'grows'> {
+    {
       const held = next(s.held);
       // Made without a want, it may only give way (see set).
       if (shrinkOnly && !onlyShrinks(s.held, held)) return 'grows';
@@ -386,6 +435,15 @@ export class ZkLocks {
         } catch (err) {
           const missing = err instanceof ZkError && err.code === ErrorCode.NONODE ? err.path : undefined;
           if (want && missing?.endsWith(`/${want}`)) return 'want gone'; // it died with our session
+          const existing = err instanceof ZkError && err.code === ErrorCode.NODEEXISTS ? err.path : undefined;
+          const leftover = existing === undefined ? undefined : add.find((n) => existing.endsWith(`/${n}`) && this.strays.get(n) === key);
+          if (leftover !== undefined) {
+            // This owner's hold of the same range whose deletion failed: it is what we want to make.
+            this.strays.delete(leftover);
+            add = add.filter((n) => n !== leftover);
+            kept.push(leftover);
+            continue;
+          }
           if (missing && checks.some((c) => missing.endsWith(`/${c}`))) return 'changed';
           if (missing && s.names.some((n) => missing.endsWith(`/${n}`))) {
             // A hold of ours is gone: our session expired under us, and its holds with it. They are
@@ -409,8 +467,9 @@ export class ZkLocks {
       }
       s.held = held;
       s.names = [...kept, ...add];
+      for (const n of add) this.strays.delete(n);
       return 'done';
-    });
+    }
   }
 
   /** Runs `step` on an owner's state after every earlier one; an owner left with nothing held is forgotten. */
@@ -458,7 +517,7 @@ export class ZkLocks {
     const names = s.held.map((h) => lockName({ kind, state: 'hold', file, type: h.type, start: h.start, end: h.end, owner, pid: h.pid }, ''));
     const lost = async (why: string) => {
       log.error(`LOCK LOST: ${why}; the process holding it is no longer protected`, { file, owner, locks: s.held.length });
-      for (const n of names) await this.deleteQuietly(n);
+      for (const n of names) await this.deleteQuietly(n, key);
       s.held = [];
       s.names = [];
     };
@@ -496,6 +555,7 @@ export class ZkLocks {
         }
         settled = true;
         s.names = names;
+        for (const n of names) this.strays.delete(n);
         log.warn('locks re-taken after a ZooKeeper session expiry', { file, owner, locks: s.held.length });
         return;
       }
@@ -545,9 +605,9 @@ export class ZkLocks {
   }
 
   /** A want left behind would hold up every later request for the file: it is deleted even across a lost connection. */
-  private async deleteQuietly(name: string): Promise<void> {
+  private async deleteQuietly(name: string, owner?: string): Promise<void> {
     await deleteOwned(this.zk, `${this.dir}/${name}`).catch((err: unknown) => {
-      this.strays.add(name);
+      this.noteStray(name, owner);
       log.warn('could not remove a lock znode; it is removed once ZooKeeper answers again', { name, error: (err as Error).message });
     });
   }
