@@ -78,11 +78,13 @@ export class VolumeDriver {
   /**
    * The local record, or the cluster's definition of a volume created on
    * another node. With `current`, a local record not in use here is checked
-   * against the cluster's: a volume removed on another node is forgotten
-   * here, one removed and made again there replaces the one known here (they
-   * may name another ZooKeeper path). A volume in use here stays as it is.
+   * against the cluster's: one removed and made again on another node is
+   * replaced by the new definition (it may name another ZooKeeper path); one
+   * removed there stays known here until `docker volume rm` (Docker keeps
+   * its own list), but is not mounted again. A volume in use here stays as
+   * it is.
    */
-  private async known(name: string, current = false): Promise<VolumeRecord> {
+  private async known(name: string, current: false | 'get' | 'mount' = false): Promise<VolumeRecord> {
     checkVolumeName(name);
     const local = this.volumes.get(name);
     if (local && (!current || !this.registry || this.registryDown || local.mountIds.length > 0)) return local;
@@ -96,13 +98,13 @@ export class VolumeDriver {
     }
     if (local) {
       if (remote && sameDefinition(local, remote)) return local;
+      if (!remote) {
+        if (current === 'get') return local;
+        throw new DriverError(`volume ${name} was removed on another node: docker volume rm ${name} here, or create it again`);
+      }
       this.volumes.delete(name);
       this.state.removeSecret(name);
       this.state.save(this.volumes);
-      if (!remote) {
-        log.info('volume removed on another node; forgotten here', { volume: name });
-        throw new DriverError(`no such volume: ${name} (removed on another node)`);
-      }
       log.info('volume removed and made again on another node; its new definition replaces the one known here', { volume: name, createdOn: remote.createdOn });
     }
     if (!remote) throw new DriverError(`no such volume: ${name}`);
@@ -191,7 +193,7 @@ export class VolumeDriver {
         // No options on a node that did not create it (Docker does this on every node): the cluster's definition.
         const remote = await registry.get(name).catch(() => undefined);
         if (remote) {
-          await this.known(name, true);
+          await this.known(name, 'get');
           return;
         }
       }
@@ -244,7 +246,7 @@ export class VolumeDriver {
   mount(name: string, id: string): Promise<string> {
     checkVolumeName(name);
     return this.serial(name, async () => {
-      const v = await this.known(name, true);
+      const v = await this.known(name, 'mount');
       const mp = this.mountpoint(name);
       const health = await mountHealth(v.pid, mp);
       if (health === 'unresponsive') {
@@ -294,7 +296,7 @@ export class VolumeDriver {
   }
 
   async get(name: string): Promise<VolumeInfo> {
-    return this.info(await this.known(name, true));
+    return this.info(await this.known(name, 'get'));
   }
 
   /** This node's volumes and, with a registry, every volume of the cluster. */

@@ -296,12 +296,14 @@ describe('Docker volume plugin (legacy socket) with a real dockerd and ZooKeeper
       await c.connect();
       assert.equal(JSON.parse((await c.getData('/redefined-registry/volumes/redef')).data.toString()).spec.path, '/third/redef');
       c.close();
-      // Removed on a: b, which knows it again from its Get, forgets it at its next look.
+      // Removed on a: b, which knows it again from its Get, no longer mounts it, and forgets it at its rm.
       assert.equal(await pathOn(b), '/third/redef');
       assert.equal((await api(a, '/VolumeDriver.Remove', { Name: 'redef' })).status, 200);
-      const gone = await api(b, '/VolumeDriver.Get', { Name: 'redef' });
+      const gone = await api(b, '/VolumeDriver.Mount', { Name: 'redef', ID: 'y' });
       assert.equal(gone.status, 500);
-      assert.match(gone.body.Err!, /no such volume: redef \(removed on another node\)/);
+      assert.match(gone.body.Err!, /^volume redef was removed on another node: docker volume rm redef here, or create it again$/);
+      assert.equal((await api(b, '/VolumeDriver.Remove', { Name: 'redef' })).status, 200);
+      assert.equal((await api(b, '/VolumeDriver.Get', { Name: 'redef' })).status, 500, 'forgotten');
     } finally {
       for (const node of nodes) await node.stop();
     }
