@@ -205,11 +205,12 @@ export class ZkLocks {
     const lk: LockIn = { fh: 0, owner, flock, lock: { type: F_UNLCK, start: 0n, end: 0n, pid: 0 } };
     const key = this.stateKey(file, lk);
     if (this.heldBy(key).length === 0) return;
+    // close(2) must not fail for it: the owner holds nothing now either way.
     await this.publish(file, lk, () => [], undefined, [], false, (s) => {
       for (const n of s.names) this.noteStray(n, key);
       s.held = [];
       s.names = [];
-    });
+    }).catch((err: unknown) => log.warn('a lock release could not reach ZooKeeper; its lock znodes are removed once it answers', { owner: key, error: (err as Error).message }));
   }
 
   // ---- acquiring ------------------------------------------------------------------
@@ -251,7 +252,9 @@ export class ZkLocks {
         }
         entries ??= await this.list();
         if (!entries.some((e) => e.name === mine!.name)) {
-          // Our want died with a session: ask again (at the back of the queue).
+          // Our want died with a session, or the listing was answered before it was made (a lost
+          // connection made its create again): ask again (at the back of the queue), without it.
+          await this.deleteQuietly(mine.name);
           mine = undefined;
           continue;
         }
@@ -413,62 +416,84 @@ export class ZkLocks {
   }
 
   private async publishStep(s: OwnerState, key: string, file: string, lk: LockIn, next: (cur: HeldLock[]) => HeldLock[], want: string | undefined, checks: readonly string[], shrinkOnly: boolean): Promise<'done' | 'want gone' | 'changed' | 'grows'> {
-    {
-      const held = next(s.held);
-      // Made without a want, it may only give way (see set).
-      if (shrinkOnly && !onlyShrinks(s.held, held)) return 'grows';
-      const names = held.map((h) => this.holdName(file, lk, h));
-      let drop = s.names.filter((n) => !names.includes(n));
-      let add = names.filter((n) => !s.names.includes(n));
-      let kept = s.names.filter((n) => names.includes(n));
-      for (let attempt = 0; ; attempt++) {
-        // The checks first: a hold checked may be one this multi replaces.
-        const ops: MultiOp[] = checks.map((c) => ({ op: 'check' as const, path: `${this.dir}/${c}`, version: -1 }));
-        for (const n of drop) ops.push({ op: 'delete', path: `${this.dir}/${n}` });
-        for (const n of add) ops.push({ op: 'create', path: `${this.dir}/${n}`, data: Buffer.alloc(0), acl: this.acl, mode: CreateMode.EPHEMERAL });
-        if (want) ops.push({ op: 'delete', path: `${this.dir}/${want}` });
-        if (ops.length === checks.length) break;
-        if (add.length > 0) await this.ensureDir();
-        try {
-          await this.zk.multi(ops);
-          break;
-        } catch (err) {
-          const missing = err instanceof ZkError && err.code === ErrorCode.NONODE ? err.path : undefined;
-          if (want && missing?.endsWith(`/${want}`)) return 'want gone'; // it died with our session
-          const existing = err instanceof ZkError && err.code === ErrorCode.NODEEXISTS ? err.path : undefined;
-          const leftover = existing === undefined ? undefined : add.find((n) => existing.endsWith(`/${n}`) && this.strays.get(n) === key);
-          if (leftover !== undefined) {
-            // This owner's hold of the same range whose deletion failed: it is what we want to make.
-            this.strays.delete(leftover);
-            add = add.filter((n) => n !== leftover);
-            kept.push(leftover);
-            continue;
-          }
-          if (missing && checks.some((c) => missing.endsWith(`/${c}`))) return 'changed';
-          if (missing && s.names.some((n) => missing.endsWith(`/${n}`))) {
-            // A hold of ours is gone: our session expired under us, and its holds with it. They are
-            // not made again here, outside the queue: the re-taking after the expiry does that, in turn.
-            const now = new Set((await this.list()).map((e) => e.name));
-            drop = drop.filter((n) => now.has(n));
-            kept = kept.filter((n) => now.has(n));
-            add = [];
-            void this.serialized(key, () => this.retake(key, s));
-            if (want) {
-              await this.deleteQuietly(want);
-              return 'want gone';
-            }
-            continue;
-          }
-          if (!isConnectionLoss(err) || attempt > 3) throw lockError(err);
-          // The multi is atomic: it happened entirely or not at all.
-          const now = new Set((await this.list()).map((e) => e.name));
-          if (add.every((n) => now.has(n)) && drop.every((n) => !now.has(n)) && (!want || !now.has(want))) break;
+    const held = next(s.held);
+    // Made without a want, it may only give way (see set).
+    if (shrinkOnly && !onlyShrinks(s.held, held)) return 'grows';
+    const names = held.map((h) => this.holdName(file, lk, h));
+    let drop = s.names.filter((n) => !names.includes(n));
+    let add = names.filter((n) => !s.names.includes(n));
+    let kept = s.names.filter((n) => names.includes(n));
+    /** Some of our holds went with an expired session: taken again in the queue before this turn ends. */
+    let lostHolds = false;
+    for (let attempt = 0; ; attempt++) {
+      // The checks first: a hold checked may be one this multi replaces.
+      const ops: MultiOp[] = checks.map((c) => ({ op: 'check' as const, path: `${this.dir}/${c}`, version: -1 }));
+      for (const n of drop) ops.push({ op: 'delete', path: `${this.dir}/${n}` });
+      for (const n of add) ops.push({ op: 'create', path: `${this.dir}/${n}`, data: Buffer.alloc(0), acl: this.acl, mode: CreateMode.EPHEMERAL });
+      if (want) ops.push({ op: 'delete', path: `${this.dir}/${want}` });
+      if (ops.length === checks.length) break;
+      if (add.length > 0) await this.ensureDir();
+      try {
+        await this.zk.multi(ops);
+        break;
+      } catch (err) {
+        const missing = err instanceof ZkError && err.code === ErrorCode.NONODE ? err.path : undefined;
+        if (want && missing?.endsWith(`/${want}`)) return 'want gone'; // it died with our session
+        const existing = err instanceof ZkError && err.code === ErrorCode.NODEEXISTS ? err.path : undefined;
+        const leftover = existing === undefined ? undefined : add.find((n) => existing.endsWith(`/${n}`) && this.strays.get(n) === key);
+        if (leftover !== undefined) {
+          // This owner's hold of the same range whose deletion failed: it is what we want to make.
+          this.strays.delete(leftover);
+          add = add.filter((n) => n !== leftover);
+          kept.push(leftover);
+          continue;
         }
+        if (missing && checks.some((c) => missing.endsWith(`/${c}`))) return 'changed';
+        if (missing && s.names.some((n) => missing.endsWith(`/${n}`))) {
+          // A hold of ours is gone: our session expired under us, and its holds with it. None is
+          // made here, outside the queue: what the owner holds is taken again (retake) below.
+          const now = await this.readBack(s, key, add, want, err);
+          drop = drop.filter((n) => now.has(n));
+          kept = kept.filter((n) => now.has(n));
+          add = [];
+          lostHolds = true;
+          if (want) {
+            await this.deleteQuietly(want);
+            s.names = s.names.filter((n) => now.has(n));
+            await this.retake(key, s);
+            return 'want gone';
+          }
+          continue;
+        }
+        if (!isConnectionLoss(err) || attempt > 3) throw lockError(err);
+        // The multi is atomic: it happened entirely or not at all.
+        const now = await this.readBack(s, key, add, want, err);
+        if (add.every((n) => now.has(n)) && drop.every((n) => !now.has(n)) && (!want || !now.has(want))) break;
       }
-      s.held = held;
-      s.names = [...kept, ...add];
-      for (const n of add) this.strays.delete(n);
-      return 'done';
+    }
+    s.held = held;
+    s.names = [...kept, ...add];
+    for (const n of add) this.strays.delete(n);
+    if (lostHolds) await this.retake(key, s);
+    return 'done';
+  }
+
+  /**
+   * The lock directory's names, after a change whose outcome is unknown. If
+   * ZooKeeper cannot tell either, the owner's locks are given up: its holds,
+   * those the change may have made, and the want, are deleted once ZooKeeper
+   * answers (not knowing them would leave them blocking everyone).
+   */
+  private async readBack(s: OwnerState, key: string, add: string[], want: string | undefined, cause: unknown): Promise<Set<string>> {
+    try {
+      return new Set((await againAfterLoss(this.zk, () => this.entries())).map((e) => e.name));
+    } catch {
+      if (s.held.length > 0) log.error('LOCK LOST: ZooKeeper could not tell whether a lock change was made; the process holding it is no longer protected', { owner: key, locks: s.held.length });
+      for (const n of [...s.names, ...add]) this.noteStray(n, key);
+      if (want) this.noteStray(want, undefined);
+      s.held = [];
+      s.names = [];
+      throw lockError(cause);
     }
   }
 
@@ -496,7 +521,7 @@ export class ZkLocks {
     }
     if (retakes.length === 0) return;
     this.reclaimsPending++;
-    this.reclaimed = Promise.all(retakes).then(() => {
+    this.reclaimed = Promise.all([this.reclaimed, ...retakes]).then(() => {
       this.reclaimsPending--;
       this.notify();
     });
@@ -641,10 +666,14 @@ function sameLocks(a: readonly HeldLock[], b: readonly HeldLock[]): boolean {
   return a.length === b.length && a.every((x, i) => x.start === b[i]!.start && x.end === b[i]!.end && x.type === b[i]!.type);
 }
 
-/** Lock failures as errno: no access to the lock directory is EACCES, anything else ENOLCK (and logged). */
+/** Lock failures as errno: ENOLCK, with the reason logged. */
 function lockError(err: unknown): FsError {
   if (err instanceof FsError) return err;
-  if (err instanceof ZkError && err.code === ErrorCode.NOAUTH) return new FsError('EACCES', 'no permission to create lock znodes');
+  // Not EACCES: from F_SETLK that means "held by another", and callers would wait and retry.
+  if (err instanceof ZkError && err.code === ErrorCode.NOAUTH) {
+    log.error('no permission to create lock znodes in ZooKeeper (the lock directory\'s ACL)', { error: err.message });
+    return new FsError('ENOLCK', 'no permission to create lock znodes');
+  }
   log.warn('lock request failed in ZooKeeper', { error: (err as Error).message });
   return new FsError('ENOLCK', (err as Error).message);
 }
