@@ -12,6 +12,11 @@ import { checkVolumeName, OptionError, parseVolumeOptions, type PluginDefaults }
 import type { RegisteredVolume, Registry } from './registry.js';
 import type { StateStore, VolumeRecord } from './state.js';
 
+/** How long a Mount or Unmount waits for its record in the cluster registry (see publish). */
+const PUBLISH_WAIT_MS = 2000;
+/** How long a List waits for the cluster's volumes before it shows this node's. */
+const LIST_WAIT_MS = 2000;
+
 /** A refusal Docker shows to the user as is. */
 export class DriverError extends Error {
   constructor(message: string) {
@@ -40,6 +45,8 @@ export class VolumeDriver {
 
   /** Cluster-wide volume definitions and mount records (with a plugin-wide ZooKeeper). */
   private registry: Registry | undefined;
+  /** Per volume, the last record of its use on this node being written. */
+  private readonly publishing = new Map<string, Promise<void>>();
   /** Why the plugin-wide ZooKeeper is not there yet, while it is not. */
   private registryDown: string | undefined;
 
@@ -68,11 +75,31 @@ export class VolumeDriver {
     return this.registry;
   }
 
-  /** Tells the cluster how many containers use a volume on this node. */
+  /**
+   * Tells the cluster how many containers use a volume on this node, in
+   * order per volume. A request waits for it at most PUBLISH_WAIT_MS: a
+   * healthy ZooKeeper has it recorded before Docker starts the container
+   * (so another node's rm sees it), one that is away does not stall every
+   * Mount and Unmount for its operation timeout; the record is made once it
+   * is back (Registry).
+   */
   private async publish(v: VolumeRecord): Promise<void> {
-    await this.registry?.recordMount(v.name, v.mountIds.length).catch((err: Error) => {
-      log.warn('could not record the volume\'s use on this node in ZooKeeper', { volume: v.name, error: err.message });
+    const registry = this.registry;
+    if (!registry) return;
+    const count = v.mountIds.length;
+    const before = this.publishing.get(v.name) ?? Promise.resolve();
+    const recorded = before.then(() =>
+      registry.recordMount(v.name, count).catch((err: Error) => {
+        log.warn('could not record the volume\'s use on this node in ZooKeeper yet; it is recorded once ZooKeeper answers', { volume: v.name, error: err.message });
+      }),
+    );
+    this.publishing.set(v.name, recorded);
+    void recorded.then(() => {
+      if (this.publishing.get(v.name) === recorded) this.publishing.delete(v.name);
     });
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([recorded, new Promise((r) => (timer = setTimeout(r, PUBLISH_WAIT_MS)))]);
+    clearTimeout(timer);
   }
 
   /**
@@ -305,7 +332,11 @@ export class VolumeDriver {
     if (this.registryDown) log.warn('the plugin-wide ZooKeeper is not reachable yet; listing this node\'s volumes', { reason: this.registryDown });
     else if (this.registry) {
       try {
-        for (const { name, volume } of await this.registry.list()) {
+        // At most LIST_WAIT_MS: `docker volume ls` must not hang while ZooKeeper is away.
+        let timer: NodeJS.Timeout | undefined;
+        const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${LIST_WAIT_MS} ms`)), LIST_WAIT_MS)));
+        const listed = await Promise.race([this.registry.list(), late]).finally(() => clearTimeout(timer));
+        for (const { name, volume } of listed) {
           if (!out.has(name)) out.set(name, { Name: name, CreatedAt: volume.createdAt, Status: { hosts: volume.spec.hosts, path: volume.spec.path, mode: volume.spec.mode, createdOn: volume.createdOn } });
         }
       } catch (err) {

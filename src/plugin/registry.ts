@@ -30,7 +30,12 @@ function isCode(err: unknown, code: number): boolean {
 
 export class Registry {
   private readonly acl: Acl[];
-  /** Volumes this node has mounted: re-recorded after a session expiry. */
+  /**
+   * This node's use of each volume as last asked (0: to be cleared): asked
+   * again after every new connection, so a record that failed while
+   * ZooKeeper was away is made (or cleared) once it is back, and an expired
+   * session's records are made again.
+   */
   private readonly mounted = new Map<string, number>();
 
   private constructor(
@@ -41,8 +46,7 @@ export class Registry {
   ) {
     this.acl = secured ? CREATOR_ALL_ACL : OPEN_ACL_UNSAFE;
     zk.on('session', (s: { expired: boolean }) => {
-      if (!s.expired) return;
-      log.warn('plugin ZooKeeper session expired; recording this node\'s mounts again', { node });
+      if (s.expired) log.warn('plugin ZooKeeper session expired; recording this node\'s mounts again', { node });
       for (const [name, count] of this.mounted) void this.recordMount(name, count).catch((err: Error) => log.error('could not record a mount again', { volume: name, error: err.message }));
     });
   }
@@ -150,12 +154,12 @@ export class Registry {
   async recordMount(name: string, count: number): Promise<void> {
     const dir = `${this.base}/mounts/${name}`;
     const path = `${dir}/${this.node}`;
+    this.mounted.set(name, count);
     if (count === 0) {
-      this.mounted.delete(name);
       await deleteOwned(this.zk, path);
+      if (this.mounted.get(name) === 0) this.mounted.delete(name);
       return;
     }
-    this.mounted.set(name, count);
     await this.ensure(dir);
     const data = Buffer.from(String(count));
     await againAfterLoss(this.zk, async () => {

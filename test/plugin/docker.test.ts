@@ -265,6 +265,50 @@ describe('Docker volume plugin (legacy socket) with a real dockerd and ZooKeeper
     }
   });
 
+  it('with the plugin-wide ZooKeeper away, Mount, Unmount and List of a volume whose own ZooKeeper answers do not wait for it; its use is recorded once it is back', async () => {
+    const proxy = await startProxy(zk.port);
+    const dir = tempDir('swarmvol-plugin-away-');
+    const sock = `/run/docker/plugins/swarmvol-away-${process.pid}.sock`;
+    const p = new Plugin(path.join(dir, 'state'), path.join(dir, 'mounts'), { ZK_HOSTS: `127.0.0.1:${proxy.port}`, REGISTRY: '/away-registry', NODE_NAME: 'away' }, sock);
+    const api = async (route: string, body: object) => {
+      const t0 = performance.now();
+      const r = await post(route, JSON.stringify(body), sock);
+      return { status: r.status, ms: performance.now() - t0, body: JSON.parse(r.body) as { Err?: string } };
+    };
+    const c = new ZkClient({ connectString: zk.connectString });
+    await c.connect();
+    const record = async () => (await c.getData('/away-registry/mounts/away-vol/away').catch(() => undefined))?.data.toString();
+    try {
+      await p.start();
+      assert.equal((await api('/VolumeDriver.Create', { Name: 'away-vol', Opts: { hosts: zk.connectString } })).status, 200);
+      assert.equal((await api('/VolumeDriver.Mount', { Name: 'away-vol', ID: 'c1' })).status, 200);
+      assert.equal(await record(), '1');
+      proxy.cut();
+      for (const [route, body] of [
+        ['/VolumeDriver.Mount', { Name: 'away-vol', ID: 'c2' }],
+        ['/VolumeDriver.Mount', { Name: 'away-vol', ID: 'c3' }],
+        ['/VolumeDriver.List', {}],
+        ['/VolumeDriver.Unmount', { Name: 'away-vol', ID: 'c3' }],
+      ] as const) {
+        const r = await api(route, body);
+        assert.equal(r.status, 200, `${route}: ${r.body.Err}`);
+        assert.ok(r.ms < 4000, `${route} took ${r.ms.toFixed(0)} ms`);
+      }
+      assert.equal(await record(), '1', 'not recorded while away');
+      // Away longer than the client's operation timeout (10 s): the record fails, and is made once ZooKeeper is back.
+      await waitFor(() => /could not record the volume's use on this node in ZooKeeper yet/.test(p.output()), 20_000, 'the record to fail');
+      proxy.restore();
+      await waitFor(async () => (await record()) === '2', 20_000, 'the record of c1 and c2 after the outage');
+      for (const id of ['c1', 'c2']) assert.equal((await api('/VolumeDriver.Unmount', { Name: 'away-vol', ID: id })).status, 200);
+      await waitFor(async () => (await record()) === undefined, 10_000, 'the record cleared after the last unmount');
+      assert.equal((await api('/VolumeDriver.Remove', { Name: 'away-vol' })).status, 200);
+    } finally {
+      c.close();
+      await p.stop();
+      await proxy.close();
+    }
+  });
+
   it('a node that knew a volume removed and made again on another node uses the new definition, and its rm leaves that one alone', async () => {
     const dir = tempDir('swarmvol-plugin-two-');
     const env = (n: string) => ({ ZK_HOSTS: zk.connectString, REGISTRY: '/redefined-registry', NODE_NAME: n });

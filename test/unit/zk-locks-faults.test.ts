@@ -31,8 +31,10 @@ class FakeZk extends EventEmitter {
   held: Array<() => void> | undefined;
   /** Hooks to fail a call the test picks. */
   failCreate: ((path: string) => boolean) | undefined;
-  failMulti: ((ops: MultiOp[]) => 'lose reply' | undefined) | undefined;
+  failMulti: ((ops: MultiOp[]) => 'drop' | 'lose reply' | undefined) | undefined;
   failList = false;
+  /** After a multi was applied: whether its reply is lost. */
+  lostReply: ((ops: MultiOp[]) => boolean) | undefined;
 
   private name(path: string): string {
     return path.slice(path.lastIndexOf('/') + 1);
@@ -61,6 +63,7 @@ class FakeZk extends EventEmitter {
 
   multi(ops: MultiOp[]): Promise<unknown[]> {
     const run = (): Promise<unknown[]> => {
+      if (this.failMulti?.(ops) === 'drop') return Promise.reject(new ZkError(ErrorCode.CONNECTIONLOSS));
       const next = new Map(this.nodes);
       for (const o of ops) {
         const n = this.name(o.path);
@@ -71,7 +74,7 @@ class FakeZk extends EventEmitter {
         else if (o.op === 'delete') next.delete(n);
       }
       this.nodes = next;
-      if (this.failMulti?.(ops) === 'lose reply') return Promise.reject(new ZkError(ErrorCode.CONNECTIONLOSS));
+      if (this.lostReply?.(ops)) return Promise.reject(new ZkError(ErrorCode.CONNECTIONLOSS));
       return Promise.resolve([]);
     };
     if (!this.held) return run();
@@ -136,21 +139,51 @@ describe('ZooKeeper locks through connection faults (a fake ZooKeeper)', () => {
     const zk = new FakeZk();
     const locks = new ZkLocks(zk as unknown as ZkClient, '/v/.swarmvol-locks', []);
     const log = await logged(async () => {
-      zk.failMulti = (ops) => {
-        if (!ops.some((o) => o.op === 'create')) return undefined;
+      zk.lostReply = (ops) => {
+        if (!ops.some((o) => o.op === 'create')) return false;
         zk.failList = true; // and the connection stays down past the operation timeout
-        return 'lose reply';
+        return true;
       };
       await assert.rejects(locks.set(ctx, FILE, lock(1n, F_WRLCK, 0n, 9n), false, hooks), { code: 'ENOLCK' });
     });
     assert.equal(zk.ours().filter((n) => n.startsWith('ph-')).length, 1, 'the grant was applied');
     assert.doesNotMatch(log, /LOCK LOST/, 'nothing was held before');
-    zk.failMulti = undefined;
+    zk.lostReply = undefined;
     zk.failList = false;
     zk.reconnect(false);
     await tick(50);
     assert.deepEqual(zk.ours(), [], 'the hold nobody knew of is deleted');
     await locks.set(ctx, FILE, lock(2n, F_WRLCK, 0n, 9n), false, hooks);
+  });
+
+  it('a grant sent again after lost connections, applied the last time with its reply lost, is known as held (read back before giving up)', async () => {
+    const zk = new FakeZk();
+    const locks = new ZkLocks(zk as unknown as ZkClient, '/v/.swarmvol-locks', []);
+    let sends = 0;
+    zk.failMulti = (ops) => (ops.some((o) => o.op === 'create') && ++sends <= 4 ? 'drop' : undefined);
+    zk.lostReply = (ops) => ops.some((o) => o.op === 'create') && sends === 5;
+    await locks.set(ctx, FILE, lock(1n, F_WRLCK, 0n, 9n), false, hooks);
+    assert.equal(sends, 5);
+    assert.equal(zk.ours().filter((n) => n.startsWith('ph-')).length, 1);
+    await locks.set(ctx, FILE, lock(1n, F_UNLCK, 0n, 9n), false, hooks);
+    assert.deepEqual(zk.ours(), [], 'known, so released');
+  });
+
+  it('a release whose outcome cannot be read back does not fail and reports no lost lock; its hold goes once ZooKeeper answers', async () => {
+    const zk = new FakeZk();
+    const locks = new ZkLocks(zk as unknown as ZkClient, '/v/.swarmvol-locks', []);
+    await locks.set(ctx, FILE, lock(1n, F_WRLCK, 0n, 9n), false, hooks);
+    const log = await logged(async () => {
+      zk.failMulti = () => 'drop';
+      zk.failList = true;
+      await locks.release(FILE, 1n, false);
+    });
+    assert.doesNotMatch(log, /LOCK LOST/);
+    zk.failMulti = undefined;
+    zk.failList = false;
+    zk.reconnect(false);
+    await tick(50);
+    assert.deepEqual(zk.ours(), []);
   });
 
   it('unlocks of parts queued across a session expiry make no lock outside the queue; a lock taken meanwhile elsewhere is reported lost', async () => {

@@ -131,7 +131,7 @@ export class ZkLocks {
 
   /** Whether this mount holds or asks for any lock under the file key `file`. */
   inUse(file: string): boolean {
-    for (const key of this.owners.keys()) if (key.split(':')[1] === file) return true;
+    for (const [key, s] of this.owners) if (s.held.length > 0 && key.split(':')[1] === file) return true;
     for (const key of this.acquiring.keys()) if (key.split(':')[1] === file) return true;
     return false;
   }
@@ -139,7 +139,7 @@ export class ZkLocks {
   /** Whether lk's owner holds or asks for a lock under the file key `file`. */
   usedBy(file: string, lk: LockIn): boolean {
     const key = this.stateKey(file, lk);
-    return this.owners.has(key) || this.acquiring.has(key);
+    return (this.owners.get(key)?.held.length ?? 0) > 0 || this.acquiring.has(key);
   }
 
   /** F_GETLK: the first lock, of any owner on any node, that would block `lk`. */
@@ -452,7 +452,7 @@ export class ZkLocks {
         if (missing && s.names.some((n) => missing.endsWith(`/${n}`))) {
           // A hold of ours is gone: our session expired under us, and its holds with it. None is
           // made here, outside the queue: what the owner holds is taken again (retake) below.
-          const now = await this.readBack(s, key, add, want, err);
+          const now = await this.readBack(s, key, held, add, want, err);
           drop = drop.filter((n) => now.has(n));
           kept = kept.filter((n) => now.has(n));
           add = [];
@@ -465,10 +465,11 @@ export class ZkLocks {
           }
           continue;
         }
-        if (!isConnectionLoss(err) || attempt > 3) throw lockError(err);
-        // The multi is atomic: it happened entirely or not at all.
-        const now = await this.readBack(s, key, add, want, err);
+        if (!isConnectionLoss(err)) throw lockError(err);
+        // The multi is atomic: it happened entirely or not at all; given up only once known not to have.
+        const now = await this.readBack(s, key, held, add, want, err);
         if (add.every((n) => now.has(n)) && drop.every((n) => !now.has(n)) && (!want || !now.has(want))) break;
+        if (attempt > 3) throw lockError(err);
       }
     }
     s.held = held;
@@ -484,11 +485,12 @@ export class ZkLocks {
    * those the change may have made, and the want, are deleted once ZooKeeper
    * answers (not knowing them would leave them blocking everyone).
    */
-  private async readBack(s: OwnerState, key: string, add: string[], want: string | undefined, cause: unknown): Promise<Set<string>> {
+  private async readBack(s: OwnerState, key: string, target: HeldLock[], add: string[], want: string | undefined, cause: unknown): Promise<Set<string>> {
     try {
       return new Set((await againAfterLoss(this.zk, () => this.entries())).map((e) => e.name));
     } catch {
-      if (s.held.length > 0) log.error('LOCK LOST: ZooKeeper could not tell whether a lock change was made; the process holding it is no longer protected', { owner: key, locks: s.held.length });
+      // (a release or unlock losing its outcome loses no lock: the owner wanted none)
+      if (s.held.length > 0 && target.length > 0) log.error('LOCK LOST: ZooKeeper could not tell whether a lock change was made; the process holding it is no longer protected', { owner: key, locks: s.held.length });
       for (const n of [...s.names, ...add]) this.noteStray(n, key);
       if (want) this.noteStray(want, undefined);
       s.held = [];
