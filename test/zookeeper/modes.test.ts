@@ -120,6 +120,25 @@ describe('ZooKeeper backend, zookeeper-fuse modes', () => {
     }
   });
 
+  it('touch of an existing entry in dir and file modes makes its mtime now (the data written back as it is); explicit times are EPERM', async () => {
+    for (const [mode, root, file] of [['dir', '/dt', 'conf/_zoo_data_'], ['file', '/ft', 'conf/port']] as const) {
+      await plain.create(root, Buffer.alloc(0), OPEN_ACL_UNSAFE);
+      await plain.create(`${root}/conf`, Buffer.from('conf data'), OPEN_ACL_UNSAFE);
+      await plain.create(`${root}/conf/port`, Buffer.from('8080'), OPEN_ACL_UNSAFE);
+      const mnt = await mount(root, mode);
+      const before = fs.statSync(path.join(mnt, file)).mtimeMs;
+      await new Promise((r) => setTimeout(r, 1100));
+      const touched = await sh(`touch ${path.join(mnt, file)} ${path.join(mnt, 'conf')}`);
+      assert.equal(touched.code, 0, `${mode}: ${touched.stderr}`);
+      assert.ok(fs.statSync(path.join(mnt, file)).mtimeMs >= before + 1000, `${mode}: mtime now`);
+      const zkPath = mode === 'dir' ? `${root}/conf` : `${root}/conf/port`;
+      assert.equal((await plain.getData(zkPath)).data.toString(), mode === 'dir' ? 'conf data' : '8080', `${mode}: data unchanged`);
+      const explicit = await sh(`touch -d 2020-01-01 ${path.join(mnt, file)}`);
+      assert.notEqual(explicit.code, 0, mode);
+      assert.match(explicit.stderr, /Operation not permitted/);
+    }
+  });
+
   it('refuses an unknown mode naming the accepted ones', async () => {
     const r = await sh(`bin/swarmvol mount --backend zookeeper --hosts ${zk.connectString} --path /d --mode tree /tmp`);
     assert.equal(r.code, 2);

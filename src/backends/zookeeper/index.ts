@@ -2100,6 +2100,26 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     return this.lookupResult(await this.createEntry(ctx, parent, name, 'symlink', 0o777, Buffer.from(target, 'utf8')));
   }
 
+  /**
+   * `touch` (times set to now) in zookeeper-fuse's modes, which store no
+   * times: the znode's data written back as it is makes ZooKeeper's mtime
+   * now, on every node. A write meanwhile made it newer anyway.
+   */
+  private async touchData(node: ZkNode): Promise<Attr> {
+    const zkPath = this.zkPath(node.dataOf ?? node.path);
+    try {
+      const { data, stat } = await this.zk.getData(zkPath);
+      const after = await this.zk.setData(zkPath, data, stat.version);
+      node.stat = node.dataOf ? { ...after, numChildren: 0 } : after;
+      if (node.data) node.data = data;
+    } catch (err) {
+      if (!(err instanceof ZkError && err.code === ErrorCode.BADVERSION)) throw errnoFromZk(err);
+      node.stale = true;
+      node = await this.refresh(node);
+    }
+    return this.attr(node);
+  }
+
   async setattr(_ctx: RequestContext, node: ZkNode, changes: AttrChanges, handle: ZkHandle | undefined): Promise<Attr> {
     node = await this.refresh(node);
     if (changes.size !== undefined) await this.truncate(node, changes.size, handle);
@@ -2112,6 +2132,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     const killSuidgid = changes.killSuidgid === true && changes.mode === undefined;
     // Times pinned now must survive the commit of content written before (cp -p sets them before close).
     if ((atime !== undefined || mtime !== undefined) && node.file?.dirty) await this.commit(node, node.file);
+    if (onlyNow && !this.rules.markers) return this.touchData(node);
     if ((mode !== undefined || uid !== undefined || gid !== undefined || atime !== undefined || mtime !== undefined) && !this.rules.markers) {
       throw new FsError('EPERM', `${this.opts.mode} mode stores no modes, owners or times (hybrid mode does)`);
     }
