@@ -2132,7 +2132,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     const killSuidgid = changes.killSuidgid === true && changes.mode === undefined;
     // Times pinned now must survive the commit of content written before (cp -p sets them before close).
     if ((atime !== undefined || mtime !== undefined) && node.file?.dirty) await this.commit(node, node.file);
-    if (onlyNow && !this.rules.markers) return this.touchData(node);
+    if (onlyNow && (atime === 'now' || mtime === 'now') && !this.rules.markers) return this.touchData(node);
     if ((mode !== undefined || uid !== undefined || gid !== undefined || atime !== undefined || mtime !== undefined) && !this.rules.markers) {
       throw new FsError('EPERM', `${this.opts.mode} mode stores no modes, owners or times (hybrid mode does)`);
     }
