@@ -28,6 +28,8 @@ const REPS = Number(process.env.REPS ?? 3);
 const LARGE_MB = Number(process.env.LARGE_MB ?? 32);
 /** Unmeasured passes over other files that warm up each fresh mount first (compiled code, as in a daemon that has run for a while). */
 const WARMUP = Number(process.env.WARMUP ?? 3);
+/** More options for every mount, swarmvol's and the memory one (e.g. MOUNT_ARGS='--busy-poll 0'). */
+const MOUNT_ARGS = (process.env.MOUNT_ARGS ?? '').split(' ').filter((a) => a !== '');
 const warmups = Array.from({ length: WARMUP }, (_, i) => `warm${i}`);
 /** Chunk size of large files under the default server limit (512 KiB). */
 const CHUNK = chunkSizeFor(DEFAULT_MAX_REQUEST);
@@ -97,7 +99,7 @@ class Mount {
     // The memory backend without extended attributes, like the ZooKeeper backend: otherwise the
     // kernel asks for them on every new file and `ls -l` asks twice per entry.
     const backend = zk ? ['--backend', 'zookeeper', '--hosts', zk.connectString, '--path', root] : ['--backend', 'memory', '--negative-timeout', '3600', '--no-xattrs'];
-    const child = spawn(CLI, ['mount', ...backend, mnt], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(CLI, ['mount', ...backend, ...MOUNT_ARGS, mnt], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (out += d.toString()));

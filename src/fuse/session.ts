@@ -61,6 +61,8 @@ export interface SessionOptions extends MountOptions {
   maxBackground: number;
   /** Highest protocol minor to agree to (lower it to behave as with an older kernel). */
   maxMinor: number;
+  /** Longest busy poll of /dev/fuse after a request, microseconds (0: sleep in epoll_wait at once; see channel.ts). */
+  pollMicros: number;
   /** Makes the transport for the /dev/fuse fd (bench/ swaps in alternatives to measure them). */
   channel: (fd: number) => FuseChannel;
 }
@@ -78,6 +80,7 @@ export const defaultSessionOptions: SessionOptions = {
   autoInvalData: true,
   maxBackground: 64,
   maxMinor: KERNEL_MINOR,
+  pollMicros: 0,
   channel: (fd) => new FuseChannel(fd),
 };
 
@@ -236,7 +239,7 @@ export class FuseSession implements Notifier {
       this.onInit = resolve;
       channel.waitClosed().then(() => reject(new Error('connection closed before INIT')), reject);
     });
-    channel.start(Math.max(MIN_READ_BUFFER, this.opts.maxWrite + PAGE_SIZE), (buf, len) => this.handle(buf, len));
+    channel.start(Math.max(MIN_READ_BUFFER, this.opts.maxWrite + PAGE_SIZE), (buf, len) => this.handle(buf, len), this.opts.pollMicros);
     await initDone;
   }
 
@@ -367,7 +370,13 @@ export class FuseSession implements Notifier {
 
   // ---- requests ---------------------------------------------------------------
 
-  private handle(buf: Buffer, length: number): void {
+  /** Handles one request; returns true when none is left waiting for the filesystem (the channel may then poll for the next). */
+  private handle(buf: Buffer, length: number): boolean {
+    this.handleRequest(buf, length);
+    return this.waiting === undefined;
+  }
+
+  private handleRequest(buf: Buffer, length: number): void {
     this.onRequest?.();
     if (length < IN_HEADER_SIZE) {
       log.error('short request from the kernel', { length });
@@ -691,14 +700,21 @@ export class FuseSession implements Notifier {
           if (!(err instanceof FsError)) log.error('encoding a reply failed', { err: describe(err) });
           this.sendError(ctx.unique, errnoOf(err));
         }
+        this.pollIfIdle();
       },
       (err: unknown) => {
         this.stopWaiting(ctx);
         if (!(err instanceof FsError)) log.error('operation failed', { err: describe(err) });
         else logEio(err);
         this.sendError(ctx.unique, ctx.interrupted && !(err instanceof FsError) ? Errno.EINTR : errnoOf(err));
+        this.pollIfIdle();
       },
     );
+  }
+
+  /** After the reply to the last request that waited for the filesystem, the caller's next request is likely on its way. */
+  private pollIfIdle(): void {
+    if (this.waiting === undefined) this.channel?.pollAfterReply();
   }
 
   private startWaiting(ctx: Context): void {

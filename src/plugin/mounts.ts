@@ -92,6 +92,7 @@ export async function startMount(o: StartOptions): Promise<number> {
   if (s.maxfilesize !== undefined) args.push('--maxfilesize', String(s.maxfilesize));
   if (s.jutemaxbuffer !== undefined) args.push('--jute-maxbuffer', String(s.jutemaxbuffer));
   if (s.readahead !== undefined) args.push('--read-ahead', String(s.readahead));
+  if (s.busypoll !== undefined) args.push('--busy-poll', String(s.busypoll));
   if (o.authFile) args.push('--auth-file', o.authFile);
   if (o.debug) args.push('--debug');
   args.push(o.mountpoint);

@@ -6,6 +6,7 @@ import { parseConnectString, zkPathProblem } from '../backends/zookeeper/client/
 import { DEFAULT_MAX_REQUEST, largestFileSize, MAX_JUTE_MAXBUFFER } from '../backends/zookeeper/chunks.js';
 import { MODES, type Mode } from '../backends/zookeeper/layout.js';
 import { MAX_READ_AHEAD } from '../backends/zookeeper/read-ahead.js';
+import { MAX_BUSY_POLL_MICROS } from '../fuse/channel.js';
 import { sizeInBytes, wholeNumber } from '../util/numbers.js';
 
 export class OptionError extends Error {
@@ -33,6 +34,8 @@ export interface VolumeSpec {
   jutemaxbuffer?: number;
   /** Most files read ahead in a directory read file by file, if not the default (0: off). */
   readahead?: number;
+  /** Longest busy poll of /dev/fuse after a request, microseconds, if not the default (0: off). */
+  busypoll?: number;
 }
 
 /** Plugin-wide defaults, from the plugin's environment. */
@@ -45,7 +48,7 @@ export interface PluginDefaults {
   auth: string | undefined;
 }
 
-export const VOLUME_OPTIONS = ['hosts', 'host', 'path', 'mode', 'auth', 'uid', 'gid', 'umask', 'ro', 'quota', 'maxfilesize', 'jutemaxbuffer', 'readahead'] as const;
+export const VOLUME_OPTIONS = ['hosts', 'host', 'path', 'mode', 'auth', 'uid', 'gid', 'umask', 'ro', 'quota', 'maxfilesize', 'jutemaxbuffer', 'readahead', 'busypoll'] as const;
 
 export function defaultsFromEnv(env: NodeJS.ProcessEnv): PluginDefaults {
   const hosts = env.ZK_HOSTS?.trim() || undefined;
@@ -100,6 +103,12 @@ function fileLimits(maxText: string | undefined, juteText: string | undefined): 
 function readAhead(value: string): number {
   const n = wholeNumber(value);
   if (!(n <= MAX_READ_AHEAD)) throw new OptionError(`readahead: expected a number of files from 0 (off) to ${MAX_READ_AHEAD}, got "${value}"`);
+  return n;
+}
+
+function busyPoll(value: string): number {
+  const n = wholeNumber(value);
+  if (!(n <= MAX_BUSY_POLL_MICROS)) throw new OptionError(`busypoll: expected microseconds from 0 (off) to ${MAX_BUSY_POLL_MICROS}, got "${value}"`);
   return n;
 }
 
@@ -161,6 +170,7 @@ export function parseVolumeOptions(name: string, opts: Record<string, unknown> |
       ...(o.quota !== undefined ? { quota: size('quota', o.quota) } : {}),
       ...fileLimits(o.maxfilesize, o.jutemaxbuffer),
       ...(o.readahead !== undefined ? { readahead: readAhead(o.readahead) } : {}),
+      ...(o.busypoll !== undefined ? { busypoll: busyPoll(o.busypoll) } : {}),
     },
     auth,
   };

@@ -83,6 +83,8 @@ describe('mount lifecycle', () => {
       ['--max-write 5000', /--max-write: expected a multiple of 4096/],
       ['--backend nosuch', /--backend: expected one of memory/],
       ['--max-protocol-minor 30', /--max-protocol-minor: expected a whole number from 31 to 45, got "30"/],
+      ['--busy-poll 1001', /--busy-poll: expected a whole number from 0 to 1000, got "1001"/],
+      ['--busy-poll 5us', /--busy-poll: expected a whole number from 0 to 1000, got "5us"/],
       ['--bogus 1', /Unknown option '--bogus'/],
       // ZooKeeper's options are refused rather than silently ignored by the memory backend.
       ['--uid 1000', /--uid: only with --backend zookeeper/],

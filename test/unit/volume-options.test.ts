@@ -6,7 +6,7 @@ const defaults = { hosts: '127.0.0.1:2181', root: '/swarmvol/volumes', auth: und
 const spec = (opts: Record<string, string>) => parseVolumeOptions('v', opts, defaults).spec;
 const refused = (opts: Record<string, string>, message: RegExp) => assert.throws(() => spec(opts), (e: unknown) => e instanceof OptionError && message.test(e.message));
 
-describe('volume options: quota, maxfilesize, jutemaxbuffer, readahead', () => {
+describe('volume options: quota, maxfilesize, jutemaxbuffer, readahead, busypoll', () => {
   it('takes sizes with suffixes and leaves unset ones to the defaults', () => {
     assert.deepEqual(
       { quota: spec({ quota: '1G' }).quota, maxfilesize: spec({ maxfilesize: '8M' }).maxfilesize, jutemaxbuffer: spec({ jutemaxbuffer: '4M' }).jutemaxbuffer },
@@ -29,6 +29,14 @@ describe('volume options: quota, maxfilesize, jutemaxbuffer, readahead', () => {
     assert.equal(spec({ maxfilesize: '1T', jutemaxbuffer: '32M' }).maxfilesize, 1024 ** 4, 'a larger server limit allows larger files');
     refused({ jutemaxbuffer: '64M' }, /^jutemaxbuffer: expected .* from 64k to 32M/);
     refused({ maxfilesize: '1G', jutemaxbuffer: '64k' }, /^maxfilesize: expected at most \d+ bytes with jutemaxbuffer 65536/);
+  });
+
+  it('takes busypoll in microseconds, 0 to turn it off, and refuses anything else', () => {
+    assert.equal(spec({ busypoll: '200' }).busypoll, 200);
+    assert.equal(spec({ busypoll: '0' }).busypoll, 0);
+    assert.equal(spec({}).busypoll, undefined);
+    refused({ busypoll: '1001' }, /^busypoll: expected microseconds from 0 \(off\) to 1000, got "1001"/);
+    refused({ busypoll: '50us' }, /^busypoll: expected microseconds/);
   });
 
   it('takes readahead as a number of files, 0 to turn it off, and refuses anything else', () => {

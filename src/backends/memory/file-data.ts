@@ -115,6 +115,16 @@ export class FileData {
   private ensure(index: number, needed: number): Buffer {
     const chunk = this.chunks.get(index);
     if (chunk && chunk.length >= needed) return chunk;
+    if (this.chunks.get(index - 1)?.length === CHUNK_SIZE) {
+      // The file is written on past a full chunk (a large sequential write):
+      // doubling would copy this chunk's bytes again at every step. A whole
+      // chunk from calloc is zeroed lazily, by the kernel. A chunk after a
+      // hole still starts small.
+      const whole = Buffer.alloc(CHUNK_SIZE);
+      if (chunk) chunk.copy(whole);
+      this.chunks.set(index, whole);
+      return whole;
+    }
     let capacity = Math.max(64, chunk ? chunk.length : 0);
     while (capacity < needed) capacity *= 2;
     // allocUnsafe: a small chunk is a slice of Node's shared pool instead of an ArrayBuffer
