@@ -13,7 +13,7 @@
 // the hypervisor, tens of microseconds. libfuse's many reader threads often
 // find one awake; one event loop cannot. Reading on for a few tens of
 // microseconds after a reply catches a sequential client's next request
-// awake: a cold stat went from 67-84 to 20-28 µs here (bench/README.md).
+// awake: a cold stat went from 67-84 to 21-31 µs here (bench/README.md).
 
 import fs from 'node:fs';
 import net from 'node:net';
@@ -42,8 +42,6 @@ export const DEFAULT_BUSY_POLL_MICROS = 50;
 export const MAX_BUSY_POLL_MICROS = 1000;
 /** A poll window shorter than this is not worth a read(2): polling stops until requests come close together again. */
 const MIN_POLL_MS = 0.005;
-/** The window polling starts again with, ms, doubled at each request it would have caught. */
-const FIRST_POLL_MS = 0.01;
 /** Longest run of requests handled by polling before the event loop gets its turn (timers, sockets, promises). */
 const MAX_POLLING_MS = 2;
 
@@ -56,11 +54,13 @@ export class FuseChannel {
   /** Longest busy poll after a request, ms (0: never poll). */
   private pollLimit = 0;
   /**
-   * The current poll window, ms: doubled (up to the limit) each time a
-   * request comes within it after the loop slept, halved each time a poll
-   * catches nothing. It settles near the gap between a client's requests,
-   * so a client that pauses after a few requests costs about that gap per
-   * pause, not the limit.
+   * The current poll window, ms: halved each time a poll catches nothing, set
+   * back to the limit when a request comes within the limit after the loop
+   * slept. A client whose requests are all further apart than the limit soon
+   * gets no polling; one that pauses after each burst pays up to the limit
+   * per pause. (Growing the window step by step instead, from 10 µs, spared
+   * such a client most of that but cost a sequential one up to 50% of its
+   * rate: each step back up needs a sleep and a wake-up.)
    */
   private pollWindow = 0;
   /** When the loop last went back to sleep in epoll_wait (performance.now()). */
@@ -106,8 +106,8 @@ export class FuseChannel {
             handler(buf, nread);
           } else {
             const woken = performance.now();
-            // A longer poll after the last request would have caught this one.
-            if (woken - this.sleptAt <= this.pollLimit) this.pollWindow = Math.min(this.pollLimit, Math.max(FIRST_POLL_MS, this.pollWindow * 2));
+            // A poll of the full limit after the last request would have caught this one.
+            if (woken - this.sleptAt <= this.pollLimit) this.pollWindow = this.pollLimit;
             if (handler(buf, nread)) this.pollOn(buf, handler, woken + MAX_POLLING_MS);
             this.sleptAt = performance.now();
           }
