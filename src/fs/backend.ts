@@ -153,6 +153,13 @@ export interface Backend<N extends KernelNode, H = unknown> {
 
   /** A snapshot of the directory's entries, "." and ".." first. */
   readdir(ctx: RequestContext, node: N): MaybePromise<DirEntry[]>;
+  /**
+   * Optional: the lookup of `entries[index]`, a snapshot this backend's
+   * readdir returned for `parent`, when the backend knows it without a
+   * lookup by name (the memory backend: while that snapshot is still the
+   * directory's current listing). undefined: the node layer looks the name up.
+   */
+  listedLookup?(parent: N, entries: DirEntry[], index: number): Lookup<N> | undefined;
   /** fsync(2) of a directory: its entries are durable when this returns (a backend that stores them at once needs none). */
   fsyncdir?(ctx: RequestContext, node: N): MaybePromise<void>;
   statfs(ctx: RequestContext): MaybePromise<StatfsOut>;

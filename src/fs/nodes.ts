@@ -476,7 +476,7 @@ export class NodeFileSystem<N extends KernelNode, H> implements RawFileSystem, K
         if (!sink.add(e.name, e.ino, e.mode, i + 1)) return;
         continue;
       }
-      const found = this.backend.lookup(ctx, dir.inode, e.name);
+      const found = this.backend.listedLookup?.(dir.inode, entries, i) ?? this.backend.lookup(ctx, dir.inode, e.name);
       if (found instanceof Promise) {
         return found.then((f) => {
           if (this.addPlus(sink, e, i, f)) return this.fillDir(ctx, dir, entries, i + 1, sink);

@@ -447,6 +447,13 @@ export class MemoryBackend implements Backend<MemNode, MemHandle> {
     return listing;
   }
 
+  /** A listing is dropped at every change of its directory's entries: while it is the current one, its entries name their nodes (a READDIRPLUS then looks no name up). */
+  listedLookup(parent: MemNode, entries: DirEntry[], index: number): Lookup<MemNode> | undefined {
+    if (parent.listing !== entries) return undefined;
+    const child = (entries[index] as Listed).node;
+    return child && this.lookupResult(child);
+  }
+
   statfs(): StatfsOut {
     const bsize = 4096;
     const blocks = Math.floor(this.opts.capacity / bsize);
@@ -537,8 +544,8 @@ function checkXattrName(name: string): void {
  */
 function listingOf(dir: MemNode, children: Map<string, MemNode>): DirEntry[] {
   const listing: Listing = { entries: new Array<DirEntry>(children.size + 2), next: 2 };
-  listing.entries[0] = new Listed('.', dir.ino, C.S_IFDIR);
-  listing.entries[1] = new Listed('..', dir.parent!.ino, C.S_IFDIR);
+  listing.entries[0] = new Listed('.', dir.ino, C.S_IFDIR, undefined);
+  listing.entries[1] = new Listed('..', dir.parent!.ino, C.S_IFDIR, undefined);
   children.forEach(addListed, listing);
   return listing.entries;
 }
@@ -552,12 +559,14 @@ class Listed implements DirEntry {
    * that read entries (the node layer's fillDir and addPlus: 43 ms to
    * compile again, during the next `ls -l`).
    */
-  static readonly keepsShapeAlive = new Listed('', 0, 0);
+  static readonly keepsShapeAlive = new Listed('', 0, 0, undefined);
 
   constructor(
     readonly name: string,
     readonly ino: number,
     readonly mode: number,
+    /** The child itself ("." and ".." have none here: the node layer gives them no lookup). */
+    readonly node: MemNode | undefined,
   ) {}
 }
 
@@ -567,5 +576,5 @@ interface Listing {
 }
 
 function addListed(this: Listing, child: MemNode, name: string): void {
-  this.entries[this.next++] = new Listed(name, child.ino, child.mode & S_IFMT);
+  this.entries[this.next++] = new Listed(name, child.ino, child.mode & S_IFMT, child);
 }
