@@ -152,7 +152,8 @@ export class FuseChannel {
   private pollUntil(buf: Buffer, handler: RequestHandler, until: number): void {
     let now = performance.now();
     let deadline = now + this.pollWindow;
-    while (this.pollWindow >= MIN_POLL_MS && now < until) {
+    // closedFlag: a request may end the session (its fd number could then name another file).
+    while (this.pollWindow >= MIN_POLL_MS && now < until && !this.closedFlag) {
       const n = this.readNow(buf);
       if (n < 0) return;
       now = performance.now();
