@@ -1,0 +1,48 @@
+// The channel's busy poll stops once a request ends the session: the closed
+// fd's number is free at once, and a read on it could take another file's
+// bytes for a request. FIFOs stand in for /dev/fuse (pollable, non-blocking).
+
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { FuseChannel } from '../../src/fuse/channel.js';
+
+describe('FuseChannel busy poll', () => {
+  it('reads nothing more once a request closed the channel, even when its fd number is reused', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'swarmvol-poll-'));
+    const opened: number[] = [];
+    try {
+      execFileSync('mkfifo', [path.join(dir, 'requests'), path.join(dir, 'other')]);
+      const flags = fs.constants.O_RDWR | fs.constants.O_NONBLOCK;
+      const fd = fs.openSync(path.join(dir, 'requests'), flags);
+      const channel = new FuseChannel(fd);
+      const seen: string[] = [];
+      let reused = -1;
+      channel.start(
+        4096,
+        (buf, length) => {
+          seen.push(buf.toString('utf8', 0, length));
+          if (seen.length === 1) {
+            channel.close();
+            // The lowest free fd number is the one just closed.
+            reused = fs.openSync(path.join(dir, 'other'), flags);
+            opened.push(reused);
+            fs.writeSync(reused, 'not a request');
+          }
+          return true;
+        },
+        1000,
+      );
+      fs.writeSync(fd, 'first');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.equal(reused, fd, 'the test needs the closed fd number to be reused');
+      assert.deepEqual(seen, ['first']);
+    } finally {
+      for (const fd of opened) fs.closeSync(fd);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
