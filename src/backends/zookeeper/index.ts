@@ -2685,31 +2685,33 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
         if (parent) this.entriesChanged(parent);
         return;
       }
+      // This process's caches are marked stale before the kernel is told (an
+      // await): a lookup answered in between from the old listing would
+      // leave the kernel an answer that no later event corrects.
       if (e.type === EventType.NodeDataChanged) {
         if (!node) return;
         this.superseded(node);
+        // A directory's own data shows as its .zdata file, which may have come or gone.
+        const zdata = node.kind === 'dir' && this.rules.dataName ? this.nodes.get(joinPath(path, this.rules.dataName)) : undefined;
+        if (node.kind === 'dir') this.entriesChanged(node);
+        if (zdata) this.superseded(zdata);
         await this.cache?.invalidateNode(node);
-        if (node.kind === 'dir') {
-          // A directory's own data shows as its .zdata file, which may have come or gone.
-          this.entriesChanged(node);
-          const zdata = this.rules.dataName && this.nodes.get(joinPath(path, this.rules.dataName));
-          if (zdata) {
-            this.superseded(zdata);
-            await this.cache?.invalidateNode(zdata);
-          }
-          if (this.rules.dataName) await this.cache?.invalidateEntry(node, this.rules.dataName);
-        }
+        if (zdata) await this.cache?.invalidateNode(zdata);
+        if (node.kind === 'dir' && this.rules.dataName) await this.cache?.invalidateEntry(node, this.rules.dataName);
         return;
       }
       if (e.type !== EventType.NodeCreated && e.type !== EventType.NodeDeleted) return;
-      if (node && e.type === EventType.NodeDeleted) {
+      const deleted = node && e.type === EventType.NodeDeleted ? node : undefined;
+      if (deleted) {
         this.nodes.delete(path);
         this.metas.delete(path);
-        node.stale = true;
-        if (parent) await this.cache?.entryDeleted(parent, node, name);
+        deleted.stale = true;
+      }
+      if (parent && path !== '/') this.entriesChanged(parent);
+      if (deleted) {
+        if (parent) await this.cache?.entryDeleted(parent, deleted, name);
       } else if (parent && path !== '/') await this.cache?.invalidateEntry(parent, name);
       if (!parent || path === '/') return;
-      this.entriesChanged(parent);
       if (dir === '/' || this.metas.get(dir)?.marker) return; // a directory with a marker stays one
       const stat = await this.zk.exists(this.zkPath(dir));
       if (stat && !this.pinnedDirs.has(dir) && kindOf(stat, undefined, false, this.opts.mode) === 'dir' !== (parent.kind === 'dir')) {
