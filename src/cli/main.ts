@@ -99,9 +99,9 @@ mount options:
                                (default 1, zookeeper 3600; 0 disables).
   --max-write SIZE             Largest read/write request, 4k..1M (default 1M).
   --busy-poll MICROSECONDS     After answering a request, keep reading for the
-                               next one this long before sleeping, while
-                               requests come that close together (0..1000;
-                               default 50 when the process may run on two or
+                               next one before sleeping: about three times the
+                               client's turnaround, at most this long (0..1000;
+                               default 200 when the process may run on two or
                                more CPUs, else 0). Saves waking the daemon for
                                each request of a busy client; costs at most
                                that much CPU time per request.

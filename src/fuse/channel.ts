@@ -11,9 +11,10 @@
 // Why the busy poll: a single-threaded daemon asleep in epoll_wait is woken
 // for each request, and on a VM waking an idle vCPU is an interrupt through
 // the hypervisor, tens of microseconds. libfuse's many reader threads often
-// find one awake; one event loop cannot. Reading on for a few tens of
-// microseconds after a reply catches a sequential client's next request
-// awake: a cold stat went from 67-84 to 21-31 µs here (bench/README.md).
+// find one awake; one event loop cannot. Reading on after a reply for a few
+// times the client's own turnaround catches its next request awake: a cold
+// stat went from 67-84 to 21-31 µs here, a 128 KiB write from 150-170 to 70-120
+// (bench/README.md).
 
 import fs from 'node:fs';
 import net from 'node:net';
@@ -38,10 +39,18 @@ function pipeWrap(): PipeWrapBinding {
 export type RequestHandler = (buf: Buffer, length: number) => boolean;
 
 /** The default and the largest `--busy-poll`, microseconds. */
-export const DEFAULT_BUSY_POLL_MICROS = 50;
+export const DEFAULT_BUSY_POLL_MICROS = 200;
 export const MAX_BUSY_POLL_MICROS = 1000;
 /** A poll window shorter than this is not worth a read(2): polling stops until requests come close together again. */
 const MIN_POLL_MS = 0.005;
+/**
+ * The window is this many times the client's latest turnaround (reply to next
+ * request): a client's turnarounds vary, and a request missed by a little
+ * costs a sleep and a wake-up, more than the poll it saved.
+ */
+const TURNAROUND_FACTOR = 3;
+/** Per request caught, the window shrinks at most to this fraction, so one quick turnaround does not make the next ordinary one miss. */
+const WINDOW_DECAY = 0.9;
 /** Longest run of requests handled by polling before the event loop gets its turn (timers, sockets, promises). */
 const MAX_POLLING_MS = 2;
 
@@ -54,17 +63,19 @@ export class FuseChannel {
   /** Longest busy poll after a request, ms (0: never poll). */
   private pollLimit = 0;
   /**
-   * The current poll window, ms: halved each time a poll catches nothing, set
-   * back to the limit when a request comes within the limit after the loop
-   * slept. A client whose requests are all further apart than the limit soon
-   * gets no polling; one that pauses after each burst pays up to the limit
-   * per pause. (Growing the window step by step instead, from 10 µs, spared
-   * such a client most of that but cost a sequential one up to 50% of its
-   * rate: each step back up needs a sleep and a wake-up.)
+   * The current poll window, ms: a few times the client's turnaround, at most
+   * the limit. It follows the client: a stat loop (20-30 µs turnaround) gets
+   * about 80 µs, a 128 KiB write (60-100 µs) the limit. It is halved each
+   * time a poll catches nothing, and set from the turnaround again when a
+   * request comes within the limit after the loop slept: a client whose
+   * requests are all further apart than the limit soon gets no polling, and
+   * one that pauses after each burst pays about the window per pause.
+   * (Growing it back step by step instead, from 10 µs, cost a sequential
+   * client up to 50% of its rate: each step needs a sleep and a wake-up.)
    */
   private pollWindow = 0;
-  /** When the loop last went back to sleep in epoll_wait (performance.now()). */
-  private sleptAt = 0;
+  /** When the last request was answered, or left waiting (performance.now()). */
+  private answeredAt = 0;
   private polling = false;
   /** The request buffer and handler of start(), for polls after replies sent outside the read callback. */
   private readBuffer: Buffer | undefined;
@@ -106,10 +117,12 @@ export class FuseChannel {
             handler(buf, nread);
           } else {
             const woken = performance.now();
-            // A poll of the full limit after the last request would have caught this one.
-            if (woken - this.sleptAt <= this.pollLimit) this.pollWindow = this.pollLimit;
-            if (handler(buf, nread)) this.pollOn(buf, handler, woken + MAX_POLLING_MS);
-            this.sleptAt = performance.now();
+            // A poll of the full limit would have caught this one: this wait (which includes the wake-up) sets the window.
+            const turnaround = woken - this.answeredAt;
+            if (turnaround <= this.pollLimit) this.pollWindow = Math.min(this.pollLimit, TURNAROUND_FACTOR * turnaround);
+            const idle = handler(buf, nread);
+            this.answeredAt = performance.now();
+            if (idle) this.pollOn(buf, handler, woken + MAX_POLLING_MS);
           }
           return true;
         },
@@ -131,8 +144,8 @@ export class FuseChannel {
    */
   pollAfterReply(): void {
     if (this.pollLimit === 0 || this.polling || this.closedFlag || !this.readBuffer || !this.requestHandler) return;
-    this.pollOn(this.readBuffer, this.requestHandler, performance.now() + MAX_POLLING_MS);
-    this.sleptAt = performance.now();
+    this.answeredAt = performance.now();
+    this.pollOn(this.readBuffer, this.requestHandler, this.answeredAt + MAX_POLLING_MS);
   }
 
   /**
@@ -158,8 +171,11 @@ export class FuseChannel {
       if (n < 0) return;
       now = performance.now();
       if (n > 0) {
-        if (!handler(buf, n)) return;
-        now = performance.now();
+        const turnaround = now - this.answeredAt;
+        this.pollWindow = Math.min(this.pollLimit, Math.max(TURNAROUND_FACTOR * turnaround, WINDOW_DECAY * this.pollWindow));
+        const idle = handler(buf, n);
+        now = this.answeredAt = performance.now();
+        if (!idle) return;
         deadline = now + this.pollWindow;
       } else if (now >= deadline) {
         // Polled in vain: the client is slower than the window, or gone.

@@ -75,4 +75,42 @@ describe('busy poll of /dev/fuse', () => {
     t.diagnostic(`daemon CPU for 300 fstats 3 ms apart: ${unpolled} ms without polling, ${polled} ms with a 1 ms limit`);
     assert.ok(polled <= unpolled + 60, `polling cost ${polled - unpolled} ms of CPU for 300 slow requests: it kept polling`);
   });
+
+  it('polls after a burst for about the client\'s turnaround, not the whole limit', async (t) => {
+    // 300 bursts of 20 stats, 3 ms apart: each pause after a burst costs the
+    // daemon one vain poll. A window of the full 1 ms limit would burn 0.3 s;
+    // one that follows the client's turnaround (20-30 µs) about a tenth of it.
+    const cpuMs = (poll: string) =>
+      withMount(['--busy-poll', poll], async (m, file) => {
+        const before = cpuTicks(m.child.pid!);
+        const r = await sh(`python3 -c 'import os, time\nfor i in range(300):\n  for j in range(20): os.stat("${file}")\n  time.sleep(0.003)'`, { timeoutMs: 60_000 });
+        assert.equal(r.code, 0, r.stderr);
+        return (cpuTicks(m.child.pid!) - before) * 10;
+      });
+    const unpolled = await cpuMs('0');
+    const polled = await cpuMs('1000');
+    t.diagnostic(`daemon CPU for 300 bursts of 20 stats 3 ms apart: ${unpolled} ms without polling, ${polled} ms with a 1 ms limit`);
+    assert.ok(polled <= unpolled + 120, `polling cost ${polled - unpolled} ms of CPU more for 300 pauses: it polled for the whole limit after each burst`);
+  });
+
+  it('catches 128 KiB writes at the default limit', async (t) => {
+    assert.ok(availableParallelism() >= 2, 'this test needs two CPUs: polling is off on one');
+    // A 128 KiB write(2) takes the client longer to send than a stat (the kernel copies the data): 60-100 µs here.
+    const writes = 2048;
+    const sleepsPerWrite = (args: string[]) =>
+      withMount(args, async (m) => {
+        const target = path.join(m.mnt, 'big');
+        const r0 = await sh(`dd if=/dev/zero of=${target} bs=128k count=${writes} 2>&1`, { timeoutMs: 60_000 });
+        assert.equal(r0.code, 0, r0.stdout);
+        const before = sleeps(m.child.pid!);
+        const r = await sh(`dd if=/dev/zero of=${target} bs=128k count=${writes} conv=notrunc 2>&1`, { timeoutMs: 60_000 });
+        assert.equal(r.code, 0, r.stdout);
+        return (sleeps(m.child.pid!) - before) / writes;
+      });
+    const unpolled = await sleepsPerWrite(['--busy-poll', '0', '--max-write', '128k']);
+    const polled = await sleepsPerWrite(['--max-write', '128k']);
+    t.diagnostic(`daemon sleeps per 128 KiB write: ${unpolled.toFixed(3)} without polling, ${polled.toFixed(3)} at the default`);
+    assert.ok(unpolled > 0.9, `without polling the daemon should sleep about once per write, slept ${unpolled.toFixed(2)} times`);
+    assert.ok(polled < unpolled / 4, `the default poll should catch most writes awake: ${polled.toFixed(2)} sleeps per write against ${unpolled.toFixed(2)} without`);
+  });
 });
