@@ -163,6 +163,15 @@ export interface Backend<N extends KernelNode, H = unknown> {
   /** fsync(2) of a directory: its entries are durable when this returns (a backend that stores them at once needs none). */
   fsyncdir?(ctx: RequestContext, node: N): MaybePromise<void>;
   statfs(ctx: RequestContext): MaybePromise<StatfsOut>;
+  /**
+   * Optional: one small step of preparatory work, done while the daemon polls
+   * for the kernel's next request (the busy poll) and none has come yet.
+   * Returns false when there is nothing (left) to do. A step must take a few
+   * microseconds at most (a request waits for it to end) and must not change
+   * anything a request can see: the memory backend faults in the pages of the
+   * chunk a sequential writer will need next.
+   */
+  idleWork?(): boolean;
 
   /**
    * Locks shared with other mounts of the same store (other nodes). A backend

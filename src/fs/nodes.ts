@@ -102,12 +102,15 @@ export class NodeFileSystem<N extends KernelNode, H> implements RawFileSystem, K
   private notifier: Notifier | undefined;
   /** Names the kernel may remember as missing (see recordMisses). */
   private readonly misses: MissedNames | undefined;
+  /** The backend's idle-time work (Backend.idleWork), if it has any. */
+  readonly idleWork: (() => boolean) | undefined;
 
   constructor(
     private readonly backend: Backend<N, H>,
     options: Partial<NodeLayerOptions> = {},
   ) {
     this.opts = { ...defaultNodeLayerOptions, ...options };
+    this.idleWork = backend.idleWork?.bind(backend);
     if (this.opts.recordMisses && this.opts.negativeTimeout > 0) {
       this.misses = new MissedNames((parent, name) => void this.notifier?.invalEntry(parent, name));
     }

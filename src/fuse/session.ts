@@ -239,7 +239,7 @@ export class FuseSession implements Notifier {
       this.onInit = resolve;
       channel.waitClosed().then(() => reject(new Error('connection closed before INIT')), reject);
     });
-    channel.start(Math.max(MIN_READ_BUFFER, this.opts.maxWrite + PAGE_SIZE), (buf, len) => this.handle(buf, len), this.opts.pollMicros);
+    channel.start(Math.max(MIN_READ_BUFFER, this.opts.maxWrite + PAGE_SIZE), (buf, len) => this.handle(buf, len), this.opts.pollMicros, this.fs.idleWork);
     await initDone;
   }
 

@@ -142,6 +142,8 @@ export type MaybePromise<T> = T | Promise<T>;
 export interface RawFileSystem {
   init(conn: ConnectionInfo): void;
   destroy(): void;
+  /** One small step of work done while the channel polls for the next request and none is there; false when none is left. */
+  readonly idleWork?: () => boolean;
   lookup(ctx: RequestContext, parent: number, name: string): MaybePromise<EntryOut>;
   forget(nodeid: number, nlookup: number): void;
   getattr(ctx: RequestContext, nodeid: number, fh: number | undefined): MaybePromise<AttrOut>;

@@ -1,6 +1,7 @@
 // The channel's busy poll stops once a request ends the session: the closed
 // fd's number is free at once, and a read on it could take another file's
-// bytes for a request. FIFOs stand in for /dev/fuse (pollable, non-blocking).
+// bytes for a request. It runs the idle work while its reads find nothing.
+// FIFOs stand in for /dev/fuse (pollable, non-blocking).
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -45,4 +46,36 @@ describe('FuseChannel busy poll', () => {
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('runs steps of idle work while its reads find no request, and none when polling is off', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'swarmvol-poll-'));
+    try {
+      execFileSync('mkfifo', [path.join(dir, 'requests')]);
+      const stepsTaken = async (pollMicros: number) => {
+        const fd = fs.openSync(path.join(dir, 'requests'), fs.constants.O_RDWR | fs.constants.O_NONBLOCK);
+        const channel = new FuseChannel(fd);
+        let steps = 0;
+        let handled = 0;
+        channel.start(
+          4096,
+          () => {
+            handled++;
+            return true;
+          },
+          pollMicros,
+          () => steps++ < 5,
+        );
+        fs.writeSync(fd, 'request');
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        channel.close();
+        assert.equal(handled, 1);
+        return Math.min(steps, 5);
+      };
+      assert.equal(await stepsTaken(1000), 5, 'the poll after the request runs the five steps there are');
+      assert.equal(await stepsTaken(0), 0, 'without polling there is no idle time to use');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
+

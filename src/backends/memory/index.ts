@@ -9,7 +9,7 @@ import { PRELOAD_MAX, type AttrChanges, type Backend, type DirEntry, type Kernel
 import type { Attr } from '../../fs/backend.js';
 import { FsError } from '../../fs/errors.js';
 import { RENAME_EXCHANGE, RENAME_NOREPLACE } from '../../fuse/kernel.js';
-import { FileData } from './file-data.js';
+import { ChunkPool, FileData } from './file-data.js';
 
 const S_IFMT = 0o170000;
 const S_ISUID = 0o4000;
@@ -69,11 +69,12 @@ export class MemNode {
     public uid: number,
     public gid: number,
     public rdev = 0,
+    chunks?: ChunkPool,
   ) {
     this.atime = this.mtime = this.ctime = now();
     this.nlink = this.isDir ? 2 : 1;
     if (this.isDir) this.children = new Map();
-    else if (this.isFile) this.data = new FileData();
+    else if (this.isFile) this.data = new FileData(chunks);
   }
 
   get isDir(): boolean {
@@ -138,6 +139,8 @@ export class MemoryBackend implements Backend<MemNode, MemHandle> {
   /** Live nodes and bytes of file contents, kept up to date for statfs. */
   private nodeCount = 1;
   private bytes = 0;
+  /** The whole chunks of large files, one kept ready (idleWork). */
+  private readonly chunks = new ChunkPool();
 
   constructor(options: Partial<MemoryBackendOptions> = {}) {
     this.opts = {
@@ -181,7 +184,7 @@ export class MemoryBackend implements Backend<MemNode, MemHandle> {
     const sgidParent = (parent.mode & S_ISGID) !== 0;
     const gid = sgidParent ? parent.gid : owner.gid;
     if (sgidParent && (mode & S_IFMT) === C.S_IFDIR) mode |= S_ISGID;
-    const node = new MemNode(this.nextIno++, mode, owner.uid, gid, rdev);
+    const node = new MemNode(this.nextIno++, mode, owner.uid, gid, rdev, this.chunks);
     this.addEntry(parent, name, node);
     this.nodeCount++;
     return node;
@@ -452,6 +455,10 @@ export class MemoryBackend implements Backend<MemNode, MemHandle> {
     if (parent.listing !== entries) return undefined;
     const child = (entries[index] as Listed).node;
     return child && this.lookupResult(child);
+  }
+
+  idleWork(): boolean {
+    return this.chunks.prepare();
   }
 
   statfs(): StatfsOut {
