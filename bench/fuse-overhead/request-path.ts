@@ -28,8 +28,9 @@ class LoopbackChannel extends FuseChannel {
   replies = 0;
   /** Replies with an error other than ENOSYS (the reference's): none may come. */
   errors = 0;
-  /** A copy of the last reply: the session builds every reply in one buffer it reuses. */
-  readonly last = Buffer.alloc(4096);
+  /** A copy of the last reply: the session builds every reply in one buffer it reuses (room for a 32 KiB READDIRPLUS). */
+  readonly last = Buffer.alloc(64 * 1024);
+  lastLength = 0;
   /** File handles from OPEN replies, in order. */
   opened: number[] = [];
 
@@ -44,6 +45,7 @@ class LoopbackChannel extends FuseChannel {
   override write(buf: Buffer, length = buf.length): number {
     this.replies++;
     buf.copy(this.last, 0, 0, length);
+    this.lastLength = length;
     if (buf.readInt32LE(4) !== 0 && buf.readInt32LE(4) !== -ENOSYS) this.errors++;
     // OPEN's reply (fuse_open_out) is the only one of 32 bytes among those sent here.
     if (length === 32) this.opened.push(Number(buf.readBigUInt64LE(16)));
@@ -103,6 +105,54 @@ const read = (fh: number) =>
 const flush = (fh: number) => send(Op.FLUSH, FILE_NODE, (b, at) => (b.fill(0, at, at + 24), b.writeUInt32LE(fh, at), 24));
 const release = (fh: number) => send(Op.RELEASE, FILE_NODE, (b, at) => (b.fill(0, at, at + 24), b.writeUInt32LE(fh, at), 24));
 const unknown = () => send(UNKNOWN_OP, 1, () => 0);
+/** What `ls -l` asks for: READDIRPLUS of the size of glibc's getdents buffer. */
+const READDIR_SIZE = 32 * 1024;
+const readdirplus = (fh: number, offset: number) =>
+  send(Op.READDIRPLUS, 1, (b, at) => {
+    b.fill(0, at, at + 40);
+    b.writeUInt32LE(fh, at);
+    b.writeUInt32LE(offset, at + 8);
+    b.writeUInt32LE(READDIR_SIZE, at + 16);
+    return 40;
+  });
+
+/** The entries of the last READDIRPLUS reply (fuse_entry_out, then fuse_dirent), and the offset after the last. */
+function direntsOfLastReply(): { count: number; next: number } {
+  const r = channel.last;
+  let count = 0;
+  let next = -1;
+  for (let off = 16; off < channel.lastLength; ) {
+    const dirent = off + 128;
+    next = Number(r.readBigUInt64LE(dirent + 8));
+    off = dirent + ((24 + r.readUInt32LE(dirent + 16) + 7) & ~7);
+    count++;
+  }
+  return { count, next };
+}
+
+/** ROUNDS listings of the root (N files) as `ls -l` makes them: OPENDIR, READDIRPLUS until empty, RELEASEDIR. Returns ns per entry. */
+async function listings(): Promise<number> {
+  let entries = 0;
+  const t0 = process.hrtime.bigint();
+  for (let r = 0; r < ROUNDS; r++) {
+    channel.opened.length = 0;
+    send(Op.OPENDIR, 1, (b, at) => (b.fill(0, at, at + 8), 8));
+    const fh = channel.opened[0]!;
+    for (let offset = 0; ; ) {
+      readdirplus(fh, offset);
+      const { count, next } = direntsOfLastReply();
+      if (count === 0) break;
+      entries += count;
+      offset = next;
+    }
+    send(Op.RELEASEDIR, 1, (b, at) => (b.fill(0, at, at + 24), b.writeUInt32LE(fh, at), 24));
+    await drain();
+  }
+  const ns = Number(process.hrtime.bigint() - t0) / entries;
+  if (channel.errors > 0) throw new Error(`${channel.errors} requests failed (last errno ${-channel.last.readInt32LE(4)}): the bench is broken`);
+  if (entries !== ROUNDS * (N + 2)) throw new Error(`listed ${entries} entries in ${ROUNDS} listings of ${N} files: the bench is broken`);
+  return ns;
+}
 
 /** `step` for every file, BATCH requests between drains of the event loop (the backend's promises settle there). */
 async function each(step: (i: number) => void): Promise<void> {
@@ -189,6 +239,7 @@ async function main(): Promise<void> {
         return ns;
       },
     ],
+    ['READDIRPLUS, per entry', listings],
   ];
   // One unmeasured pass over everything first: the optimizing compiler's turn.
   for (const [, run] of rows) await run();
