@@ -167,9 +167,10 @@ export interface Backend<N extends KernelNode, H = unknown> {
    * Optional: one small step of preparatory work, done while the daemon polls
    * for the kernel's next request (the busy poll) and none has come yet.
    * Returns false when there is nothing (left) to do. A step must take a few
-   * microseconds at most (a request waits for it to end) and must not change
-   * anything a request can see: the memory backend faults in the pages of the
-   * chunk a sequential writer will need next.
+   * tens of microseconds at most (a request that comes meanwhile waits for it
+   * to end) and must not change anything a request can see: the memory
+   * backend faults in the pages of the chunk a sequential writer will need
+   * next, 8 pages (15-20 µs) per step.
    */
   idleWork?(): boolean;
 

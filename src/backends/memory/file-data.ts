@@ -14,7 +14,7 @@ const PAGE_SIZE = 4096;
 /**
  * One whole chunk kept ready for the next file written on past a full chunk,
  * its pages faulted in while the daemon waits for the kernel's next request.
- * A large sequential write otherwise takes each new page's fault (about 3 µs
+ * A large sequential write otherwise takes each new page's fault (2-3 µs
  * on a VM) between reading a request and replying: 32 per 128 KiB write, most
  * of the daemon's time per write. Prepared only after a whole chunk was taken
  * (a sequential writer is at work), so it holds at most one chunk that no
