@@ -141,6 +141,10 @@ class DirBuffer {
   used = 0;
   /** Node ids the READDIRPLUS entries carry a lookup of: undone if the kernel never gets them. */
   readonly lookups: number[] = [];
+  /** An entry did not fit: the listing goes on after this reply. */
+  full = false;
+  /** The offset after the last entry added. */
+  nextOffset = 0;
   constructor(
     readonly plus: boolean,
     capacity: number,
@@ -151,7 +155,11 @@ class DirBuffer {
   add(name: string, ino: number, mode: number, nextOffset: number, entry?: EntryOut): boolean {
     const nameLen = Buffer.byteLength(name, 'utf8');
     const size = this.plus ? direntPlusSize(nameLen) : direntSize(nameLen);
-    if (this.used + size > this.buf.length) return false;
+    if (this.used + size > this.buf.length) {
+      this.full = true;
+      return false;
+    }
+    this.nextOffset = nextOffset;
     let off = this.used;
     if (this.plus) {
       if (entry) {
@@ -163,6 +171,25 @@ class DirBuffer {
     this.used = writeDirent(this.buf, off, name, nameLen, ino, mode, nextOffset);
     return true;
   }
+}
+
+/**
+ * A directory reply built before the kernel asked for it: after a full
+ * READDIR(PLUS) reply, the next one of the same listing, built while the
+ * client takes in the last (`ls -l` of a large directory: the encoding of
+ * about 200 entries off each round trip). Only the next request may use it,
+ * if it asks for exactly that (same directory handle, offset, size, caller);
+ * any other request, or a notification (a change made elsewhere), drops it
+ * and undoes the lookups it carries.
+ */
+interface DirReplyAhead {
+  nodeid: number;
+  fh: number;
+  offset: number;
+  size: number;
+  uid: number;
+  gid: number;
+  sink: DirBuffer;
 }
 
 export interface Notifier {
@@ -194,6 +221,7 @@ export class FuseSession implements Notifier {
   private readonly storeHeader = Buffer.alloc(OUT_HEADER_SIZE + NOTIFY_STORE_OUT_SIZE);
   private initialized = false;
   private conn: ConnectionInfo | undefined;
+  private dirAhead: DirReplyAhead | undefined;
   private unmounting: Promise<void> | undefined;
 
   constructor(
@@ -307,6 +335,7 @@ export class FuseSession implements Notifier {
   // ---- notifications -------------------------------------------------------
 
   async invalInode(nodeid: number, offset = 0, length = 0): Promise<void> {
+    this.dropDirAhead();
     const buf = Buffer.allocUnsafe(OUT_HEADER_SIZE + 24);
     this.notifyHeader(buf, Notify.INVAL_INODE);
     writeU64(buf, 16, nodeid);
@@ -320,6 +349,7 @@ export class FuseSession implements Notifier {
   }
 
   async invalEntry(parent: number, name: string): Promise<void> {
+    this.dropDirAhead();
     const nameBuf = Buffer.from(name, 'utf8');
     const buf = Buffer.alloc(OUT_HEADER_SIZE + 16 + nameBuf.length + 1);
     this.notifyHeader(buf, Notify.INVAL_ENTRY);
@@ -335,6 +365,7 @@ export class FuseSession implements Notifier {
   }
 
   async delete(parent: number, child: number, name: string): Promise<void> {
+    this.dropDirAhead();
     const nameBuf = Buffer.from(name, 'utf8');
     const buf = Buffer.alloc(OUT_HEADER_SIZE + 24 + nameBuf.length + 1);
     this.notifyHeader(buf, Notify.DELETE);
@@ -384,6 +415,10 @@ export class FuseSession implements Notifier {
     }
     const opcode = buf.readUInt32LE(4);
     const unique = readU64(buf, 8);
+    // FORGETs change nothing a listing shows (the reply built ahead holds its own lookups).
+    if (this.dirAhead !== undefined && opcode !== Op.READDIRPLUS && opcode !== Op.READDIR && opcode !== Op.FORGET && opcode !== Op.BATCH_FORGET) {
+      this.dropDirAhead();
+    }
     try {
       this.dispatch(buf, length, opcode, unique);
     } catch (err) {
@@ -599,8 +634,60 @@ export class FuseSession implements Notifier {
 
   private readdir(ctx: Context, buf: Buffer, nodeid: number, plus: boolean): void {
     const B = IN_HEADER_SIZE;
-    const sink = new DirBuffer(plus, buf.readUInt32LE(B + 16));
-    this.answer(ctx, this.fs.readdir(ctx, nodeid, readU64(buf, B), readU64(buf, B + 8), sink), () => this.sendDir(ctx.unique, sink));
+    const fh = readU64(buf, B);
+    const offset = readU64(buf, B + 8);
+    const size = buf.readUInt32LE(B + 16);
+    const ahead = this.dirAhead;
+    if (ahead !== undefined) {
+      this.dirAhead = undefined;
+      const s = ahead.sink;
+      if (ahead.nodeid === nodeid && ahead.fh === fh && ahead.offset === offset && ahead.size === size && s.plus === plus && ahead.uid === ctx.uid && ahead.gid === ctx.gid) {
+        this.sendDir(ctx.unique, s);
+        this.readAhead(ctx, nodeid, fh, size, s);
+        return;
+      }
+      this.undoLookups(s.lookups);
+    }
+    const sink = new DirBuffer(plus, size);
+    const listed = this.fs.readdir(ctx, nodeid, fh, offset, sink);
+    // Built ahead only after a listing answered at once: one that waited for the store is not built while the client reads.
+    const atOnce = !(listed instanceof Promise);
+    this.answer(ctx, listed, () => {
+      this.sendDir(ctx.unique, sink);
+      if (atOnce) this.readAhead(ctx, nodeid, fh, size, sink);
+    });
+  }
+
+  /** After a full directory reply was sent, builds the next one (see DirReplyAhead). */
+  private readAhead(ctx: Context, nodeid: number, fh: number, size: number, sent: DirBuffer): void {
+    if (!sent.full || !this.channel || this.channel.closed) return;
+    const sink = new DirBuffer(sent.plus, size);
+    let listed: MaybePromise<void>;
+    try {
+      listed = this.fs.readdir(ctx, nodeid, fh, sent.nextOffset, sink);
+    } catch {
+      // The request itself will meet the error and answer it.
+      this.undoLookups(sink.lookups);
+      return;
+    }
+    if (listed instanceof Promise) {
+      const undo = () => this.undoLookups(sink.lookups);
+      listed.then(undo, undo);
+      return;
+    }
+    this.dirAhead = { nodeid, fh, offset: sent.nextOffset, size, uid: ctx.uid, gid: ctx.gid, sink };
+  }
+
+  private dropDirAhead(): void {
+    const ahead = this.dirAhead;
+    if (ahead === undefined) return;
+    this.dirAhead = undefined;
+    this.undoLookups(ahead.sink.lookups);
+  }
+
+  /** The kernel never got these lookups (a reply not sent, or refused). */
+  private undoLookups(nodeids: readonly number[]): void {
+    for (const nodeid of nodeids) if (nodeid !== 0) this.fs.forget(nodeid, 1);
   }
 
   private copyFileRange(ctx: Context, buf: Buffer, nodeid: number): MaybePromise<number> {
@@ -848,8 +935,7 @@ export class FuseSession implements Notifier {
     if (errno === 0) return;
     if (errno === Errno.ENOENT) {
       // The request was interrupted and is gone; the lookups we counted never reached the kernel.
-      const nodeids = typeof lookups === 'number' ? [lookups] : (lookups ?? []);
-      for (const nodeid of nodeids) if (nodeid !== 0) this.fs.forget(nodeid, 1);
+      this.undoLookups(typeof lookups === 'number' ? [lookups] : (lookups ?? []));
       return;
     }
     if (errno === Errno.ENODEV) return;
