@@ -638,16 +638,13 @@ export class FuseSession implements Notifier {
     const offset = readU64(buf, B + 8);
     const size = buf.readUInt32LE(B + 16);
     const ahead = this.dirAhead;
-    if (ahead !== undefined) {
+    if (ahead && ahead.nodeid === nodeid && ahead.fh === fh && ahead.offset === offset && ahead.size === size && ahead.sink.plus === plus && ahead.uid === ctx.uid && ahead.gid === ctx.gid) {
       this.dirAhead = undefined;
-      const s = ahead.sink;
-      if (ahead.nodeid === nodeid && ahead.fh === fh && ahead.offset === offset && ahead.size === size && s.plus === plus && ahead.uid === ctx.uid && ahead.gid === ctx.gid) {
-        this.sendDir(ctx.unique, s);
-        this.readAhead(ctx, nodeid, fh, size, s);
-        return;
-      }
-      this.undoLookups(s.lookups);
+      this.sendDir(ctx.unique, ahead.sink);
+      this.readAhead(ctx, nodeid, fh, size, ahead.sink);
+      return;
     }
+    this.dropDirAhead();
     const sink = new DirBuffer(plus, size);
     const listed = this.fs.readdir(ctx, nodeid, fh, offset, sink);
     // Built ahead only after a listing answered at once: one that waited for the store is not built while the client reads.

@@ -100,15 +100,10 @@ function fileLimits(maxText: string | undefined, juteText: string | undefined): 
   return { ...(max !== undefined ? { maxfilesize: max } : {}), ...(jute !== undefined ? { jutemaxbuffer: jute } : {}) };
 }
 
-function readAhead(value: string): number {
+/** A whole number from 0 (the feature off) to `max`; `what` names its unit in the error. */
+function offOrUpTo(option: string, what: string, value: string, max: number): number {
   const n = wholeNumber(value);
-  if (!(n <= MAX_READ_AHEAD)) throw new OptionError(`readahead: expected a number of files from 0 (off) to ${MAX_READ_AHEAD}, got "${value}"`);
-  return n;
-}
-
-function busyPoll(value: string): number {
-  const n = wholeNumber(value);
-  if (!(n <= MAX_BUSY_POLL_MICROS)) throw new OptionError(`busypoll: expected microseconds from 0 (off) to ${MAX_BUSY_POLL_MICROS}, got "${value}"`);
+  if (!(n <= max)) throw new OptionError(`${option}: expected ${what} from 0 (off) to ${max}, got "${value}"`);
   return n;
 }
 
@@ -169,8 +164,8 @@ export function parseVolumeOptions(name: string, opts: Record<string, unknown> |
       ro: o.ro !== undefined ? bool('ro', o.ro) : false,
       ...(o.quota !== undefined ? { quota: size('quota', o.quota) } : {}),
       ...fileLimits(o.maxfilesize, o.jutemaxbuffer),
-      ...(o.readahead !== undefined ? { readahead: readAhead(o.readahead) } : {}),
-      ...(o.busypoll !== undefined ? { busypoll: busyPoll(o.busypoll) } : {}),
+      ...(o.readahead !== undefined ? { readahead: offOrUpTo('readahead', 'a number of files', o.readahead, MAX_READ_AHEAD) } : {}),
+      ...(o.busypoll !== undefined ? { busypoll: offOrUpTo('busypoll', 'microseconds', o.busypoll, MAX_BUSY_POLL_MICROS) } : {}),
     },
     auth,
   };
