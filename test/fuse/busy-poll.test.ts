@@ -31,6 +31,16 @@ async function statLoop(file: string, count: number, pauseSeconds = 0): Promise<
   assert.equal(r.code, 0, r.stderr);
 }
 
+/** The daemon's CPU time, ms, while a python loop (its body given `file`, the mount's file) runs against a mount polling up to `poll` µs. */
+function daemonCpuMs(poll: string, loop: (file: string) => string): Promise<number> {
+  return withMount(['--busy-poll', poll], async (m, file) => {
+    const before = cpuTicks(m.child.pid!);
+    const r = await sh(`python3 -c 'import os, time\n${loop(file)}'`, { timeoutMs: 60_000 });
+    assert.equal(r.code, 0, r.stderr);
+    return (cpuTicks(m.child.pid!) - before) * 10;
+  });
+}
+
 async function withMount<T>(args: string[], fn: (m: CliMount, file: string) => Promise<T>): Promise<T> {
   const m = await mountCli([...NO_CACHE, ...args]);
   try {
@@ -63,13 +73,7 @@ describe('busy poll of /dev/fuse', () => {
 
   it('stops polling for a client slower than the window', async (t) => {
     // 300 fstats 3 ms apart, one GETATTR each: a poll of the full 1 ms window after each would burn 0.3 s of CPU.
-    const cpuMs = (poll: string) =>
-      withMount(['--busy-poll', poll], async (m, file) => {
-        const before = cpuTicks(m.child.pid!);
-        const r = await sh(`python3 -c 'import os, time\nfd = os.open("${file}", os.O_RDONLY)\nfor i in range(300): os.fstat(fd); time.sleep(0.003)'`, { timeoutMs: 60_000 });
-        assert.equal(r.code, 0, r.stderr);
-        return (cpuTicks(m.child.pid!) - before) * 10;
-      });
+    const cpuMs = (poll: string) => daemonCpuMs(poll, (file) => `fd = os.open("${file}", os.O_RDONLY)\nfor i in range(300): os.fstat(fd); time.sleep(0.003)`);
     const unpolled = await cpuMs('0');
     const polled = await cpuMs('1000');
     t.diagnostic(`daemon CPU for 300 fstats 3 ms apart: ${unpolled} ms without polling, ${polled} ms with a 1 ms limit`);
@@ -80,13 +84,7 @@ describe('busy poll of /dev/fuse', () => {
     // 300 bursts of 20 stats, 3 ms apart: each pause after a burst costs the
     // daemon one vain poll. A window of the full 1 ms limit would burn 0.3 s;
     // one that follows the client's turnaround (20-30 µs) about a tenth of it.
-    const cpuMs = (poll: string) =>
-      withMount(['--busy-poll', poll], async (m, file) => {
-        const before = cpuTicks(m.child.pid!);
-        const r = await sh(`python3 -c 'import os, time\nfor i in range(300):\n  for j in range(20): os.stat("${file}")\n  time.sleep(0.003)'`, { timeoutMs: 60_000 });
-        assert.equal(r.code, 0, r.stderr);
-        return (cpuTicks(m.child.pid!) - before) * 10;
-      });
+    const cpuMs = (poll: string) => daemonCpuMs(poll, (file) => `for i in range(300):\n  for j in range(20): os.stat("${file}")\n  time.sleep(0.003)`);
     const unpolled = await cpuMs('0');
     const polled = await cpuMs('1000');
     t.diagnostic(`daemon CPU for 300 bursts of 20 stats 3 ms apart: ${unpolled} ms without polling, ${polled} ms with a 1 ms limit`);

@@ -142,6 +142,23 @@ async function setUp() {
 
 const fileNames = (entries: Listed[]) => entries.map((e) => e.name).filter((n) => n !== '.' && n !== '..');
 
+/**
+ * Lists the first batch, runs `change` on a name of the next batch before the
+ * kernel asks for that batch, then lists the second batch and returns that
+ * name's entry in it; the kernel then forgets everything it was told.
+ */
+async function entryChangedBetweenBatches(change: (t: Awaited<ReturnType<typeof setUp>>, name: string) => void | Promise<void>) {
+  const t = await setUp();
+  const fh = t.opendir();
+  const first = t.readdirplus(fh, 0);
+  const name = `f${first.entries.length + 10}`;
+  await change(t, name);
+  const second = t.readdirplus(fh, first.next);
+  t.releasedir(fh);
+  t.forgetAll();
+  return { name, entry: second.entries.find((e) => e.name === name), liveNodes: t.fs.liveNodes };
+}
+
 describe('directory replies built ahead', () => {
   it('lists a large directory completely, each next reply built before it is asked for', async () => {
     const t = await setUp();
@@ -165,32 +182,15 @@ describe('directory replies built ahead', () => {
   });
 
   it('drops it when another request comes first, and the next reply shows that request\'s change', async () => {
-    const t = await setUp();
-    const fh = t.opendir();
-    const first = t.readdirplus(fh, 0);
-    // A name of the next batch, changed before the kernel asks for that batch.
-    const name = `f${first.entries.length + 10}`;
-    const nodeid = t.lookup(name);
-    t.chmod(nodeid, 0o100600);
-    const second = t.readdirplus(fh, first.next);
-    const entry = second.entries.find((e) => e.name === name);
+    const { name, entry, liveNodes } = await entryChangedBetweenBatches((t, changed) => t.chmod(t.lookup(changed), 0o100600));
     assert.ok(entry, `${name} is in the second reply`);
     assert.equal(entry.mode, 0o100600, 'the second reply was built after the chmod');
-    t.releasedir(fh);
-    t.forgetAll();
-    assert.equal(t.fs.liveNodes, 1, 'the lookups of the dropped reply were undone');
+    assert.equal(liveNodes, 1, 'the lookups of the dropped reply were undone');
   });
 
   it('drops it when the backend reports a change made elsewhere', async () => {
-    const t = await setUp();
-    const fh = t.opendir();
-    const first = t.readdirplus(fh, 0);
-    const name = `f${first.entries.length + 10}`;
-    await t.backend.external.writeFile(`/${name}`, Buffer.from('longer now'));
-    const second = t.readdirplus(fh, first.next);
-    assert.equal(second.entries.find((e) => e.name === name)?.size, 10, 'the second reply shows the new size');
-    t.releasedir(fh);
-    t.forgetAll();
-    assert.equal(t.fs.liveNodes, 1);
+    const { entry, liveNodes } = await entryChangedBetweenBatches((t, changed) => t.backend.external.writeFile(`/${changed}`, Buffer.from('longer now')));
+    assert.equal(entry?.size, 10, 'the second reply shows the new size');
+    assert.equal(liveNodes, 1);
   });
 });
