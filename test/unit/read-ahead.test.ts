@@ -2,7 +2,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { inSuccession, READ_AHEAD_GAP_MS, ReadAhead, type Succession } from '../../src/backends/zookeeper/read-ahead.js';
+import { inSuccession, naturalCompare, READ_AHEAD_GAP_MS, ReadAhead, readerOrder, type Succession } from '../../src/backends/zookeeper/read-ahead.js';
 
 /** A fetch whose calls the test sees and answers one by one. */
 function manual(): { fetch: (path: string) => Promise<number>; sent: string[]; answer: (path: string, bytes?: number) => Promise<void>; fail: (path: string) => Promise<void> } {
@@ -107,15 +107,53 @@ describe('read-ahead queue', () => {
     assert.equal(ra.size, 0);
   });
 
-  it('counts a succession of distinct names only: one name read again and again never completes one', async () => {
+  it('counts a succession of distinct names only, and gives them in the order read: one name read again and again never completes one', async () => {
     const dir: { cold: Succession | undefined } = { cold: undefined };
-    for (let i = 0; i < 10; i++) assert.equal(inSuccession(dir, 'same', 'cold', 3), false);
-    assert.equal(inSuccession(dir, 'other', 'cold', 3), false);
-    assert.equal(inSuccession(dir, 'third', 'cold', 3), true, 'three distinct names');
+    for (let i = 0; i < 10; i++) assert.equal(inSuccession(dir, 'same', 'cold', 3), undefined);
+    assert.equal(inSuccession(dir, 'other', 'cold', 3), undefined);
+    assert.deepEqual(inSuccession(dir, 'third', 'cold', 3), ['same', 'other', 'third'], 'three distinct names');
     assert.equal(dir.cold, undefined, 'then it starts over');
-    assert.equal(inSuccession(dir, 'a', 'cold', 2), false);
+    assert.equal(inSuccession(dir, 'a', 'cold', 2), undefined);
     await new Promise((r) => setTimeout(r, READ_AHEAD_GAP_MS + 50));
-    assert.equal(inSuccession(dir, 'b', 'cold', 2), false, 'a gap longer than READ_AHEAD_GAP_MS breaks the succession');
-    assert.equal(inSuccession(dir, 'c', 'cold', 2), true);
+    assert.equal(inSuccession(dir, 'b', 'cold', 2), undefined, 'a gap longer than READ_AHEAD_GAP_MS breaks the succession');
+    assert.deepEqual(inSuccession(dir, 'c', 'cold', 2), ['b', 'c']);
+  });
+});
+
+describe('read-ahead order', () => {
+  const shuffled = (names: string[]) => names.map((n, i) => [n, (i * 7919) % names.length] as const).sort((a, b) => a[1] - b[1]).map(([n]) => n);
+  const numbered = (n: number) => Array.from({ length: n }, (_, i) => `f${i}`);
+
+  it('compares the numbers in names by value', () => {
+    const sorted = ['a', 'a1', 'a2', 'a10', 'a10b', 'a010', 'b', 'x9y', 'x10y', 'x10z', '12345678901234567890', '12345678901234567891', '123456789012345678901'];
+    const expected = ['12345678901234567890', '12345678901234567891', '123456789012345678901', 'a', 'a1', 'a2', 'a10', 'a010', 'a10b', 'b', 'x9y', 'x10y', 'x10z'];
+    assert.deepEqual([...sorted].sort(naturalCompare), expected);
+    assert.ok(naturalCompare('f2', 'f10') < 0 && naturalCompare('f10', 'f2') > 0);
+    assert.ok(naturalCompare('f01', 'f1') > 0, 'the same value with more leading zeros comes after');
+    assert.equal(naturalCompare('f7', 'f7'), 0);
+  });
+
+  it('follows a reader going f0, f1, f2 in numeric order, from where it is', () => {
+    const names = numbered(200);
+    const order = readerOrder(shuffled(names), ['f0', 'f1', 'f2']);
+    assert.deepEqual(order, [...names.slice(3), 'f0', 'f1', 'f2']);
+  });
+
+  it('follows a reader in code-unit order (ls, a glob): f0, f1, f10 ...', () => {
+    const names = numbered(200);
+    const order = readerOrder(shuffled(names), ['f0', 'f1', 'f10']);
+    const byCode = [...names].sort();
+    assert.deepEqual(order, [...byCode.slice(3), ...byCode.slice(0, 3)]);
+    assert.equal(order[0], 'f100');
+  });
+
+  it('falls back to code-unit order when the reads follow neither order, and takes names without numbers as they sort', () => {
+    const names = numbered(30);
+    const byCode = [...names].sort();
+    const order = readerOrder(shuffled(names), ['f5', 'f1', 'f9']);
+    const at = byCode.indexOf('f9');
+    assert.deepEqual(order, [...byCode.slice(at + 1), ...byCode.slice(0, at + 1)]);
+    assert.deepEqual(readerOrder(['c', 'a', 'd', 'b'], ['a', 'b']), ['c', 'd', 'a', 'b']);
+    assert.deepEqual(readerOrder(['b', 'a'], ['gone', 'other']), ['a', 'b'], 'reads no longer listed: the order from the start');
   });
 });

@@ -56,7 +56,7 @@ import { BatchReads, type Listed, maxBatchOps } from './batch-reads.js';
 import { DirEpoch } from './dir-epoch.js';
 import { ChangeLog } from './change-log.js';
 import { VolumeQuota } from './quota.js';
-import { DEFAULT_READ_AHEAD, inSuccession, LIST_AHEAD_AFTER, LIST_AHEAD_DIRS, LIST_AHEAD_ENTRIES, LIST_AHEAD_WINDOW, READ_AHEAD_AFTER, READ_AHEAD_UNCLAIMED_BYTES, ReadAhead, type Succession } from './read-ahead.js';
+import { DEFAULT_READ_AHEAD, inSuccession, LIST_AHEAD_AFTER, LIST_AHEAD_DIRS, LIST_AHEAD_ENTRIES, LIST_AHEAD_WINDOW, READ_AHEAD_AFTER, READ_AHEAD_UNCLAIMED_BYTES, ReadAhead, readerOrder, type Succession } from './read-ahead.js';
 import { countNodes, createOps, czxidsOf, deleteOps, movedMeta, type Subtree, subtreeBytes, subtreeNode } from './subtree.js';
 
 export { DEFAULT_MAX_FILE_SIZE, DEFAULT_MAX_REQUEST, largestFileSize, MAX_JUTE_MAXBUFFER } from './chunks.js';
@@ -1154,15 +1154,17 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
    */
   private readCold(dir: ZkNode, name: string): void {
     if (!this.readAhead) return;
-    if (!inSuccession(dir, name, 'coldReads', READ_AHEAD_AFTER)) return;
-    void this.readAheadIn(dir).catch((err: unknown) => log.debug('read-ahead failed', { path: dir.path, error: (err as Error).message }));
+    const read = inSuccession(dir, name, 'coldReads', READ_AHEAD_AFTER);
+    if (!read) return;
+    void this.readAheadIn(dir, read).catch((err: unknown) => log.debug('read-ahead failed', { path: dir.path, error: (err as Error).message }));
   }
 
-  private async readAheadIn(dir: ZkNode): Promise<void> {
+  /** Reads ahead the files of `dir` not known yet, in the order the reader of `read` (its cold reads so far) follows. */
+  private async readAheadIn(dir: ZkNode, read: readonly string[]): Promise<void> {
     const children = dir.names && !dir.stale ? [...dir.names] : (await this.zk.getChildren(this.zkPath(dir.path))).children;
     const paths: string[] = [];
     const limit = this.opts.readAhead ?? DEFAULT_READ_AHEAD;
-    for (const name of children.sort()) {
+    for (const name of readerOrder(children, read)) {
       if (paths.length >= limit) break;
       if (this.rules.reserved.has(name)) continue;
       const path = joinPath(dir.path, name);
@@ -2651,8 +2653,14 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     await this.cache?.invalidateNode(node);
   }
 
-  async releaseLocks(node: ZkNode, owner: bigint, flock: boolean): Promise<void> {
+  releaseLocks(node: ZkNode, owner: bigint, flock: boolean): MaybePromise<void> {
     if (node.pending) return; // never locked: setlk makes the znode first
+    // Every close sends this: with no lock held on the mount it is answered at once, without a lock key (a hash) or a promise.
+    if (!this.locks.holdsAny()) return;
+    return this.releaseHeld(node, owner, flock);
+  }
+
+  private async releaseHeld(node: ZkNode, owner: bigint, flock: boolean): Promise<void> {
     const { current, old } = this.lockKeysOf(node);
     const released = await Promise.allSettled([current, ...old].map((key) => this.locks.release(key, owner, flock)));
     const failed = released.find((r) => r.status === 'rejected');

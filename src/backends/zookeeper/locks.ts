@@ -129,6 +129,11 @@ export class ZkLocks {
     fire();
   }
 
+  /** Whether any owner on this mount holds a lock or has a change to its locks under way (release is a no-op for all others). */
+  holdsAny(): boolean {
+    return this.owners.size > 0;
+  }
+
   /** Whether this mount holds or asks for any lock under the file key `file`. */
   inUse(file: string): boolean {
     for (const [key, s] of this.owners) if (s.held.length > 0 && key.split(':')[1] === file) return true;

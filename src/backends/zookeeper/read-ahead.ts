@@ -39,45 +39,113 @@ export const LIST_AHEAD_WINDOW = 4;
 export const LIST_AHEAD_DIRS = 64;
 export const LIST_AHEAD_ENTRIES = 10_000;
 
-/** Distinct names met in a row (each within READ_AHEAD_GAP_MS of the last). */
+/** Distinct names met in a row (each within READ_AHEAD_GAP_MS of the last), in the order met. */
 export interface Succession {
   names: Set<string>;
   at: number;
 }
 
 /**
- * Notes `name` in `holder[field]`; true when it completes a succession of
- * `count` distinct names (which then starts over). Reading one name again
- * and again (a poller) never completes one.
+ * Notes `name` in `holder[field]`. When it completes a succession of `count`
+ * distinct names (which then starts over), returns those names in the order
+ * they came. Reading one name again and again (a poller) never completes one.
  */
-export function inSuccession<K extends string>(holder: { [key in K]: Succession | undefined }, name: string, field: K, count: number): boolean {
+export function inSuccession<K extends string>(holder: { [key in K]: Succession | undefined }, name: string, field: K, count: number): string[] | undefined {
   const now = performance.now();
   let s = holder[field];
   if (!s || now - s.at > READ_AHEAD_GAP_MS) s = holder[field] = { names: new Set(), at: now };
   s.at = now;
   s.names.add(name);
-  if (s.names.size < count) return false;
+  if (s.names.size < count) return undefined;
   holder[field] = undefined;
-  return true;
+  return [...s.names];
 }
 
-interface Queued {
-  sent: boolean;
-  done: Promise<void>;
-  finish: () => void;
+const isDigit = (c: number) => c >= 48 && c <= 57;
+
+/**
+ * Name order with the numbers in names compared by value: f2 before f10
+ * (code-unit order puts f10, f100 ... f199 between f1 and f2). Between names
+ * equal but for leading zeros, the one with fewer comes first.
+ */
+export function naturalCompare(a: string, b: string): number {
+  let i = 0;
+  let j = 0;
+  /** The first difference in leading zeros: it decides only between names otherwise equal. */
+  let zeros = 0;
+  while (i < a.length && j < b.length) {
+    if (isDigit(a.charCodeAt(i)) && isDigit(b.charCodeAt(j))) {
+      let endA = i;
+      while (endA < a.length && isDigit(a.charCodeAt(endA))) endA++;
+      let endB = j;
+      while (endB < b.length && isDigit(b.charCodeAt(endB))) endB++;
+      let digitA = i;
+      while (digitA < endA - 1 && a.charCodeAt(digitA) === 48) digitA++;
+      let digitB = j;
+      while (digitB < endB - 1 && b.charCodeAt(digitB) === 48) digitB++;
+      if (endA - digitA !== endB - digitB) return endA - digitA - (endB - digitB);
+      for (; digitA < endA; digitA++, digitB++) {
+        const d = a.charCodeAt(digitA) - b.charCodeAt(digitB);
+        if (d !== 0) return d;
+      }
+      if (zeros === 0) zeros = endA - i - (endB - j);
+      i = endA;
+      j = endB;
+    } else {
+      const d = a.charCodeAt(i) - b.charCodeAt(j);
+      if (d !== 0) return d;
+      i++;
+      j++;
+    }
+  }
+  return a.length - i - (b.length - j) || zeros;
+}
+
+const codeUnitCompare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/**
+ * How far apart the names `read` lie in `names` ordered by `compare`, from
+ * the first to the last; Infinity unless they come in that order.
+ */
+function spread(names: readonly string[], read: readonly string[], compare: (a: string, b: string) => number): number {
+  const ranks = read.map((r) => {
+    let rank = 0;
+    for (const n of names) if (compare(n, r) < 0) rank++;
+    return rank;
+  });
+  for (let k = 1; k < ranks.length; k++) if (ranks[k]! <= ranks[k - 1]!) return Infinity;
+  return ranks[ranks.length - 1]! - ranks[0]!;
+}
+
+/**
+ * `names` in the order a reader that has just read `read` (in that order)
+ * seems to follow, starting after the last of them: numbers by value when
+ * its reads lie closer together that way (a program reading f0, f1, f2 ...),
+ * else code-unit order (ls, a shell glob in the C locale). A read-ahead in
+ * the reader's order stays ahead of it; in another it is overtaken at every
+ * turn, and each overtaking costs the reader a round trip.
+ */
+export function readerOrder(names: readonly string[], read: readonly string[]): string[] {
+  const natural = read.length > 1 && spread(names, read, naturalCompare) < spread(names, read, codeUnitCompare);
+  const ordered = [...names].sort(natural ? naturalCompare : codeUnitCompare);
+  const last = read.length > 0 ? ordered.indexOf(read[read.length - 1]!) : -1;
+  return last < 0 ? ordered : [...ordered.slice(last + 1), ...ordered.slice(0, last + 1)];
 }
 
 /**
  * A queue of fetches, sent in order with at most `window` in flight. `fetch`
  * resolves with the bytes it brought; a failed one counts as none, and the
  * lookup is simply made again when the file is really needed. Once `maxBytes`
- * have come in, what is still queued is dropped.
+ * have come in, what is still queued is dropped. A queued path costs a set
+ * entry until it is sent (a directory of thousands is queued at once).
  */
 export class ReadAhead {
-  private readonly queued = new Map<string, Queued>();
-  private readonly order: string[] = [];
+  /** Queued, not sent yet. */
+  private readonly waiting = new Set<string>();
+  /** Sent: the end of each fetch. */
+  private readonly inFlight = new Map<string, Promise<void>>();
+  private order: string[] = [];
   private next = 0;
-  private inFlight = 0;
   private bytes = 0;
 
   constructor(
@@ -88,16 +156,14 @@ export class ReadAhead {
 
   /** Paths queued or in flight. */
   get size(): number {
-    return this.queued.size;
+    return this.waiting.size + this.inFlight.size;
   }
 
   /** Queues `paths` (those not queued already) and starts sending. */
   schedule(paths: readonly string[]): void {
     for (const path of paths) {
-      if (this.queued.has(path)) continue;
-      let finish!: () => void;
-      const done = new Promise<void>((resolve) => (finish = resolve));
-      this.queued.set(path, { sent: false, done, finish });
+      if (this.waiting.has(path) || this.inFlight.has(path)) continue;
+      this.waiting.add(path);
       this.order.push(path);
     }
     this.pump();
@@ -108,50 +174,41 @@ export class ReadAhead {
    * waiting its turn; undefined if the read-ahead has nothing for it.
    */
   take(path: string): Promise<void> | undefined {
-    const q = this.queued.get(path);
-    if (!q) return undefined;
-    if (!q.sent) this.send(path, q);
-    return q.done;
+    const sent = this.inFlight.get(path);
+    if (sent) return sent;
+    return this.waiting.has(path) ? this.send(path) : undefined;
   }
 
   /** Drops what has not been sent (a session loss: nothing fetched before it can be trusted after). */
   clear(): void {
-    for (const path of this.order.slice(this.next)) {
-      const q = this.queued.get(path);
-      if (q && !q.sent) {
-        this.queued.delete(path);
-        q.finish();
-      }
-    }
-    this.order.length = 0;
+    this.waiting.clear();
+    this.order = [];
     this.next = 0;
   }
 
   private pump(): void {
-    while (this.inFlight < this.window && this.next < this.order.length) {
+    while (this.inFlight.size < this.window && this.next < this.order.length) {
       const path = this.order[this.next++]!;
-      const q = this.queued.get(path);
-      if (q && !q.sent) this.send(path, q);
+      if (this.waiting.has(path)) this.send(path);
     }
     if (this.next === this.order.length) {
-      this.order.length = 0;
+      this.order = [];
       this.next = 0;
     }
   }
 
-  private send(path: string, q: Queued): void {
-    q.sent = true;
-    this.inFlight++;
-    void this.fetch(path)
+  private send(path: string): Promise<void> {
+    this.waiting.delete(path);
+    const done = this.fetch(path)
       .catch(() => 0)
       .then((n) => {
-        this.inFlight--;
-        this.queued.delete(path);
-        q.finish();
+        this.inFlight.delete(path);
         this.bytes += n;
         if (this.bytes >= this.maxBytes) this.clear();
-        if (this.queued.size === 0) this.bytes = 0;
+        if (this.size === 0) this.bytes = 0;
         this.pump();
       });
+    this.inFlight.set(path, done);
+    return done;
   }
 }
