@@ -1,6 +1,7 @@
 // swarmvol's own ZooKeeper client against a real ZooKeeper server.
 
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { parseConnectString, ReplyTooLargeError, ZkClient, type WatchEvent } from '../../src/backends/zookeeper/client/client.js';
 import { CREATOR_ALL_ACL, CreateMode, ErrorCode, EventType, OpCode, OPEN_ACL_UNSAFE, ZkError, ZkMultiError } from '../../src/backends/zookeeper/client/protocol.js';
@@ -121,6 +122,37 @@ describe('ZkClient against a real ZooKeeper', () => {
     assert.deepEqual(res[1] instanceof ZkError ? 'err' : res[1]!.op === 'getChildren' && res[1]!.children, ['k']);
     assert.ok(res[2] instanceof ZkError && res[2].codeName === 'NONODE');
     assert.equal(res[3] instanceof ZkError ? 'err' : res[3]!.op === 'getData' && res[3]!.data.toString(), 'kid');
+  });
+
+  it('sends the requests made in one tick in one write, and at once when flushWrites is called', async () => {
+    const c = await client();
+    await c.create('/coalesced', b(''), OPEN_ACL_UNSAFE);
+    const socket = (c as unknown as { socket: net.Socket }).socket;
+    // What reaches the socket's handle: one _write or _writev call is one write(2)/writev(2).
+    const writes: number[] = [];
+    const proto = net.Socket.prototype as unknown as Record<'_write' | '_writev', (this: net.Socket, ...args: unknown[]) => void>;
+    const { _write: write, _writev: writev } = proto;
+    proto._write = function (...args) {
+      if (this === socket) writes.push(1);
+      write.apply(this, args);
+    };
+    proto._writev = function (...args) {
+      if (this === socket) writes.push((args[0] as unknown[]).length);
+      writev.apply(this, args);
+    };
+    try {
+      const reads = Array.from({ length: 10 }, (_, i) => c.exists(`/coalesced/n${i}`));
+      assert.deepEqual(writes, [], 'held until the end of the tick');
+      assert.deepEqual(await Promise.all(reads), Array(10).fill(null));
+      assert.equal(writes.length, 1, `ten requests of one tick in ${writes.length} writes`);
+      writes.length = 0;
+      const read = c.exists('/coalesced');
+      c.flushWrites();
+      assert.equal(writes.length, 1, 'flushWrites sends at once');
+      assert.ok(await read);
+    } finally {
+      Object.assign(proto, { _write: write, _writev: writev });
+    }
   });
 
   it('skips a reply larger than maxReplyBytes: only its request fails, the session goes on', async () => {

@@ -1584,6 +1584,12 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     return false;
   }
 
+  /** The requests made meanwhile (a list-ahead, a read-ahead) leave now: the busy poll holds up the end of the tick that would send them. */
+  idleWork(): boolean {
+    this.zk.flushWrites();
+    return false;
+  }
+
   async statfs(): Promise<StatfsOut> {
     const limit = this.quota.limit;
     if (limit === undefined) return { blocks: 0, bfree: 0, bavail: 0, files: 0, ffree: 0, bsize: STATFS_BLOCK, namelen: 255, frsize: STATFS_BLOCK };

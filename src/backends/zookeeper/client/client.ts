@@ -147,6 +147,8 @@ export class ZkClient extends EventEmitter {
   private readonly chroot: string;
   private hostIndex = 0;
   private socket: net.Socket | undefined;
+  /** The socket whose writes are held until the end of this tick (send). */
+  private corked: net.Socket | undefined;
   /** Received bytes not yet parsed, kept as the socket's pieces: a large reply is joined once, not once per piece. */
   private inbuf: Buffer[] = [];
   private inbufBytes = 0;
@@ -355,8 +357,28 @@ export class ZkClient extends EventEmitter {
   private send(req: Request): void {
     clearTimeout(req.timer);
     this.sent.set(req.xid, req);
-    sendFrame(this.socket!, req.frame);
+    const socket = this.socket!;
+    // Requests made in one tick leave in one write: each write wakes the server (and on loopback runs its receive path).
+    if (this.corked !== socket) {
+      this.flushWrites();
+      this.corked = socket;
+      socket.cork();
+      process.nextTick(this.flushWrites);
+    }
+    for (const piece of req.frame) socket.write(piece);
   }
+
+  /**
+   * Sends the requests held for the end of this tick now. For a caller that
+   * keeps the thread busy past the tick's end (a busy poll), so that they do
+   * not wait for it.
+   */
+  readonly flushWrites = (): void => {
+    const socket = this.corked;
+    if (!socket) return;
+    this.corked = undefined;
+    socket.uncork();
+  };
 
   private fail(req: Request, err: Error): void {
     clearTimeout(req.timer);
