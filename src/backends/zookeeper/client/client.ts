@@ -8,6 +8,7 @@ import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import { JuteReader, JuteWriter } from './jute.js';
 import {
+  answeredError,
   type Acl,
   AddWatchMode,
   CreateMode,
@@ -587,7 +588,7 @@ export class ZkClient extends EventEmitter {
     const req = this.sent.get(xid);
     if (!req) return;
     this.sent.delete(xid);
-    if (err !== 0) return this.fail(req, new ZkError(err, req.path));
+    if (err !== 0) return this.fail(req, answeredError(err, req.path));
     try {
       req.resolve(req.decode(r));
     } catch (e) {

@@ -108,6 +108,21 @@ export class ZkError extends Error {
   }
 }
 
+/**
+ * An error the server answered. Its stack would only show the socket's data
+ * handler, and capturing it costs more than decoding the reply: a cold
+ * listing of a tree made by other tools meets one per directory (no marker).
+ */
+export function answeredError(code: number, path?: string): ZkError {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return new ZkError(code, path);
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+}
+
 export interface Stat {
   czxid: bigint;
   mzxid: bigint;
@@ -257,7 +272,7 @@ export function readMultiReadResult(r: JuteReader, ops: ReadOp[]): ReadResult[] 
     r.int();
     if (done) break;
     const i = results.length;
-    if (type === OpCode.error) results.push(new ZkError(r.int(), ops[i]?.path));
+    if (type === OpCode.error) results.push(answeredError(r.int(), ops[i]?.path));
     else if (type === OpCode.getData) results.push({ op: 'getData', data: r.buffer() ?? Buffer.alloc(0), stat: readStat(r) });
     else results.push({ op: 'getChildren', children: r.strings() });
   }
