@@ -2,7 +2,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { inSuccession, naturalCompare, READ_AHEAD_GAP_MS, ReadAhead, readerOrder, type Succession } from '../../src/backends/zookeeper/read-ahead.js';
+import { inSuccession, naturalKey, READ_AHEAD_GAP_MS, ReadAhead, readerOrder, type Succession } from '../../src/backends/zookeeper/read-ahead.js';
 
 /** A fetch whose calls the test sees and answers one by one. */
 function manual(): { fetch: (path: string) => Promise<number>; sent: string[]; answer: (path: string, bytes?: number) => Promise<void>; fail: (path: string) => Promise<void> } {
@@ -124,13 +124,21 @@ describe('read-ahead order', () => {
   const shuffled = (names: string[]) => names.map((n, i) => [n, (i * 7919) % names.length] as const).sort((a, b) => a[1] - b[1]).map(([n]) => n);
   const numbered = (n: number) => Array.from({ length: n }, (_, i) => `f${i}`);
 
-  it('compares the numbers in names by value', () => {
-    const sorted = ['a', 'a1', 'a2', 'a10', 'a10b', 'a010', 'b', 'x9y', 'x10y', 'x10z', '12345678901234567890', '12345678901234567891', '123456789012345678901'];
-    const expected = ['12345678901234567890', '12345678901234567891', '123456789012345678901', 'a', 'a1', 'a2', 'a10', 'a010', 'a10b', 'b', 'x9y', 'x10y', 'x10z'];
-    assert.deepEqual([...sorted].sort(naturalCompare), expected);
-    assert.ok(naturalCompare('f2', 'f10') < 0 && naturalCompare('f10', 'f2') > 0);
-    assert.ok(naturalCompare('f01', 'f1') > 0, 'the same value with more leading zeros comes after');
-    assert.equal(naturalCompare('f7', 'f7'), 0);
+  it('orders names with their numbers by value under naturalKey', () => {
+    const names = ['x10z', 'a10b', 'a', '12345678901234567891', 'a010', 'b', 'a2', 'x9y', 'a10', '12345678901234567890', 'a1', 'x10y', 'f/', 'f5', 'f:'];
+    const byKey = [...names].sort((p, q) => (naturalKey(p) < naturalKey(q) ? -1 : 1));
+    assert.deepEqual(byKey, ['12345678901234567890', '12345678901234567891', 'a', 'a1', 'a2', 'a010', 'a10', 'a10b', 'b', 'f/', 'f5', 'f:', 'x9y', 'x10y', 'x10z']);
+    assert.ok(naturalKey('f2') < naturalKey('f10') && naturalKey('f99') < naturalKey('f100'));
+  });
+
+  it('orders a directory of 50,000 names quickly', () => {
+    const names = shuffled(Array.from({ length: 50_000 }, (_, i) => `file-${i}.conf`));
+    const t0 = performance.now();
+    const order = readerOrder(names, ['file-0.conf', 'file-1.conf', 'file-2.conf']);
+    const ms = performance.now() - t0;
+    assert.equal(order[0], 'file-3.conf');
+    assert.equal(order[996], 'file-999.conf');
+    assert.ok(ms < 1000, `${ms.toFixed(0)} ms`);
   });
 
   it('follows a reader going f0, f1, f2 in numeric order, from where it is', () => {

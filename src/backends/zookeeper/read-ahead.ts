@@ -61,56 +61,27 @@ export function inSuccession<K extends string>(holder: { [key in K]: Succession 
   return [...s.names];
 }
 
-const isDigit = (c: number) => c >= 48 && c <= 57;
+const DIGIT_RUNS = /\d+/g;
+const NUMBER_WIDTH = 20;
+const ZEROS = '0'.repeat(NUMBER_WIDTH);
 
 /**
- * Name order with the numbers in names compared by value: f2 before f10
- * (code-unit order puts f10, f100 ... f199 between f1 and f2). Between names
- * equal but for leading zeros, the one with fewer comes first.
+ * A key under which code-unit order is name order with the numbers in names
+ * compared by value: f2 before f10 (code-unit order puts f10, f100 ... f199
+ * between f1 and f2). Each run of digits is padded to 20 with zeros; a digit
+ * sorts against any other character as before (padding starts with "0").
+ * Names equal but for leading zeros, or numbers of more than 20 digits, go
+ * by their own code units (the key ends with the name).
  */
-export function naturalCompare(a: string, b: string): number {
-  let i = 0;
-  let j = 0;
-  /** The first difference in leading zeros: it decides only between names otherwise equal. */
-  let zeros = 0;
-  while (i < a.length && j < b.length) {
-    if (isDigit(a.charCodeAt(i)) && isDigit(b.charCodeAt(j))) {
-      let endA = i;
-      while (endA < a.length && isDigit(a.charCodeAt(endA))) endA++;
-      let endB = j;
-      while (endB < b.length && isDigit(b.charCodeAt(endB))) endB++;
-      let digitA = i;
-      while (digitA < endA - 1 && a.charCodeAt(digitA) === 48) digitA++;
-      let digitB = j;
-      while (digitB < endB - 1 && b.charCodeAt(digitB) === 48) digitB++;
-      if (endA - digitA !== endB - digitB) return endA - digitA - (endB - digitB);
-      for (; digitA < endA; digitA++, digitB++) {
-        const d = a.charCodeAt(digitA) - b.charCodeAt(digitB);
-        if (d !== 0) return d;
-      }
-      if (zeros === 0) zeros = endA - i - (endB - j);
-      i = endA;
-      j = endB;
-    } else {
-      const d = a.charCodeAt(i) - b.charCodeAt(j);
-      if (d !== 0) return d;
-      i++;
-      j++;
-    }
-  }
-  return a.length - i - (b.length - j) || zeros;
+export function naturalKey(name: string): string {
+  return `${name.replace(DIGIT_RUNS, (d) => (d.length < NUMBER_WIDTH ? ZEROS.slice(d.length) + d : d))}\0${name}`;
 }
 
-const codeUnitCompare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
-
-/**
- * How far apart the names `read` lie in `names` ordered by `compare`, from
- * the first to the last; Infinity unless they come in that order.
- */
-function spread(names: readonly string[], read: readonly string[], compare: (a: string, b: string) => number): number {
+/** How far apart `read` lie among `sorted` (both in one order): Infinity unless they come in that order. */
+function spread(sorted: readonly string[], read: readonly string[]): number {
   const ranks = read.map((r) => {
     let rank = 0;
-    for (const n of names) if (compare(n, r) < 0) rank++;
+    for (const n of sorted) if (n < r) rank++;
     return rank;
   });
   for (let k = 1; k < ranks.length; k++) if (ranks[k]! <= ranks[k - 1]!) return Infinity;
@@ -123,11 +94,17 @@ function spread(names: readonly string[], read: readonly string[], compare: (a: 
  * its reads lie closer together that way (a program reading f0, f1, f2 ...),
  * else code-unit order (ls, a shell glob in the C locale). A read-ahead in
  * the reader's order stays ahead of it; in another it is overtaken at every
- * turn, and each overtaking costs the reader a round trip.
+ * turn, and each overtaking costs the reader a round trip. Sorts with the
+ * engine's own string comparison: a directory may hold tens of thousands.
  */
 export function readerOrder(names: readonly string[], read: readonly string[]): string[] {
-  const natural = read.length > 1 && spread(names, read, naturalCompare) < spread(names, read, codeUnitCompare);
-  const ordered = [...names].sort(natural ? naturalCompare : codeUnitCompare);
+  let ordered: string[];
+  const keys = read.length > 1 ? names.map(naturalKey) : [];
+  if (read.length > 1 && spread(keys, read.map(naturalKey)) < spread(names, read)) {
+    ordered = keys.sort().map((k) => k.slice(k.indexOf('\0') + 1));
+  } else {
+    ordered = [...names].sort();
+  }
   const last = read.length > 0 ? ordered.indexOf(read[read.length - 1]!) : -1;
   return last < 0 ? ordered : [...ordered.slice(last + 1), ...ordered.slice(0, last + 1)];
 }
