@@ -144,7 +144,8 @@ describe('ZkClient against a real ZooKeeper', () => {
       const reads = Array.from({ length: 10 }, (_, i) => c.exists(`/coalesced/n${i}`));
       assert.deepEqual(writes, [], 'held until the end of the tick');
       assert.deepEqual(await Promise.all(reads), Array(10).fill(null));
-      assert.equal(writes.length, 1, `ten requests of one tick in ${writes.length} writes`);
+      // (A ping may add a write of its own meanwhile.)
+      assert.ok(writes.some((chunks) => chunks >= 10), `ten requests of one tick went in writes of ${writes.join(', ')} chunks`);
       writes.length = 0;
       const read = c.exists('/coalesced');
       c.flushWrites();

@@ -96,9 +96,9 @@ describe('ZooKeeper backend, read-ahead', () => {
     const p1 = await settled();
     const expected = 1 + 3 + 1 + readAheadRequests(NUMBERED - 3);
     console.log(`read-ahead by number: ${p1 - p0} requests for ${NUMBERED} files, ${expected} with none overtaken`);
-    // The fourth file (and the odd next one) may be asked for before the listing that orders the read-ahead is back;
-    // in code-unit order this cost 48-50 here.
-    assert.ok(p1 - p0 >= expected && p1 - p0 <= expected + 4, `${p1 - p0} requests for ${NUMBERED} files read by number, expected ${expected} to ${expected + 4}`);
+    // The fourth file (and the odd next one) may be asked for before the listing that orders the read-ahead is back,
+    // and a ping of either session may fall in the count; in code-unit order this cost 48-50 here.
+    assert.ok(p1 - p0 >= expected && p1 - p0 <= expected + 6, `${p1 - p0} requests for ${NUMBERED} files read by number, expected ${expected} to ${expected + 6}`);
   });
 
   it('keeps what it read ahead coherent: a change, a delete and a new file made elsewhere show up', async () => {

@@ -118,7 +118,9 @@ export class BatchReads {
     return Promise.reject(o);
   }
 
-  private flush(): void {
+  /** Sends the reads queued in this tick now (the end of the tick sends them otherwise). */
+  flush(): void {
+    if (this.queued.length === 0) return;
     const queued = this.queued;
     this.queued = [];
     for (let i = 0; i < queued.length; i += this.maxOps) {

@@ -1584,8 +1584,9 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     return false;
   }
 
-  /** The requests made meanwhile (a list-ahead, a read-ahead) leave now: the busy poll holds up the end of the tick that would send them. */
+  /** The requests made meanwhile (a list-ahead, a read-ahead's multiReads) leave now: the busy poll holds up the end of the tick that would send them. */
   idleWork(): boolean {
+    this.batch.flush();
     this.zk.flushWrites();
     return false;
   }

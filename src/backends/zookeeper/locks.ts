@@ -129,7 +129,7 @@ export class ZkLocks {
     fire();
   }
 
-  /** Whether any owner on this mount holds a lock or has a change to its locks under way (release is a no-op for all others). */
+  /** Whether any owner on this mount holds a lock or has a change to its held locks under way: if not, release finds nothing to drop. */
   holdsAny(): boolean {
     return this.owners.size > 0;
   }
