@@ -116,8 +116,8 @@ export class ZkNode {
   pending: PendingCreate | undefined;
   /** The inode number of a file created here until its znode is made (and ZooKeeper gives it a czxid). */
   ino: bigint | undefined;
-  /** Open handles of this file in this process. */
-  readonly handles = new Set<ZkHandle>();
+  /** Open handles of this file in this process (one shared empty set until the first open: most nodes are only listed). */
+  handles: ReadonlySet<ZkHandle> = NO_HANDLES;
   /** Directory: bumped whenever its entries change; a listing fetched across a change is not kept. */
   entriesVersion = 0;
   /** Bumped whenever a rename of ours moves it: a write prepared at its path is sent only if it did not move meanwhile (even there and back). */
@@ -143,7 +143,19 @@ export class ZkNode {
     /** For a directory's `.zdata` file: the directory whose own znode data it shows (a rename moves it along). */
     public dataOf?: string,
   ) {}
+
+  addHandle(h: ZkHandle): void {
+    if (this.handles === NO_HANDLES) this.handles = new Set([h]);
+    else (this.handles as Set<ZkHandle>).add(h);
+  }
+
+  removeHandle(h: ZkHandle): void {
+    if (this.handles.size <= 1 && this.handles.has(h)) this.handles = NO_HANDLES;
+    else (this.handles as Set<ZkHandle>).delete(h);
+  }
 }
+
+const NO_HANDLES: ReadonlySet<ZkHandle> = new Set();
 
 /** What the first commit of a file created here needs to make its znode. */
 interface PendingCreate {
@@ -1472,7 +1484,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     if (req.truncate && file.size > 0) await file.truncate(0);
     // The kernel's page cache stays valid across opens: the watch invalidates it on any change.
     const handle: ZkHandle = { node, file, append: req.append, writes: req.write || req.truncate };
-    node.handles.add(handle);
+    node.addHandle(handle);
     return { handle, keepCache, content, directIo };
   }
 
@@ -2023,7 +2035,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     } catch (err) {
       failed = err as Error;
     }
-    node.handles.delete(h);
+    node.removeHandle(h);
     this.closeFile(node, h.file);
     if (h.file.stale && !this.readsOlderVersion(node)) {
       // The last descriptor of an older version: whatever pages it left go too.
