@@ -11,6 +11,9 @@ import path from 'node:path';
 import { ZkClient } from '../../src/backends/zookeeper/client/client.js';
 import { maxBatchOps, PROBE_OPS } from '../../src/backends/zookeeper/batch-reads.js';
 import { DEFAULT_MAX_REQUEST } from '../../src/backends/zookeeper/chunks.js';
+import { OPEN_ACL_UNSAFE } from '../../src/backends/zookeeper/client/protocol.js';
+import { DEFAULT_MAX_FILE_SIZE, ZooKeeperBackend } from '../../src/backends/zookeeper/index.js';
+import type { RequestContext } from '../../src/fs/backend.js';
 import { type CliMount, mountCli, waitFor } from './mount.js';
 
 const ZK_JAR = '/usr/share/java/zookeeper.jar';
@@ -489,4 +492,16 @@ export function statRequests(n: number): number {
     requests++;
   }
   return requests;
+}
+
+/** A request context of root, for tests that drive a backend directly. */
+export const rootContext: RequestContext = { unique: 1, uid: 0, gid: 0, pid: 0, onInterrupt: () => () => undefined };
+
+/** The ZooKeeper backend on `root` through `client`, with the mount's defaults (hybrid mode, open ACLs), driven without a mount. */
+export function openBackend(client: ZkClient, root: string): Promise<ZooKeeperBackend> {
+  return ZooKeeperBackend.open(
+    client,
+    { root, uid: 0, gid: 0, umask: 0o022, cacheTimeout: 3600, acl: OPEN_ACL_UNSAFE, maxRequest: DEFAULT_MAX_REQUEST, maxFileSize: DEFAULT_MAX_FILE_SIZE, mode: 'hybrid' },
+    true,
+  );
 }

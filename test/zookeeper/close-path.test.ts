@@ -8,13 +8,13 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ZkClient } from '../../src/backends/zookeeper/client/client.js';
 import { OPEN_ACL_UNSAFE } from '../../src/backends/zookeeper/client/protocol.js';
-import { DEFAULT_MAX_FILE_SIZE, DEFAULT_MAX_REQUEST, ZooKeeperBackend, type ZkNode } from '../../src/backends/zookeeper/index.js';
-import type { LockIn, RequestContext } from '../../src/fs/backend.js';
+import type { ZooKeeperBackend, ZkNode } from '../../src/backends/zookeeper/index.js';
+import type { LockIn } from '../../src/fs/backend.js';
 import { F_UNLCK, F_WRLCK } from '../../src/fuse/kernel.js';
 import { waitFor } from '../helpers/mount.js';
-import { startZooKeeper, type ZooKeeperServer } from '../helpers/zookeeper.js';
+import { openBackend, rootContext, startZooKeeper, type ZooKeeperServer } from '../helpers/zookeeper.js';
 
-const ctx: RequestContext = { unique: 1, uid: 0, gid: 0, pid: 0, onInterrupt: () => () => undefined };
+const ctx = rootContext;
 const writeLock = (owner: bigint): LockIn => ({ fh: 0, owner, flock: false, lock: { type: F_WRLCK, start: 0n, end: 99n, pid: 1 } });
 
 describe('ZooKeeper backend, lock release at close', () => {
@@ -29,11 +29,7 @@ describe('ZooKeeper backend, lock release at close', () => {
     await client.connect();
     await client.create('/vol', Buffer.alloc(0), OPEN_ACL_UNSAFE);
     await client.create('/vol/f', Buffer.from('content'), OPEN_ACL_UNSAFE);
-    backend = await ZooKeeperBackend.open(
-      client,
-      { root: '/vol', uid: 0, gid: 0, umask: 0o022, cacheTimeout: 3600, acl: OPEN_ACL_UNSAFE, maxRequest: DEFAULT_MAX_REQUEST, maxFileSize: DEFAULT_MAX_FILE_SIZE, mode: 'hybrid' },
-      true,
-    );
+    backend = await openBackend(client, '/vol');
     const found = await backend.lookup(ctx, backend.root, 'f');
     assert.ok(found);
     file = found.node;

@@ -9,12 +9,12 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ZkClient } from '../../src/backends/zookeeper/client/client.js';
 import { OPEN_ACL_UNSAFE } from '../../src/backends/zookeeper/client/protocol.js';
-import { DEFAULT_MAX_FILE_SIZE, DEFAULT_MAX_REQUEST, ZooKeeperBackend, type ZkNode } from '../../src/backends/zookeeper/index.js';
-import type { KernelCache, RequestContext } from '../../src/fs/backend.js';
+import type { ZooKeeperBackend, ZkNode } from '../../src/backends/zookeeper/index.js';
+import type { KernelCache } from '../../src/fs/backend.js';
 import { waitFor } from '../helpers/mount.js';
-import { startZooKeeper, type ZooKeeperServer } from '../helpers/zookeeper.js';
+import { openBackend, rootContext, startZooKeeper, type ZooKeeperServer } from '../helpers/zookeeper.js';
 
-const ctx: RequestContext = { unique: 1, uid: 0, gid: 0, pid: 0, onInterrupt: () => () => undefined };
+const ctx = rootContext;
 
 /** A kernel cache whose entry invalidations are held until released. */
 class HeldKernelCache implements KernelCache<ZkNode> {
@@ -53,11 +53,7 @@ describe('ZooKeeper backend, order of a remote change', () => {
     await plain.create('/vol', Buffer.alloc(0), OPEN_ACL_UNSAFE);
     mountClient = new ZkClient({ connectString: zk.connectString });
     await mountClient.connect();
-    backend = await ZooKeeperBackend.open(
-      mountClient,
-      { root: '/vol', uid: 0, gid: 0, umask: 0o022, cacheTimeout: 3600, acl: OPEN_ACL_UNSAFE, maxRequest: DEFAULT_MAX_REQUEST, maxFileSize: DEFAULT_MAX_FILE_SIZE, mode: 'hybrid' },
-      true,
-    );
+    backend = await openBackend(mountClient, '/vol');
     backend.attach(cache);
   });
   after(async () => {
