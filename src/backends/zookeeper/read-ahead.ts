@@ -98,13 +98,9 @@ function spread(sorted: readonly string[], read: readonly string[]): number {
  * engine's own string comparison: a directory may hold tens of thousands.
  */
 export function readerOrder(names: readonly string[], read: readonly string[]): string[] {
-  let ordered: string[];
-  const keys = read.length > 1 ? names.map(naturalKey) : [];
-  if (read.length > 1 && spread(keys, read.map(naturalKey)) < spread(names, read)) {
-    ordered = keys.sort().map((k) => k.slice(k.indexOf('\0') + 1));
-  } else {
-    ordered = [...names].sort();
-  }
+  const keys = read.length > 1 ? names.map(naturalKey) : undefined;
+  const ordered =
+    keys && spread(keys, read.map(naturalKey)) < spread(names, read) ? keys.sort().map((k) => k.slice(k.indexOf('\0') + 1)) : [...names].sort();
   const last = read.length > 0 ? ordered.indexOf(read[read.length - 1]!) : -1;
   return last < 0 ? ordered : [...ordered.slice(last + 1), ...ordered.slice(0, last + 1)];
 }
