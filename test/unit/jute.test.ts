@@ -55,6 +55,42 @@ describe('jute', () => {
     assert.ok(view.equals(big));
   });
 
+  it('encodes strings in place as UTF-8, growing the frame as needed, after a payload sent by reference too', () => {
+    const strings = ['', 'plain', 'é/ü', '日本語のファイル', 'x'.repeat(5000), '😀 pair', 'lone \ud800 surrogate'];
+    const big = Buffer.alloc(20_000, 7);
+    const w = new JuteWriter(8);
+    for (const v of strings) w.string(v);
+    w.buffer(big);
+    for (const v of strings) w.string(v);
+    const { bytes, length } = joined(w.frame());
+    assert.equal(length, bytes.length - 4);
+    const r = new JuteReader(bytes.subarray(4));
+    // A lone surrogate has no UTF-8 form: it goes as U+FFFD, as Buffer.from writes it.
+    const sent = strings.map((v) => Buffer.from(v, 'utf8').toString('utf8'));
+    for (const v of sent) assert.equal(r.string(), v);
+    assert.ok(r.buffer()!.equals(big));
+    for (const v of sent) assert.equal(r.string(), v);
+    assert.equal(r.remaining, 0);
+  });
+
+  it('reads a time (a long) as a number, exactly, past 32 bits and before the epoch', () => {
+    for (const ms of [0, 1, 2 ** 32 - 1, 2 ** 32, 1_700_000_000_123, -1, -1_000_000_000_001, Number.MAX_SAFE_INTEGER]) {
+      const { bytes } = joined(new JuteWriter().long(BigInt(ms)).frame());
+      assert.equal(new JuteReader(bytes.subarray(4)).longNumber(), ms);
+    }
+  });
+
+  it('reads a long like an earlier one as that one when equal, as 0n when zero, and as itself otherwise', () => {
+    const known = 0x1_0000_0005n;
+    for (const v of [known, 0n, known + 1n, -known, 1n << 32n, 5n, -1n, (1n << 63n) - 1n, -(1n << 63n)]) {
+      const { bytes } = joined(new JuteWriter().long(known).long(v).frame());
+      const r = new JuteReader(bytes.subarray(4));
+      assert.equal(r.long(), known);
+      assert.equal(r.longLike(known, 0), v);
+      assert.equal(r.remaining, 0);
+    }
+  });
+
   it('refuses a truncated packet', () => {
     const { bytes } = joined(new JuteWriter().string('/abc').frame());
     assert.throws(() => new JuteReader(bytes.subarray(4, bytes.length - 1)).string(), /truncated/);

@@ -86,8 +86,14 @@ export class BatchReads {
       const outcomes = await this.read(paths.slice(from, to));
       for (const o of outcomes) if (o && !(o instanceof ZkError)) bytes += o.data.length;
       counted += outcomes.length;
-      const listed = await Promise.all(outcomes.map((o, i) => this.listedOf(o, paths[from + i]!)));
-      listed.forEach((l, i) => (out[from + i] = l));
+      // Only a read refused on its own is read again (no promise per entry otherwise).
+      const again: Array<Promise<unknown>> = [];
+      outcomes.forEach((o, i) => {
+        const listed = this.listedOf(o, paths[from + i]!);
+        if (listed instanceof Promise) again.push(listed.then((l) => (out[from + i] = l)));
+        else out[from + i] = listed;
+      });
+      await Promise.all(again);
     };
     const worker = async (batches: number) => {
       for (let n = 0; n < batches && next < paths.length && (next === 0 || small()); n++) {

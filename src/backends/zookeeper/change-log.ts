@@ -30,7 +30,9 @@ export class ChangeLog {
     const since = this.begin();
     try {
       const value = await fetch();
-      return { value, changed: paths.map((p) => this.changedSince(p, since)) };
+      // Usually no event came in at all: no path to look up.
+      const changed = this.latest.size === 0 && this.lostTrackAt <= since ? new Array<boolean>(paths.length).fill(false) : paths.map((p) => this.changedSince(p, since));
+      return { value, changed };
     } finally {
       this.end(since);
     }

@@ -407,7 +407,7 @@ export class ChunkStore {
       let names: string[];
       try {
         const r = await this.zk.getData(this.pendingPath(gen));
-        if (now - Number(r.stat.mtime) < expiryMs) continue;
+        if (now - r.stat.mtime < expiryMs) continue;
         names = JSON.parse(r.data.toString('utf8')) as string[];
         // The record goes first: the writer's manifest switch, which deletes it, can then no longer succeed.
         await this.zk.delete(this.pendingPath(gen), r.stat.version);
@@ -422,7 +422,7 @@ export class ChunkStore {
 
   /** The servers' clock (ages in the store are judged on it, never on a node's own): the time of a write to the pending directory. */
   async serverTime(): Promise<number> {
-    return Number((await this.zk.setData(`${this.dir}/pending`, Buffer.alloc(0))).mtime);
+    return (await this.zk.setData(`${this.dir}/pending`, Buffer.alloc(0))).mtime;
   }
 
   /** Deletes chunks (some may be gone already). */

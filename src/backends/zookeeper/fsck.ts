@@ -226,7 +226,7 @@ async function judge(zk: ZkClient, storeDir: string, chunks: Map<string, Stat>, 
     else if (stored.has(name)) orphans.push([name, stat]);
   }
   const now = opts.repair && orphans.length > 0 ? await new ChunkStore(zk, storeDir, []).serverTime() : Date.now();
-  const unreferenced = orphans.map(([name, stat]) => ({ name, bytes: stat.dataLength, ageMs: now - Number(stat.ctime) }));
+  const unreferenced = orphans.map(([name, stat]) => ({ name, bytes: stat.dataLength, ageMs: now - stat.ctime }));
   let deleted = 0;
   let young = 0;
   if (opts.repair && records.settled) {

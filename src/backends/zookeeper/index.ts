@@ -39,6 +39,7 @@ import {
   MAX_ORDINAL,
   metaFor,
   NO_MARKER,
+  typeBits,
   parentOf,
   pruneMeta,
   rulesFor,
@@ -82,6 +83,12 @@ export interface ZooKeeperBackendOptions extends Defaults {
 }
 
 const MAX_RETRIES = 20;
+
+/** An entry of a listing this backend keeps, naming the child's node when the listing cached it (see listedLookup). */
+interface ListedEntry extends DirEntry {
+  node?: ZkNode;
+}
+
 /** How recent a create must be for setting its times to now to need nothing (touch of a new file). */
 const JUST_CREATED_MS = 1000;
 /** The data version of a znode this mount creates (created empty, its data set in the same transaction: see storeEntry). */
@@ -632,6 +639,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
 
   /** Our renames in flight that move one of `zkPaths` (ZooKeeper paths), settled once our nodes have moved; undefined if none. */
   private renameOver(zkPaths: readonly string[]): Promise<unknown> | undefined {
+    if (this.renames.size === 0) return undefined;
     const moving = [...this.renames].filter((r) => zkPaths.some((p) => r.trees.some((t) => isUnder(p, t))));
     return moving.length > 0 ? Promise.all(moving.map((r) => r.done)) : undefined;
   }
@@ -667,9 +675,9 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     return andThen(this.entryMeta(node), (meta) => this.attrWith(node, meta));
   }
 
-  private attrWith(node: ZkNode, meta: EntryMeta | undefined): Attr {
+  private attrWith(node: ZkNode, meta: EntryMeta | undefined, name = this.metaKey(node.path).name): Attr {
     const size = node.kind === 'dir' ? 4096 : (node.file?.size ?? largeFileSize(meta, node.stat) ?? node.stat.dataLength);
-    const a = attrOf(node.kind, node.stat, meta, this.opts, size, this.metaKey(node.path).name);
+    const a = attrOf(node.kind, node.stat, meta, this.opts, size, name);
     if (node.dataOf) a.ino = inoOf(node.stat.czxid, undefined, '', DIR_DATA_ORDINAL);
     if (node.ino !== undefined) a.ino = node.ino;
     return a;
@@ -971,7 +979,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     this.checkCreate(name, 'file');
     const meta = await this.newMeta(ctx, parent, 'file', perms);
     const path = joinPath(parent.path, name);
-    const t = BigInt(Date.now());
+    const t = Date.now();
     const stat: Stat = { czxid: 0n, mzxid: 0n, ctime: t, mtime: t, version: 0, cversion: 0, aversion: 0, ephemeralOwner: 0n, dataLength: 0, numChildren: 0, pzxid: 0n };
     const node = new ZkNode(path, stat, 'file');
     node.pending = { parent, meta, creating: undefined, refused: undefined };
@@ -1273,6 +1281,21 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   }
 
   /**
+   * READDIRPLUS of the listing kept for `parent` names its children's nodes:
+   * while it is kept (any change of the directory's entries drops it), a
+   * child that is neither stale nor replaced is what a lookup by name would
+   * answer, without building its path or looking it up.
+   */
+  listedLookup(parent: ZkNode, entries: DirEntry[], index: number): Lookup<ZkNode> | undefined {
+    if (parent.listing !== entries || parent.stale) return undefined;
+    const { node: child, name } = entries[index] as ListedEntry;
+    if (!child || child.stale || child.pending || this.nodes.get(child.path) !== child) return undefined;
+    const map = this.metas.get(parent.path) ?? (this.rules.markers ? undefined : NO_MARKER);
+    if (!map) return undefined;
+    return this.lookupWith(child, this.attrWith(child, metaFor(map, name, child.stat), name));
+  }
+
+  /**
    * A subdirectory of `parent` is listed cold. After LIST_AHEAD_AFTER of them
    * in quick succession, the tree is being walked (ls -R, find, du, tar c):
    * the parent's other subdirectories are listed ahead.
@@ -1351,10 +1374,11 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     // Stat every child in a few multiReads, so READDIRPLUS's lookups hit the cache. Nothing
     // may be awaited between the end of this read and caching its replies: an event coming
     // in meanwhile would no longer be noted, and an older reply would be cached after it.
-    const zkPaths = children.map((c) => this.zkPath(joinPath(node.path, c)));
+    const paths = children.map((c) => joinPath(node.path, c));
+    const zkPaths = paths.map((p) => this.zkPath(p));
     let stats: Array<Listed | null>;
     let changed: boolean[];
-    const movingBefore = zkPaths.map((p) => this.renameOver([p]) !== undefined);
+    const movingBefore = this.renames.size === 0 ? undefined : zkPaths.map((p) => this.renameOver([p]) !== undefined);
     try {
       ({ value: stats, changed } = await this.changes.read(zkPaths, () => this.batch.statMany(zkPaths, this.opts.mode !== 'dir')));
     } catch (err) {
@@ -1366,22 +1390,19 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       if (!listed) return; // deleted meanwhile
       const { stat, data } = listed;
       const meta = metaFor(map, name, stat);
-      const path = joinPath(node.path, name);
-      let kind: Kind;
-      let ino: bigint | undefined;
-      if (current && !changed[i] && !movingBefore[i] && !this.renameOver([zkPaths[i]])) {
+      const path = paths[i]!;
+      if (current && !changed[i] && !movingBefore?.[i] && !this.renameOver([zkPaths[i]!])) {
         const child = this.remember(path, stat, meta);
-        kind = child.kind;
-        ino = child.ino;
         // The content came along: a read (or readlink) of it after the listing costs no request.
-        if (data && kind !== 'dir' && !child.data && !child.file) this.keepUnclaimed(child, data);
-      } else {
-        // A child changed meanwhile (or the entries did, or a rename of ours is moving it) is listed but not cached: its lookup reads it again.
-        const known = this.nodes.get(path);
-        kind = known?.pending ? 'file' : this.kindAt(path, stat, meta);
-        ino = known?.ino;
+        if (data && child.kind !== 'dir' && !child.data && !child.file) this.keepUnclaimed(child, data);
+        const entry: ListedEntry = { name, ino: child.ino ?? inoOf(stat.czxid, meta, name), mode: typeBits(child.kind), node: child };
+        entries.push(entry);
+        return;
       }
-      entries.push({ name, ino: ino ?? inoOf(stat.czxid, meta, name), mode: kind === 'dir' ? C.S_IFDIR : kind === 'symlink' ? C.S_IFLNK : C.S_IFREG });
+      // A child changed meanwhile (or the entries did, or a rename of ours is moving it) is listed but not cached: its lookup reads it again.
+      const known = this.nodes.get(path);
+      const kind = known?.pending ? 'file' : this.kindAt(path, stat, meta);
+      entries.push({ name, ino: known?.ino ?? inoOf(stat.czxid, meta, name), mode: typeBits(kind) });
     });
     // Files created here whose znode their first commit makes.
     const stored = new Set(children);

@@ -178,13 +178,17 @@ export interface Defaults {
   umask: number;
 }
 
+/** The S_IFMT bits of an entry of this kind. */
+export function typeBits(kind: Kind): number {
+  return kind === 'dir' ? C.S_IFDIR : kind === 'symlink' ? C.S_IFLNK : C.S_IFREG;
+}
+
 export function defaultPerms(kind: Kind, d: Defaults): number {
   return kind === 'symlink' ? 0o777 : (kind === 'dir' ? 0o777 : 0o666) & ~d.umask;
 }
 
-function msToTimespec(ms: bigint): Timespec {
-  const n = Number(ms);
-  return { sec: Math.floor(n / 1000), nsec: (n % 1000) * 1e6 };
+function msToTimespec(ms: number): Timespec {
+  return { sec: Math.floor(ms / 1000), nsec: (ms % 1000) * 1e6 };
 }
 
 function later(a: Timespec, b: Timespec): Timespec {
@@ -222,7 +226,7 @@ export function attrOf(kind: Kind, stat: Stat, meta: EntryMeta | undefined, d: D
   const atime = explicitTimes && meta.at ? { sec: meta.at[0], nsec: meta.at[1] } : mtime;
   let ctime = later(msToTimespec(stat.mtime), msToTimespec(stat.ctime));
   if (meta?.ct) ctime = later(ctime, { sec: meta.ct[0], nsec: meta.ct[1] });
-  const type = kind === 'dir' ? C.S_IFDIR : kind === 'symlink' ? C.S_IFLNK : C.S_IFREG;
+  const type = typeBits(kind);
   return {
     ino: inoOf(stat.czxid, meta, name),
     size,

@@ -282,8 +282,7 @@ export class ZkClient extends EventEmitter {
 
   /** Several reads in one round trip; each answers on its own (a ZkError in its slot if it failed). */
   async multiRead(ops: ReadOp[]): Promise<ReadResult[]> {
-    const absOps = ops.map((o) => ({ ...o, path: this.abs(o.path) }));
-    return this.request(OpCode.multiRead, ops[0]?.path, (w) => writeMultiRead(w, absOps), (r) => readMultiReadResult(r, ops), true);
+    return this.request(OpCode.multiRead, ops[0]?.path, (w) => writeMultiRead(w, ops, this.abs), (r) => readMultiReadResult(r, ops), true);
   }
 
   private applied(caused: WatchEvent[]): void {
@@ -318,11 +317,11 @@ export class ZkClient extends EventEmitter {
 
   // ---- paths ---------------------------------------------------------------------------
 
-  private abs(path: string): string {
+  private readonly abs = (path: string): string => {
     if (!path.startsWith('/')) throw new ZkError(ErrorCode.BADARGUMENTS, path, 'path must start with /');
     if (!this.chroot) return path;
     return path === '/' ? this.chroot : this.chroot + path;
-  }
+  };
 
   private rel(path: string): string {
     if (!this.chroot) return path;

@@ -65,8 +65,15 @@ export class JuteWriter {
     return this;
   }
 
+  /** Encoded in place (no Buffer per string: a multiRead carries dozens of paths). */
   string(v: string | null): this {
-    return this.buffer(v === null ? null : Buffer.from(v, 'utf8'));
+    if (v === null) return this.int(-1);
+    // UTF-8 takes at most 3 bytes per UTF-16 code unit.
+    this.ensure(4 + 3 * v.length);
+    const n = this.buf.write(v, this.off + 4, 'utf8');
+    this.buf.writeInt32BE(n, this.off);
+    this.off += 4 + n;
+    return this;
   }
 
   strings(v: string[]): this {
@@ -114,6 +121,31 @@ export class JuteReader {
   long(): bigint {
     this.need(8);
     const v = this.buf.readBigInt64BE(this.off);
+    this.off += 8;
+    return v;
+  }
+
+  /**
+   * A long that is often zero or equal to `known`, the long read at offset
+   * `knownAt`: those come back without a new BigInt (a Stat's zxids are one
+   * value until the znode changes, and most znodes are not ephemeral).
+   */
+  longLike(known: bigint, knownAt: number): bigint {
+    this.need(8);
+    const b = this.buf;
+    const at = this.off;
+    this.off += 8;
+    const hi = b.readInt32BE(at);
+    const lo = b.readInt32BE(at + 4);
+    if (hi === 0 && lo === 0) return 0n;
+    if (hi === b.readInt32BE(knownAt) && lo === b.readInt32BE(knownAt + 4)) return known;
+    return b.readBigInt64BE(at);
+  }
+
+  /** A long known to fit a double exactly (a time in ms): no BigInt to make and convert. */
+  longNumber(): number {
+    this.need(8);
+    const v = this.buf.readInt32BE(this.off) * 2 ** 32 + this.buf.readUInt32BE(this.off + 4);
     this.off += 8;
     return v;
   }

@@ -126,8 +126,9 @@ export function answeredError(code: number, path?: string): ZkError {
 export interface Stat {
   czxid: bigint;
   mzxid: bigint;
-  ctime: bigint;
-  mtime: bigint;
+  /** Milliseconds since the epoch (ZooKeeper's longs, well within a double's exact range). */
+  ctime: number;
+  mtime: number;
   version: number;
   cversion: number;
   aversion: number;
@@ -137,19 +138,22 @@ export interface Stat {
   pzxid: bigint;
 }
 
+/** A listing reads thousands: the zxids share one BigInt while equal (a znode never changed has one zxid). */
 export function readStat(r: JuteReader): Stat {
+  const at = r.off;
+  const czxid = r.long();
   return {
-    czxid: r.long(),
-    mzxid: r.long(),
-    ctime: r.long(),
-    mtime: r.long(),
+    czxid,
+    mzxid: r.longLike(czxid, at),
+    ctime: r.longNumber(),
+    mtime: r.longNumber(),
     version: r.int(),
     cversion: r.int(),
     aversion: r.int(),
-    ephemeralOwner: r.long(),
+    ephemeralOwner: r.longLike(czxid, at),
     dataLength: r.int(),
     numChildren: r.int(),
-    pzxid: r.long(),
+    pzxid: r.longLike(czxid, at),
   };
 }
 
@@ -219,8 +223,9 @@ export function writeMulti(w: JuteWriter, ops: MultiOp[]): void {
   w.int(-1).bool(true).int(-1);
 }
 
-export function writeMultiRead(w: JuteWriter, ops: ReadOp[]): void {
-  for (const o of ops) w.int(o.op === 'getData' ? OpCode.getData : OpCode.getChildren).bool(false).int(-1).string(o.path).bool(false);
+/** `path` gives the path to send for each op's (the client's chroot). */
+export function writeMultiRead(w: JuteWriter, ops: ReadOp[], path: (p: string) => string): void {
+  for (const o of ops) w.int(o.op === 'getData' ? OpCode.getData : OpCode.getChildren).bool(false).int(-1).string(path(o.path)).bool(false);
   w.int(-1).bool(true).int(-1);
 }
 
