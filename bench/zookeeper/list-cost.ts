@@ -22,6 +22,7 @@ const FILES = Number(process.env.FILES ?? 99);
 const ROUNDS = Number(process.env.ROUNDS ?? 40);
 const BATCH = 32;
 const ENTRIES = DIRS * (FILES + 1);
+const S_IFMT = 0o170000;
 const S_IFDIR = 0o040000;
 
 /** Lists `dir` and looks up each entry as READDIRPLUS does; returns the entries seen below it. */
@@ -34,7 +35,7 @@ async function walkBackend(backend: ZooKeeperBackend, dir: ZkNode): Promise<numb
     const found: Lookup<ZkNode> | undefined = backend.listedLookup(dir, entries, i) ?? (await backend.lookup(rootContext, dir, name));
     if (!found) continue;
     seen++;
-    if (found.attr.mode & S_IFDIR) seen += await walkBackend(backend, found.node);
+    if ((found.attr.mode & S_IFMT) === S_IFDIR) seen += await walkBackend(backend, found.node);
   }
   return seen;
 }
@@ -55,18 +56,23 @@ async function walkRaw(client: ZkClient, path: string): Promise<number> {
   return seen;
 }
 
-async function measure(walk: (client: ZkClient) => Promise<number>, connectString: string): Promise<{ cpu: number; wall: number }> {
+/** A walker made ready on a new session (outside the time measured), and what ends it. */
+type Prepare = (client: ZkClient) => Promise<{ walk: () => Promise<number>; close: () => Promise<void> }>;
+
+async function measure(prepare: Prepare, connectString: string): Promise<{ cpu: number; wall: number }> {
   const client = new ZkClient({ connectString });
   await client.connect();
+  const { walk, close } = await prepare(client);
   try {
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
-    const seen = await walk(client);
+    const seen = await walk();
     const wall = performance.now() - t0;
     const cpu = process.cpuUsage(cpu0);
     if (seen !== ENTRIES) throw new Error(`walked ${seen} entries, expected ${ENTRIES}`);
     return { cpu: (cpu.user + cpu.system) / 1000, wall };
   } finally {
+    await close();
     client.close();
   }
 }
@@ -80,16 +86,12 @@ try {
     await setup.create(`/bench/d${d}`, Buffer.alloc(0), OPEN_ACL_UNSAFE);
     await Promise.all(Array.from({ length: FILES }, (_, f) => setup.create(`/bench/d${d}/f${f}`, Buffer.from(`${d}/${f}`), OPEN_ACL_UNSAFE)));
   }
-  const variants = {
-    'backend (fresh per round)': async (client: ZkClient) => {
+  const variants: Record<string, Prepare> = {
+    'backend (fresh per round)': async (client) => {
       const backend = await openBackend(client, '/bench');
-      try {
-        return await walkBackend(backend, backend.root);
-      } finally {
-        await backend.close();
-      }
+      return { walk: () => walkBackend(backend, backend.root), close: () => backend.close() };
     },
-    'plain client, same reads': (client: ZkClient) => walkRaw(client, '/bench'),
+    'plain client, same reads': async (client) => ({ walk: () => walkRaw(client, '/bench'), close: async () => undefined }),
   };
   const runs = new Map<string, Array<{ cpu: number; wall: number }>>();
   for (let r = 0; r < ROUNDS; r++) {

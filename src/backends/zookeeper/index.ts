@@ -100,7 +100,7 @@ const S_ISGID = 0o2000;
 export class ZkNode {
   /** Content matching `stat.mzxid`, kept until the znode's data changes. */
   data: Buffer | undefined;
-  /** Directory listing, kept until a child is created or deleted. */
+  /** Directory listing, kept until a child is created or deleted; its entries name the children's nodes (ListedEntry). */
   listing: DirEntry[] | undefined;
   /** The names in this directory, complete: a name not in it does not exist (no request to say so). */
   names: Set<string> | undefined;
@@ -443,9 +443,14 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   }
 
   forget(node: ZkNode): void {
-    if (this.nodes.get(node.path) === node && node !== this.root) this.nodes.delete(node.path);
+    if (node === this.root) return;
+    if (this.nodes.get(node.path) === node) this.nodes.delete(node.path);
     if (node.pending && node.handles.size === 0) this.forgetPending(node);
     this.claim(node);
+    // Its parent's kept listing may still name it (ListedEntry): what it holds goes now, not with that listing.
+    if (!node.file) node.data = undefined;
+    node.listing = undefined;
+    node.names = undefined;
   }
 
   async close(): Promise<void> {
@@ -1281,13 +1286,16 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
   }
 
   /**
-   * READDIRPLUS of the listing kept for `parent` names its children's nodes:
-   * while it is kept (any change of the directory's entries drops it), a
-   * child that is neither stale nor replaced is what a lookup by name would
-   * answer, without building its path or looking it up.
+   * READDIRPLUS of the listing kept for `parent` names its children's nodes.
+   * While the listing is kept (any change of the directory's entries drops
+   * it, and so does a rename of ours moving a child out) and the directory is
+   * the node at its path, a child that is neither stale nor replaced is what
+   * a lookup by name would answer: no path is built, no name looked up.
    */
   listedLookup(parent: ZkNode, entries: DirEntry[], index: number): Lookup<ZkNode> | undefined {
-    if (parent.listing !== entries || parent.stale) return undefined;
+    // A directory dropped from the nodes (replaced, or emptied into a file by another node) no longer
+    // hears of its children's moves: its listing may name a node that is elsewhere now.
+    if (parent.listing !== entries || parent.stale || this.nodes.get(parent.path) !== parent) return undefined;
     const { node: child, name } = entries[index] as ListedEntry;
     if (!child || child.stale || child.pending || this.nodes.get(child.path) !== child) return undefined;
     const map = this.metas.get(parent.path) ?? (this.rules.markers ? undefined : NO_MARKER);
