@@ -473,10 +473,12 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
 
   /** The attribute map of directory `dir` (relative path): at once when cached (no promise), else read from its marker. */
   private loadMeta(dir: string): MaybePromise<DirMeta> {
-    const known = this.metas.get(dir);
-    if (known) return known;
-    if (!this.rules.markers) return NO_MARKER;
-    return this.fetchMeta(dir);
+    return this.cachedMeta(dir) ?? this.fetchMeta(dir);
+  }
+
+  /** The attribute map of `dir` if known without a request (a mode without markers has none to read). */
+  private cachedMeta(dir: string): DirMeta | undefined {
+    return this.metas.get(dir) ?? (this.rules.markers ? undefined : NO_MARKER);
   }
 
   /**
@@ -1298,7 +1300,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     if (parent.listing !== entries || parent.stale || this.nodes.get(parent.path) !== parent) return undefined;
     const { node: child, name } = entries[index] as ListedEntry;
     if (!child || child.stale || child.pending || this.nodes.get(child.path) !== child) return undefined;
-    const map = this.metas.get(parent.path) ?? (this.rules.markers ? undefined : NO_MARKER);
+    const map = this.cachedMeta(parent.path);
     if (!map) return undefined;
     return this.lookupWith(child, this.attrWith(child, metaFor(map, name, child.stat), name));
   }
@@ -1386,7 +1388,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     const zkPaths = paths.map((p) => this.zkPath(p));
     let stats: Array<Listed | null>;
     let changed: boolean[];
-    const movingBefore = this.renames.size === 0 ? undefined : zkPaths.map((p) => this.renameOver([p]) !== undefined);
+    const movingBefore = zkPaths.map((p) => this.renameOver([p]) !== undefined);
     try {
       ({ value: stats, changed } = await this.changes.read(zkPaths, () => this.batch.statMany(zkPaths, this.opts.mode !== 'dir')));
     } catch (err) {
@@ -1399,7 +1401,7 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
       const { stat, data } = listed;
       const meta = metaFor(map, name, stat);
       const path = paths[i]!;
-      if (current && !changed[i] && !movingBefore?.[i] && !this.renameOver([zkPaths[i]!])) {
+      if (current && !changed[i] && !movingBefore[i] && !this.renameOver([zkPaths[i]!])) {
         const child = this.remember(path, stat, meta);
         // The content came along: a read (or readlink) of it after the listing costs no request.
         if (data && child.kind !== 'dir' && !child.data && !child.file) this.keepUnclaimed(child, data);
