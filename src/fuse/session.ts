@@ -138,6 +138,8 @@ class DirBuffer {
   /** Keeps the shape of directory replies alive between listings (see Listed.keepsShapeAlive in the memory backend). */
   static readonly keepsShapeAlive = new DirBuffer(true, 0);
   readonly buf: Buffer;
+  /** Where the reply must end: the header and `capacity` (a reused buffer may be longer). */
+  private readonly limit: number;
   used = 0;
   /** Node ids the READDIRPLUS entries carry a lookup of: undone if the kernel never gets them. */
   readonly lookups: number[] = [];
@@ -145,17 +147,20 @@ class DirBuffer {
   full = false;
   /** The offset after the last entry added. */
   nextOffset = 0;
+  /** `spare`: a buffer of a reply already sent, used again if it is large enough. */
   constructor(
     readonly plus: boolean,
     capacity: number,
+    spare?: Buffer,
   ) {
-    this.buf = Buffer.allocUnsafe(OUT_HEADER_SIZE + capacity);
+    this.limit = OUT_HEADER_SIZE + capacity;
+    this.buf = spare !== undefined && spare.length >= this.limit ? spare : Buffer.allocUnsafe(this.limit);
     this.used = OUT_HEADER_SIZE;
   }
   add(name: string, ino: number, mode: number, nextOffset: number, entry?: EntryOut): boolean {
     const nameLen = Buffer.byteLength(name, 'utf8');
     const size = this.plus ? direntPlusSize(nameLen) : direntSize(nameLen);
-    if (this.used + size > this.buf.length) {
+    if (this.used + size > this.limit) {
       this.full = true;
       return false;
     }
@@ -222,6 +227,12 @@ export class FuseSession implements Notifier {
   private initialized = false;
   private conn: ConnectionInfo | undefined;
   private dirAhead: DirReplyAhead | undefined;
+  /**
+   * The buffer of the last directory reply sent, for the next one: a 32 KiB
+   * buffer is allocated outside Node's pool, which cost about a tenth of
+   * building a READDIRPLUS reply.
+   */
+  private spareDirBuffer: Buffer | undefined;
   private unmounting: Promise<void> | undefined;
 
   constructor(
@@ -645,7 +656,7 @@ export class FuseSession implements Notifier {
       return;
     }
     this.dropDirAhead();
-    const sink = new DirBuffer(plus, size);
+    const sink = this.newDirBuffer(plus, size);
     const listed = this.fs.readdir(ctx, nodeid, fh, offset, sink);
     // Built ahead only after a listing answered at once: one that waited for the store is not built while the client reads.
     const atOnce = !(listed instanceof Promise);
@@ -658,7 +669,7 @@ export class FuseSession implements Notifier {
   /** After a full directory reply was sent, builds the next one (see DirReplyAhead). */
   private readAhead(ctx: Context, nodeid: number, fh: number, size: number, sent: DirBuffer): void {
     if (!sent.full || !this.channel || this.channel.closed) return;
-    const sink = new DirBuffer(sent.plus, size);
+    const sink = this.newDirBuffer(sent.plus, size);
     let listed: MaybePromise<void>;
     try {
       listed = this.fs.readdir(ctx, nodeid, fh, sent.nextOffset, sink);
@@ -680,6 +691,13 @@ export class FuseSession implements Notifier {
     if (ahead === undefined) return;
     this.dirAhead = undefined;
     this.undoLookups(ahead.sink.lookups);
+    this.spareDirBuffer = ahead.sink.buf;
+  }
+
+  private newDirBuffer(plus: boolean, size: number): DirBuffer {
+    const spare = this.spareDirBuffer;
+    this.spareDirBuffer = undefined;
+    return new DirBuffer(plus, size, spare);
   }
 
   /** The kernel never got these lookups (a reply not sent, or refused). */
@@ -829,6 +847,8 @@ export class FuseSession implements Notifier {
   private sendDir(unique: number, sink: DirBuffer): void {
     writeOutHeader(sink.buf, sink.used, 0, unique);
     this.send(unique, sink.buf, sink.used, sink.lookups);
+    // write(2) copied the reply.
+    this.spareDirBuffer = sink.buf;
   }
 
   private replyEntry(ctx: Context, e: EntryOut): void {

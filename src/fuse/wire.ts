@@ -29,6 +29,14 @@ export function writeU32(buf: Buffer, off: number, value: number): void {
 }
 
 export function writeU64(buf: Buffer, off: number, value: number | bigint): void {
+  // Most fields fit in 32 bits: this path is short enough for V8 to inline into every caller.
+  if (typeof value === 'number' && value >= 0 && value <= 0xffffffff) {
+    writeU32(buf, off, value);
+    writeU32(buf, off + 4, 0);
+  } else writeWideU64(buf, off, value);
+}
+
+function writeWideU64(buf: Buffer, off: number, value: number | bigint): void {
   if (typeof value === 'bigint') {
     buf.writeBigUInt64LE(BigInt.asUintN(64, value), off);
   } else if (value >= 0 && value <= Number.MAX_SAFE_INTEGER) {
@@ -142,14 +150,21 @@ export function direntPlusSize(nameLen: number): number {
   return ENTRY_OUT_SIZE + direntSize(nameLen);
 }
 
+/** Names up to this length are copied byte by byte when ASCII. */
+const SHORT_NAME = 64;
+
 /** Writes one `fuse_dirent` at `off` for a name of `nameLen` UTF-8 bytes; returns the offset after it. */
 export function writeDirent(buf: Buffer, off: number, name: string, nameLen: number, ino: number | bigint, mode: number, nextOffset: number): number {
   writeU64(buf, off, ino);
   writeU64(buf, off + 8, nextOffset);
   writeU32(buf, off + 16, nameLen);
   writeU32(buf, off + 20, (mode & 0o170000) >>> 12);
-  buf.write(name, off + DIRENT_HEADER_SIZE, nameLen, 'utf8');
+  const at = off + DIRENT_HEADER_SIZE;
+  // As many UTF-8 bytes as UTF-16 units: all ASCII. Byte stores beat the call into C++ for a short name.
+  if (nameLen === name.length && nameLen <= SHORT_NAME) {
+    for (let i = 0; i < nameLen; i++) buf[at + i] = name.charCodeAt(i);
+  } else buf.write(name, at, nameLen, 'utf8');
   const end = off + direntSize(nameLen);
-  buf.fill(0, off + DIRENT_HEADER_SIZE + nameLen, end);
+  for (let i = at + nameLen; i < end; i++) buf[i] = 0;
   return end;
 }

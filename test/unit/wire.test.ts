@@ -2,7 +2,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { writeAttr, writeU32, writeU64 } from '../../src/fuse/wire.js';
+import { direntSize, writeAttr, writeDirent, writeU32, writeU64 } from '../../src/fuse/wire.js';
 
 describe('wire encoding', () => {
   it('writeU32 writes little-endian u32 values, the edges included', () => {
@@ -25,6 +25,26 @@ describe('wire encoding', () => {
     assert.equal(buf.readBigUInt64LE(4), 0xfedc_ba98_7654_3210n);
     writeU64(buf, 4, -1n);
     assert.equal(buf.readBigUInt64LE(4), 2n ** 64n - 1n);
+    // A time before the epoch is a negative s64.
+    writeU64(buf, 4, -5);
+    assert.equal(buf.readBigInt64LE(4), -5n);
+  });
+
+  it('writeDirent writes any name exactly and zeroes the padding of a reused buffer', () => {
+    const names = ['a', 'file-0001', 'x'.repeat(64), 'y'.repeat(65), 'n'.repeat(255), 'café', '日本語', '😀 emoji', 'e\u0301', 'tab\there'];
+    for (const name of names) {
+      const nameLen = Buffer.byteLength(name, 'utf8');
+      const buf = Buffer.alloc(8 + direntSize(nameLen) + 8, 0xee);
+      const end = writeDirent(buf, 8, name, nameLen, 2 ** 40 + 3, 0o100644, 17);
+      assert.equal(end, 8 + direntSize(nameLen), name);
+      assert.equal(buf.readBigUInt64LE(8), 2n ** 40n + 3n);
+      assert.equal(buf.readBigUInt64LE(16), 17n);
+      assert.equal(buf.readUInt32LE(24), nameLen);
+      assert.equal(buf.readUInt32LE(28), 8, 'DT_REG');
+      assert.equal(buf.toString('utf8', 32, 32 + nameLen), name);
+      assert.ok(buf.subarray(32 + nameLen, end).every((b) => b === 0), `padding of ${name} is zero`);
+      assert.ok(buf.subarray(end).every((b) => b === 0xee), 'nothing written past the record');
+    }
   });
 
   it('writeAttr lays out fuse_attr', () => {
