@@ -11,10 +11,14 @@
 // Why the busy poll: a single-threaded daemon asleep in epoll_wait is woken
 // for each request, and on a VM waking an idle vCPU is an interrupt through
 // the hypervisor, tens of microseconds. libfuse's many reader threads often
-// find one awake; one event loop cannot. Reading on after a reply for a few
-// times the client's own turnaround catches its next request awake: a cold
-// stat went from 67-84 to 21-31 µs here, a 128 KiB write from 150-170 to 70-120
-// (bench/README.md).
+// find one awake; one event loop cannot. Keeping the event loop turning after
+// a reply, for a few times the client's own turnaround, catches its next
+// request awake: a cold stat went from 67-84 to 21-31 µs here, a 128 KiB write
+// from 150-170 to 70-120 (bench/README.md). The loop turns through
+// setImmediate, so libuv polls the fd with a zero timeout and reads it itself:
+// a turn costs about 1.5 µs, where a non-blocking read(2) that finds nothing
+// throws EAGAIN from Node's binding and costs 4.6 µs; and timers and sockets
+// (ZooKeeper's) are served in every turn.
 
 import fs from 'node:fs';
 import net from 'node:net';
@@ -53,8 +57,6 @@ const MIN_POLL_MS = 0.005;
 const TURNAROUND_FACTOR = 3;
 /** Per request caught, the window shrinks at most to this fraction, so one quick turnaround does not make the next ordinary one miss. */
 const WINDOW_DECAY = 0.9;
-/** Longest run of requests handled by polling before the event loop gets its turn (timers, sockets, promises). */
-const MAX_POLLING_MS = 2;
 
 export class FuseChannel {
   readonly fd: number;
@@ -78,10 +80,10 @@ export class FuseChannel {
   private pollWindow = 0;
   /** When the last request was answered, or left waiting (performance.now()). */
   private answeredAt = 0;
+  /** A turn of the event loop is queued: the loop does not sleep. */
   private polling = false;
-  /** The request buffer and handler of start(), for polls after replies sent outside the read callback. */
-  private readBuffer: Buffer | undefined;
-  private requestHandler: RequestHandler | undefined;
+  /** When the current poll ends unless a request comes first (performance.now()). */
+  private pollDeadline = 0;
   private idleWork: IdleWork | undefined;
 
   constructor(fd: number) {
@@ -97,9 +99,9 @@ export class FuseChannel {
    * before that, the kernel answers reads with EPERM. `handler` gets a view of
    * a buffer that is reused for the next request, so it must copy what it
    * keeps beyond its synchronous part. After a request that left nothing
-   * waiting, the channel reads on for up to `pollMicros` (adapted to how
-   * closely requests follow each other) before it sleeps, and runs steps of
-   * `idleWork` while those reads find nothing.
+   * waiting, the event loop keeps turning for up to `pollMicros` (adapted to
+   * how closely requests follow each other) before it sleeps, and runs a step
+   * of `idleWork` in each turn that finds no request.
    */
   start(bufferSize: number, handler: RequestHandler, pollMicros = 0, idleWork?: IdleWork): void {
     this.pollLimit = this.pollWindow = pollMicros / 1000;
@@ -109,8 +111,6 @@ export class FuseChannel {
     const rc = handle.open(this.fd);
     if (rc !== 0) throw new Error(`cannot poll /dev/fuse (libuv error ${rc})`);
     const buffer = Buffer.alloc(bufferSize);
-    this.readBuffer = buffer;
-    this.requestHandler = handler;
     const socket = new net.Socket({
       handle,
       readable: true,
@@ -121,13 +121,17 @@ export class FuseChannel {
           if (this.pollLimit === 0) {
             handler(buf, nread);
           } else {
-            const woken = performance.now();
-            // A poll of the full limit would have caught this one: this wait (which includes the wake-up) sets the window.
-            const turnaround = woken - this.answeredAt;
-            if (turnaround <= this.pollLimit) this.pollWindow = Math.min(this.pollLimit, TURNAROUND_FACTOR * turnaround);
+            const turnaround = performance.now() - this.answeredAt;
+            if (this.polling) {
+              // Caught by the poll.
+              this.pollWindow = Math.min(this.pollLimit, Math.max(TURNAROUND_FACTOR * turnaround, WINDOW_DECAY * this.pollWindow));
+            } else if (turnaround <= this.pollLimit) {
+              // A poll of the full limit would have caught this one: this wait (which includes the wake-up) sets the window.
+              this.pollWindow = Math.min(this.pollLimit, TURNAROUND_FACTOR * turnaround);
+            }
             const idle = handler(buf, nread);
             this.answeredAt = performance.now();
-            if (idle) this.pollOn(buf, handler, woken + MAX_POLLING_MS);
+            if (idle) this.pollOn();
           }
           return true;
         },
@@ -148,66 +152,34 @@ export class FuseChannel {
    * (to a request that waited for the filesystem), when none is left waiting.
    */
   pollAfterReply(): void {
-    if (this.pollLimit === 0 || this.polling || this.closedFlag || !this.readBuffer || !this.requestHandler) return;
+    if (this.pollLimit === 0 || this.closedFlag) return;
     this.answeredAt = performance.now();
-    this.pollOn(this.readBuffer, this.requestHandler, this.answeredAt + MAX_POLLING_MS);
+    this.pollOn();
   }
 
-  /**
-   * Reads requests without sleeping while they keep coming within the poll
-   * window, until one waits for the filesystem (its reply needs the event
-   * loop) or `until`.
-   */
-  private pollOn(buf: Buffer, handler: RequestHandler, until: number): void {
+  /** Keeps the event loop turning until the window after the last answer ends. */
+  private pollOn(): void {
+    if (this.pollWindow < MIN_POLL_MS) return;
+    this.pollDeadline = this.answeredAt + this.pollWindow;
+    if (this.polling) return;
     this.polling = true;
-    try {
-      this.pollUntil(buf, handler, until);
-    } finally {
-      this.polling = false;
-    }
+    setImmediate(this.pollTurn);
   }
 
-  private pollUntil(buf: Buffer, handler: RequestHandler, until: number): void {
-    let now = performance.now();
-    let deadline = now + this.pollWindow;
-    // closedFlag: a request may end the session (its fd number could then name another file).
-    while (this.pollWindow >= MIN_POLL_MS && now < until && !this.closedFlag) {
-      const n = this.readNow(buf);
-      if (n < 0) return;
-      now = performance.now();
-      if (n > 0) {
-        const turnaround = now - this.answeredAt;
-        this.pollWindow = Math.min(this.pollLimit, Math.max(TURNAROUND_FACTOR * turnaround, WINDOW_DECAY * this.pollWindow));
-        const idle = handler(buf, n);
-        now = this.answeredAt = performance.now();
-        if (!idle) return;
-        deadline = now + this.pollWindow;
-      } else if (now >= deadline) {
-        // Polled in vain: the client is slower than the window, or gone.
-        this.pollWindow /= 2;
-        return;
-      } else if (this.idleWork?.()) {
-        // Time the daemon would spend polling anyway: a request that comes meanwhile waits for the step to end.
-        now = performance.now();
-      }
+  /** One turn of the poll: libuv has just polled the fd (and read any request) without sleeping. */
+  private readonly pollTurn = (): void => {
+    this.polling = false;
+    if (this.closedFlag) return;
+    if (performance.now() >= this.pollDeadline) {
+      // Polled in vain: the client is slower than the window, or gone.
+      this.pollWindow /= 2;
+      return;
     }
-  }
-
-  /** One non-blocking read: the request's length, 0 when none is there, -1 when the connection ended (libuv's own read reports it). */
-  private readNow(buf: Buffer): number {
-    // An empty /dev/fuse throws EAGAIN: without a stack trace that costs half as much.
-    const stackTraceLimit = Error.stackTraceLimit;
-    Error.stackTraceLimit = 0;
-    try {
-      return fs.readSync(this.fd, buf, 0, buf.length, null);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      // ENOENT: the request was interrupted before it was read.
-      return code === 'EAGAIN' || code === 'EINTR' || code === 'ENOENT' ? 0 : -1;
-    } finally {
-      Error.stackTraceLimit = stackTraceLimit;
-    }
-  }
+    // Time the daemon would spend polling anyway: a request that comes meanwhile waits for the step to end.
+    this.idleWork?.();
+    this.polling = true;
+    setImmediate(this.pollTurn);
+  };
 
   /**
    * Writes one reply, the first `length` bytes of `buf`. Returns 0 or the

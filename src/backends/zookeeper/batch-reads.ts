@@ -124,8 +124,8 @@ export class BatchReads {
     return Promise.reject(o);
   }
 
-  /** Sends the reads queued in this tick now (the end of the tick sends them otherwise). */
-  flush(): void {
+  /** Sends the reads queued in this tick, at its end. */
+  private flush(): void {
     if (this.queued.length === 0) return;
     const queued = this.queued;
     this.queued = [];

@@ -1627,13 +1627,6 @@ export class ZooKeeperBackend implements Backend<ZkNode, ZkHandle> {
     return false;
   }
 
-  /** The requests made meanwhile (a list-ahead, a read-ahead's multiReads) leave now: the busy poll holds up the end of the tick that would send them. */
-  idleWork(): boolean {
-    this.batch.flush();
-    this.zk.flushWrites();
-    return false;
-  }
-
   async statfs(): Promise<StatfsOut> {
     const limit = this.quota.limit;
     if (limit === undefined) return { blocks: 0, bfree: 0, bavail: 0, files: 0, ffree: 0, bsize: STATFS_BLOCK, namelen: 255, frsize: STATFS_BLOCK };

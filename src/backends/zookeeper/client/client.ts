@@ -368,11 +368,7 @@ export class ZkClient extends EventEmitter {
     for (const piece of req.frame) socket.write(piece);
   }
 
-  /**
-   * Sends the requests held for the end of this tick now. For a caller that
-   * keeps the thread busy past the tick's end (a busy poll), so that they do
-   * not wait for it.
-   */
+  /** Sends the requests held for the end of this tick now (before any go to a new socket). */
   readonly flushWrites = (): void => {
     const socket = this.corked;
     if (!socket) return;
