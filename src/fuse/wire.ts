@@ -17,35 +17,59 @@ export function readU64(buf: Buffer, off: number): number {
 }
 
 /**
- * A u32, little-endian, as four byte stores: several times faster than
- * `buf.writeUInt32LE`, whose range checks run for every field of every reply.
- * Callers pass values that fit (a byte store keeps the low 8 bits).
+ * The DataView of a buffer replies are written into. `setUint32` compiles to
+ * one store, where four byte stores each check their bounds and
+ * `buf.writeUInt32LE` checks the value's range: a READDIRPLUS entry's
+ * `fuse_entry_out` took 117-143 ns with byte stores, 31-45 with a DataView.
+ * A session writes its replies into a few long-lived buffers (fixed-size
+ * replies, directory replies), so the views of the last two are kept.
  */
+let lastBuffer: Buffer | undefined;
+let lastView: DataView | undefined;
+let otherBuffer: Buffer | undefined;
+let otherView: DataView | undefined;
+
+function viewOf(buf: Buffer): DataView {
+  if (buf === lastBuffer) return lastView!;
+  if (buf === otherBuffer) {
+    [otherBuffer, lastBuffer] = [lastBuffer, otherBuffer];
+    [otherView, lastView] = [lastView, otherView];
+    return lastView!;
+  }
+  otherBuffer = lastBuffer;
+  otherView = lastView;
+  lastBuffer = buf;
+  lastView = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  return lastView;
+}
+
+/** A u32, little-endian; a value that does not fit is taken modulo 2^32. */
 export function writeU32(buf: Buffer, off: number, value: number): void {
-  buf[off] = value;
-  buf[off + 1] = value >>> 8;
-  buf[off + 2] = value >>> 16;
-  buf[off + 3] = value >>> 24;
+  viewOf(buf).setUint32(off, value, true);
 }
 
 export function writeU64(buf: Buffer, off: number, value: number | bigint): void {
-  // Most fields fit in 32 bits: this path is short enough for V8 to inline into every caller.
-  if (typeof value === 'number' && value >= 0 && value <= 0xffffffff) {
-    writeU32(buf, off, value);
-    writeU32(buf, off + 4, 0);
-  } else writeWideU64(buf, off, value);
+  setU64(viewOf(buf), off, value);
 }
 
-function writeWideU64(buf: Buffer, off: number, value: number | bigint): void {
+function setU64(view: DataView, off: number, value: number | bigint): void {
+  // Most fields fit in 32 bits: this path is short enough for V8 to inline into every caller.
+  if (typeof value === 'number' && value >= 0 && value <= 0xffffffff) {
+    view.setUint32(off, value, true);
+    view.setUint32(off + 4, 0, true);
+  } else setWideU64(view, off, value);
+}
+
+function setWideU64(view: DataView, off: number, value: number | bigint): void {
   if (typeof value === 'bigint') {
-    buf.writeBigUInt64LE(BigInt.asUintN(64, value), off);
+    view.setBigUint64(off, BigInt.asUintN(64, value), true);
   } else if (value >= 0 && value <= Number.MAX_SAFE_INTEGER) {
     // `>>> 0` is the value modulo 2^32, exact for any safe integer; so is the division of the rest.
     const low = value >>> 0;
-    writeU32(buf, off, low);
-    writeU32(buf, off + 4, (value - low) / TWO_32);
+    view.setUint32(off, low, true);
+    view.setUint32(off + 4, (value - low) / TWO_32, true);
   } else {
-    buf.writeBigInt64LE(BigInt(Math.trunc(value)), off);
+    view.setBigInt64(off, BigInt(Math.trunc(value)), true);
   }
 }
 
@@ -85,60 +109,68 @@ function timeoutNsec(seconds: number): number {
 }
 
 export function writeAttr(buf: Buffer, off: number, a: Attr): void {
-  writeU64(buf, off, a.ino);
-  writeU64(buf, off + 8, a.size);
-  writeU64(buf, off + 16, a.blocks ?? Math.ceil(a.size / 512));
-  writeU64(buf, off + 24, a.atime.sec);
-  writeU64(buf, off + 32, a.mtime.sec);
-  writeU64(buf, off + 40, a.ctime.sec);
-  writeU32(buf, off + 48, a.atime.nsec);
-  writeU32(buf, off + 52, a.mtime.nsec);
-  writeU32(buf, off + 56, a.ctime.nsec);
-  writeU32(buf, off + 60, a.mode >>> 0);
-  writeU32(buf, off + 64, a.nlink >>> 0);
-  writeU32(buf, off + 68, a.uid >>> 0);
-  writeU32(buf, off + 72, a.gid >>> 0);
-  writeU32(buf, off + 76, a.rdev >>> 0);
-  writeU32(buf, off + 80, a.blksize ?? PAGE_SIZE);
-  writeU32(buf, off + 84, 0);
+  setAttr(viewOf(buf), off, a);
+}
+
+function setAttr(v: DataView, off: number, a: Attr): void {
+  setU64(v, off, a.ino);
+  setU64(v, off + 8, a.size);
+  setU64(v, off + 16, a.blocks ?? Math.ceil(a.size / 512));
+  setU64(v, off + 24, a.atime.sec);
+  setU64(v, off + 32, a.mtime.sec);
+  setU64(v, off + 40, a.ctime.sec);
+  v.setUint32(off + 48, a.atime.nsec, true);
+  v.setUint32(off + 52, a.mtime.nsec, true);
+  v.setUint32(off + 56, a.ctime.nsec, true);
+  v.setUint32(off + 60, a.mode, true);
+  v.setUint32(off + 64, a.nlink, true);
+  v.setUint32(off + 68, a.uid, true);
+  v.setUint32(off + 72, a.gid, true);
+  v.setUint32(off + 76, a.rdev, true);
+  v.setUint32(off + 80, a.blksize ?? PAGE_SIZE, true);
+  v.setUint32(off + 84, 0, true);
 }
 
 export function writeEntryOut(buf: Buffer, off: number, e: EntryOut): void {
-  writeU64(buf, off, e.nodeid);
-  writeU64(buf, off + 8, e.generation ?? 0);
-  writeU64(buf, off + 16, timeoutSec(e.entryTimeout));
-  writeU64(buf, off + 24, timeoutSec(e.attrTimeout));
-  writeU32(buf, off + 32, timeoutNsec(e.entryTimeout));
-  writeU32(buf, off + 36, timeoutNsec(e.attrTimeout));
-  if (e.attr) writeAttr(buf, off + 40, e.attr);
+  const v = viewOf(buf);
+  setU64(v, off, e.nodeid);
+  setU64(v, off + 8, e.generation ?? 0);
+  setU64(v, off + 16, timeoutSec(e.entryTimeout));
+  setU64(v, off + 24, timeoutSec(e.attrTimeout));
+  v.setUint32(off + 32, timeoutNsec(e.entryTimeout), true);
+  v.setUint32(off + 36, timeoutNsec(e.attrTimeout), true);
+  if (e.attr) setAttr(v, off + 40, e.attr);
   else buf.fill(0, off + 40, off + 40 + ATTR_SIZE);
 }
 
 export function writeAttrOut(buf: Buffer, off: number, attr: Attr, timeout: number): void {
-  writeU64(buf, off, timeoutSec(timeout));
-  writeU32(buf, off + 8, timeoutNsec(timeout));
-  writeU32(buf, off + 12, 0);
-  writeAttr(buf, off + 16, attr);
+  const v = viewOf(buf);
+  setU64(v, off, timeoutSec(timeout));
+  v.setUint32(off + 8, timeoutNsec(timeout), true);
+  v.setUint32(off + 12, 0, true);
+  setAttr(v, off + 16, attr);
 }
 
 export function writeStatfs(buf: Buffer, off: number, s: StatfsOut): void {
-  writeU64(buf, off, s.blocks);
-  writeU64(buf, off + 8, s.bfree);
-  writeU64(buf, off + 16, s.bavail);
-  writeU64(buf, off + 24, s.files);
-  writeU64(buf, off + 32, s.ffree);
-  buf.writeUInt32LE(s.bsize, off + 40);
-  buf.writeUInt32LE(s.namelen, off + 44);
-  buf.writeUInt32LE(s.frsize, off + 48);
+  const v = viewOf(buf);
+  setU64(v, off, s.blocks);
+  setU64(v, off + 8, s.bfree);
+  setU64(v, off + 16, s.bavail);
+  setU64(v, off + 24, s.files);
+  setU64(v, off + 32, s.ffree);
+  v.setUint32(off + 40, s.bsize, true);
+  v.setUint32(off + 44, s.namelen, true);
+  v.setUint32(off + 48, s.frsize, true);
   buf.fill(0, off + 52, off + 80);
 }
 
 /** Writes a `fuse_out_header`: total length, negated errno (0: success), the request's unique. */
 export function writeOutHeader(buf: Buffer, length: number, errno: number, unique: number): void {
-  writeU32(buf, 0, length);
+  const v = viewOf(buf);
+  v.setUint32(0, length, true);
   // Not -errno for 0: -0 is a heap-allocated double, and this runs per reply.
-  buf.writeInt32LE(errno === 0 ? 0 : -errno, 4);
-  writeU64(buf, 8, unique);
+  v.setInt32(4, errno === 0 ? 0 : -errno, true);
+  setU64(v, 8, unique);
 }
 
 /** Size of one `fuse_dirent` record for a name of `nameLen` bytes, padded to 8. */
@@ -155,10 +187,11 @@ const SHORT_NAME = 64;
 
 /** Writes one `fuse_dirent` at `off` for a name of `nameLen` UTF-8 bytes; returns the offset after it. */
 export function writeDirent(buf: Buffer, off: number, name: string, nameLen: number, ino: number | bigint, mode: number, nextOffset: number): number {
-  writeU64(buf, off, ino);
-  writeU64(buf, off + 8, nextOffset);
-  writeU32(buf, off + 16, nameLen);
-  writeU32(buf, off + 20, (mode & 0o170000) >>> 12);
+  const v = viewOf(buf);
+  setU64(v, off, ino);
+  setU64(v, off + 8, nextOffset);
+  v.setUint32(off + 16, nameLen, true);
+  v.setUint32(off + 20, (mode & 0o170000) >>> 12, true);
   const at = off + DIRENT_HEADER_SIZE;
   // As many UTF-8 bytes as UTF-16 units: all ASCII. Byte stores beat the call into C++ for a short name.
   if (nameLen === name.length && nameLen <= SHORT_NAME) {

@@ -30,6 +30,18 @@ describe('wire encoding', () => {
     assert.equal(buf.readBigInt64LE(4), -5n);
   });
 
+  it('writes into the right buffer when writes to several buffers interleave (the kept views)', () => {
+    // Pool slices (non-zero byteOffset into one ArrayBuffer) and a buffer of its own.
+    const bufs = [Buffer.allocUnsafe(64).fill(0), Buffer.allocUnsafe(64).fill(0), Buffer.alloc(64 * 1024), Buffer.allocUnsafe(64).fill(0)];
+    const order = [0, 1, 0, 2, 1, 3, 3, 0, 2, 2, 1, 0, 3, 1];
+    order.forEach((b, i) => writeU32(bufs[b]!, 4 * i, 0x01000000 + i));
+    order.forEach((b, i) => {
+      for (const [k, buf] of bufs.entries()) {
+        assert.equal(buf.readUInt32LE(4 * i), k === b ? 0x01000000 + i : 0, `write ${i} landed in buffer ${b} only`);
+      }
+    });
+  });
+
   it('writeDirent writes any name exactly and zeroes the padding of a reused buffer', () => {
     const names = ['a', 'file-0001', 'x'.repeat(64), 'y'.repeat(65), 'n'.repeat(255), 'café', '日本語', '😀 emoji', 'e\u0301', 'tab\there'];
     for (const name of names) {
