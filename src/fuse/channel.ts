@@ -82,7 +82,7 @@ export class FuseChannel {
   private answeredAt = 0;
   /** A turn of the event loop is queued: the loop does not sleep. */
   private polling = false;
-  /** When the current poll ends unless a request comes first (performance.now()). */
+  /** When the current poll ends unless a request comes first (performance.now()); 0: ended by a request that waits. */
   private pollDeadline = 0;
   private idleWork: IdleWork | undefined;
 
@@ -131,7 +131,9 @@ export class FuseChannel {
             }
             const idle = handler(buf, nread);
             this.answeredAt = performance.now();
+            // A request waiting for the filesystem ends the poll: its reply starts the next one.
             if (idle) this.pollOn();
+            else this.pollDeadline = 0;
           }
           return true;
         },
@@ -169,7 +171,7 @@ export class FuseChannel {
   /** One turn of the poll: libuv has just polled the fd (and read any request) without sleeping. */
   private readonly pollTurn = (): void => {
     this.polling = false;
-    if (this.closedFlag) return;
+    if (this.closedFlag || this.pollDeadline === 0) return;
     if (performance.now() >= this.pollDeadline) {
       // Polled in vain: the client is slower than the window, or gone.
       this.pollWindow /= 2;

@@ -1,6 +1,7 @@
 // The channel's busy poll stops once a request ends the session: the closed
 // fd's number is free at once, and a read on it could take another file's
-// bytes for a request. It runs the idle work while its reads find nothing.
+// bytes for a request. It runs the idle work in turns that find no request,
+// and ends when a request waits for the filesystem.
 // FIFOs stand in for /dev/fuse (pollable, non-blocking).
 
 import assert from 'node:assert/strict';
@@ -73,6 +74,38 @@ describe('FuseChannel busy poll', () => {
       };
       assert.equal(await stepsTaken(1000), 5, 'the poll after the request runs the five steps there are');
       assert.equal(await stepsTaken(0), 0, 'without polling there is no idle time to use');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('ends the poll when a request comes that waits for the filesystem', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'swarmvol-poll-'));
+    try {
+      execFileSync('mkfifo', [path.join(dir, 'requests')]);
+      const fd = fs.openSync(path.join(dir, 'requests'), fs.constants.O_RDWR | fs.constants.O_NONBLOCK);
+      const channel = new FuseChannel(fd);
+      let steps = 0;
+      let stepsWhenWaiting = -1;
+      channel.start(
+        4096,
+        (buf, length) => {
+          if (buf.toString('utf8', 0, length) === 'answered') return true;
+          stepsWhenWaiting = steps;
+          return false;
+        },
+        1000,
+        () => {
+          // Mid-poll, a request that will wait.
+          if (++steps === 3) fs.writeSync(fd, 'waits');
+          return true;
+        },
+      );
+      fs.writeSync(fd, 'answered');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      channel.close();
+      assert.ok(stepsWhenWaiting >= 3, `the second request came during the poll (after ${stepsWhenWaiting} steps)`);
+      assert.equal(steps, stepsWhenWaiting, 'no idle step after it: the poll ended');
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
