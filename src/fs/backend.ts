@@ -170,8 +170,7 @@ export interface Backend<N extends KernelNode, H = unknown> {
    * tens of microseconds at most (a request that comes meanwhile waits for it
    * to end) and must not change anything a request can see: the memory
    * backend faults in the pages of the chunk a sequential writer will need
-   * next, 8 pages (15-20 µs) per step; the ZooKeeper backend sends the
-   * requests it holds for the end of the tick, which the poll delays.
+   * next, 8 pages (15-20 µs) per step.
    */
   idleWork?(): boolean;
 

@@ -82,6 +82,8 @@ export class FuseChannel {
   private answeredAt = 0;
   /** A turn of the event loop is queued: the loop does not sleep. */
   private polling = false;
+  /** A request was read since the last turn of the poll. */
+  private servedThisTurn = false;
   /** When the current poll ends unless a request comes first (performance.now()); 0: ended by a request that waits. */
   private pollDeadline = 0;
   private idleWork: IdleWork | undefined;
@@ -131,6 +133,7 @@ export class FuseChannel {
             }
             const idle = handler(buf, nread);
             this.answeredAt = performance.now();
+            this.servedThisTurn = true;
             // A request waiting for the filesystem ends the poll: its reply starts the next one.
             if (idle) this.pollOn();
             else this.pollDeadline = 0;
@@ -177,10 +180,12 @@ export class FuseChannel {
       this.pollWindow /= 2;
       return;
     }
-    // Time the daemon would spend polling anyway: a request that comes meanwhile waits for the step to end.
-    this.idleWork?.();
+    // Queued before the step, so that a reply the step may cause (pollAfterReply) starts no second chain of turns.
     this.polling = true;
     setImmediate(this.pollTurn);
+    // Time the daemon would spend polling anyway, if libuv's poll before this turn found no request: a request that comes meanwhile waits for the step to end.
+    if (this.servedThisTurn) this.servedThisTurn = false;
+    else this.idleWork?.();
   };
 
   /**
