@@ -19,6 +19,12 @@
 // a turn costs about 1.5 µs, where a non-blocking read(2) that finds nothing
 // throws EAGAIN from Node's binding and costs 4.6 µs; and timers and sockets
 // (ZooKeeper's) are served in every turn.
+//
+// Why requests are also read straight after one is served: with several
+// clients, requests queue up while one is handled, and each one libuv reads
+// costs a turn of the loop (epoll_wait, a call into JavaScript, the poll's
+// turn). Reading the queued ones at once, 16 at most per callback, made four
+// clients creating files 15% faster here; tries that find nothing back off.
 
 import fs from 'node:fs';
 import net from 'node:net';
@@ -44,6 +50,10 @@ export type RequestHandler = (buf: Buffer, length: number) => boolean;
 /** One small step of work for the time a poll finds no request; false when none is left. */
 export type IdleWork = () => boolean;
 
+/** Most requests served per read callback: then the event loop (timers, the store's sockets, promise continuations) gets a turn. */
+const MAX_REQUESTS_PER_CALLBACK = 16;
+/** The longest wait, in requests served, between tries of a read of queued requests after tries that found none. */
+const MAX_QUEUED_READ_SKIP = 64;
 /** The default and the largest `--busy-poll`, microseconds. */
 export const DEFAULT_BUSY_POLL_MICROS = 200;
 export const MAX_BUSY_POLL_MICROS = 1000;
@@ -87,6 +97,10 @@ export class FuseChannel {
   /** When the current poll ends unless a request comes first (performance.now()); 0: ended by a request that waits. */
   private pollDeadline = 0;
   private idleWork: IdleWork | undefined;
+  /** Requests to serve before the next try of readQueued. */
+  private queuedReadSkip = 0;
+  /** The skip set after the last try that found nothing (0 after one that found a request). */
+  private queuedReadBackoff = 0;
 
   constructor(fd: number) {
     this.fd = fd;
@@ -120,24 +134,7 @@ export class FuseChannel {
       onread: {
         buffer,
         callback: (nread: number, buf: Buffer) => {
-          if (this.pollLimit === 0) {
-            handler(buf, nread);
-          } else {
-            const turnaround = performance.now() - this.answeredAt;
-            if (this.polling) {
-              // Caught by the poll.
-              this.pollWindow = Math.min(this.pollLimit, Math.max(TURNAROUND_FACTOR * turnaround, WINDOW_DECAY * this.pollWindow));
-            } else if (turnaround <= this.pollLimit) {
-              // A poll of the full limit would have caught this one: this wait (which includes the wake-up) sets the window.
-              this.pollWindow = Math.min(this.pollLimit, TURNAROUND_FACTOR * turnaround);
-            }
-            const idle = handler(buf, nread);
-            this.answeredAt = performance.now();
-            this.servedThisTurn = true;
-            // A request waiting for the filesystem ends the poll: its reply starts the next one.
-            if (idle) this.pollOn();
-            else this.pollDeadline = 0;
-          }
+          this.serve(handler, buf, nread);
           return true;
         },
       },
@@ -150,6 +147,79 @@ export class FuseChannel {
     socket.on('end', () => this.finish());
     socket.on('close', () => this.finish());
     this.socket = socket;
+  }
+
+  /** Handles the request libuv read, then the ones queued behind it; sets the poll going or ends it. */
+  private serve(handler: RequestHandler, buf: Buffer, nread: number): void {
+    const polled = this.pollLimit !== 0;
+    if (polled) this.followTurnaround(this.polling);
+    let idle = handler(buf, nread);
+    if (polled) this.answeredAt = performance.now();
+    for (let served = 1; served < MAX_REQUESTS_PER_CALLBACK && !this.closedFlag; served++) {
+      const queued = this.readQueued(buf);
+      if (queued <= 0) break;
+      // Found awake, as a poll would have: the window follows this turnaround too.
+      if (polled) this.followTurnaround(true);
+      idle = handler(buf, queued);
+      if (polled) this.answeredAt = performance.now();
+    }
+    if (!polled) return;
+    this.servedThisTurn = true;
+    // A request waiting for the filesystem ends the poll: its reply starts the next one.
+    if (idle) this.pollOn();
+    else this.pollDeadline = 0;
+  }
+
+  /** Sets the poll window from the time between the last answer and this request's arrival. */
+  private followTurnaround(caughtAwake: boolean): void {
+    const turnaround = performance.now() - this.answeredAt;
+    if (caughtAwake) {
+      this.pollWindow = Math.min(this.pollLimit, Math.max(TURNAROUND_FACTOR * turnaround, WINDOW_DECAY * this.pollWindow));
+    } else if (turnaround <= this.pollLimit) {
+      // A poll of the full limit would have caught this one: this wait (which includes the wake-up) sets the window.
+      this.pollWindow = Math.min(this.pollLimit, TURNAROUND_FACTOR * turnaround);
+    }
+  }
+
+  /**
+   * The next request if one is queued already (several clients), read at
+   * once rather than through another turn of the event loop (epoll_wait, a
+   * call into JavaScript, the poll's turn: about 2 µs); 0 if none is tried or
+   * found, -1 if the connection failed (libuv's own read then reports it).
+   * A read that finds nothing costs about as much (Node throws EAGAIN), so
+   * after one the next tries wait for twice as many requests, up to
+   * MAX_QUEUED_READ_SKIP; a single client, whose next request never waits
+   * for the last reply's writer, pays about one such read per that many.
+   */
+  protected readQueued(buf: Buffer): number {
+    if (this.queuedReadSkip > 0) {
+      this.queuedReadSkip--;
+      return 0;
+    }
+    const n = this.readNow(buf);
+    if (n > 0) {
+      this.queuedReadBackoff = 0;
+    } else {
+      this.queuedReadBackoff = Math.min(MAX_QUEUED_READ_SKIP, Math.max(1, 2 * this.queuedReadBackoff));
+      this.queuedReadSkip = this.queuedReadBackoff;
+    }
+    return n;
+  }
+
+  /** One non-blocking read(2) of /dev/fuse: the request's length, 0 when none is there, -1 when the connection failed. */
+  protected readNow(buf: Buffer): number {
+    // An empty /dev/fuse throws EAGAIN: without a stack trace that costs half as much.
+    const stackTraceLimit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    try {
+      return fs.readSync(this.fd, buf, 0, buf.length, null);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      // ENOENT: the request was interrupted before it was read.
+      return code === 'EAGAIN' || code === 'EINTR' || code === 'ENOENT' ? 0 : -1;
+    } finally {
+      Error.stackTraceLimit = stackTraceLimit;
+    }
   }
 
   /**

@@ -112,3 +112,61 @@ describe('FuseChannel busy poll', () => {
   });
 });
 
+
+// Requests queued behind the one libuv read (several clients) are read at
+// once, up to 16 per read callback. A FIFO read into an 8-byte buffer stands
+// in for /dev/fuse: each 8-byte write is one request. Requests served in one
+// callback see the same count of event-loop turns (a promise continuation
+// runs between callbacks, never within one).
+describe('FuseChannel queued requests', () => {
+  const served = async (bursts: string[][]): Promise<string[][]> => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'swarmvol-queued-'));
+    try {
+      execFileSync('mkfifo', [path.join(dir, 'requests')]);
+      const fd = fs.openSync(path.join(dir, 'requests'), fs.constants.O_RDWR | fs.constants.O_NONBLOCK);
+      const channel = new FuseChannel(fd);
+      let turn = 0;
+      let turnCounted = false;
+      const byTurn = new Map<number, string[]>();
+      channel.start(8, (buf, length) => {
+        if (!turnCounted) {
+          turnCounted = true;
+          queueMicrotask(() => {
+            turn++;
+            turnCounted = false;
+          });
+        }
+        const list = byTurn.get(turn) ?? [];
+        list.push(buf.toString('utf8', 0, length).trim());
+        byTurn.set(turn, list);
+        return true;
+      });
+      for (const burst of bursts) {
+        fs.writeSync(fd, burst.map((r) => r.padEnd(8)).join(''));
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      channel.close();
+      return [...byTurn.values()];
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  };
+
+  it('serves requests already queued in the same callback, 16 at most, in order', async () => {
+    const requests = Array.from({ length: 40 }, (_, i) => `r${i}`);
+    const groups = await served([requests]);
+    assert.deepEqual(groups.flat(), requests);
+    assert.deepEqual(
+      groups.map((g) => g.length),
+      [16, 16, 8],
+    );
+  });
+
+  it('after a read that found nothing, waits for more requests before it tries again', async () => {
+    // a: its try finds nothing, so the next request (b) tries no read; c is read by libuv;
+    // c's try (the skip is over) finds nothing again and doubles the skip: d and e go one
+    // by one; f's try reads g.
+    const groups = await served([['a'], ['b', 'c'], ['d', 'e'], ['f', 'g']]);
+    assert.deepEqual(groups, [['a'], ['b'], ['c'], ['d'], ['e'], ['f', 'g']]);
+  });
+});
