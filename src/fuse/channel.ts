@@ -97,10 +97,13 @@ export class FuseChannel {
   /** When the current poll ends unless a request comes first (performance.now()); 0: ended by a request that waits. */
   private pollDeadline = 0;
   private idleWork: IdleWork | undefined;
-  /** Requests to serve before the next try of readQueued. */
-  private queuedReadSkip = 0;
-  /** The skip set after the last try that found nothing (0 after one that found a request). */
-  private queuedReadBackoff = 0;
+  /**
+   * By the opcode of the request just served (its low 6 bits): how many more
+   * such requests to serve before readQueued tries again after one, and the
+   * skip its last try that found nothing set (0 after one that found a request).
+   */
+  private readonly queuedReadSkip = new Uint8Array(64);
+  private readonly queuedReadBackoff = new Uint8Array(64);
 
   constructor(fd: number) {
     this.fd = fd;
@@ -182,26 +185,28 @@ export class FuseChannel {
   }
 
   /**
-   * The next request if one is queued already (several clients), read at
-   * once rather than through another turn of the event loop (epoll_wait, a
-   * call into JavaScript, the poll's turn: about 2 µs); 0 if none is tried or
-   * found, -1 if the connection failed (libuv's own read then reports it).
-   * A read that finds nothing costs about as much (Node throws EAGAIN), so
-   * after one the next tries wait for twice as many requests, up to
-   * MAX_QUEUED_READ_SKIP; a single client, whose next request never waits
-   * for the last reply's writer, pays about one such read per that many.
+   * The next request if one is queued already, read at once rather than
+   * through another turn of the event loop (epoll_wait, a call into
+   * JavaScript, the poll's turn: about 2 µs); 0 if none is tried or found,
+   * -1 if the connection failed (libuv's own read then reports it). `buf`
+   * holds the request just served. A read that finds nothing costs about as
+   * much (Node throws EAGAIN), so after one the next tries after a request of
+   * that opcode wait for twice as many of them, up to MAX_QUEUED_READ_SKIP.
+   * By opcode, because what follows depends on it: with one client, a reply
+   * it waits for (LOOKUP, WRITE) is never followed by a queued request, and a
+   * RELEASE (which it does not wait for) often is; with several, any may be.
    */
   protected readQueued(buf: Buffer): number {
-    if (this.queuedReadSkip > 0) {
-      this.queuedReadSkip--;
+    const op = buf.readUInt32LE(4) & 63;
+    if (this.queuedReadSkip[op]! > 0) {
+      this.queuedReadSkip[op]!--;
       return 0;
     }
     const n = this.readNow(buf);
     if (n > 0) {
-      this.queuedReadBackoff = 0;
+      this.queuedReadBackoff[op] = 0;
     } else {
-      this.queuedReadBackoff = Math.min(MAX_QUEUED_READ_SKIP, Math.max(1, 2 * this.queuedReadBackoff));
-      this.queuedReadSkip = this.queuedReadBackoff;
+      this.queuedReadSkip[op] = this.queuedReadBackoff[op] = Math.min(MAX_QUEUED_READ_SKIP, Math.max(1, 2 * this.queuedReadBackoff[op]!));
     }
     return n;
   }

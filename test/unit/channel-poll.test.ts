@@ -115,11 +115,19 @@ describe('FuseChannel busy poll', () => {
 
 // Requests queued behind the one libuv read (several clients) are read at
 // once, up to 16 per read callback. A FIFO read into an 8-byte buffer stands
-// in for /dev/fuse: each 8-byte write is one request. Requests served in one
+// in for /dev/fuse: each 8-byte write is one request, a 4-byte name and an
+// opcode where fuse_in_header has it (bytes 4-7). Requests served in one
 // callback see the same count of event-loop turns (a promise continuation
 // runs between callbacks, never within one).
 describe('FuseChannel queued requests', () => {
-  const served = async (bursts: string[][]): Promise<string[][]> => {
+  const request = (name: string, opcode = 1): Buffer => {
+    const buf = Buffer.alloc(8);
+    buf.write(name.padEnd(4), 0, 4, 'latin1');
+    buf.writeUInt32LE(opcode, 4);
+    return buf;
+  };
+
+  const served = async (bursts: Buffer[][]): Promise<string[][]> => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'swarmvol-queued-'));
     try {
       execFileSync('mkfifo', [path.join(dir, 'requests')]);
@@ -129,6 +137,7 @@ describe('FuseChannel queued requests', () => {
       let turnCounted = false;
       const byTurn = new Map<number, string[]>();
       channel.start(8, (buf, length) => {
+        assert.equal(length, 8);
         if (!turnCounted) {
           turnCounted = true;
           queueMicrotask(() => {
@@ -137,12 +146,12 @@ describe('FuseChannel queued requests', () => {
           });
         }
         const list = byTurn.get(turn) ?? [];
-        list.push(buf.toString('utf8', 0, length).trim());
+        list.push(buf.toString('latin1', 0, 4).trim());
         byTurn.set(turn, list);
         return true;
       });
       for (const burst of bursts) {
-        fs.writeSync(fd, burst.map((r) => r.padEnd(8)).join(''));
+        fs.writeSync(fd, Buffer.concat(burst));
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
       channel.close();
@@ -153,9 +162,9 @@ describe('FuseChannel queued requests', () => {
   };
 
   it('serves requests already queued in the same callback, 16 at most, in order', async () => {
-    const requests = Array.from({ length: 40 }, (_, i) => `r${i}`);
-    const groups = await served([requests]);
-    assert.deepEqual(groups.flat(), requests);
+    const names = Array.from({ length: 40 }, (_, i) => `r${i}`);
+    const groups = await served([names.map((n) => request(n))]);
+    assert.deepEqual(groups.flat(), names);
     assert.deepEqual(
       groups.map((g) => g.length),
       [16, 16, 8],
@@ -166,7 +175,15 @@ describe('FuseChannel queued requests', () => {
     // a: its try finds nothing, so the next request (b) tries no read; c is read by libuv;
     // c's try (the skip is over) finds nothing again and doubles the skip: d and e go one
     // by one; f's try reads g.
-    const groups = await served([['a'], ['b', 'c'], ['d', 'e'], ['f', 'g']]);
+    const groups = await served([['a'], ['b', 'c'], ['d', 'e'], ['f', 'g']].map((burst) => burst.map((n) => request(n))));
     assert.deepEqual(groups, [['a'], ['b'], ['c'], ['d'], ['e'], ['f', 'g']]);
+  });
+
+  it('backs off by the opcode of the request just served', async () => {
+    // After a (opcode 1) a try finds nothing: the next opcode-1 request (c) tries no read,
+    // but b (opcode 2) reads c at once; d's try then reads e. With one back-off for all
+    // opcodes each would go alone.
+    const groups = await served([[request('a', 1)], [request('b', 2), request('c', 1)], [request('d', 1), request('e', 1)]]);
+    assert.deepEqual(groups, [['a'], ['b', 'c'], ['d', 'e']]);
   });
 });
