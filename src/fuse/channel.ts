@@ -196,7 +196,7 @@ export class FuseChannel {
    * it waits for (LOOKUP, WRITE) is never followed by a queued request, and a
    * RELEASE (which it does not wait for) often is; with several, any may be.
    */
-  protected readQueued(buf: Buffer): number {
+  private readQueued(buf: Buffer): number {
     const op = buf.readUInt32LE(4) & 63;
     if (this.queuedReadSkip[op]! > 0) {
       this.queuedReadSkip[op]!--;
@@ -212,7 +212,7 @@ export class FuseChannel {
   }
 
   /** One non-blocking read(2) of /dev/fuse: the request's length, 0 when none is there, -1 when the connection failed. */
-  protected readNow(buf: Buffer): number {
+  private readNow(buf: Buffer): number {
     // An empty /dev/fuse throws EAGAIN: without a stack trace that costs half as much.
     const stackTraceLimit = Error.stackTraceLimit;
     Error.stackTraceLimit = 0;
