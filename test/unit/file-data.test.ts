@@ -29,6 +29,10 @@ describe('FileData (sparse chunks)', () => {
         model.fill(0, Math.min(off, model.length), Math.min(off + len, model.length));
       }
       assert.equal(d.size, model.length);
+      // The count kept as chunks change is what they hold.
+      let held = 0;
+      for (const chunk of (d as unknown as { chunks: Map<number, Buffer> }).chunks.values()) held += chunk.length;
+      assert.equal(d.allocated, held, `op ${op}: allocated`);
       const off = rnd(max);
       const len = rnd(300_000);
       assert.ok(d.read(off, len).equals(model.subarray(Math.min(off, model.length), Math.min(off + len, model.length))), `op ${op}`);

@@ -55,15 +55,15 @@ export class ChunkPool {
 export class FileData {
   size = 0;
   private readonly chunks = new Map<number, Buffer>();
+  /** The chunks' bytes, kept as they change: every getattr and listed entry asks (a walk of the map cost 5% of a cold `ls -l`). */
+  private held = 0;
 
   /** `pool`: where whole chunks come from (one is prepared in idle time); without it, each is allocated when needed. */
   constructor(private readonly pool?: ChunkPool) {}
 
   /** Bytes held in memory (for statfs and `du`). */
   get allocated(): number {
-    let n = 0;
-    for (const c of this.chunks.values()) n += c.length;
-    return n;
+    return this.held;
   }
 
   read(offset: number, length: number): Buffer {
@@ -109,11 +109,9 @@ export class FileData {
     if (size < this.size) {
       for (const index of [...this.chunks.keys()]) {
         const chunkStart = index * CHUNK_SIZE;
-        if (chunkStart >= size) this.chunks.delete(index);
-        else if (chunkStart + CHUNK_SIZE > size) {
-          const chunk = this.chunks.get(index)!;
-          if (chunk.length > size - chunkStart) chunk.fill(0, size - chunkStart);
-        }
+        const chunk = this.chunks.get(index)!;
+        if (chunkStart >= size) this.drop(index, chunk);
+        else if (chunkStart + CHUNK_SIZE > size && chunk.length > size - chunkStart) chunk.fill(0, size - chunkStart);
       }
     }
     this.size = size;
@@ -130,7 +128,7 @@ export class FileData {
       const n = Math.min(end - pos, CHUNK_SIZE - within);
       const chunk = this.chunks.get(index);
       if (chunk) {
-        if (within === 0 && n === CHUNK_SIZE) this.chunks.delete(index);
+        if (within === 0 && n === CHUNK_SIZE) this.drop(index, chunk);
         else chunk.fill(0, within, Math.min(within + n, chunk.length));
       }
       pos += n;
@@ -170,7 +168,7 @@ export class FileData {
       // hole still starts small.
       const whole = this.pool ? this.pool.take() : Buffer.alloc(CHUNK_SIZE);
       if (chunk) chunk.copy(whole);
-      this.chunks.set(index, whole);
+      this.put(index, whole, chunk);
       return whole;
     }
     let capacity = Math.max(64, chunk ? chunk.length : 0);
@@ -179,7 +177,17 @@ export class FileData {
     // of its own (3.7 µs less per new file, measured: +3.5 % creates/s); zeroed by hand.
     const grown = Buffer.allocUnsafe(Math.min(capacity, CHUNK_SIZE));
     grown.fill(0, chunk ? chunk.copy(grown) : 0);
-    this.chunks.set(index, grown);
+    this.put(index, grown, chunk);
     return grown;
+  }
+
+  private put(index: number, chunk: Buffer, replaced: Buffer | undefined): void {
+    this.chunks.set(index, chunk);
+    this.held += chunk.length - (replaced?.length ?? 0);
+  }
+
+  private drop(index: number, chunk: Buffer): void {
+    this.chunks.delete(index);
+    this.held -= chunk.length;
   }
 }
