@@ -138,7 +138,8 @@ export interface Backend<N extends KernelNode, H = unknown> {
   read(ctx: RequestContext, handle: H, offset: number, size: number): MaybePromise<Buffer>;
   /**
    * Returns the number of bytes taken. `data` is a view of the kernel's request
-   * buffer, valid only until this call first yields (awaits): copy what you keep.
+   * buffer, valid only until this call first yields (awaits): copy what you keep
+   * (the channel may read the next queued request into it at once).
    */
   write(ctx: RequestContext, handle: H, offset: number, data: Buffer, killSuidgid: boolean): MaybePromise<number>;
   /** close(2) of one descriptor: commit what is buffered. */
