@@ -12,14 +12,26 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { FuseChannel } from '../../src/fuse/channel.js';
 
+/** Runs `fn` with FIFOs of these names in a new directory, removed afterwards. */
+async function withFifos<T>(names: string[], fn: (paths: string[]) => Promise<T>): Promise<T> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'swarmvol-channel-'));
+  try {
+    const paths = names.map((name) => path.join(dir, name));
+    execFileSync('mkfifo', paths);
+    return await fn(paths);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Opens a FIFO the way the channel's fd is: pollable, readable and writable, non-blocking. */
+const openFifo = (fifo: string): number => fs.openSync(fifo, fs.constants.O_RDWR | fs.constants.O_NONBLOCK);
+
 describe('FuseChannel busy poll', () => {
   it('reads nothing more once a request closed the channel, even when its fd number is reused', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'swarmvol-poll-'));
     const opened: number[] = [];
-    try {
-      execFileSync('mkfifo', [path.join(dir, 'requests'), path.join(dir, 'other')]);
-      const flags = fs.constants.O_RDWR | fs.constants.O_NONBLOCK;
-      const fd = fs.openSync(path.join(dir, 'requests'), flags);
+    await withFifos(['requests', 'other'], async ([requests, other]) => {
+      const fd = openFifo(requests!);
       const channel = new FuseChannel(fd);
       const seen: string[] = [];
       let reused = -1;
@@ -30,7 +42,7 @@ describe('FuseChannel busy poll', () => {
           if (seen.length === 1) {
             channel.close();
             // The lowest free fd number is the one just closed.
-            reused = fs.openSync(path.join(dir, 'other'), flags);
+            reused = openFifo(other!);
             opened.push(reused);
             fs.writeSync(reused, 'not a request');
           }
@@ -42,18 +54,15 @@ describe('FuseChannel busy poll', () => {
       await new Promise((resolve) => setTimeout(resolve, 100));
       assert.equal(reused, fd, 'the test needs the closed fd number to be reused');
       assert.deepEqual(seen, ['first']);
-    } finally {
+    }).finally(() => {
       for (const fd of opened) fs.closeSync(fd);
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   it('runs steps of idle work while its reads find no request, and none when polling is off', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'swarmvol-poll-'));
-    try {
-      execFileSync('mkfifo', [path.join(dir, 'requests')]);
+    await withFifos(['requests'], async ([requests]) => {
       const stepsTaken = async (pollMicros: number) => {
-        const fd = fs.openSync(path.join(dir, 'requests'), fs.constants.O_RDWR | fs.constants.O_NONBLOCK);
+        const fd = openFifo(requests!);
         const channel = new FuseChannel(fd);
         let steps = 0;
         let handled = 0;
@@ -74,16 +83,12 @@ describe('FuseChannel busy poll', () => {
       };
       assert.equal(await stepsTaken(1000), 5, 'the poll after the request runs the five steps there are');
       assert.equal(await stepsTaken(0), 0, 'without polling there is no idle time to use');
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   it('ends the poll when a request comes that waits for the filesystem', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'swarmvol-poll-'));
-    try {
-      execFileSync('mkfifo', [path.join(dir, 'requests')]);
-      const fd = fs.openSync(path.join(dir, 'requests'), fs.constants.O_RDWR | fs.constants.O_NONBLOCK);
+    await withFifos(['requests'], async ([requests]) => {
+      const fd = openFifo(requests!);
       const channel = new FuseChannel(fd);
       let steps = 0;
       let stepsWhenWaiting = -1;
@@ -106,12 +111,9 @@ describe('FuseChannel busy poll', () => {
       channel.close();
       assert.ok(stepsWhenWaiting >= 3, `the second request came during the poll (after ${stepsWhenWaiting} steps)`);
       assert.equal(steps, stepsWhenWaiting, 'no idle step after it: the poll ended');
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 });
-
 
 // Requests queued behind the one libuv read (several clients) are read at
 // once, up to 16 per read callback. A FIFO read into an 8-byte buffer stands
@@ -127,11 +129,9 @@ describe('FuseChannel queued requests', () => {
     return buf;
   };
 
-  const served = async (bursts: Buffer[][]): Promise<string[][]> => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'swarmvol-queued-'));
-    try {
-      execFileSync('mkfifo', [path.join(dir, 'requests')]);
-      const fd = fs.openSync(path.join(dir, 'requests'), fs.constants.O_RDWR | fs.constants.O_NONBLOCK);
+  const served = (bursts: Buffer[][]): Promise<string[][]> =>
+    withFifos(['requests'], async ([requests]) => {
+      const fd = openFifo(requests!);
       const channel = new FuseChannel(fd);
       let turn = 0;
       let turnCounted = false;
@@ -156,10 +156,7 @@ describe('FuseChannel queued requests', () => {
       }
       channel.close();
       return [...byTurn.values()];
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
-  };
+    });
 
   it('serves requests already queued in the same callback, 16 at most, in order', async () => {
     const names = Array.from({ length: 40 }, (_, i) => `r${i}`);
