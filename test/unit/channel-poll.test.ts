@@ -1,7 +1,8 @@
 // The channel's busy poll stops once a request ends the session: the closed
 // fd's number is free at once, and a read on it could take another file's
 // bytes for a request. It runs the idle work in turns that find no request,
-// and ends when a request waits for the filesystem.
+// and ends when a request waits for the filesystem. Cases that need a whole
+// 1 ms window without a stall of the process are tried up to three times.
 // FIFOs stand in for /dev/fuse (pollable, non-blocking).
 
 import assert from 'node:assert/strict';
@@ -26,6 +27,9 @@ async function withFifos<T>(names: string[], fn: (paths: string[]) => Promise<T>
 
 /** Opens a FIFO the way the channel's fd is: pollable, readable and writable, non-blocking. */
 const openFifo = (fifo: string): number => fs.openSync(fifo, fs.constants.O_RDWR | fs.constants.O_NONBLOCK);
+
+/** Tries of a case that needs the process to run without a stall for a whole poll window. */
+const TRIES = 3;
 
 describe('FuseChannel busy poll', () => {
   it('reads nothing more once a request closed the channel, even when its fd number is reused', async () => {
@@ -81,13 +85,18 @@ describe('FuseChannel busy poll', () => {
         assert.equal(handled, 1);
         return Math.min(steps, 5);
       };
-      assert.equal(await stepsTaken(1000), 5, 'the poll after the request runs the five steps there are');
+      // A stall of the process (a collection, the vCPU taken away) longer than
+      // the 1 ms window ends a poll early, now and then: three tries.
+      const polledSteps = [await stepsTaken(1000)];
+      while (polledSteps.at(-1)! < 5 && polledSteps.length < TRIES) polledSteps.push(await stepsTaken(1000));
+      assert.equal(polledSteps.at(-1), 5, `the poll after the request runs the five steps there are (steps per try: ${polledSteps.join(', ')})`);
       assert.equal(await stepsTaken(0), 0, 'without polling there is no idle time to use');
     });
   });
 
-  it('ends the poll when a request comes that waits for the filesystem', async () => {
-    await withFifos(['requests'], async ([requests]) => {
+  /** Idle steps run when a request that waits came in mid-poll (-1: it never came); asserts that no step ran after it. */
+  const stepsAfterWaitingRequest = (): Promise<number> =>
+    withFifos(['requests'], async ([requests]) => {
       const fd = openFifo(requests!);
       const channel = new FuseChannel(fd);
       let steps = 0;
@@ -109,9 +118,18 @@ describe('FuseChannel busy poll', () => {
       fs.writeSync(fd, 'answered');
       await new Promise((resolve) => setTimeout(resolve, 100));
       channel.close();
-      assert.ok(stepsWhenWaiting >= 3, `the second request came during the poll (after ${stepsWhenWaiting} steps)`);
-      assert.equal(steps, stepsWhenWaiting, 'no idle step after it: the poll ended');
+      if (stepsWhenWaiting >= 0) assert.equal(steps, stepsWhenWaiting, 'no idle step after it: the poll ended');
+      return stepsWhenWaiting;
     });
+
+  it('ends the poll when a request comes that waits for the filesystem', async () => {
+    // A stall longer than the 1 ms window may end the poll before the third
+    // step sends the second request: then the case is tried again.
+    const stepsWhenWaiting: number[] = [];
+    while (stepsWhenWaiting.length < TRIES && !(stepsWhenWaiting.at(-1)! >= 3)) {
+      stepsWhenWaiting.push(await stepsAfterWaitingRequest());
+    }
+    assert.ok(stepsWhenWaiting.at(-1)! >= 3, `the second request came during the poll (steps when it came, per try: ${stepsWhenWaiting.join(', ')})`);
   });
 });
 
