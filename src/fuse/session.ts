@@ -206,6 +206,19 @@ export interface Notifier {
   delete(parent: number, child: number, name: string): Promise<void>;
 }
 
+/**
+ * One per session whose kernel connection may be up, called at process exit.
+ * A process that exits (process.exit, an uncaught exception) without ending
+ * its connection would otherwise hang there for good: Node joins the libuv
+ * threadpool's threads before the process ends, a thread writing an
+ * INVAL_ENTRY waits for a directory lock, and the request holding that lock
+ * waits for an answer nobody will send. Aborting ends those requests.
+ */
+const abortAtExit = new Set<() => void>();
+process.on('exit', () => {
+  for (const abort of abortAtExit) abort();
+});
+
 export class FuseSession implements Notifier {
   private readonly opts: SessionOptions;
   private channel: FuseChannel | undefined;
@@ -263,6 +276,7 @@ export class FuseSession implements Notifier {
     if (this.mounted) throw new Error('session already mounted');
     const mounted = await mountFuse(mountpoint, { ...this.opts, maxRead: this.opts.maxWrite });
     this.mounted = mounted;
+    abortAtExit.add(this.abortIfConnected);
     await this.serve(this.opts.channel(mounted.fd));
   }
 
@@ -319,7 +333,7 @@ export class FuseSession implements Notifier {
       );
       if (await Promise.race([done, timedOut])) {
         // Lazily detached but still in use: nobody can reach it by path any more.
-        await abortConnection(mounted.connection);
+        abortConnection(mounted.connection);
         channel.close();
       }
       clearTimeout(timer);
@@ -327,7 +341,12 @@ export class FuseSession implements Notifier {
     this.shutdown();
   }
 
+  private readonly abortIfConnected = (): void => {
+    if (this.mounted && !this.channel?.closed) abortConnection(this.mounted.connection);
+  };
+
   private shutdown(): void {
+    abortAtExit.delete(this.abortIfConnected);
     if (!this.channel) return;
     this.mounted?.watchdog.disarm();
     this.channel.close();

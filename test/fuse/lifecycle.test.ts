@@ -2,6 +2,7 @@
 // process dies, external unmount ends the process, node ids are forgotten.
 
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
@@ -53,12 +54,42 @@ describe('mount lifecycle', () => {
     await m.stop();
   });
 
+  it('a process that exits with requests waiting and notifications stuck behind them ends, and so do the requests', async () => {
+    const mnt = fs.mkdtempSync('/tmp/swarmvol-hung-');
+    const daemon = spawn(process.execPath, [path.resolve('dist/test/helpers/hung-lookup-daemon.js'), mnt], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let lookupDone = false;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        daemon.stdout!.on('data', (d: Buffer) => d.toString().includes('mounted') && resolve());
+        daemon.on('exit', (code) => reject(new Error(`the daemon exited with ${code} before mounting`)));
+      });
+      // The LOOKUP holds the root's lock while it waits; a stat(1) in a child, since it never returns by itself.
+      const lookup = sh(`stat ${mnt}/hang`).finally(() => (lookupDone = true));
+      await new Promise((r) => setTimeout(r, 300));
+      daemon.kill('SIGUSR1');
+      // Without the abort at exit, Node waits for the threadpool's threads, which wait for the root's lock: for good.
+      const code = await Promise.race([exitOf(daemon), new Promise((r) => setTimeout(() => r('hung'), 10_000))]);
+      assert.equal(code, 3, 'the daemon exits with its own status');
+      const r = await lookup;
+      assert.notEqual(r.code, 0, 'the waiting lookup fails');
+    } finally {
+      if (daemon.exitCode === null) {
+        const info = await findMount(mnt);
+        if (info) abortConnection(Number(info.device.split(':')[1]));
+        daemon.kill('SIGKILL');
+      }
+      await waitFor(() => lookupDone, 10_000, 'the lookup to end');
+      await waitFor(async () => !(await isMounted(mnt)), 10_000, 'the watchdog to unmount');
+      fs.rmSync(mnt, { recursive: true, force: true });
+    }
+  });
+
   it('mounting over a dead mount left by a crash clears it first', async () => {
     const first = await mountCli();
     try {
       // Abort the connection: the mount stays, dead, like after a crash without the watchdog.
       const info = await findMount(first.mnt);
-      assert.ok(await abortConnection(Number(info!.device.split(':')[1])), 'fusectl abort');
+      assert.ok(abortConnection(Number(info!.device.split(':')[1])), 'fusectl abort');
       await exitOf(first.child);
       assert.throws(() => fs.statSync(first.mnt), { code: 'ENOTCONN' });
       const second = await mountCli([], first.mnt);
