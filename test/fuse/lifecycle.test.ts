@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { describe, it } from 'node:test';
 import { abortConnection, findMount } from '../../src/fuse/mount.js';
 import { isMounted, mountCli, mountInProcess, sh, waitFor } from '../helpers/mount.js';
@@ -13,6 +14,34 @@ import { isMounted, mountCli, mountInProcess, sh, waitFor } from '../helpers/mou
 function exitOf(child: import('node:child_process').ChildProcess): Promise<number | null> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
   return new Promise((resolve) => child.on('exit', (code) => resolve(code)));
+}
+
+/**
+ * A daemon's source: a memory mount whose LOOKUP of "hang" is never answered,
+ * so the kernel holds the root directory's lock while it waits. On SIGUSR1 it
+ * sends INVAL_ENTRY notifications for the root (their threadpool threads wait
+ * for that lock) and exits as after a fatal error, with the connection up.
+ * Inline: the test runner runs every file under dist/test.
+ */
+function hungLookupDaemon(): string {
+  const src = (module: string) => JSON.stringify(pathToFileURL(path.resolve('dist/src', module)).href);
+  return `
+    import { MemoryBackend } from ${src('backends/memory/index.js')};
+    import { NodeFileSystem } from ${src('fs/nodes.js')};
+    import { FuseSession } from ${src('fuse/session.js')};
+    const backend = new MemoryBackend();
+    const lookup = backend.lookup.bind(backend);
+    backend.lookup = (ctx, dir, name) => (name === 'hang' ? new Promise(() => {}) : lookup(ctx, dir, name));
+    const nodes = new NodeFileSystem(backend);
+    const session = new FuseSession(nodes);
+    nodes.setNotifier(session);
+    await session.mount(process.argv[1]);
+    process.on('SIGUSR1', () => {
+      for (let i = 0; i < 8; i++) void session.invalEntry(1, 'name' + i);
+      setTimeout(() => process.exit(3), 300);
+    });
+    process.stdout.write('mounted\\n');
+  `;
 }
 
 describe('mount lifecycle', () => {
@@ -56,7 +85,7 @@ describe('mount lifecycle', () => {
 
   it('a process that exits with requests waiting and notifications stuck behind them ends, and so do the requests', async () => {
     const mnt = fs.mkdtempSync('/tmp/swarmvol-hung-');
-    const daemon = spawn(process.execPath, [path.resolve('dist/test/helpers/hung-lookup-daemon.js'), mnt], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const daemon = spawn(process.execPath, ['--input-type=module', '-e', hungLookupDaemon(), mnt], { stdio: ['ignore', 'pipe', 'inherit'] });
     let lookupDone = false;
     try {
       await new Promise<void>((resolve, reject) => {
